@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv when missing and
+# installs the project with the CPU constraints (see DESIGN.md section 9) before it runs.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export HF_DATASETS_OFFLINE=1
+export MPLBACKEND=Agg
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml constraints-cpu.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/elasticity audit
+
+# pytest exits 5 when it collected no test: that means discovery broke, so say so and fail.
+test: $(STAMP)
+	@$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): test discovery is broken"; exit 1; fi; \
+	exit $$rc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_theory.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
