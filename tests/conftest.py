@@ -1,0 +1,19 @@
+"""Test configuration: strict hypothesis profiles, x64 JAX, offline, Agg, one torch thread."""
+
+import os
+
+# Set before anything imports jax / matplotlib / transformers.
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(var, "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# deadline=None: the first call of a compiled kernel (numba/jax) is slow by design.
+settings.register_profile("default", deadline=None, max_examples=40,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", deadline=None, max_examples=500,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

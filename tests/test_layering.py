@@ -1,0 +1,27 @@
+"""Dependency direction (DESIGN.md section 3): theory and the CLI's theory paths never import
+torch, jax or transformers. Checked in a fresh interpreter so other tests cannot mask it."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "jax", "transformers", "trl")
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = code + "\nimport sys; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    return set(out.stdout.split()[-1:] and out.stdout.strip().splitlines()[-1].split())
+
+
+def test_theory_imports_no_heavy_frameworks():
+    loaded = _modules_after("import theory.elasticity, theory.audit, theory.paper, "
+                            "theory.limits, theory.pareto, theory.quadrature")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_cli_theory_and_audit_import_no_heavy_frameworks():
+    loaded = _modules_after(
+        "from elasticity.cli import main\n"
+        "assert main(['theory', '--alpha', '2', '--k', '10', '--json']) == 0\n"
+        "assert main(['audit', '--json', '--no-save']) == 0")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
