@@ -24,6 +24,7 @@ demo: $(STAMP)
 
 # pytest exits 5 when it collected no test: that means discovery broke, so say so and fail.
 test: $(STAMP)
+	$(VENV)/bin/ruff check --quiet .
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): test discovery is broken"; exit 1; fi; \
 	exit $$rc

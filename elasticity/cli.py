@@ -58,12 +58,13 @@ def cli():
 @click.option("--alpha", type=FLOATS, required=True,
               help="Pareto tail index (alpha >= 1.1; the mean needs alpha > 1). A comma list "
                    "evaluates a grid.")
-@click.option("--k", "k", type=FLOATS, required=True, help="k = |D_1|/|D_2| > 0 (pre-training vs alignment size).")
+@click.option("--k", "k", type=FLOATS, required=True,
+              help="k = |D_1|/|D_2| > 0 (pre-training vs alignment size).")
 @click.option("--l", "l", type=FLOATS, default=(0.0,), show_default="0",
               help="l = |D_3|/|D_2| >= 0 (perturbation vs alignment size); 0 is the limit from the right.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one object, or a list for a grid.")
 @click.option("--errors", is_flag=True, help="Add per-quantity absolute error estimates (key abs_error).")
-def theory(alpha, k, l, as_json, errors):  # noqa: E741
+def theory(alpha, k, l, as_json, errors):
     """Exact N_j, H, gamma_j and their l-derivatives under the paper's Pareto model.
 
     N_j = E[-X_j log X_D] and H = E[-X_D log X_D] are the cross-entropies and the entropy of

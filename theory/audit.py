@@ -50,7 +50,7 @@ def evaluate_grid(alphas=GRID_ALPHA, ks=GRID_K, ls=GRID_L, progress=None) -> Gri
     grid = {}
     for a in alphas:
         for k in ks:
-            for l in ls:  # noqa: E741
+            for l in ls:
                 grid[(a, k, l)] = elasticity.exact(a, k, l)
                 if progress is not None:
                     progress()
@@ -93,7 +93,7 @@ def _closed_form(claim, grid: Grid, printed, exact_key: str, corrected=None) -> 
         bad = [(a, k) for i, a in enumerate(alphas) for j, k in enumerate(ks)
                if rels[i, j] > ASYMPTOTIC_REL]
         a0, k0 = bad[0]
-        i0, j0 = alphas.index(a0), ks.index(k0)
+        j0 = ks.index(k0)
         shown0, exact0 = table[a0]["printed"][j0], table[a0]["exact"][j0]
         evidence = (f"at alpha={a0:g}, k={k0:g}, l=0: printed {shown0:.4e}, exact {exact0:.4e}; "
                     f"at k={ks[-1]:g} printed/exact = "
@@ -129,17 +129,17 @@ def _slope_ratio(grid: Grid, claim: str) -> Finding:
     r = np.array(t["dgamma2_over_dgamma1"])
     growth = _rate(ks, np.abs(r / np.array(ks)))  # Theta(k) claim <=> growth ~ 0
     diff = [grid[(a, k, 0.0)] for a in alphas for k in ks]
-    identity = max(abs(p.k * p.dN_1_dl + p.dN_2_dl) / abs(p.dN_2_dl) for p in diff)
+    identity = max(abs(p.k * p.dN_1_dl + p.dN_2_dl) for p in diff)
     ratio_text = (f"dgamma_2/dgamma_1 = {r[0]:.4g} at k={ks[0]:g} -> {r[-1]:.4g} at k={ks[-1]:g} "
                   f"(alpha={alphas[0]:g}; limit {t['limit']:.4g}), so dgamma_2/(k dgamma_1) ~ "
                   f"k^{growth:.2f}: both slopes are Theta(1/k)")
     if claim == "eq33":
         evidence = (f"ratio form: {ratio_text}. Difference form (later version): "
-                    f"k dN_1/dl + dN_2/dl = 0 at l=0 (max rel. residual {identity:.1e}), "
+                    f"k dN_1/dl + dN_2/dl = 0 at l=0 (max residual {identity:.1e}: rounding), "
                     f"so dN_2/dl = -k dN_1/dl exactly")
         return Finding("eq33", "erratum", evidence, {"by_alpha": {str(a): table[a] for a in alphas}})
     printed = paper.eq98_ratio_limit(alphas[0])
-    kr = [k / x for k, x in zip(ks, r)]
+    kr = [k / x for k, x in zip(ks, r, strict=True)]
     evidence = (f"printed constant {printed:.4g} (alpha={alphas[0]:g}); exact "
                 f"k dgamma_1/dgamma_2 = {kr[0]:.4g} at k={ks[0]:g} -> {kr[-1]:.4g} at "
                 f"k={ks[-1]:g}, unbounded; corrected: dgamma_2/dgamma_1 -> "
@@ -159,7 +159,7 @@ def _sign(grid: Grid, claim: str, attr: str) -> Finding:
                     f"{values[low]:.3e} at alpha={low[0]:g}, k={low[1]:g}, l={low[2]:g}; "
                     f"k {attr} -> 1/(alpha (alpha-1) m1) > 0 as k -> inf (m1 > 0 by Jensen)")
         return Finding(claim, "holds", evidence, details)
-    a, k, l = negative[0]  # noqa: E741 - points sorted by alpha, then k, then l
+    a, k, l = negative[0]  # points sorted by alpha, then k, then l
     star = limits.alpha_star()
     evidence = (f"{len(negative)}/{len(points)} grid points negative; smallest counterexample "
                 f"alpha={a:g}, k={k:g}, l={l:g}: {attr} = {values[(a, k, l)]:.4e}; corrected: "
@@ -177,7 +177,8 @@ def _thm2_5() -> Finding:
     optimal_bits = float(p @ lengths)
     printed_bits = paper.thm2_5_expected_length(p, 1, 1, base=2.0)
     printed_nats = paper.thm2_5_expected_length(p, 1, 1, base=math.e)
-    evidence = (f"p=(1/2,1/4,1/4), |x|<=d: optimal expected length = H = {optimal_bits:g} bits, "
+    evidence = (f"p=(1/2,1/4,1/4), one segment (length <= d): optimal expected length = "
+                f"H = {optimal_bits:g} bits, "
                 f"printed ceil(H) = {printed_bits:g} (bits) or {printed_nats:g} (nats reading); "
                 f"corrected: H <= E[L] < H + 1 per segment, not ceil(H)")
     return Finding("thm2.5", "erratum", evidence,

@@ -49,7 +49,7 @@ class Elasticity:
 
     alpha: float
     k: float
-    l: float  # noqa: E741 - the paper's symbol
+    l: float
     N_1: float
     N_2: float
     N_3: float
@@ -70,24 +70,24 @@ class Elasticity:
 QUANTITIES = tuple(f.name for f in fields(Elasticity) if f.name not in ("alpha", "k", "l"))
 
 
-def check_point(alpha, k, l) -> tuple[float, float, float]:  # noqa: E741
+def check_point(alpha, k, l) -> tuple[float, float, float]:
     alpha = validate.at_least(
         "alpha", alpha, quadrature.ALPHA_MIN,
         "E[X] diverges for alpha <= 1; below 1.1 the tail beyond float64 range "
         "exceeds the 1e-10 accuracy target",
     )
     k = validate.greater("k", k, 0.0, "k = |D_1|/|D_2|")
-    l = validate.at_least("l", l, 0.0, "l = |D_3|/|D_2|")  # noqa: E741
+    l = validate.at_least("l", l, 0.0, "l = |D_3|/|D_2|")
     return alpha, k, l
 
 
-def exact(alpha, k, l=0.0) -> Elasticity:  # noqa: E741
+def exact(alpha, k, l=0.0) -> Elasticity:
     """All quantities at (alpha, k, l) to about 1e-13 (l = 0 is the limit from the right)."""
     alpha, k, l = check_point(alpha, k, l)
     return _evaluate(alpha, k, l, W_STEP, T_STEP)
 
 
-def exact_with_error(alpha, k, l=0.0) -> tuple[Elasticity, dict[str, float]]:  # noqa: E741
+def exact_with_error(alpha, k, l=0.0) -> tuple[Elasticity, dict[str, float]]:
     """``exact`` plus, per quantity, an absolute error estimate.
 
     The primitive numbers (N_j, dN_j/dl) get the change seen when both quadrature steps grow
@@ -121,7 +121,7 @@ def exact_with_error(alpha, k, l=0.0) -> tuple[Elasticity, dict[str, float]]:  #
     return p, {name: e[name] for name in QUANTITIES}
 
 
-def _evaluate(alpha: float, k: float, l: float, w_step: float, t_step: float) -> Elasticity:  # noqa: E741
+def _evaluate(alpha: float, k: float, l: float, w_step: float, t_step: float) -> Elasticity:
     C = pareto.scale(alpha)
     T = k + 1.0 + l
     b = np.array([k / T, 1.0 / T, l / T])

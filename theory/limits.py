@@ -11,7 +11,8 @@ E[1/X] = alpha^2/(alpha^2 - 1) (theory.pareto):
     k dgamma_2/dl -> (alpha m1 + (alpha + 1) m0) / (alpha (alpha - 1)(alpha + 1) m1^2)
 
 So both slopes are Theta(1/k), their ratio tends to a constant, and the sign of dgamma_2/dl
-for large k is the sign of alpha m1 + (alpha + 1) m0, which changes sign at alpha* = 2.5733 (``alpha_star``).
+for large k is the sign of alpha m1 + (alpha + 1) m0, which changes sign at
+alpha* = 2.5733 (``alpha_star``).
 ``symbolic_moments`` re-derives the moments with sympy from the density.
 """
 

@@ -31,10 +31,10 @@ def _breaks(alpha):
     return [0] + [mp.mpf(10) ** -e for e in range(lowest, 0, -stride)] + [1, 8, 45, mp.inf]
 
 
-def elasticity_reference(alpha, k, l, dps: int = 30) -> dict:  # noqa: E741
+def elasticity_reference(alpha, k, l, dps: int = 30) -> dict:
     """N_j, H, dN_j/dl, dH/dl, gamma_j, dgamma_j/dl as mpf numbers at ``dps`` digits."""
     with mp.workdps(dps):
-        alpha, k, l = mp.mpf(alpha), mp.mpf(k), mp.mpf(l)  # noqa: E741
+        alpha, k, l = mp.mpf(alpha), mp.mpf(k), mp.mpf(l)
         C = (alpha - 1) / alpha
         T = k + 1 + l
         b = [k / T, 1 / T, l / T]

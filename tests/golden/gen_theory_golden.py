@@ -27,7 +27,7 @@ TOLERANCE = {"rel": 1e-10, "abs": 1e-15,
 
 def main() -> None:
     out = []
-    for alpha, k, l in CASES:  # noqa: E741
+    for alpha, k, l in CASES:
         start = time.time()
         ref = elasticity_reference(alpha, k, l, dps=30)
         case = {"alpha": alpha, "k": k, "l": l,

@@ -1,0 +1,85 @@
+"""Speed of the exact theory, side by side with scipy.integrate.nquad, in one run.
+
+    .venv/bin/python benchmarks/bench_theory.py          (about a minute)
+
+Targets (issue "Foundation and the exact theory"): one (alpha, k, l) point with all
+derivatives to 1e-10 in at most 5 ms after warm-up, at least 100x faster per integral than
+nquad on the same integrals at the same accuracy, and the audit grid in a few seconds.
+
+The baseline integral is N_1 at l = 0, where it is two-dimensional (the easiest case for
+nquad; at l > 0 it is three-dimensional and nquad takes minutes): in u-coordinates,
+X = C u^(-1/alpha) with u uniform, N_1 = int int -X_1 log((k X_1 + X_2)/(k + 1)) du_1 du_2.
+Our `exact` computes five independent integrals per point (three E[W_j log R], two
+E[W_j W_3 / R]); the per-integral time is its time divided by five.
+"""
+
+import json
+import math
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+from scipy import integrate
+
+from theory import audit, pareto
+from theory.elasticity import exact, exact_with_error
+
+ALPHA, K, L = 2.0, 10.0, 0.0  # a golden point (tests/golden/theory_golden.json)
+INTEGRALS_PER_POINT = 5
+
+
+def median_seconds(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def nquad_n1(alpha: float, k: float) -> float:
+    c = pareto.scale(alpha)
+
+    def integrand(u1, u2):
+        x1, x2 = c * u1 ** (-1 / alpha), c * u2 ** (-1 / alpha)
+        return -x1 * math.log((k * x1 + x2) / (k + 1))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        value, _ = integrate.nquad(integrand, [[0, 1], [0, 1]],
+                                   opts={"epsabs": 1e-10, "epsrel": 1e-10, "limit": 200})
+    return value
+
+
+def main() -> None:
+    golden = json.loads((Path(__file__).parents[1] / "tests/golden/theory_golden.json").read_text())
+    ref = next(c for c in golden["cases"] if (c["alpha"], c["k"], c["l"]) == (ALPHA, K, L))
+    n1_ref = float(ref["values"]["N_1"])
+
+    ours = median_seconds(lambda: exact(ALPHA, K, L), repeat=200)
+    ours_err = median_seconds(lambda: exact_with_error(ALPHA, K, L), repeat=100)
+    ours_error = abs(exact(ALPHA, K, L).N_1 - n1_ref)
+
+    start = time.perf_counter()
+    base_value = nquad_n1(ALPHA, K)
+    base = time.perf_counter() - start
+    base_error = abs(base_value - n1_ref)
+
+    grid = median_seconds(lambda: audit.run_audit(), repeat=3)
+
+    per_integral = ours / INTEGRALS_PER_POINT
+    print(f"point alpha={ALPHA:g} k={K:g} l={L:g}")
+    print(f"  ours, all 12 quantities         {ours * 1e3:8.3f} ms  (target <= 5 ms)"
+          f"  |N_1 err| {ours_error:.1e}")
+    print(f"  ours, with error estimates      {ours_err * 1e3:8.3f} ms")
+    print(f"  nquad, N_1 only (2-D)           {base * 1e3:8.1f} ms                  "
+          f"  |N_1 err| {base_error:.1e}")
+    print(f"  per integral: ours {per_integral * 1e3:.3f} ms vs nquad {base * 1e3:.1f} ms"
+          f"  ratio {base / per_integral:,.0f}x  (target >= 100x)")
+    print(f"audit grid (40 points + all checks) {grid:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
