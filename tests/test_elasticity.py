@@ -124,7 +124,8 @@ def test_continuous_at_l0(alpha, k):
     """l = 0 is the limit from the right. The heavy tail makes the approach Hoelder, not
     Lipschitz: E[X_3 log(1 + l X_3/...)] ~ l^(alpha-1) for alpha < 2 (measured: N_3 moves
     5e-5 between l = 0 and 1e-9 at alpha = 1.5). So at l = 1e-9 the values must agree within
-    100 l^min(1, alpha-1), and the slopes (which move like l^(alpha-2)) only for alpha > 3."""
+    100 l^min(1, alpha-1), and the slopes (which move like l^min(1, alpha-2): at k = 1, where
+    dN_1/dl(0) = 0 by symmetry, dN_1/dl(1e-9) = 4e-11 at alpha = 4) within 100 l for alpha > 3."""
     l = 1e-9
     at0, near = exact(alpha, k, 0.0), exact(alpha, k, l)
     tol = 100 * l ** min(1.0, alpha - 1.0)
@@ -132,7 +133,7 @@ def test_continuous_at_l0(alpha, k):
         assert abs(getattr(at0, name) - getattr(near, name)) <= tol * max(1.0, abs(getattr(at0, name)))
     if alpha > 3:
         for name in ("dN_1_dl", "dN_2_dl", "dH_dl"):
-            assert math.isclose(getattr(at0, name), getattr(near, name), rel_tol=1e-4, abs_tol=1e-13)
+            assert abs(getattr(at0, name) - getattr(near, name)) <= 100 * l
 
 
 @pytest.mark.parametrize("alpha", [2.0, 3.0, 5.0, 10.0])
