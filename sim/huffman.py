@@ -1,0 +1,88 @@
+"""Huffman codes over a probability vector (Definition 2.4).
+
+Huffman codes are not unique under ties, so everything here is about code *lengths*: the
+expected length is the sum of the internal node weights of the merge tree, and after one
+sort the merge is the linear two-queue algorithm (leaves in sorted order, merged nodes in
+the order they are made, which is also sorted).
+
+Conventions: symbols with p = 0 get no code word (length 0) and take no part in the merge;
+a single symbol with p = 1 needs no bits (length 0, expected length 0), so H <= L < H + 1
+holds in every case.
+"""
+
+import numba as nb
+import numpy as np
+
+from sim.probability import check_probabilities
+
+
+def expected_length_bits(p) -> float:
+    """Expected Huffman code length of the distribution ``p``, in bits."""
+    p = check_probabilities(p)
+    return float(_merge_cost(np.sort(p[p > 0])))
+
+
+def code_lengths(p) -> np.ndarray:
+    """Huffman code length of every symbol (int64, aligned with ``p``; 0 where p = 0)."""
+    p = check_probabilities(p)
+    positive = np.flatnonzero(p > 0)
+    order = positive[np.argsort(p[positive], kind="stable")]
+    lengths = np.zeros(p.size, dtype=np.int64)
+    lengths[order] = _sorted_code_lengths(p[order])
+    return lengths
+
+
+def kraft_sum(lengths) -> float:
+    """sum 2^-length over the coded symbols (length > 0); 1 for a complete prefix code."""
+    lengths = np.asarray(lengths)
+    coded = lengths[lengths > 0]
+    return float(np.ldexp(1.0, -coded).sum())
+
+
+@nb.njit(cache=True)
+def _take(leaves, i, merged, head, tail):
+    """Index and weight of the lighter front item (ties go to the leaf)."""
+    if i < leaves.size and (head >= tail or leaves[i] <= merged[head]):
+        return leaves[i], i + 1, head, i
+    return merged[head], i, head + 1, leaves.size + head
+
+
+@nb.njit(cache=True)
+def _merge_cost(leaves):
+    n = leaves.size
+    if n < 2:
+        return 0.0
+    merged = np.empty(n - 1)
+    i = head = tail = 0
+    total = 0.0
+    for _ in range(n - 1):
+        a, i, head, _a = _take(leaves, i, merged, head, tail)
+        b, i, head, _b = _take(leaves, i, merged, head, tail)
+        merged[tail] = a + b
+        tail += 1
+        total += a + b
+    return total
+
+
+@nb.njit(cache=True)
+def _sorted_code_lengths(leaves):
+    """Code lengths of ascending weights: nodes 0..n-1 are leaves, n.. the merged nodes."""
+    n = leaves.size
+    lengths = np.zeros(n, dtype=np.int64)
+    if n < 2:
+        return lengths
+    merged = np.empty(n - 1)
+    parent = np.empty(2 * n - 1, dtype=np.int64)
+    i = head = tail = 0
+    for _ in range(n - 1):
+        a, i, head, node_a = _take(leaves, i, merged, head, tail)
+        b, i, head, node_b = _take(leaves, i, merged, head, tail)
+        merged[tail] = a + b
+        parent[node_a] = n + tail
+        parent[node_b] = n + tail
+        tail += 1
+    depth = np.zeros(2 * n - 1, dtype=np.int64)  # the root is node 2n - 2, depth 0
+    for node in range(2 * n - 3, -1, -1):
+        depth[node] = depth[parent[node]] + 1
+    lengths[:] = depth[:n]
+    return lengths

@@ -1,0 +1,112 @@
+"""Monte Carlo check of Theorem 2.6 on finite trees (Lemma C.13 at finite M).
+
+One replicate: draw the M = 2^(d-1) leaf masses of D_1, D_2, D_3 iid Pareto (E[X] = 1),
+normalize each to a distribution p_j, mix p = (k p_1 + p_2 + l p_3)/T, and compute exactly
+on that finite tree (natural logs)
+
+    N_j = CE_j - log M = -sum p_j log p - log M,   H = -sum p log p - log M,
+    dN_j/dl = (1 - sum p_j p_3 / p) / T,           dH/dl = (CE_3 - H_full)/T,
+
+gamma_j = N_j/H and dgamma_j/dl by the quotient rule: the slopes are analytic derivatives
+of the finite-tree quantities, not finite differences. Random numbers are drawn in numpy
+from the caller's Generator (one stream, replicate after replicate), so a seed fixes
+every number.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from theory import pareto, validate
+from theory.elasticity import check_point, exact
+
+REPORTED = ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl")
+MAX_DEPTH = 25  # M = 2^24 leaves per dataset: three 128 MiB arrays per replicate
+
+
+@dataclass(frozen=True)
+class Estimate:
+    mean: float
+    ci95: tuple[float, float]
+
+    def as_dict(self) -> dict:
+        return {"mean": self.mean, "ci95": list(self.ci95)}
+
+
+def replicate(alpha: float, k: float, l: float, depth: int, rng: np.random.Generator) -> dict:
+    """The finite-tree quantities of one draw of leaf masses."""
+    m = 2 ** (depth - 1)
+    T = k + 1.0 + l
+    x = pareto.sample(alpha, (3, m), rng)
+    p = x / x.sum(axis=1, keepdims=True)
+    mix = (k * p[0] + p[1] + l * p[2]) / T
+    log_mix = np.log(mix)
+    log_m = math.log(m)
+    ce = -(p @ log_mix)  # cross-entropies CE_j (nats)
+    h_full = float(-(mix @ log_mix))
+    n = ce - log_m
+    h = h_full - log_m
+    ratio3 = p[2] / mix
+    dn = (1.0 - p[:2] @ ratio3) / T
+    dh = (ce[2] - h_full) / T
+    return {
+        "N_1": n[0], "N_2": n[1], "N_3": n[2], "H": h,
+        "gamma_1": n[0] / h, "gamma_2": n[1] / h,
+        "dN_1_dl": dn[0], "dN_2_dl": dn[1], "dH_dl": dh,
+        "dgamma_1_dl": (dn[0] * h - n[0] * dh) / h**2,
+        "dgamma_2_dl": (dn[1] * h - n[1] * dh) / h**2,
+    }
+
+
+def _summary(values: np.ndarray) -> Estimate:
+    mean = float(values.mean())
+    if values.size < 2:
+        return Estimate(mean, (math.nan, math.nan))
+    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    return Estimate(mean, (mean - half, mean + half))
+
+
+def check(alpha, k, l, depth: int, replicates: int, rng: np.random.Generator,
+          progress=None) -> dict:
+    """Mean and 95% t-interval over replicates of gamma_1, gamma_2 and their l-slopes,
+    the exact infinite-M values, and whether each exact value lies in its interval."""
+    alpha, k, l = check_point(alpha, k, l)
+    depth = int(validate.at_least("depth", depth, 2))
+    if depth > MAX_DEPTH:
+        raise ValueError(f"depth must be in [2, {MAX_DEPTH}] (M = 2^(depth-1) leaves), got {depth}")
+    replicates = int(validate.at_least("replicates", replicates, 2, "an interval needs two"))
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    draws = []
+    for _ in range(replicates):
+        draws.append(replicate(alpha, k, l, depth, rng))
+        if progress is not None:
+            progress()
+    truth = exact(alpha, k, l)
+    out = {"alpha": alpha, "k": k, "l": l, "depth": depth, "leaves": 2 ** (depth - 1),
+           "replicates": replicates, "exact": {}, "exact_inside_ci95": {}}
+    for name in REPORTED:
+        est = _summary(np.array([d[name] for d in draws]))
+        out[name] = est.as_dict()
+        value = getattr(truth, name)
+        out["exact"][name] = value
+        out["exact_inside_ci95"][name] = bool(est.ci95[0] <= value <= est.ci95[1])
+    return out
+
+
+def convergence(alpha, k, l, depths, replicates: int, rng: np.random.Generator) -> dict:
+    """Root-mean-square error of each finite-M quantity against the exact value, by depth,
+    and the fitted exponent of RMS error ~ M^slope (Lemma C.13: about -1/2)."""
+    alpha, k, l = check_point(alpha, k, l)
+    truth = exact(alpha, k, l)
+    leaves = [2 ** (d - 1) for d in depths]
+    rms = {name: [] for name in REPORTED}
+    for d in depths:
+        draws = [replicate(alpha, k, l, d, rng) for _ in range(replicates)]
+        for name in REPORTED:
+            err = np.array([x[name] for x in draws]) - getattr(truth, name)
+            rms[name].append(float(np.sqrt(np.mean(err**2))))
+    slopes = {name: float(np.polyfit(np.log(leaves), np.log(rms[name]), 1)[0]) for name in REPORTED}
+    return {"depths": list(depths), "leaves": leaves, "rms_error": rms, "slope": slopes}

@@ -1,0 +1,51 @@
+"""Compression rates on finite trees: per-dataset cross-entropy under a mixture
+(Definition C.10), the normalized rate in both forms (ratio, Definition C.16; difference,
+the later version), and the Huffman length of the mixture (Definition 2.4). Bits.
+"""
+
+import math
+
+import numpy as np
+
+from sim import huffman
+from sim.tree import Tree, mixture
+
+
+def aligned_eos(tree: Tree, reference: Tree) -> np.ndarray:
+    """EOS probabilities of ``tree`` on the nodes of ``reference`` (0 where it has none).
+    ``reference`` must contain every node of ``tree`` (a mixture that includes it does)."""
+    where = np.searchsorted(reference.key, tree.key)
+    if (where >= reference.n_nodes).any() or (reference.key[np.minimum(where, reference.n_nodes - 1)]
+                                               != tree.key).any():
+        raise ValueError("reference tree lacks nodes of tree: use the mixture that includes it")
+    out = np.zeros(reference.n_nodes)
+    out[where] = tree.eos / tree.total
+    return out
+
+
+def log2_leaves(tree: Tree) -> float:
+    """log2 M, M = V^(d-1): the rate of the uniform law on a full tree of this depth."""
+    return (tree.depth - 1) * math.log2(tree.vocab_size)
+
+
+def rates(trees, sizes) -> dict:
+    """Per-dataset cross-entropy (bits) under the size-weighted mixture and normalized rates."""
+    trees = list(trees)
+    mix = mixture(trees, sizes)
+    p_mix = mix.eos / mix.total
+    positive = p_mix > 0
+    log_mix = np.zeros_like(p_mix)
+    log_mix[positive] = np.log2(p_mix[positive])
+    entropy = float(-(p_mix @ log_mix))
+    log_m = log2_leaves(mix)
+    ce = [float(-(aligned_eos(t, mix) @ log_mix)) for t in trees]
+    return {
+        "nodes": mix.n_nodes,
+        "depth": mix.depth,
+        "log2_M_bits": log_m,
+        "mixture_entropy_bits": entropy,
+        "mixture_huffman_bits": huffman.expected_length_bits(p_mix / p_mix.sum()),
+        "cross_entropy_bits": ce,
+        "gamma_ratio": [(c - log_m) / (entropy - log_m) for c in ce] if entropy != log_m else None,
+        "gamma_difference_bits": [c - log_m for c in ce],
+    }
