@@ -11,7 +11,8 @@ export MPLBACKEND=Agg
 
 .PHONY: setup demo test lint bench clean
 
-$(STAMP): pyproject.toml constraints-cpu.txt
+# A new top-level package (a new */__init__.py) needs a reinstall of the editable package.
+$(STAMP): pyproject.toml constraints-cpu.txt $(wildcard */__init__.py)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'

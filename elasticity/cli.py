@@ -150,6 +150,201 @@ def audit(as_json, markdown, results_root, run_id, no_save):
         click.echo(f"saved {path}")
 
 
+@cli.group()
+def sim():
+    """Token response trees, Huffman codes and the Monte Carlo check of Theorem 2.6."""
+
+
+@sim.command("check")
+@click.option("--alpha", type=float, required=True, help="Pareto tail index (>= 1.1).")
+@click.option("--k", "k", type=float, required=True, help="k = |D_1|/|D_2| > 0.")
+@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l = |D_3|/|D_2| >= 0.")
+@click.option("--depth", type=int, default=16, show_default=True,
+              help="Tree depth d: M = 2^(d-1) leaves per dataset (2..25).")
+@click.option("--replicates", type=int, default=50, show_default=True, help="Independent draws (>= 2).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of numpy's default_rng.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Root folder of the result store.")
+@click.option("--run-id", default=None, help="Name in the store [default: from the parameters].")
+@click.option("--force", is_flag=True, help="Recompute even if this run_id is already finished.")
+def sim_check(alpha, k, l, depth, replicates, seed, as_json, results_root, run_id, force):
+    """Monte Carlo check of Theorem 2.6 on finite trees against the exact theory.
+
+    Draws the leaf masses of D_1, D_2, D_3 iid Pareto (E[X] = 1), mixes them with sizes
+    (k, 1, l), and computes gamma_1, gamma_2 and their exact l-slopes on each finite tree;
+    reports mean and 95% interval over replicates, the exact infinite-M values, and whether
+    each exact value lies in its interval. Same seed, same numbers. A finished run_id is read
+    back instead of recomputed.
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from elasticity import store
+    from sim import montecarlo
+    from theory.elasticity import check_point
+
+    check_point(alpha, k, l)
+    if not 2 <= depth <= montecarlo.MAX_DEPTH:
+        raise click.BadParameter(f"must be in [2, {montecarlo.MAX_DEPTH}], got {depth}",
+                                 param_hint="--depth")
+    if replicates < 2:
+        raise click.BadParameter(f"must be >= 2, got {replicates}", param_hint="--replicates")
+    run_id = run_id or f"a{alpha:g}-k{k:g}-l{l:g}-d{depth}-r{replicates}-s{seed}"
+    if store.is_finished(results_root, "sim-check", run_id) and not force:
+        result = store.read_result(store.run_dir(results_root, "sim-check", run_id))["metrics"]
+    else:
+        start = time.perf_counter()
+        with tqdm(total=replicates, desc=f"sim check M=2^{depth - 1}", unit="rep", disable=None,
+                  leave=False) as bar:
+            result = montecarlo.check(alpha, k, l, depth, replicates, np.random.default_rng(seed),
+                                      progress=bar.update)
+        config = {"alpha": alpha, "k": k, "l": l, "depth": depth, "replicates": replicates,
+                  "seed": seed}
+        store.write_result(results_root, "sim-check", run_id, config=config, metrics=result,
+                           seed=seed, wall_time_s=time.perf_counter() - start)
+    if as_json:
+        _emit_json(result)
+        return
+    click.echo(f"alpha={alpha:g} k={k:g} l={l:g}: M = 2^{depth - 1} leaves, {replicates} replicates")
+    for name in montecarlo.REPORTED:
+        est, lo_hi = result[name], result[name]["ci95"]
+        inside = "inside" if result["exact_inside_ci95"][name] else "OUTSIDE"
+        click.echo(f"  {name:<12} {est['mean']: .6e}  95% CI [{lo_hi[0]: .6e}, {lo_hi[1]: .6e}]"
+                   f"  exact {result['exact'][name]: .6e} ({inside})")
+
+
+def _load_probabilities(path: Path):
+    import numpy as np
+
+    try:
+        p = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise click.BadParameter(f"{path} is not a readable .npy array ({err})",
+                                 param_hint="--file") from err
+    if not isinstance(p, np.ndarray):
+        raise click.BadParameter(f"{path} must be a .npy array, not an archive", param_hint="--file")
+    return p
+
+
+@sim.command("huffman")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A .npy file with a probability vector.")
+@click.option("--random", "n_random", type=click.IntRange(min=1),
+              help="Instead of --file: N probabilities drawn from a flat Dirichlet.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def sim_huffman(path, n_random, seed, as_json):
+    """Huffman expected length (bits), entropy, Kraft sum and the arithmetic-coding length.
+
+    Symbols with probability 0 get no code word. H <= L < H + 1 always holds.
+    """
+    import numpy as np
+
+    from sim import huffman, probability
+
+    if (path is None) == (n_random is None):
+        raise click.UsageError("give exactly one of --file and --random")
+    p = _load_probabilities(path) if path else np.random.default_rng(seed).dirichlet(np.ones(n_random))
+    start = time.perf_counter()
+    lengths = huffman.code_lengths(p)
+    result = {
+        "symbols": int(p.size),
+        "expected_length_bits": huffman.expected_length_bits(p),
+        "entropy_bits": probability.entropy_bits(p),
+        "kraft_sum": huffman.kraft_sum(lengths),
+        "max_code_length": int(lengths.max()),
+        "seconds": time.perf_counter() - start,
+    }
+    result["arithmetic_length_bits"] = result["entropy_bits"]
+    if as_json:
+        _emit_json(result)
+        return
+    for key, value in result.items():
+        click.echo(f"{key:<22} {value}")
+
+
+def _load_tree(path: Path, vocab_size: int, depth):
+    from sim import tree as tree_mod
+
+    seq, lens = tree_mod.load_sequences(path)
+    return tree_mod.build(seq, lens, vocab_size, depth)
+
+
+@sim.command("tree")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--vocab-size", type=int, default=2, show_default=True, help="Token ids lie in [0, V).")
+@click.option("--depth", type=int, default=None,
+              help="Prune to this many layers (root = layer 1) [default: no pruning].")
+@click.option("--sizes", type=FLOATS, default=None,
+              help="Mixture weights |D_j|, one per file [default: the files' response counts].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def sim_tree(files, vocab_size, depth, sizes, as_json):
+    """Build (and prune) the token response tree of each file; print sizes and rates.
+
+    Files are .npy (a 2-D array of token ids, every row a full response) or .npz (arrays
+    'sequences', padded on the right, and 'lengths'). With several files, the per-dataset
+    cross-entropies under their size-weighted mixture (Definition C.10) and the normalized
+    rates in both forms are printed too.
+    """
+    from sim import huffman, probability, rates
+
+    trees = [_load_tree(f, vocab_size, depth) for f in files]
+    if sizes is not None and len(sizes) != len(trees):
+        raise click.BadParameter(f"needs {len(trees)} values, got {len(sizes)}", param_hint="--sizes")
+    out = {"trees": []}
+    for f, t in zip(files, trees, strict=True):
+        p = t.eos_probabilities()
+        p = p / p.sum()  # exact up to rounding: EOS mass is conserved
+        out["trees"].append({
+            "file": str(f), "responses": t.total, "nodes": t.n_nodes, "depth": t.depth,
+            "eos_nodes": int((t.eos > 0).sum()),
+            "entropy_bits": probability.entropy_bits(p),
+            "huffman_bits": huffman.expected_length_bits(p),
+        })
+    if len(trees) > 1:
+        out["mixture"] = rates.rates(trees, sizes if sizes is not None else [t.total for t in trees])
+    if as_json:
+        _emit_json(out)
+        return
+    for row in out["trees"]:
+        click.echo("  ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in row.items()))
+    if "mixture" in out:
+        for key, value in out["mixture"].items():
+            click.echo(f"mixture {key}: {value}")
+
+
+@sim.command("fit")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--vocab-size", type=int, default=2, show_default=True, help="For token files.")
+@click.option("--depth", type=int, default=None, help="Prune the tree first (layers, root = 1).")
+@click.option("--masses", is_flag=True, help="PATH is a .npy of masses, not token sequences.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def sim_fit(path, vocab_size, depth, masses, as_json):
+    """Test the Pareto mass model (Assumption C.15) on a tree's EOS masses.
+
+    Fits Pareto (maximum likelihood, 95% interval for alpha), log-normal and, for integer
+    counts, a Zipf-type power law; reports the Vuong likelihood-ratio test of Pareto against
+    log-normal and the Kolmogorov-Smirnov distance of each, and which law fits best.
+    """
+    from sim import fit
+
+    x = _load_probabilities(path) if masses else _load_tree(path, vocab_size, depth).eos
+    result = fit.fit_masses(x)
+    if as_json:
+        _emit_json(result)
+        return
+    par = result["pareto"]
+    click.echo(f"n={result['n']}  Pareto alpha={par['alpha']:.4f} "
+               f"(95% CI {par['alpha_ci95'][0]:.4f}..{par['alpha_ci95'][1]:.4f})")
+    click.echo(f"Vuong Pareto vs log-normal: z={result['vuong_pareto_vs_lognormal']['z']:.3f}, "
+               f"p={result['vuong_pareto_vs_lognormal']['p_value']:.3g}")
+    click.echo("KS: " + ", ".join(f"{k}={v:.4f}" for k, v in result["ks"].items())
+               + f"  -> best: {result['best_by_ks']}")
+
+
 def main(argv=None) -> int:
     """Console entry point: one-line errors, no tracebacks, on bad input."""
     from elasticity.store import StoreError

@@ -239,8 +239,6 @@ def mixture(trees, sizes) -> Tree:
         mass[idx] += w * t.mass / t.total
         eos[idx] += w * t.eos / t.total
         offset += t.n_nodes
-    first = np.searchsorted(keys, union)  # not needed for values; below we rebuild structure
-    del first
     return _from_keys(trees[0].vocab_size, max(t.depth for t in trees), union, mass, eos)
 
 
