@@ -1,5 +1,6 @@
-"""Dependency direction (DESIGN.md section 3): theory and the CLI's theory paths never import
-torch, jax or transformers. Checked in a fresh interpreter so other tests cannot mask it."""
+"""Dependency direction (DESIGN.md section 3): theory, sim and the CLI's theory and sim paths
+never import torch, jax or transformers. Checked in a fresh interpreter so other tests cannot
+mask it."""
 
 import subprocess
 import sys
@@ -13,9 +14,10 @@ def _modules_after(code: str) -> set[str]:
     return set(out.stdout.split()[-1:] and out.stdout.strip().splitlines()[-1].split())
 
 
-def test_theory_imports_no_heavy_frameworks():
+def test_theory_and_sim_import_no_heavy_frameworks():
     loaded = _modules_after("import theory.elasticity, theory.audit, theory.paper, "
-                            "theory.limits, theory.pareto, theory.quadrature")
+                            "theory.limits, theory.pareto, theory.quadrature, "
+                            "sim.huffman, sim.tree, sim.rates, sim.montecarlo, sim.fit")
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
@@ -23,5 +25,6 @@ def test_cli_theory_and_audit_import_no_heavy_frameworks():
     loaded = _modules_after(
         "from elasticity.cli import main\n"
         "assert main(['theory', '--alpha', '2', '--k', '10', '--json']) == 0\n"
-        "assert main(['audit', '--json', '--no-save']) == 0")
+        "assert main(['audit', '--json', '--no-save']) == 0\n"
+        "assert main(['sim', 'huffman', '--random', '10', '--json']) == 0")
     assert not loaded & set(HEAVY), loaded & set(HEAVY)

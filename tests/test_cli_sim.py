@@ -1,0 +1,66 @@
+"""`elasticity sim ...` end to end in a subprocess."""
+
+import json
+
+import numpy as np
+import pytest
+
+from test_cli import run
+
+
+def test_sim_check_json_and_resume(tmp_path):
+    args = ("sim", "check", "--alpha", "3", "--k", "100", "--l", "0.01", "--depth", "10",
+            "--replicates", "8", "--seed", "1", "--json", "--results", str(tmp_path))
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    r = json.loads(first.stdout)
+    for name in ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl"):
+        assert set(r[name]) == {"mean", "ci95"} and len(r[name]["ci95"]) == 2
+        assert isinstance(r["exact_inside_ci95"][name], bool) and name in r["exact"]
+    saved = list((tmp_path / "sim-check").iterdir())
+    assert len(saved) == 1
+    stamp = (saved[0] / "result.json").stat().st_mtime_ns
+    second = run(*args)  # finished run_id: read back, not recomputed
+    assert json.loads(second.stdout) == r
+    assert (saved[0] / "result.json").stat().st_mtime_ns == stamp
+
+
+def test_sim_huffman_random_and_file(tmp_path):
+    out = run("sim", "huffman", "--random", "1000", "--seed", "3", "--json")
+    r = json.loads(out.stdout)
+    assert r["kraft_sum"] == 1.0 and r["entropy_bits"] <= r["expected_length_bits"] < r["entropy_bits"] + 1
+    np.save(tmp_path / "p.npy", np.array([0.4, 0.2, 0.2, 0.1, 0.1]))
+    r = json.loads(run("sim", "huffman", "--file", str(tmp_path / "p.npy"), "--json").stdout)
+    assert abs(r["expected_length_bits"] - 2.2) < 1e-12
+
+
+def test_sim_tree_mixture_and_fit(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "a.npz", sequences=rng.integers(0, 2, (400, 10)), lengths=rng.integers(0, 11, 400))
+    np.save(tmp_path / "b.npy", rng.integers(0, 2, (300, 6)))
+    out = run("sim", "tree", str(tmp_path / "a.npz"), str(tmp_path / "b.npy"), "--depth", "6",
+              "--sizes", "10,1", "--json")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert [t["responses"] for t in r["trees"]] == [400, 300]
+    assert len(r["mixture"]["cross_entropy_bits"]) == 2
+    fit = run("sim", "fit", str(tmp_path / "a.npz"), "--json")
+    assert fit.returncode == 0 and "best_by_ks" in json.loads(fit.stdout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("sim", "check", "--alpha", "3", "--k", "10", "--depth", "30"), "must be in [2, 25]"),
+    (("sim", "check", "--alpha", "0.5", "--k", "10"), "alpha must be >= 1.1"),
+    (("sim", "huffman"), "exactly one of --file and --random"),
+    (("sim", "tree", "/nonexistent.npy"), "does not exist"),
+])
+def test_sim_bad_input(args, message):
+    out = run(*args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_sim_tree_bad_file(tmp_path):
+    (tmp_path / "x.npy").write_bytes(b"not numpy")
+    out = run("sim", "tree", str(tmp_path / "x.npy"))
+    assert out.returncode == 2 and "not a readable" in out.stderr and "Traceback" not in out.stderr
