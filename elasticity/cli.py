@@ -214,6 +214,43 @@ def sim_check(alpha, k, l, depth, replicates, seed, as_json, results_root, run_i
                    f"  exact {result['exact'][name]: .6e} ({inside})")
 
 
+@sim.command("convergence")
+@click.option("--alpha", type=float, required=True, help="Pareto tail index (>= 1.1).")
+@click.option("--k", "k", type=float, required=True, help="k = |D_1|/|D_2| > 0.")
+@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l = |D_3|/|D_2| >= 0.")
+@click.option("--depths", type=FLOATS, default=(8.0, 10.0, 12.0, 14.0, 16.0, 18.0), show_default=True,
+              help="Tree depths d (M = 2^(d-1) leaves), comma-separated.")
+@click.option("--replicates", type=int, default=40, show_default=True, help="Draws per depth (>= 2).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of numpy's default_rng.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def sim_convergence(alpha, k, l, depths, replicates, seed, as_json):
+    """Error of the finite-tree rates against the exact (M -> infinity) values, by M.
+
+    Prints the root-mean-square error of gamma_1, gamma_2 and their l-slopes at each depth
+    and the fitted exponent of RMS error ~ M^slope (Lemma C.13 suggests -1/2).
+    """
+    import numpy as np
+
+    from sim import montecarlo
+
+    ints = [int(d) for d in depths]
+    if any(d != int(d) or not 2 <= d <= montecarlo.MAX_DEPTH for d in depths):
+        raise click.BadParameter(f"depths must be integers in [2, {montecarlo.MAX_DEPTH}]",
+                                 param_hint="--depths")
+    if replicates < 2:
+        raise click.BadParameter(f"must be >= 2, got {replicates}", param_hint="--replicates")
+    result = montecarlo.convergence(alpha, k, l, ints, replicates, np.random.default_rng(seed))
+    if as_json:
+        _emit_json(result)
+        return
+    names = list(result["slope"])
+    click.echo("M        " + "  ".join(f"{n:>12}" for n in names))
+    for i, m in enumerate(result["leaves"]):
+        row = "  ".join(f"{result['rms_error'][n][i]:12.3e}" for n in names)
+        click.echo(f"2^{int(np.log2(m)):<6} {row}")
+    click.echo("slope    " + "  ".join(f"{result['slope'][n]:12.3f}" for n in names))
+
+
 def _load_probabilities(path: Path):
     import numpy as np
 
