@@ -35,6 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_theory.py
+	$(PY) benchmarks/bench_sim.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -19,32 +19,16 @@ VM cost about 1.2 s per fresh 600 MB and would otherwise dominate).
 
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from timing import median_seconds, once_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-
-def _median(fn, repeat=3):
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _once(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def _sequences(n, seed=0, width=64):
@@ -61,10 +45,10 @@ def stage_huffman():
     p7 /= p7.sum()
     p6 = p7[: 10**6] / p7[: 10**6].sum()
     return {
-        "np_sort_1e7_s": _median(lambda: np.sort(p7)),
-        "ours_1e7_s": _median(lambda: expected_length_bits(p7)),
-        "heapq_1e6_s": _once(lambda: heapq_expected_length(p6.tolist())),
-        "ours_1e6_s": _median(lambda: expected_length_bits(p6), repeat=5),
+        "np_sort_1e7_s": median_seconds(lambda: np.sort(p7)),
+        "ours_1e7_s": median_seconds(lambda: expected_length_bits(p7)),
+        "heapq_1e6_s": once_seconds(lambda: heapq_expected_length(p6.tolist())),
+        "ours_1e6_s": median_seconds(lambda: expected_length_bits(p6), repeat=5),
     }
 
 
@@ -76,10 +60,10 @@ def stage_tree():
     seq6, len6 = seq7[: 10**6], len7[: 10**6]
     nodes = build(seq7, len7, 2, depth=25).n_nodes
     return {
-        "ours_1e7_s": _median(lambda: build(seq7, len7, 2, depth=25), repeat=2),
+        "ours_1e7_s": median_seconds(lambda: build(seq7, len7, 2, depth=25), repeat=2),
         "nodes_1e7": nodes,
-        "ours_1e6_s": _median(lambda: build(seq6, len6, 2, depth=25), repeat=3),
-        "dict_1e6_s": _once(lambda: dict_tree(seq6, len6, 25)),
+        "ours_1e6_s": median_seconds(lambda: build(seq6, len6, 2, depth=25), repeat=3),
+        "dict_1e6_s": once_seconds(lambda: dict_tree(seq6, len6, 25)),
     }
 
 
@@ -87,7 +71,7 @@ def stage_montecarlo():
     from sim.montecarlo import check
 
     check(3.0, 100.0, 0.01, 10, 2, np.random.default_rng(0))  # warm-up
-    return {"check_depth21_r100_s": _once(
+    return {"check_depth21_r100_s": once_seconds(
         lambda: check(3.0, 100.0, 0.01, 21, 100, np.random.default_rng(0)))}
 
 

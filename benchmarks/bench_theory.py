@@ -15,28 +15,18 @@ E[W_j W_3 / R]); the per-integral time is its time divided by five.
 
 import json
 import math
-import statistics
 import time
 import warnings
 from pathlib import Path
 
 from scipy import integrate
+from timing import median_seconds
 
 from theory import audit, pareto
 from theory.elasticity import exact, exact_with_error
 
 ALPHA, K, L = 2.0, 10.0, 0.0  # a golden point (tests/golden/theory_golden.json)
 INTEGRALS_PER_POINT = 5
-
-
-def median_seconds(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def nquad_n1(alpha: float, k: float) -> float:
