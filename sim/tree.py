@@ -87,7 +87,11 @@ def _check_depth(depth, vocab_size: int, name: str = "depth") -> int:
 def _check_sequences(sequences, lengths, vocab_size):
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer) or vocab_size < 2:
         raise ValueError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
-    seq = np.asarray(sequences)
+    try:
+        seq = np.asarray(sequences)
+    except ValueError as err:  # numpy refuses inhomogeneous nested lists
+        raise ValueError("sequences is ragged: pad every response to one width and pass "
+                         "the true lengths in `lengths`") from err
     if seq.ndim != 2:
         raise ValueError(f"sequences must be a 2-D (n, max_length) array padded on the right, "
                          f"got shape {seq.shape} (ragged input is not supported: pad it)")

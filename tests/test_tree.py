@@ -117,6 +117,7 @@ def test_small_tree_by_hand():
     ((np.array([[0, 1]]), np.array([3]), 2), "lengths must lie"),
     ((np.array([[0.5, 1.0]]), np.array([2]), 2), "integer token ids"),
     ((np.array([[0, 1]]), np.array([2]), 1), "vocab_size"),
+    (([[0, 1], [1]], np.array([2, 1]), 2), "ragged"),
 ])
 def test_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
