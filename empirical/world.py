@@ -43,14 +43,17 @@ class WorldConfig:
     n_held_out: int = 1_000  # per dataset
 
     def __post_init__(self):
+        v, length = self.content_vocab, self.response_length
+        sizes = (self.n_pre, self.n_align, self.n_perturb, self.n_held_out)
         checks = [
-            (self.content_vocab >= 2 and self.content_vocab % 2 == 0, "content_vocab must be an even integer >= 2"),
-            (self.response_length >= 1 and self.response_length % 2 == 1, "response_length must be an odd integer >= 1"),
-            (self.content_vocab ** self.response_length <= 2**20, "content_vocab ** response_length must be <= 2^20 (exact enumeration)"),
-            (self.prompt_vocab >= 1 and self.prompt_length >= 0, "prompt_vocab must be >= 1 and prompt_length >= 0"),
+            (v >= 2 and v % 2 == 0, "content_vocab must be an even integer >= 2"),
+            (length >= 1 and length % 2 == 1, "response_length must be an odd integer >= 1"),
+            (v**length <= 2**20, "content_vocab ** response_length must be <= 2^20 (exact enumeration)"),
+            (self.prompt_vocab >= 1 and self.prompt_length >= 0,
+             "prompt_vocab must be >= 1 and prompt_length >= 0"),
             (self.alpha > 1, "alpha must be > 1 (E[X] diverges otherwise)"),
             (0.0 <= self.pre_positive_fraction <= 1.0, "pre_positive_fraction must lie in [0, 1]"),
-            (min(self.n_pre, self.n_align, self.n_perturb, self.n_held_out) >= 1, "dataset sizes must be >= 1"),
+            (min(sizes) >= 1, "dataset sizes must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -106,7 +109,8 @@ class World:
                          rng.choice(self.p_neg.size, n, p=self.p_neg))
         tokens = np.empty((n, cfg.sequence_length), dtype=np.int64)
         tokens[:, 0] = BOS
-        tokens[:, 1:1 + cfg.prompt_length] = SPECIAL + rng.integers(0, cfg.prompt_vocab, (n, cfg.prompt_length))
+        prompts = rng.integers(0, cfg.prompt_vocab, (n, cfg.prompt_length))
+        tokens[:, 1:1 + cfg.prompt_length] = SPECIAL + prompts
         tokens[:, cfg.response_start - 1] = SEP
         tokens[:, cfg.response_start:-1] = SPECIAL + cfg.prompt_vocab + self.responses[index]
         tokens[:, -1] = EOS

@@ -21,7 +21,8 @@ def test_sizes_and_layout(world):
         "pre": 4000, "pre_held_out": 300, "align": 1500, "align_held_out": 300,
         "perturb": 500, "perturb_held_out": 300}
     t = data["pre"].tokens
-    assert (t[:, 0] == BOS).all() and (t[:, SMALL.response_start - 1] == SEP).all() and (t[:, -1] == EOS).all()
+    assert (t[:, 0] == BOS).all() and (t[:, -1] == EOS).all()
+    assert (t[:, SMALL.response_start - 1] == SEP).all()
     prompts = t[:, 1:SMALL.response_start - 1]
     assert prompts.min() >= SPECIAL and prompts.max() < SPECIAL + SMALL.prompt_vocab
     assert t.max() < SMALL.vocab_size
@@ -81,7 +82,8 @@ def test_splits_are_independent_draws(world):
 def test_save(tmp_path, world):
     world.save(tmp_path)
     with np.load(tmp_path / "world.npz", allow_pickle=False) as z:
-        assert np.array_equal(z["p_pos"], world.p_pos) and z["align_tokens"].shape == (1500, SMALL.sequence_length)
+        assert np.array_equal(z["p_pos"], world.p_pos)
+        assert z["align_tokens"].shape == (1500, SMALL.sequence_length)
     assert (tmp_path / "config.json").is_file()
 
 
