@@ -15,7 +15,7 @@ export MPLBACKEND=Agg
 $(STAMP): pyproject.toml constraints-cpu.txt $(wildcard */__init__.py)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev,empirical]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,0 +1,79 @@
+"""Exact measurements of a model on the synthetic world (no classifier, no sampling).
+
+- ``response_log_probs``: log q(response | BOS prompt SEP) for every one of the world's M
+  responses (EOS included), by enumeration;
+- ``style_score``: the probability the model puts on the positive style, sum of q over the
+  positive responses, normalized by the mass it puts on valid responses, averaged over
+  prompts; the valid mass is reported too;
+- ``code_length``: cross-entropy of a dataset's response tokens under the model (nats and
+  bits per token), i.e. the arithmetic-coding length;
+- ``kl_divergence``: KL(q_model || q_reference) between the two models' laws over valid
+  responses, averaged over prompts (nats).
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from empirical.world import BOS, EOS, SEP, World
+
+
+@torch.no_grad()
+def _token_log_probs(model, tokens: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """log q(tokens[:, i] | tokens[:, :i]) for i >= 1, shape (n, length - 1)."""
+    out = []
+    for start in range(0, tokens.shape[0], batch_size):
+        batch = tokens[start:start + batch_size]
+        logits = model(input_ids=batch).logits[:, :-1].double()  # sums of many log-probs
+        out.append(torch.log_softmax(logits, -1).gather(-1, batch[:, 1:, None])[..., 0])
+    return torch.cat(out)
+
+
+def response_log_probs(model, world: World, prompts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """(n_prompts, M) array of log q(response + EOS | BOS prompt SEP), nats."""
+    cfg = world.config
+    responses = world.response_tokens()
+    m = responses.shape[0]
+    rows = []
+    for prompt in prompts:
+        seq = np.empty((m, cfg.sequence_length), dtype=np.int64)
+        seq[:, 0] = BOS
+        seq[:, 1:1 + cfg.prompt_length] = prompt
+        seq[:, cfg.response_start - 1] = SEP
+        seq[:, cfg.response_start:-1] = responses
+        seq[:, -1] = EOS
+        lp = _token_log_probs(model, torch.from_numpy(seq), batch_size)
+        rows.append(lp[:, cfg.response_start - 1:].sum(-1).numpy())
+    return np.stack(rows)
+
+
+def _normalized(log_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt: the law over valid responses and the valid mass."""
+    top = log_q.max(axis=1, keepdims=True)
+    w = np.exp(log_q - top)
+    total = w.sum(axis=1, keepdims=True)
+    return w / total, (total[:, 0] * np.exp(top[:, 0]))
+
+
+def style_score(model, world: World, prompts: np.ndarray) -> dict:
+    q, valid = _normalized(response_log_probs(model, world, prompts))
+    per_prompt = q[:, world.is_positive].sum(axis=1)
+    n = len(per_prompt)
+    se = float(per_prompt.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    return {"score": float(per_prompt.mean()), "score_se": se, "valid_mass": float(valid.mean())}
+
+
+def code_length(model, tokens: np.ndarray, response_start: int, batch_size: int = 4096) -> dict:
+    """Mean code length of the response tokens (EOS included) of ``tokens``."""
+    lp = _token_log_probs(model, torch.from_numpy(np.asarray(tokens, dtype=np.int64)), batch_size)
+    nats = float(-lp[:, response_start - 1:].mean())
+    return {"nats_per_token": nats, "bits_per_token": nats / math.log(2)}
+
+
+def kl_divergence(model, reference, world: World, prompts: np.ndarray) -> float:
+    q, _ = _normalized(response_log_probs(model, world, prompts))
+    r, _ = _normalized(response_log_probs(reference, world, prompts))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(q > 0, q * (np.log(q) - np.log(r)), 0.0)
+    return float(terms.sum(axis=1).mean())
