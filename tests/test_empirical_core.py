@@ -145,3 +145,25 @@ def test_bad_stage_config(kwargs, match):
 def test_bad_tokens():
     with pytest.raises(ValueError, match="non-empty 2-D"):
         train(build_model(16, 10, "tiny"), np.zeros((0, 10)), StageConfig())
+
+
+def test_trl_sft_and_dpo_move_the_score_and_leave_copies_independent(world):
+    """SFT on positives raises the score; DPO with negatives chosen lowers it; and a deep copy
+    taken after a trl stage trains independently of the original (trainers leave a bound
+    ``forward`` behind, which train._release removes)."""
+    from empirical.train import dpo, sft
+
+    data = world.datasets()
+    prompts = data["pre_held_out"].tokens[:8, 1:1 + CFG.prompt_length]
+    model = build_model(CFG.vocab_size, CFG.sequence_length, "tiny", seed=0)
+    train(model, data["pre"].tokens, StageConfig(epochs=4, learning_rate=1e-2))
+    before = style_score(model, world, prompts)["score"]
+    sft(model, data["align"].tokens, CFG, StageConfig(epochs=3, learning_rate=1e-2, batch_size=32))
+    after_sft = style_score(model, world, prompts)["score"]
+    assert after_sft > before + 0.1
+    branch = copy.deepcopy(model)
+    n = len(data["perturb"].tokens)
+    dpo(branch, data["perturb"].tokens, data["align"].tokens[:n], CFG,
+        StageConfig(epochs=3, learning_rate=1e-2, batch_size=32))
+    assert style_score(branch, world, prompts)["score"] < after_sft - 0.05
+    assert style_score(model, world, prompts)["score"] == after_sft  # the original is untouched
