@@ -382,6 +382,72 @@ def sim_fit(path, vocab_size, depth, masses, as_json):
                + f"  -> best: {result['best_by_ks']}")
 
 
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"expected i/N, got {text!r}", param_hint="--shard") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise click.BadParameter(f"need 0 <= i < N, got {text!r}", param_hint="--shard")
+    return i, n
+
+
+@cli.command()
+@click.option("--preset", type=click.Choice(["micro", "quick"]), default="quick", show_default=True,
+              help="micro: tiny, for tests; quick: a small grid, one seed, a few minutes.")
+@click.option("--variant", type=click.Choice(["sft", "dpo", "reversed"]), default=None,
+              help="sft: positive SFT then negative SFT; dpo: negative chosen over positive; "
+                   "reversed: negative first, positive after [default: the preset's, sft].")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Override a config field (world.FIELD for the world); lists comma-separated.")
+@click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Root folder of the result store.")
+@click.option("--run-id", default=None, help="Name in the store [default: PRESET-VARIANT].")
+@click.option("--shard", default="0/1", show_default=True,
+              help="Run only groups i, i+N, ... of the grid (for several machines).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def rebound(preset, variant, assignments, results_root, run_id, shard, as_json):
+    """The rebound experiment on the synthetic world (paper Section 3, Figures 2-7).
+
+    Pre-trains a model on D_pre, fine-tunes it on Q1 examples of one style, then on Q2 of the
+    other, and measures the exact probability of the positive style, code lengths on held-out
+    D_pre/D_align/D_perturb and the KL to the pre-trained model; with controls (a model never
+    pre-trained; negatives without the first stage). Kill it at any time: the same command
+    resumes where it stopped.
+    """
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from elasticity import presets
+    from empirical import protocols
+
+    config = presets.REBOUND[preset]
+    if variant:
+        config = replace(config, variant=variant)
+    config = protocols.with_overrides(config, list(assignments))
+    run_id = run_id or f"{preset}-{config.variant}" + ("-custom" if assignments else "")
+    shard_ix = _parse_shard(shard)
+    with tqdm(total=protocols.n_cells(config), desc="rebound cells", unit="cell", disable=None) as bar:
+        path = protocols.run(config, results_root, run_id, shard_ix, progress=bar.update)
+    if path is None:
+        click.echo(f"shard {shard} done; other shards still owe cells (rerun any shard to summarize)")
+        return
+    from elasticity import store
+
+    result = store.read_result(path)
+    if as_json:
+        _emit_json(result)
+        return
+    click.echo(f"reference score (pre-trained): {result['reference_score']:.4f}")
+    click.echo(f"{'arm':<11}{'q1':>6}  " + "  ".join(f"q2={q:<6}" for q in (0, *config.q2)))
+    for curve in result["metrics"]["curves"]:
+        cells = dict(zip(curve["q2"], curve["score"], strict=True))
+        row = "  ".join(f"{cells[q]['mean']:<9.4f}" if q in cells else " " * 9 for q in (0, *config.q2))
+        click.echo(f"{curve['arm']:<11}{curve['q1']:>6}  {row}")
+    click.echo(f"saved {path}")
+
+
 def main(argv=None) -> int:
     """Console entry point: one-line errors, no tracebacks, on bad input."""
     from elasticity.store import StoreError

@@ -90,11 +90,13 @@ def provenance(*, seed=None, wall_time_s=None, device: str = "cpu") -> dict:
 
 
 def write_result(root, experiment: str, run_id: str, *, config: dict, metrics,
-                 arrays: dict | None = None, seed=None, wall_time_s=None,
-                 device: str = "cpu") -> Path:
+                 arrays: dict | None = None, extra: dict | None = None, seed=None,
+                 wall_time_s=None, device: str = "cpu") -> Path:
     """Write one result atomically; returns the path of result.json.
 
-    The arrays (if any) are written first, so a result.json on disk always has its arrays.
+    ``extra`` adds top-level keys that an experiment's interface names (for example the
+    rebound's ``reference_score`` and ``cells``). The arrays (if any) are written first, so a
+    result.json on disk always has its arrays.
     """
     folder = run_dir(root, experiment, run_id)
     if arrays:
@@ -106,6 +108,7 @@ def write_result(root, experiment: str, run_id: str, *, config: dict, metrics,
         "run_id": run_id,
         "config": config,
         "metrics": metrics,
+        **(extra or {}),
         "provenance": provenance(seed=seed, wall_time_s=wall_time_s, device=device),
     }
     try:

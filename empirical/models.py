@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from empirical.world import BOS, EOS, PAD
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSize:
@@ -36,7 +38,7 @@ def build_model(vocab_size: int, max_length: int, size: str = "small", seed: int
         vocab_size=vocab_size, hidden_size=s.hidden, intermediate_size=2 * s.hidden,
         num_hidden_layers=s.layers, num_attention_heads=s.heads, num_key_value_heads=s.heads,
         max_position_embeddings=max_length, tie_word_embeddings=True,
-        bos_token_id=None, eos_token_id=None, pad_token_id=None,
+        bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,  # as the world's tokenizer
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

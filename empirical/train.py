@@ -77,6 +77,15 @@ def _trainer_args(cls, config: StageConfig, out_dir: str, **extra):
                disable_tqdm=True, activation_checkpointing=False, **extra)
 
 
+def _train_silently(trainer):
+    """With progress bars off, the Trainer prints its metrics to stdout, which would corrupt
+    the CLI's --json output; the numbers are returned instead."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer.train()
+
+
 def _release(model) -> None:
     """Undo what the Trainer leaves on the model: an instance-level ``forward`` wrapper that
     closes over this very object. A ``copy.deepcopy`` of the model would keep calling the
@@ -113,7 +122,7 @@ def sft(model, tokens: np.ndarray, world: WorldConfig, config: StageConfig) -> f
         args = _trainer_args(SFTConfig, config, out, max_length=world.sequence_length)
         trainer = SFTTrainer(model=model, args=args, train_dataset=data,
                              processing_class=world_tokenizer(world))
-        result = trainer.train()
+        result = _train_silently(trainer)
     _release(model)
     return float(result.training_loss)
 
@@ -137,6 +146,6 @@ def dpo(model, chosen: np.ndarray, rejected: np.ndarray, world: WorldConfig, con
         # ref_model=None fails for a model built from a config (DESIGN.md section 9)
         trainer = DPOTrainer(model=model, ref_model=copy.deepcopy(model).eval(), args=args,
                              train_dataset=data, processing_class=world_tokenizer(world))
-        result = trainer.train()
+        result = _train_silently(trainer)
     _release(model)
     return float(result.training_loss)

@@ -1,0 +1,307 @@
+"""The rebound protocol of Section 3 on the synthetic world, resumable and shardable.
+
+For each seed: pre-train a model from scratch on D_pre (the reference line is its own
+measured score), then for each Q1 fine-tune a copy on Q1 examples of one style (``sft`` and
+``dpo``: positive; ``reversed``: negative), then for each Q2 fine-tune a copy of that on Q2
+examples of the other style (``sft``/``reversed``: SFT; ``dpo``: DPO with the other style
+chosen and the first style rejected) and measure it. Q2 = 0 is the aligned model itself.
+
+Controls (DESIGN.md section 6): the same protocol on a model that was never pre-trained
+(arm ``scratch``), and the negative stage applied to the pre-trained model without the
+first stage (arm ``no_sft``, Q1 = 0).
+
+Each cell is written atomically to cells/<name>.json as soon as it is measured; a rerun skips
+the cells on disk and reuses checkpoints (safetensors), so a killed sweep loses at most the
+cell in progress. ``shard=(i, n)`` runs only the (seed, arm, Q1) groups with index % n == i.
+"""
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from elasticity import store
+from empirical import measure, metrics
+from empirical.models import SIZES, build_model
+from empirical.train import StageConfig, dpo, sft, train
+from empirical.world import World, WorldConfig
+
+VARIANTS = ("sft", "dpo", "reversed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReboundConfig:
+    world: WorldConfig = field(default_factory=WorldConfig)
+    variant: str = "sft"
+    model_size: str = "small"
+    q1: tuple[int, ...] = (1000, 2000, 5000, 10000)
+    q2: tuple[int, ...] = (100, 200, 500, 1000, 2000)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    pretrain_epochs: int = 2
+    pretrain_lr: float = 3e-3
+    first_lr: float = 1e-3
+    first_epochs: int = 1
+    second_lr: float = 1e-3
+    second_epochs: int = 1
+    batch_size: int = 32
+    dpo_beta: float = 0.1
+    eval_prompts: int = 16
+    controls: bool = True
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.model_size not in SIZES:
+            raise ValueError(f"model_size must be one of {sorted(SIZES)}, got {self.model_size!r}")
+        if not self.q1 or not self.q2 or not self.seeds or min(self.q1) < 1 or min(self.q2) < 1:
+            raise ValueError("q1, q2 and seeds must be non-empty; q1 and q2 values >= 1")
+        first, second = self.stage_sizes()
+        if max(self.q1) > first:
+            raise ValueError(f"Q1 = {max(self.q1)} is larger than the first-stage set ({first} examples)")
+        if max(self.q2) > second:
+            raise ValueError(f"Q2 = {max(self.q2)} is larger than the second-stage set ({second} examples)")
+        if self.eval_prompts < 2 or self.eval_prompts > self.world.n_held_out:
+            raise ValueError(f"eval_prompts must be in [2, n_held_out={self.world.n_held_out}]")
+
+    def stage_sizes(self) -> tuple[int, int]:
+        w = self.world
+        return (w.n_perturb, w.n_align) if self.variant == "reversed" else (w.n_align, w.n_perturb)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def config_from_dict(data: dict) -> ReboundConfig:
+    data = dict(data)
+    data["world"] = WorldConfig(**data.get("world", {}))
+    for name in ("q1", "q2", "seeds"):
+        if name in data:
+            data[name] = tuple(data[name])
+    return ReboundConfig(**data)
+
+
+def with_overrides(config: ReboundConfig, assignments: list[str]) -> ReboundConfig:
+    """Apply ``field=value`` (and ``world.field=value``) overrides; lists are comma-separated."""
+    top = {f.name: f for f in fields(ReboundConfig)}
+    world_fields = {f.name: f for f in fields(WorldConfig)}
+    changes, world_changes = {}, {}
+    for item in assignments:
+        if "=" not in item:
+            raise ValueError(f"--set expects field=value, got {item!r}")
+        name, value = item.split("=", 1)
+        target, known = (world_changes, world_fields) if name.startswith("world.") else (changes, top)
+        key = name.removeprefix("world.")
+        if key not in known or key == "world":
+            raise ValueError(f"--set: unknown field {name!r}; known: "
+                             f"{', '.join(sorted(top) + ['world.' + k for k in world_fields])}")
+        current = getattr(config.world if target is world_changes else config, key)
+        target[key] = _parse_like(current, value, name)
+    if world_changes:
+        changes["world"] = replace(config.world, **world_changes)
+    return replace(config, **changes)
+
+
+def _parse_like(current, text: str, name: str):
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if isinstance(current, tuple):
+            return tuple(int(x) for x in text.split(","))
+        return type(current)(text)
+    except ValueError:
+        raise ValueError(f"--set {name}: cannot read {text!r} as {type(current).__name__}") from None
+
+
+@dataclass(frozen=True)
+class Group:
+    seed: int
+    arm: str  # "pretrained" | "scratch" | "no_sft"
+    q1: int
+
+
+def groups(config: ReboundConfig) -> list[Group]:
+    out = [Group(s, "pretrained", q1) for s in config.seeds for q1 in config.q1]
+    if config.controls:
+        out += [Group(s, "scratch", q1) for s in config.seeds for q1 in config.q1]
+        out += [Group(s, "no_sft", 0) for s in config.seeds]
+    return out
+
+
+class Runner:
+    """Runs (or resumes) one rebound sweep in ``folder``."""
+
+    def __init__(self, config: ReboundConfig, folder: Path, progress=None):
+        self.config, self.folder, self.progress = config, Path(folder), progress
+        self.world = World(config.world)
+        self.data = self.world.datasets()
+        held = self.data["pre_held_out"].tokens
+        self.prompts = held[: config.eval_prompts, 1:1 + config.world.prompt_length]
+        first, second = ("perturb", "align") if config.variant == "reversed" else ("align", "perturb")
+        self.first, self.second = self.data[first].tokens, self.data[second].tokens
+        self._check_config_matches()
+
+    def _check_config_matches(self):
+        path = self.folder / "config.json"
+        wanted = json.dumps(self.config.as_dict(), sort_keys=True)
+        if path.exists() and json.dumps(json.loads(path.read_text()), sort_keys=True) != wanted:
+            raise ValueError(f"{self.folder} holds a run with a different configuration; "
+                             f"use another --run-id or delete the folder")
+        store.atomic_write_text(path, json.dumps(self.config.as_dict(), indent=1) + "\n")
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _checkpoint(self, name: str, make):
+        from transformers import LlamaForCausalLM
+
+        path = self.folder / "checkpoints" / name
+        if (path / "model.safetensors").is_file():
+            return LlamaForCausalLM.from_pretrained(path).eval()
+        model = make()
+        tmp = path.with_name(name + ".tmp")
+        model.save_pretrained(tmp)
+        tmp.replace(path)
+        return model
+
+    def _fresh(self, seed: int):
+        cfg = self.config.world
+        return build_model(cfg.vocab_size, cfg.sequence_length, self.config.model_size, seed)
+
+    def pretrained(self, seed: int):
+        def make():
+            model = self._fresh(seed)
+            train(model, self.data["pre"].tokens, StageConfig(
+                epochs=self.config.pretrain_epochs, learning_rate=self.config.pretrain_lr,
+                batch_size=self.config.batch_size, seed=seed))
+            return model
+        return self._checkpoint(f"pretrained-s{seed}", make)
+
+    def _stage(self, model, tokens, lr, epochs, seed):
+        sft(model, tokens, self.config.world, StageConfig(
+            epochs=epochs, learning_rate=lr, batch_size=self.config.batch_size, seed=seed))
+
+    def _second_stage(self, model, q2: int, seed: int):
+        cfg = self.config
+        if cfg.variant == "dpo":
+            dpo(model, self.second[:q2], self.first[-q2:], cfg.world, StageConfig(
+                epochs=cfg.second_epochs, learning_rate=cfg.second_lr, batch_size=cfg.batch_size,
+                seed=seed), beta=cfg.dpo_beta)
+        else:
+            self._stage(model, self.second[:q2], cfg.second_lr, cfg.second_epochs, seed)
+
+    # -- cells -------------------------------------------------------------------------------
+    def _measure(self, model, reference) -> dict:
+        rs = self.config.world.response_start
+        score = measure.style_score(model, self.world, self.prompts)
+        lengths = {k: measure.code_length(model, self.data[f"{k}_held_out"].tokens, rs)
+                   for k in ("pre", "align", "perturb")}
+        return {**score,
+                "code_length_nats": {k: v["nats_per_token"] for k, v in lengths.items()},
+                "code_length_bits": {k: v["bits_per_token"] for k, v in lengths.items()},
+                "kl_to_pretrained_nats": measure.kl_divergence(model, reference, self.world, self.prompts)}
+
+    def _cell_path(self, group: Group, q2: int) -> Path:
+        return self.folder / "cells" / f"{group.arm}-s{group.seed}-q1_{group.q1}-q2_{q2}.json"
+
+    def _write_cell(self, group: Group, q2: int, values: dict, start: float):
+        cell = {"arm": group.arm, "seed": group.seed, "q1": group.q1, "q2": q2, **values,
+                "learning_rate": {"first": self.config.first_lr, "second": self.config.second_lr},
+                "epochs": {"first": self.config.first_epochs, "second": self.config.second_epochs},
+                "wall_s": time.perf_counter() - start}
+        store.atomic_write_text(self._cell_path(group, q2), json.dumps(cell, indent=1) + "\n")
+        if self.progress is not None:
+            self.progress()
+
+    def run_group(self, group: Group):
+        todo = [q2 for q2 in (0, *self.config.q2) if not self._cell_path(group, q2).is_file()]
+        if group.arm == "no_sft":
+            todo = [q2 for q2 in todo if q2 > 0]
+        if not todo:
+            return
+        reference = self.pretrained(group.seed)
+        if group.arm == "pretrained":
+            base = self._checkpoint(f"first-s{group.seed}-q1_{group.q1}",
+                                    lambda: self._first(copy.deepcopy(reference), group))
+        elif group.arm == "scratch":
+            base = self._checkpoint(f"scratch-s{group.seed}-q1_{group.q1}",
+                                    lambda: self._first(self._fresh(group.seed), group))
+        else:
+            base = reference
+        for q2 in todo:
+            start = time.perf_counter()
+            model = base if q2 == 0 else copy.deepcopy(base)
+            if q2 > 0:
+                self._second_stage(model, q2, group.seed)
+            self._write_cell(group, q2, self._measure(model, reference), start)
+
+    def _first(self, model, group: Group):
+        self._stage(model, self.first[:group.q1], self.config.first_lr, self.config.first_epochs, group.seed)
+        return model
+
+    def reference_scores(self) -> dict[int, float]:
+        out = {}
+        for seed in self.config.seeds:
+            path = self.folder / "cells" / f"reference-s{seed}.json"
+            if not path.is_file():
+                value = measure.style_score(self.pretrained(seed), self.world, self.prompts)
+                store.atomic_write_text(path, json.dumps(value) + "\n")
+            out[seed] = json.loads(path.read_text())["score"]
+        return out
+
+
+def n_cells(config: ReboundConfig) -> int:
+    per = len(config.q2) + 1
+    return sum(per - (g.arm == "no_sft") for g in groups(config))
+
+
+def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None) -> Path | None:
+    """Run (or resume) the sweep; when every cell exists, write result.json and return it."""
+    index, count = shard
+    if not (count >= 1 and 0 <= index < count):
+        raise ValueError(f"shard must be i/N with 0 <= i < N, got {index}/{count}")
+    folder = store.run_dir(results_root, "rebound", run_id)
+    start = time.perf_counter()
+    runner = Runner(config, folder, progress)
+    references = runner.reference_scores()
+    for i, group in enumerate(groups(config)):
+        if i % count == index:
+            runner.run_group(group)
+    cells = [json.loads(p.read_text()) for p in sorted((folder / "cells").glob("*-q2_*.json"))]
+    if len(cells) < n_cells(config):
+        return None  # other shards still owe cells
+    result = summarize(config, cells, references)
+    top = {"reference_score": result.pop("reference_score"), "cells": result.pop("cells")}
+    return store.write_result(results_root, "rebound", run_id, config=config.as_dict(),
+                              metrics=result, extra=top, seed=list(config.seeds),
+                              wall_time_s=time.perf_counter() - start)
+
+
+def _mean_ci(values) -> dict:
+    values = np.asarray(values, float)
+    mean = float(values.mean())
+    if values.size < 2:
+        return {"mean": mean, "ci95": [mean, mean], "n": int(values.size)}
+    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(values.size)}
+
+
+def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, float]) -> dict:
+    reference = _mean_ci(list(references.values()))
+    curves = []
+    keys = sorted({(c["arm"], c["q1"]) for c in cells})
+    for arm, q1 in keys:
+        rows = [c for c in cells if c["arm"] == arm and c["q1"] == q1]
+        q2s = sorted({c["q2"] for c in rows})
+        score = [_mean_ci([c["score"] for c in rows if c["q2"] == q]) for q in q2s]
+        kl = [_mean_ci([c["kl_to_pretrained_nats"] for c in rows if c["q2"] == q]) for q in q2s]
+        curves.append({"arm": arm, "q1": q1, "q2": q2s, "score": score, "kl_to_pretrained_nats": kl,
+                       "metrics": metrics.curve_metrics(q2s, [s["mean"] for s in score],
+                                                        [k["mean"] for k in kl], reference["mean"])})
+    order = sorted(cells, key=lambda c: (c["arm"], c["seed"], c["q1"], c["q2"]))
+    return {"reference_score": reference["mean"], "reference_score_ci95": reference["ci95"],
+            "variant": config.variant, "cells": order, "curves": curves}

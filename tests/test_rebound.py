@@ -1,0 +1,91 @@
+"""The rebound protocol end to end on the micro preset: results, resume, shards, bad input."""
+
+import json
+
+import pytest
+
+from elasticity import presets, store
+from empirical import protocols
+from test_cli import run as run_cli
+
+MICRO = presets.REBOUND["micro"]
+
+
+def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
+    """Interrupt after three cells; the rerun finishes without redoing them."""
+    done = []
+
+    def stop_after_three():
+        done.append(1)
+        if len(done) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        protocols.run(MICRO, tmp_path, "r", progress=stop_after_three)
+    cells = tmp_path / "rebound" / "r" / "cells"
+    first = {p.name: p.stat().st_mtime_ns for p in cells.glob("*-q2_*.json")}
+    assert len(first) == 3 and not (tmp_path / "rebound" / "r" / "result.json").exists()
+    path = protocols.run(MICRO, tmp_path, "r")
+    assert all(p.stat().st_mtime_ns == first[p.name] for p in cells.glob("*-q2_*.json") if p.name in first)
+    doc = store.read_result(path)
+    assert len(doc["cells"]) == protocols.n_cells(MICRO) == 14
+    assert 0 < doc["reference_score"] < 1
+    for cell in doc["cells"]:
+        assert {"q1", "q2", "seed", "score", "code_length_nats"} <= set(cell)
+        assert set(cell["code_length_nats"]) == {"pre", "align", "perturb"}
+        assert cell["learning_rate"] == {"first": MICRO.first_lr, "second": MICRO.second_lr}
+    arms = {c["arm"] for c in doc["cells"]}
+    assert arms == {"pretrained", "scratch", "no_sft"}
+    assert doc["config"]["variant"] == "sft" and doc["provenance"]["seed"] == [0]
+
+
+def test_shards_split_the_groups_and_the_last_one_summarizes(tmp_path):
+    """Two groups (Q1 = 50, 200); shard 0/2 runs the first and cannot summarize yet, shard
+    1/2 runs the second and writes the result with all cells."""
+    config = protocols.with_overrides(MICRO, ["controls=false", "q2=20"])
+    assert len(protocols.groups(config)) == 2
+    assert protocols.run(config, tmp_path, "s", shard=(0, 2)) is None
+    path = protocols.run(config, tmp_path, "s", shard=(1, 2))
+    assert len(store.read_result(path)["cells"]) == protocols.n_cells(config) == 4
+
+
+def test_dpo_variant_runs(tmp_path):
+    config = protocols.with_overrides(MICRO, ["variant=dpo", "controls=false", "q1=50", "q2=20"])
+    doc = store.read_result(protocols.run(config, tmp_path, "d"))
+    assert len(doc["cells"]) == 2 and doc["metrics"]["variant"] == "dpo"
+
+
+@pytest.mark.parametrize("assignments, match", [
+    (["nonsense=1"], "unknown field 'nonsense'"),
+    (["q2=100000"], "Q2 = 100000 is larger than the second-stage set"),
+    (["q1=5000"], "Q1 = 5000 is larger"),
+    (["variant=rlhf"], "variant must be one of"),
+    (["world.alpha=abc"], "cannot read 'abc'"),
+    (["pretrain_epochs"], "field=value"),
+])
+def test_bad_overrides(assignments, match):
+    with pytest.raises(ValueError, match=match):
+        protocols.with_overrides(MICRO, assignments)
+
+
+def test_changed_config_in_the_same_run_is_refused(tmp_path):
+    config = protocols.with_overrides(MICRO, ["controls=false", "q1=50", "q2=20"])
+    protocols.run(config, tmp_path, "x")
+    other = protocols.with_overrides(config, ["second_lr=0.001"])
+    with pytest.raises(ValueError, match="different configuration"):
+        protocols.run(other, tmp_path, "x")
+
+
+def test_cli_rebound_json_and_errors(tmp_path):
+    out = run_cli("rebound", "--preset", "micro", "--set", "controls=false", "--set", "q1=50",
+                  "--set", "q2=20", "--results", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["run_id"] == "micro-sft-custom" and len(doc["cells"]) == 2
+    for args, message in [(("--preset", "huge"), "Invalid value for '--preset'"),
+                          (("--preset", "micro", "--set", "q2=99999"), "larger than the second-stage set"),
+                          (("--preset", "micro", "--shard", "3/2"), "need 0 <= i < N")]:
+        bad = run_cli("rebound", *args, "--results", str(tmp_path))
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        assert message in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "rebound" / "micro-sft").exists()  # nothing partial written
