@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 from elasticity import store
-from empirical import measure, metrics
+from empirical import measure, metrics, predict
 from empirical.models import SIZES, build_model
 from empirical.train import StageConfig, dpo, sft, train
 from empirical.world import World, WorldConfig
@@ -290,7 +290,30 @@ def _mean_ci(values) -> dict:
     return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(values.size)}
 
 
+def _compare(config: ReboundConfig, world: World, rows: list[dict], q1: int, q2s: list[int]) -> list:
+    """Observed per-dataset code lengths and normalized rates (mean over seeds) next to the
+    optimal compressor of the size-weighted mixture and the Pareto theory, per Q2."""
+    reverse = config.variant == "reversed"
+    first, second = ("perturb", "align") if reverse else ("align", "perturb")
+    out = []
+    for q in q2s:
+        lengths = [c["code_length_nats"] for c in rows if c["q2"] == q]
+        observed = {k: float(np.mean([x[k] for x in lengths])) for k in ("pre", first, second)}
+        best = predict.optimal(world, q1, q, first_is_positive=not reverse)
+        optimal = dict(zip(("pre", first, second), best["code_length_nats"].values(), strict=False))
+        entry = {"q2": q, "observed_code_length_nats": observed, "optimal_code_length_nats": optimal,
+                 "gap_nats": {k: observed[k] - v for k, v in optimal.items()},
+                 "observed": predict.observed_rates(observed, world, q1, q, first, second),
+                 "optimal": {"gamma_ratio": best["gamma_ratio"],
+                             "gamma_difference_nats": best["gamma_difference_nats"]}}
+        if q > 0:
+            entry["pareto_theory"] = predict.pareto_theory(world, q1, q)
+        out.append(entry)
+    return out
+
+
 def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, float]) -> dict:
+    world = World(config.world)
     reference = _mean_ci(list(references.values()))
     curves = []
     keys = sorted({(c["arm"], c["q1"]) for c in cells})
@@ -301,7 +324,8 @@ def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, fl
         kl = [_mean_ci([c["kl_to_pretrained_nats"] for c in rows if c["q2"] == q]) for q in q2s]
         curves.append({"arm": arm, "q1": q1, "q2": q2s, "score": score, "kl_to_pretrained_nats": kl,
                        "metrics": metrics.curve_metrics(q2s, [s["mean"] for s in score],
-                                                        [k["mean"] for k in kl], reference["mean"])})
+                                                        [k["mean"] for k in kl], reference["mean"]),
+                       "predicted_vs_observed": _compare(config, world, rows, q1, q2s) if q1 else []})
     order = sorted(cells, key=lambda c: (c["arm"], c["seed"], c["q1"], c["q2"]))
     return {"reference_score": reference["mean"], "reference_score_ci95": reference["ci95"],
             "variant": config.variant, "cells": order, "curves": curves}

@@ -219,6 +219,29 @@ def _node_keys(layer, parent, token, b):
     return keys
 
 
+def from_leaf_distribution(responses, probabilities, vocab_size: int) -> Tree:
+    """The tree of a known law over distinct full-length responses (one per row, all of the
+    same length, in any order): EOS masses are the probabilities (which must sum to 1)."""
+    responses = np.asarray(responses)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if responses.ndim != 2 or p.shape != (responses.shape[0],):
+        raise ValueError("responses must be (M, L) and probabilities (M,)")
+    if (p < 0).any() or not np.isclose(p.sum(), 1.0, rtol=0, atol=1e-9):
+        raise ValueError("probabilities must be non-negative and sum to 1")
+    lengths = np.full(responses.shape[0], responses.shape[1])
+    shape = build(responses, lengths, vocab_size)
+    leaves = np.flatnonzero(shape.eos > 0)
+    if leaves.size != responses.shape[0]:
+        raise ValueError("responses must be distinct")
+    order = np.lexsort(responses.T[::-1])  # leaves come out in lexicographic order
+    eos = np.zeros(shape.n_nodes)
+    eos[leaves] = p[order]
+    mass = eos.copy()
+    for node in range(shape.n_nodes - 1, 0, -1):  # parents precede children
+        mass[shape.parent[node]] += mass[node]
+    return Tree(vocab_size, shape.depth, shape.layer, shape.parent, shape.token, mass, eos)
+
+
 def prune(tree: Tree, depth: int) -> Tree:
     """Keep layers 1..depth; each removed node's mass moves to its parent's EOS (Remark C.2)."""
     depth = _check_depth(depth, tree.vocab_size)
