@@ -445,7 +445,15 @@ def rebound(preset, variant, assignments, results_root, run_id, shard, as_json):
         cells = dict(zip(curve["q2"], curve["score"], strict=True))
         row = "  ".join(f"{cells[q]['mean']:<9.4f}" if q in cells else " " * 9 for q in (0, *config.q2))
         click.echo(f"{curve['arm']:<11}{curve['q1']:>6}  {row}")
+    for row in result["metrics"]["elasticity_vs_controls"]:
+        click.echo(f"Q1={row['q1']}: reference reached at Q2 = {_fmt(row['crossing_q2_pretrained'])} "
+                   f"(pre-trained) vs {_fmt(row['crossing_q2_scratch'])} (never pre-trained): "
+                   f"{row['verdict']}")
     click.echo(f"saved {path}")
+
+
+def _fmt(value) -> str:
+    return "never" if value is None else f"{value:.0f}"
 
 
 def main(argv=None) -> int:

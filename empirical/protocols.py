@@ -158,7 +158,9 @@ class Runner:
     # -- checkpoints -------------------------------------------------------------------------
     def _checkpoint(self, name: str, make):
         from transformers import LlamaForCausalLM
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # one bar per checkpoint would bury ours
         path = self.folder / "checkpoints" / name
         if (path / "model.safetensors").is_file():
             return LlamaForCausalLM.from_pretrained(path).eval()
@@ -328,4 +330,28 @@ def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, fl
                        "predicted_vs_observed": _compare(config, world, rows, q1, q2s) if q1 else []})
     order = sorted(cells, key=lambda c: (c["arm"], c["seed"], c["q1"], c["q2"]))
     return {"reference_score": reference["mean"], "reference_score_ci95": reference["ci95"],
-            "variant": config.variant, "cells": order, "curves": curves}
+            "variant": config.variant, "cells": order, "curves": curves,
+            "elasticity_vs_controls": _against_controls(curves)}
+
+
+def _against_controls(curves: list[dict]) -> list[dict]:
+    """Per Q1: does the pre-trained model reach the reference line with fewer negative
+    examples than the never-pre-trained control? (Elasticity is what the pre-trained model
+    does beyond a control; the fast-then-slow shape alone proves nothing.)"""
+    by = {(c["arm"], c["q1"]): c["metrics"] for c in curves}
+    no_sft = by.get(("no_sft", 0), {}).get("crossing_q2")
+    out = []
+    for (arm, q1), m in sorted(by.items()):
+        if arm != "pretrained" or ("scratch", q1) not in by:
+            continue
+        ours, control = m["crossing_q2"], by[("scratch", q1)]["crossing_q2"]
+        if ours is None or control is None:
+            verdict = "undetermined (a curve never reaches the reference line on this grid)"
+        elif ours < control:
+            verdict = "pre-trained rebounds faster than the control: elasticity beyond fine-tuning"
+        else:
+            verdict = ("no elasticity beyond the control: the never-pre-trained model "
+                       "reverts as fast or faster")
+        out.append({"q1": q1, "crossing_q2_pretrained": ours, "crossing_q2_scratch": control,
+                    "crossing_q2_no_sft": no_sft, "verdict": verdict})
+    return out
