@@ -36,6 +36,10 @@ def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
         assert cell["learning_rate"] == {"first": MICRO.first_lr, "second": MICRO.second_lr}
     arms = {c["arm"] for c in doc["cells"]}
     assert arms == {"pretrained", "scratch", "no_sft"}
+    versus = doc["metrics"]["elasticity_vs_controls"]
+    assert [row["q1"] for row in versus] == list(MICRO.q1) and all(row["verdict"] for row in versus)
+    curve = next(c for c in doc["metrics"]["curves"] if c["arm"] == "pretrained")
+    assert [e["q2"] for e in curve["predicted_vs_observed"]] == [0, *MICRO.q2]
     assert doc["config"]["variant"] == "sft" and doc["provenance"]["seed"] == [0]
 
 
