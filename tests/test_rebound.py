@@ -53,10 +53,13 @@ def test_shards_split_the_groups_and_the_last_one_summarizes(tmp_path):
     assert len(store.read_result(path)["cells"]) == protocols.n_cells(config) == 4
 
 
-def test_dpo_variant_runs(tmp_path):
-    config = protocols.with_overrides(MICRO, ["variant=dpo", "controls=false", "q1=50", "q2=20"])
-    doc = store.read_result(protocols.run(config, tmp_path, "d"))
-    assert len(doc["cells"]) == 2 and doc["metrics"]["variant"] == "dpo"
+@pytest.mark.parametrize("variant", ["dpo", "reversed"])
+def test_other_variants_run(tmp_path, variant):
+    config = protocols.with_overrides(MICRO, [f"variant={variant}", "controls=false", "q1=50", "q2=20"])
+    doc = store.read_result(protocols.run(config, tmp_path, variant))
+    assert len(doc["cells"]) == 2 and doc["metrics"]["variant"] == variant
+    first = doc["metrics"]["curves"][0]["predicted_vs_observed"][0]["observed_code_length_nats"]
+    assert set(first) == {"pre", "align", "perturb"}
 
 
 @pytest.mark.parametrize("assignments, match", [
