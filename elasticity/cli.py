@@ -393,8 +393,10 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 @cli.command()
-@click.option("--preset", type=click.Choice(["micro", "quick"]), default="quick", show_default=True,
-              help="micro: tiny, for tests; quick: a small grid, one seed, a few minutes.")
+@click.option("--preset", type=click.Choice(["micro", "quick", "cpu-full"]), default="quick",
+              show_default=True,
+              help="micro: tiny, for tests; quick: a small grid, one seed, a few minutes; cpu-full: "
+                   "the paper's grid, 3 seeds, sizes, pre-training amounts, LR sweep (< 1 hour).")
 @click.option("--variant", type=click.Choice(["sft", "dpo", "reversed"]), default=None,
               help="sft: positive SFT then negative SFT; dpo: negative chosen over positive; "
                    "reversed: negative first, positive after [default: the preset's, sft].")
@@ -422,14 +424,18 @@ def rebound(preset, variant, assignments, results_root, run_id, shard, as_json):
     from elasticity import presets
     from empirical import protocols
 
-    config = presets.REBOUND[preset]
-    if variant:
-        config = replace(config, variant=variant)
-    config = protocols.with_overrides(config, list(assignments))
+    named = presets.SWEEPS.get(preset) or [(preset, presets.REBOUND[preset])]
+    named = [(name, protocols.with_overrides(replace(c, variant=variant) if variant else c,
+                                             list(assignments))) for name, c in named]
+    config = named[0][1]
     run_id = run_id or f"{preset}-{config.variant}" + ("-custom" if assignments else "")
     shard_ix = _parse_shard(shard)
-    with tqdm(total=protocols.n_cells(config), desc="rebound cells", unit="cell", disable=None) as bar:
-        path = protocols.run(config, results_root, run_id, shard_ix, progress=bar.update)
+    total = sum(protocols.n_cells(c) for _, c in named)
+    with tqdm(total=total, desc="rebound cells", unit="cell", disable=None) as bar:
+        if preset in presets.SWEEPS:
+            path = protocols.run_sweep(named, results_root, run_id, shard_ix, progress=bar.update)
+        else:
+            path = protocols.run(config, results_root, run_id, shard_ix, progress=bar.update)
     if path is None:
         click.echo(f"shard {shard} done; other shards still owe cells (rerun any shard to summarize)")
         return
@@ -438,6 +444,17 @@ def rebound(preset, variant, assignments, results_root, run_id, shard, as_json):
     result = store.read_result(path)
     if as_json:
         _emit_json(result)
+        return
+    if preset in presets.SWEEPS:
+        for run in result["metrics"]["runs"]:
+            verdicts = "; ".join(f"Q1={v['q1']}: {_fmt(v['crossing_q2_pretrained'])} vs "
+                                 f"{_fmt(v['crossing_q2_scratch'])}" for v in run["elasticity_vs_controls"])
+            crossings = ", ".join(f"Q1={c['q1']}: {_fmt(c['metrics']['crossing_q2'])}"
+                                  for c in run["curves"] if c["arm"] == "pretrained")
+            versus = f"  [pre-trained vs never pre-trained: {verdicts}]" if verdicts else ""
+            click.echo(f"{run['run']:<16} reference {run['reference_score']:.4f}  reference reached "
+                       f"at Q2 {crossings}{versus}")
+        click.echo(f"saved {path}")
         return
     click.echo(f"reference score (pre-trained): {result['reference_score']:.4f}")
     click.echo(f"{'arm':<11}{'q1':>6}  " + "  ".join(f"q2={q:<6}" for q in (0, *config.q2)))

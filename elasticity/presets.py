@@ -1,8 +1,14 @@
 """Named configurations; the keys are the CLI's --preset choices.
 
 - ``micro``: every stage on a tiny world and grid, for tests (well under a minute);
-- ``quick``: all stages, a small grid, one seed (a few minutes on a 2-core CPU).
+- ``quick``: all stages, a small grid, one seed (a few minutes on a 2-core CPU);
+- ``cpu-full`` (a sweep): the paper's grid with three seeds at a central configuration (small
+  model, two pre-training epochs, controls), and one axis at a time around it: model size
+  (tiny, medium), pre-training amount (1 and 4 epochs) and the second stage's learning rate
+  (3e-4, 3e-3; one seed). A full cross of the axes would be about 500 cells, over an hour here.
 """
+
+from dataclasses import replace
 
 from empirical.protocols import ReboundConfig
 from empirical.world import WorldConfig
@@ -18,3 +24,20 @@ REBOUND = {
         model_size="small", q1=(1000, 2000), q2=(50, 100, 200, 300, 500, 1000), seeds=(0,),
         pretrain_epochs=2, pretrain_lr=3e-3, first_lr=1e-3, second_lr=1e-3, eval_prompts=16),
 }
+
+
+def _cpu_full() -> list[tuple[str, ReboundConfig]]:
+    centre = ReboundConfig(
+        world=WorldConfig(n_pre=20_000, n_align=10_000, n_perturb=2_000, n_held_out=200),
+        model_size="small", q1=(1000, 2000, 5000, 10000), q2=(100, 200, 500, 1000, 2000),
+        seeds=(0, 1, 2), pretrain_epochs=2, pretrain_lr=3e-3, first_lr=1e-3, second_lr=1e-3,
+        eval_prompts=12, controls=True)
+    runs = [("centre", centre)]
+    runs += [(f"size-{s}", replace(centre, model_size=s, controls=False)) for s in ("tiny", "medium")]
+    runs += [(f"pretrain-{e}ep", replace(centre, pretrain_epochs=e, controls=False)) for e in (1, 4)]
+    runs += [(f"lr2-{lr:g}", replace(centre, second_lr=lr, controls=False, seeds=(0,)))
+             for lr in (3e-4, 3e-3)]
+    return runs
+
+
+SWEEPS = {"cpu-full": _cpu_full()}

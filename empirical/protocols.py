@@ -355,3 +355,29 @@ def _against_controls(curves: list[dict]) -> list[dict]:
         out.append({"q1": q1, "crossing_q2_pretrained": ours, "crossing_q2_scratch": control,
                     "crossing_q2_no_sft": no_sft, "verdict": verdict})
     return out
+
+
+def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str, shard=(0, 1),
+              progress=None) -> Path | None:
+    """Several rebound runs (one per named configuration, run_id ``<run_id>.<name>``); when
+    all are complete, an index result at ``<run_id>`` with every cell labelled by its run,
+    the first run's reference score, and each run's curves and control comparison."""
+    start = time.perf_counter()
+    paths = [run(config, results_root, f"{run_id}.{name}", shard, progress) for name, config in named]
+    if any(p is None for p in paths):
+        return None
+    docs = [store.read_result(p) for p in paths]
+    cells = [{"run": name, **cell}
+             for (name, _), doc in zip(named, docs, strict=True) for cell in doc["cells"]]
+    runs = [{"run": name, "run_id": f"{run_id}.{name}", "reference_score": doc["reference_score"],
+             "model_size": config.model_size, "pretrain_epochs": config.pretrain_epochs,
+             "second_lr": config.second_lr, "seeds": list(config.seeds),
+             "curves": [{k: c[k] for k in ("arm", "q1", "q2", "score", "metrics")}
+                        for c in doc["metrics"]["curves"]],
+             "elasticity_vs_controls": doc["metrics"]["elasticity_vs_controls"]}
+            for (name, config), doc in zip(named, docs, strict=True)]
+    return store.write_result(results_root, "rebound", run_id,
+                              config={name: c.as_dict() for name, c in named},
+                              metrics={"runs": runs},
+                              extra={"reference_score": docs[0]["reference_score"], "cells": cells},
+                              wall_time_s=time.perf_counter() - start)
