@@ -96,3 +96,24 @@ def test_cli_rebound_json_and_errors(tmp_path):
         assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
         assert message in bad.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "rebound" / "micro-sft").exists()  # nothing partial written
+
+
+def test_sweep_runs_each_config_and_indexes_them(tmp_path):
+    base = protocols.with_overrides(MICRO, ["controls=false", "q1=50", "q2=20"])
+    named = [("a", base), ("b", protocols.with_overrides(base, ["second_lr=0.001"]))]
+    doc = store.read_result(protocols.run_sweep(named, tmp_path, "sw"))
+    assert [r["run"] for r in doc["metrics"]["runs"]] == ["a", "b"]
+    assert {c["run"] for c in doc["cells"]} == {"a", "b"} and len(doc["cells"]) == 4
+    assert (tmp_path / "rebound" / "sw.a" / "result.json").is_file()
+
+
+def test_cpu_full_preset_is_the_paper_grid():
+    from elasticity.presets import SWEEPS
+
+    named = dict(SWEEPS["cpu-full"])
+    centre = named["centre"]
+    assert centre.q1 == (1000, 2000, 5000, 10000) and centre.q2 == (100, 200, 500, 1000, 2000)
+    assert centre.seeds == (0, 1, 2) and centre.controls
+    assert {c.model_size for c in named.values()} == {"tiny", "small", "medium"}
+    assert {c.pretrain_epochs for c in named.values()} == {1, 2, 4}
+    assert len({c.second_lr for c in named.values()}) == 3
