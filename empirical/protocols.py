@@ -146,6 +146,8 @@ class Runner:
         first, second = ("perturb", "align") if config.variant == "reversed" else ("align", "perturb")
         self.first, self.second = self.data[first].tokens, self.data[second].tokens
         self._check_config_matches()
+        if not (self.folder / "world" / "world.npz").is_file():  # generating laws + data
+            self.world.save(self.folder / "world")
 
     def _check_config_matches(self):
         path = self.folder / "config.json"

@@ -132,15 +132,18 @@ class World:
         return SPECIAL + self.config.prompt_vocab + self.responses
 
     def save(self, folder) -> None:
-        """config.json + world.npz (generating distributions and every dataset)."""
+        """config.json + world.npz (generating distributions and every dataset); the npz is
+        written to a temporary name and renamed, so a crash leaves no half file."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {"responses": self.responses, "p_pos": self.p_pos, "p_neg": self.p_neg}
         for name, data in self.datasets().items():
             arrays[f"{name}_tokens"] = data.tokens
             arrays[f"{name}_positive"] = data.positive
-        np.savez_compressed(folder / "world.npz", **arrays)
         (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=1) + "\n")
+        tmp = folder / "world.tmp.npz"
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(folder / "world.npz")
 
 
 def all_responses(vocab: int, length: int) -> np.ndarray:

@@ -36,6 +36,7 @@ def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
         assert cell["learning_rate"] == {"first": MICRO.first_lr, "second": MICRO.second_lr}
     arms = {c["arm"] for c in doc["cells"]}
     assert arms == {"pretrained", "scratch", "no_sft"}
+    assert (tmp_path / "rebound" / "r" / "world" / "world.npz").is_file()
     versus = doc["metrics"]["elasticity_vs_controls"]
     assert [row["q1"] for row in versus] == list(MICRO.q1) and all(row["verdict"] for row in versus)
     curve = next(c for c in doc["metrics"]["curves"] if c["arm"] == "pretrained")
