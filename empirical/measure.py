@@ -57,7 +57,12 @@ def _normalized(log_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def style_score(model, world: World, prompts: np.ndarray) -> dict:
-    q, valid = _normalized(response_log_probs(model, world, prompts))
+    return score_from_log_probs(response_log_probs(model, world, prompts), world)
+
+
+def score_from_log_probs(log_q: np.ndarray, world: World) -> dict:
+    """``style_score`` from already enumerated log-probabilities (n_prompts, M)."""
+    q, valid = _normalized(log_q)
     per_prompt = q[:, world.is_positive].sum(axis=1)
     n = len(per_prompt)
     se = float(per_prompt.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
@@ -72,8 +77,14 @@ def code_length(model, tokens: np.ndarray, response_start: int, batch_size: int 
 
 
 def kl_divergence(model, reference, world: World, prompts: np.ndarray) -> float:
-    q, _ = _normalized(response_log_probs(model, world, prompts))
-    r, _ = _normalized(response_log_probs(reference, world, prompts))
+    return kl_from_log_probs(response_log_probs(model, world, prompts),
+                             response_log_probs(reference, world, prompts))
+
+
+def kl_from_log_probs(log_q: np.ndarray, log_r: np.ndarray) -> float:
+    """``kl_divergence`` from already enumerated log-probabilities of the two models."""
+    q, _ = _normalized(log_q)
+    r, _ = _normalized(log_r)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(q > 0, q * (np.log(q) - np.log(r)), 0.0)
     return float(terms.sum(axis=1).mean())

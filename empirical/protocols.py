@@ -145,6 +145,7 @@ class Runner:
         self.prompts = held[: config.eval_prompts, 1:1 + config.world.prompt_length]
         first, second = ("perturb", "align") if config.variant == "reversed" else ("align", "perturb")
         self.first, self.second = self.data[first].tokens, self.data[second].tokens
+        self._reference_cache: dict[int, np.ndarray] = {}
         self._check_config_matches()
         if not (self.folder / "world" / "world.npz").is_file():  # generating laws + data
             self.world.save(self.folder / "world")
@@ -199,15 +200,23 @@ class Runner:
             self._stage(model, self.second[:q2], cfg.second_lr, cfg.second_epochs, seed)
 
     # -- cells -------------------------------------------------------------------------------
-    def _measure(self, model, reference) -> dict:
+    def _reference_log_probs(self, seed: int) -> np.ndarray:
+        """The pre-trained model's enumerated log-probabilities, once per seed (every cell's
+        KL needs them; recomputing them per cell doubled the measuring time)."""
+        if seed not in self._reference_cache:
+            self._reference_cache[seed] = measure.response_log_probs(
+                self.pretrained(seed), self.world, self.prompts)
+        return self._reference_cache[seed]
+
+    def _measure(self, model, seed: int) -> dict:
         rs = self.config.world.response_start
-        score = measure.style_score(model, self.world, self.prompts)
+        log_q = measure.response_log_probs(model, self.world, self.prompts)  # once per cell
         lengths = {k: measure.code_length(model, self.data[f"{k}_held_out"].tokens, rs)
                    for k in ("pre", "align", "perturb")}
-        return {**score,
+        return {**measure.score_from_log_probs(log_q, self.world),
                 "code_length_nats": {k: v["nats_per_token"] for k, v in lengths.items()},
                 "code_length_bits": {k: v["bits_per_token"] for k, v in lengths.items()},
-                "kl_to_pretrained_nats": measure.kl_divergence(model, reference, self.world, self.prompts)}
+                "kl_to_pretrained_nats": measure.kl_from_log_probs(log_q, self._reference_log_probs(seed))}
 
     def _cell_path(self, group: Group, q2: int) -> Path:
         return self.folder / "cells" / f"{group.arm}-s{group.seed}-q1_{group.q1}-q2_{q2}.json"
@@ -241,7 +250,7 @@ class Runner:
             model = base if q2 == 0 else copy.deepcopy(base)
             if q2 > 0:
                 self._second_stage(model, q2, group.seed)
-            self._write_cell(group, q2, self._measure(model, reference), start)
+            self._write_cell(group, q2, self._measure(model, group.seed), start)
 
     def _first(self, model, group: Group):
         self._stage(model, self.first[:group.q1], self.config.first_lr, self.config.first_epochs, group.seed)
@@ -252,7 +261,7 @@ class Runner:
         for seed in self.config.seeds:
             path = self.folder / "cells" / f"reference-s{seed}.json"
             if not path.is_file():
-                value = measure.style_score(self.pretrained(seed), self.world, self.prompts)
+                value = measure.score_from_log_probs(self._reference_log_probs(seed), self.world)
                 store.atomic_write_text(path, json.dumps(value) + "\n")
             out[seed] = json.loads(path.read_text())["score"]
         return out
