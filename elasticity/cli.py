@@ -95,7 +95,7 @@ def theory(alpha, k, l, as_json, errors):
         for key in THEORY_KEYS[3:]:
             extra = f"   +- {row['abs_error'][key]:.1e}" if errors else ""
             click.echo(f"  {key:<12} {row[key]: .15e}{extra}")
-        click.echo(f"  {'(difference form: gamma_j = N_j, dgamma_j/dl = dN_j/dl)'}")
+        click.echo("  (difference form: gamma_j = N_j, dgamma_j/dl = dN_j/dl)")
 
 
 @cli.command()

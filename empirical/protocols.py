@@ -236,15 +236,14 @@ class Runner:
             todo = [q2 for q2 in todo if q2 > 0]
         if not todo:
             return
-        reference = self.pretrained(group.seed)
         if group.arm == "pretrained":
             base = self._checkpoint(f"first-s{group.seed}-q1_{group.q1}",
-                                    lambda: self._first(copy.deepcopy(reference), group))
+                                    lambda: self._first(self.pretrained(group.seed), group))
         elif group.arm == "scratch":
             base = self._checkpoint(f"scratch-s{group.seed}-q1_{group.q1}",
                                     lambda: self._first(self._fresh(group.seed), group))
         else:
-            base = reference
+            base = self.pretrained(group.seed)
         for q2 in todo:
             start = time.perf_counter()
             model = base if q2 == 0 else copy.deepcopy(base)

@@ -11,7 +11,7 @@ HEAVY = ("torch", "jax", "transformers", "trl")
 def _modules_after(code: str) -> set[str]:
     probe = code + "\nimport sys; print(' '.join(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
-    return set(out.stdout.split()[-1:] and out.stdout.strip().splitlines()[-1].split())
+    return set(out.stdout.strip().splitlines()[-1].split())
 
 
 def test_theory_and_sim_import_no_heavy_frameworks():
