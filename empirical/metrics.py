@@ -6,7 +6,8 @@
 - ``slope_before`` / ``slope_after``: the mean slope of the score (per negative example)
   before and after that point: the paper's "fast then slow";
 - ``kl_below_q2``: the first grid point where the KL to the pre-trained model falls below a
-  threshold (the later version of the paper uses 0.01 nats).
+  threshold (the later version of the paper uses 0.01 nats); None without KL values (real
+  models, where the KL is not computed).
 """
 
 import numpy as np
@@ -43,5 +44,6 @@ def curve_metrics(q2, score, kl, reference: float, kl_threshold: float = 0.01) -
     cross = crossing_q2(q2, score, reference)
     before, after = slopes(q2, score, cross)
     return {"crossing_q2": cross, "slope_before_per_example": before,
-            "slope_after_per_example": after, "kl_below_threshold_q2": kl_below_q2(q2, kl, kl_threshold),
+            "slope_after_per_example": after,
+            "kl_below_threshold_q2": kl_below_q2(q2, kl, kl_threshold) if len(kl) else None,
             "kl_threshold_nats": kl_threshold}

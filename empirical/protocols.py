@@ -1,8 +1,10 @@
-"""The rebound protocol of Section 3 on the synthetic world, resumable and shardable.
+"""The rebound protocol of Section 3, resumable and shardable, on the synthetic world or on a
+real model and dataset (``empirical.tasks``).
 
-For each seed: pre-train a model from scratch on D_pre (the reference line is its own
-measured score), then for each Q1 fine-tune a copy on Q1 examples of one style (``sft`` and
-``dpo``: positive; ``reversed``: negative), then for each Q2 fine-tune a copy of that on Q2
+For each seed: pre-train a model from scratch on D_pre (synthetic) or load the model at
+``model_path`` (real); the reference line is its own measured score. Then for each Q1
+fine-tune a copy on Q1 examples of one style (``sft`` and ``dpo``: positive; ``reversed``:
+negative), then for each Q2 fine-tune a copy of that on Q2
 examples of the other style (``sft``/``reversed``: SFT; ``dpo``: DPO with the other style
 chosen and the first style rejected) and measure it. Q2 = 0 is the aligned model itself.
 
@@ -26,12 +28,13 @@ import numpy as np
 from scipy import stats
 
 from elasticity import store
-from empirical import measure, metrics, predict
-from empirical.models import SIZES, build_model
-from empirical.train import StageConfig, dpo, sft, train
+from empirical import metrics, predict, tasks
+from empirical.distributed import is_main_process
+from empirical.models import SIZES
 from empirical.world import World, WorldConfig
 
 VARIANTS = ("sft", "dpo", "reversed")
+DATASETS = ("synthetic", "imdb", "safe-rlhf")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +55,17 @@ class ReboundConfig:
     dpo_beta: float = 0.1
     eval_prompts: int = 16
     controls: bool = True
+    # real models and data (dataset != "synthetic"); see empirical.tasks.TextTask
+    dataset: str = "synthetic"
+    model_path: str = ""
+    data_dir: str = ""
+    scorer: str = ""  # "" = the dataset's default (vader for imdb, cost for safe-rlhf)
+    scorer_path: str = ""
+    lora_rank: int = 0
+    max_length: int = 256  # tokens of prompt + completion in training and code lengths
+    max_new_tokens: int = 48
+    trust_remote_code: bool = False
+    accelerate_config: str = ""
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -60,6 +74,17 @@ class ReboundConfig:
             raise ValueError(f"model_size must be one of {sorted(SIZES)}, got {self.model_size!r}")
         if not self.q1 or not self.q2 or not self.seeds or min(self.q1) < 1 or min(self.q2) < 1:
             raise ValueError("q1, q2 and seeds must be non-empty; q1 and q2 values >= 1")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if (self.dataset == "synthetic") != (not self.model_path):
+            raise ValueError("a real dataset (imdb, safe-rlhf) needs --model-path, and --model-path "
+                             "needs a real dataset (--dataset imdb|safe-rlhf with --data-dir)")
+        if self.model_path and not self.data_dir:
+            raise ValueError(f"--dataset {self.dataset} needs --data-dir (a folder of local files)")
+        if self.lora_rank < 0 or self.max_length < 8 or self.max_new_tokens < 1:
+            raise ValueError("lora_rank must be >= 0, max_length >= 8, max_new_tokens >= 1")
+        if self.dataset != "synthetic":
+            return  # sizes are checked against the files when they are read
         first, second = self.stage_sizes()
         if max(self.q1) > first:
             raise ValueError(f"Q1 = {max(self.q1)} is larger than the first-stage set ({first} examples)")
@@ -74,6 +99,11 @@ class ReboundConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+    @property
+    def synthetic(self) -> bool:
+        return self.dataset == "synthetic"
 
 
 def config_from_dict(data: dict) -> ReboundConfig:
@@ -137,18 +167,10 @@ def groups(config: ReboundConfig) -> list[Group]:
 class Runner:
     """Runs (or resumes) one rebound sweep in ``folder``."""
 
-    def __init__(self, config: ReboundConfig, folder: Path, progress=None):
+    def __init__(self, config: ReboundConfig, folder: Path, progress=None, device: str = "cpu"):
         self.config, self.folder, self.progress = config, Path(folder), progress
-        self.world = World(config.world)
-        self.data = self.world.datasets()
-        held = self.data["pre_held_out"].tokens
-        self.prompts = held[: config.eval_prompts, 1:1 + config.world.prompt_length]
-        first, second = ("perturb", "align") if config.variant == "reversed" else ("align", "perturb")
-        self.first, self.second = self.data[first].tokens, self.data[second].tokens
-        self._reference_cache: dict[int, np.ndarray] = {}
         self._check_config_matches()
-        if not (self.folder / "world" / "world.npz").is_file():  # generating laws + data
-            self.world.save(self.folder / "world")
+        self.task = tasks.make(config, self.folder, self.pretrained, device)
 
     def _check_config_matches(self):
         path = self.folder / "config.json"
@@ -158,65 +180,24 @@ class Runner:
                              f"use another --run-id or delete the folder")
         store.atomic_write_text(path, json.dumps(self.config.as_dict(), indent=1) + "\n")
 
-    # -- checkpoints -------------------------------------------------------------------------
     def _checkpoint(self, name: str, make):
-        from transformers import LlamaForCausalLM
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # one bar per checkpoint would bury ours
         path = self.folder / "checkpoints" / name
-        if (path / "model.safetensors").is_file():
-            return LlamaForCausalLM.from_pretrained(path).eval()
+        if (path / "config.json").is_file():
+            return self.task.load(path)
         model = make()
-        tmp = path.with_name(name + ".tmp")
-        model.save_pretrained(tmp)
-        tmp.replace(path)
+        if is_main_process():  # under accelerate launch, one writer
+            tmp = path.with_name(name + ".tmp")
+            self.task.save(model, tmp)
+            tmp.replace(path)
         return model
 
-    def _fresh(self, seed: int):
-        cfg = self.config.world
-        return build_model(cfg.vocab_size, cfg.sequence_length, self.config.model_size, seed)
-
     def pretrained(self, seed: int):
-        def make():
-            model = self._fresh(seed)
-            train(model, self.data["pre"].tokens, StageConfig(
-                epochs=self.config.pretrain_epochs, learning_rate=self.config.pretrain_lr,
-                batch_size=self.config.batch_size, seed=seed))
-            return model
-        return self._checkpoint(f"pretrained-s{seed}", make)
-
-    def _stage(self, model, tokens, lr, epochs, seed):
-        sft(model, tokens, self.config.world, StageConfig(
-            epochs=epochs, learning_rate=lr, batch_size=self.config.batch_size, seed=seed))
-
-    def _second_stage(self, model, q2: int, seed: int):
-        cfg = self.config
-        if cfg.variant == "dpo":
-            dpo(model, self.second[:q2], self.first[-q2:], cfg.world, StageConfig(
-                epochs=cfg.second_epochs, learning_rate=cfg.second_lr, batch_size=cfg.batch_size,
-                seed=seed), beta=cfg.dpo_beta)
-        else:
-            self._stage(model, self.second[:q2], cfg.second_lr, cfg.second_epochs, seed)
-
-    # -- cells -------------------------------------------------------------------------------
-    def _reference_log_probs(self, seed: int) -> np.ndarray:
-        """The pre-trained model's enumerated log-probabilities, once per seed (every cell's
-        KL needs them; recomputing them per cell doubled the measuring time)."""
-        if seed not in self._reference_cache:
-            self._reference_cache[seed] = measure.response_log_probs(
-                self.pretrained(seed), self.world, self.prompts)
-        return self._reference_cache[seed]
-
-    def _measure(self, model, seed: int) -> dict:
-        rs = self.config.world.response_start
-        log_q = measure.response_log_probs(model, self.world, self.prompts)  # once per cell
-        lengths = {k: measure.code_length(model, self.data[f"{k}_held_out"].tokens, rs)
-                   for k in ("pre", "align", "perturb")}
-        return {**measure.score_from_log_probs(log_q, self.world),
-                "code_length_nats": {k: v["nats_per_token"] for k, v in lengths.items()},
-                "code_length_bits": {k: v["bits_per_token"] for k, v in lengths.items()},
-                "kl_to_pretrained_nats": measure.kl_from_log_probs(log_q, self._reference_log_probs(seed))}
+        if not self.task.needs_pretraining:
+            return self.task.load_base()
+        return self._checkpoint(f"pretrained-s{seed}", lambda: self.task.pretrain(seed))
 
     def _cell_path(self, group: Group, q2: int) -> Path:
         return self.folder / "cells" / f"{group.arm}-s{group.seed}-q1_{group.q1}-q2_{q2}.json"
@@ -226,7 +207,8 @@ class Runner:
                 "learning_rate": {"first": self.config.first_lr, "second": self.config.second_lr},
                 "epochs": {"first": self.config.first_epochs, "second": self.config.second_epochs},
                 "wall_s": time.perf_counter() - start}
-        store.atomic_write_text(self._cell_path(group, q2), json.dumps(cell, indent=1) + "\n")
+        if is_main_process():
+            store.atomic_write_text(self._cell_path(group, q2), json.dumps(cell, indent=1) + "\n")
         if self.progress is not None:
             self.progress()
 
@@ -241,18 +223,18 @@ class Runner:
                                     lambda: self._first(self.pretrained(group.seed), group))
         elif group.arm == "scratch":
             base = self._checkpoint(f"scratch-s{group.seed}-q1_{group.q1}",
-                                    lambda: self._first(self._fresh(group.seed), group))
+                                    lambda: self._first(self.task.fresh(group.seed), group))
         else:
             base = self.pretrained(group.seed)
         for q2 in todo:
             start = time.perf_counter()
             model = base if q2 == 0 else copy.deepcopy(base)
             if q2 > 0:
-                self._second_stage(model, q2, group.seed)
-            self._write_cell(group, q2, self._measure(model, group.seed), start)
+                self.task.second_stage(model, q2, group.seed)
+            self._write_cell(group, q2, self.task.measure(model, group.seed), start)
 
     def _first(self, model, group: Group):
-        self._stage(model, self.first[:group.q1], self.config.first_lr, self.config.first_epochs, group.seed)
+        self.task.first_stage(model, group.q1, group.seed)
         return model
 
     def reference_scores(self) -> dict[int, float]:
@@ -260,7 +242,10 @@ class Runner:
         for seed in self.config.seeds:
             path = self.folder / "cells" / f"reference-s{seed}.json"
             if not path.is_file():
-                value = measure.score_from_log_probs(self._reference_log_probs(seed), self.world)
+                value = self.task.reference(seed)
+                if not is_main_process():
+                    out[seed] = value["score"]
+                    continue
                 store.atomic_write_text(path, json.dumps(value) + "\n")
             out[seed] = json.loads(path.read_text())["score"]
         return out
@@ -271,25 +256,28 @@ def n_cells(config: ReboundConfig) -> int:
     return sum(per - (g.arm == "no_sft") for g in groups(config))
 
 
-def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None) -> Path | None:
+def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None,
+        device: str = "cpu") -> Path | None:
     """Run (or resume) the sweep; when every cell exists, write result.json and return it."""
     index, count = shard
     if not (count >= 1 and 0 <= index < count):
         raise ValueError(f"shard must be i/N with 0 <= i < N, got {index}/{count}")
     folder = store.run_dir(results_root, "rebound", run_id)
     start = time.perf_counter()
-    runner = Runner(config, folder, progress)
+    runner = Runner(config, folder, progress, device)
     references = runner.reference_scores()
     for i, group in enumerate(groups(config)):
         if i % count == index:
             runner.run_group(group)
     cells = [json.loads(p.read_text()) for p in sorted((folder / "cells").glob("*-q2_*.json"))]
-    if len(cells) < n_cells(config):
+    if len(cells) < n_cells(config) or not is_main_process():
         return None  # other shards still owe cells
     result = summarize(config, cells, references)
     top = {"reference_score": result.pop("reference_score"), "cells": result.pop("cells")}
+    if not config.synthetic:
+        top["scorer"] = runner.task.scorer.info
     return store.write_result(results_root, "rebound", run_id, config=config.as_dict(),
-                              metrics=result, extra=top, seed=list(config.seeds),
+                              metrics=result, extra=top, seed=list(config.seeds), device=device,
                               wall_time_s=time.perf_counter() - start)
 
 
@@ -325,7 +313,7 @@ def _compare(config: ReboundConfig, world: World, rows: list[dict], q1: int, q2s
 
 
 def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, float]) -> dict:
-    world = World(config.world)
+    world = World(config.world) if config.synthetic else None
     reference = _mean_ci(list(references.values()))
     curves = []
     keys = sorted({(c["arm"], c["q1"]) for c in cells})
@@ -333,11 +321,13 @@ def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, fl
         rows = [c for c in cells if c["arm"] == arm and c["q1"] == q1]
         q2s = sorted({c["q2"] for c in rows})
         score = [_mean_ci([c["score"] for c in rows if c["q2"] == q]) for q in q2s]
-        kl = [_mean_ci([c["kl_to_pretrained_nats"] for c in rows if c["q2"] == q]) for q in q2s]
+        kl = [_mean_ci([c["kl_to_pretrained_nats"] for c in rows if c["q2"] == q]) for q in q2s] \
+            if config.synthetic else []
         curves.append({"arm": arm, "q1": q1, "q2": q2s, "score": score, "kl_to_pretrained_nats": kl,
                        "metrics": metrics.curve_metrics(q2s, [s["mean"] for s in score],
                                                         [k["mean"] for k in kl], reference["mean"]),
-                       "predicted_vs_observed": _compare(config, world, rows, q1, q2s) if q1 else []})
+                       "predicted_vs_observed": _compare(config, world, rows, q1, q2s)
+                       if q1 and world is not None else []})
     order = sorted(cells, key=lambda c: (c["arm"], c["seed"], c["q1"], c["q2"]))
     return {"reference_score": reference["mean"], "reference_score_ci95": reference["ci95"],
             "variant": config.variant, "cells": order, "curves": curves,
