@@ -392,6 +392,35 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def _real_model_options(command):
+    """Options shared by the experiments that run on real models and data."""
+    options = [
+        click.option("--model-path", default="", metavar="DIR",
+                     help="A local causal LM (a directory, or a Hugging Face id already in the local "
+                          "cache; nothing is downloaded). Needs --dataset and --data-dir."),
+        click.option("--data-dir", default="", metavar="DIR",
+                     help="Local dataset: train/test .jsonl/.json/.parquet/.csv, or a datasets save dir."),
+        click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="0: full fine-tuning; r > 0: LoRA of rank r on every linear layer (merged "
+                          "after each stage)."),
+        click.option("--accelerate-config", default="", metavar="FILE",
+                     help="An accelerate config (YAML); its DDP/FSDP/DeepSpeed setup is passed to the "
+                          "trainers. Launch with `accelerate launch --config_file FILE -m elasticity ...`."),
+        click.option("--trust-remote-code", is_flag=True, help="Allow code shipped with the model to run."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _apply_real(config, **fields):
+    """Put the real-model options (those given) into a config."""
+    from dataclasses import replace
+
+    given = {k: v for k, v in fields.items() if v not in ("", None, 0, False)}
+    return replace(config, **given) if given else config
+
+
 @cli.command()
 @click.option("--preset", type=click.Choice(["micro", "quick", "cpu-full"]), default="quick",
               show_default=True,
@@ -400,21 +429,35 @@ def _parse_shard(text: str) -> tuple[int, int]:
 @click.option("--variant", type=click.Choice(["sft", "dpo", "reversed"]), default=None,
               help="sft: positive SFT then negative SFT; dpo: negative chosen over positive; "
                    "reversed: negative first, positive after [default: the preset's, sft].")
+@click.option("--dataset", type=click.Choice(["synthetic", "imdb", "safe-rlhf"]), default=None,
+              help="synthetic: the offline world [default]; imdb / safe-rlhf: local files (--data-dir) "
+                   "on a local model (--model-path).")
+@_real_model_options
+@click.option("--scorer", type=click.Choice(["vader", "classifier", "cost"]), default=None,
+              help="Real data only. vader: offline lexicon sentiment [imdb default]; classifier: a "
+                   "local sentiment classifier; cost: a local cost model [safe-rlhf default].")
+@click.option("--scorer-path", default="", metavar="DIR", help="The classifier or cost model directory.")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Override a config field (world.FIELD for the world); lists comma-separated.")
 @click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results"), show_default=True, help="Root folder of the result store.")
-@click.option("--run-id", default=None, help="Name in the store [default: PRESET-VARIANT].")
+@click.option("--run-id", default=None, help="Name in the store [default: PRESET-VARIANT(-DATASET)].")
 @click.option("--shard", default="0/1", show_default=True,
               help="Run only groups i, i+N, ... of the grid (for several machines).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def rebound(preset, variant, assignments, results_root, run_id, shard, as_json):
-    """The rebound experiment on the synthetic world (paper Section 3, Figures 2-7).
+def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerate_config,
+            trust_remote_code, scorer, scorer_path, assignments, results_root, run_id, shard, as_json):
+    """The rebound experiment (paper Section 3, Figures 2-7).
 
-    Pre-trains a model on D_pre, fine-tunes it on Q1 examples of one style, then on Q2 of the
-    other, and measures the exact probability of the positive style, code lengths on held-out
-    D_pre/D_align/D_perturb and the KL to the pre-trained model; with controls (a model never
-    pre-trained; negatives without the first stage). Kill it at any time: the same command
+    Synthetic world (default): pre-trains a model on D_pre, fine-tunes it on Q1 examples of
+    one style, then on Q2 of the other, and measures the exact probability of the positive
+    style, code lengths on held-out D_pre/D_align/D_perturb and the KL to the pre-trained
+    model; with controls (a model never pre-trained; negatives without the first stage).
+
+    Real models (--model-path, --dataset, --data-dir): the same grid from the local model,
+    scored on sampled responses to held-out prompts by --scorer, with code lengths on the
+    test split. The presets' grids apply; their synthetic-only axes (model size,
+    pre-training amount) are dropped from sweeps. Kill it at any time: the same command
     resumes where it stopped.
     """
     from dataclasses import replace
@@ -423,19 +466,32 @@ def rebound(preset, variant, assignments, results_root, run_id, shard, as_json):
 
     from elasticity import presets
     from empirical import protocols
+    from empirical.text import default_device
 
     named = presets.SWEEPS.get(preset) or [(preset, presets.REBOUND[preset])]
-    named = [(name, protocols.with_overrides(replace(c, variant=variant) if variant else c,
-                                             list(assignments))) for name, c in named]
+    real = dict(dataset=dataset, model_path=model_path, data_dir=data_dir, lora_rank=lora_rank,
+                accelerate_config=accelerate_config, trust_remote_code=trust_remote_code,
+                scorer=scorer, scorer_path=scorer_path)
+    named = [(name, protocols.with_overrides(_apply_real(replace(c, variant=variant) if variant else c,
+                                                         **real), list(assignments)))
+             for name, c in named]
     config = named[0][1]
-    run_id = run_id or f"{preset}-{config.variant}" + ("-custom" if assignments else "")
+    if not config.synthetic and len(named) > 1:
+        dropped = [name for name, c in named if c.model_size != config.model_size
+                   or c.pretrain_epochs != config.pretrain_epochs]
+        named = [(name, c) for name, c in named if name not in dropped]
+        click.echo(f"real model: the runs {', '.join(dropped)} vary synthetic-only axes; skipped", err=True)
+    suffix = "" if config.synthetic else f"-{config.dataset}"
+    run_id = run_id or f"{preset}-{config.variant}{suffix}" + ("-custom" if assignments else "")
     shard_ix = _parse_shard(shard)
+    device = "cpu" if config.synthetic else default_device()
     total = sum(protocols.n_cells(c) for _, c in named)
     with tqdm(total=total, desc="rebound cells", unit="cell", disable=None) as bar:
         if preset in presets.SWEEPS:
-            path = protocols.run_sweep(named, results_root, run_id, shard_ix, progress=bar.update)
+            path = protocols.run_sweep(named, results_root, run_id, shard_ix, progress=bar.update,
+                                       device=device)
         else:
-            path = protocols.run(config, results_root, run_id, shard_ix, progress=bar.update)
+            path = protocols.run(config, results_root, run_id, shard_ix, progress=bar.update, device=device)
     if path is None:
         click.echo(f"shard {shard} done; other shards still owe cells (rerun any shard to summarize)")
         return
@@ -456,6 +512,9 @@ def rebound(preset, variant, assignments, results_root, run_id, shard, as_json):
                        f"at Q2 {crossings}{versus}")
         click.echo(f"saved {path}")
         return
+    if "scorer" in result:
+        info = result["scorer"]
+        click.echo(f"scorer: {info['name']} - {info['measures']} ({info['direction']})")
     click.echo(f"reference score (pre-trained): {result['reference_score']:.4f}")
     click.echo(f"{'arm':<11}{'q1':>6}  " + "  ".join(f"q2={q:<6}" for q in (0, *config.q2)))
     for curve in result["metrics"]["curves"]:

@@ -358,12 +358,12 @@ def _against_controls(curves: list[dict]) -> list[dict]:
 
 
 def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str, shard=(0, 1),
-              progress=None) -> Path | None:
+              progress=None, device: str = "cpu") -> Path | None:
     """Several rebound runs (one per named configuration, run_id ``<run_id>.<name>``); when
     all are complete, an index result at ``<run_id>`` with every cell labelled by its run,
     the first run's reference score, and each run's curves and control comparison."""
     start = time.perf_counter()
-    paths = [run(config, results_root, f"{run_id}.{name}", shard, progress) for name, config in named]
+    paths = [run(config, results_root, f"{run_id}.{name}", shard, progress, device) for name, config in named]
     if any(p is None for p in paths):
         return None
     docs = [store.read_result(p) for p in paths]
