@@ -11,6 +11,7 @@
 from dataclasses import replace
 
 from empirical.protocols import ReboundConfig
+from empirical.resist import ResistConfig
 from empirical.world import WorldConfig
 
 REBOUND = {
@@ -41,3 +42,23 @@ def _cpu_full() -> list[tuple[str, ReboundConfig]]:
 
 
 SWEEPS = {"cpu-full": _cpu_full()}
+
+
+# The forward/inverse experiment (Appendix E). ``paper`` is Table 1 as printed (learning rates
+# 1e-5 / 3e-6 move a 100k-parameter model too little to measure; the synthetic presets use
+# larger ones); on the synthetic world its base is the ``quick`` world's pre-trained model.
+RESIST = {
+    "micro": ResistConfig(
+        world=WorldConfig(content_vocab=4, response_length=3, prompt_vocab=3, n_pre=1500, n_align=400,
+                          n_perturb=10, n_held_out=50),
+        model_size="tiny", pretrain_epochs=3, pretrain_lr=1e-2, seeds=(0, 1), part_size=60,
+        eval_prompts=8, sequential_lr=1e-2, path_lr=3e-3, path_epochs=1, batch_size=16,
+        max_new_tokens=4, warmup_epochs=1),
+    "quick": ResistConfig(
+        world=WorldConfig(n_pre=20_000, n_align=4_000, n_perturb=10, n_held_out=200),
+        model_size="small", seeds=(0, 1, 2), part_size=500, eval_prompts=64, sequential_lr=3e-3,
+        path_lr=1e-3, path_epochs=2, batch_size=32, max_new_tokens=6),
+    "paper": ResistConfig(
+        world=WorldConfig(n_pre=20_000, n_align=4_000, n_perturb=10, n_held_out=200),
+        seeds=(0, 1, 2), eval_prompts=200, max_new_tokens=256, max_length=1024),
+}

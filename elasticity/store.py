@@ -141,3 +141,17 @@ def read_result(path) -> dict:
 def read_arrays(folder) -> dict[str, np.ndarray]:
     with np.load(Path(folder) / ARRAYS_FILE, allow_pickle=False) as data:
         return {name: data[name] for name in data.files}
+
+
+def check_same_config(folder: Path, config: dict) -> None:
+    """Refuse to resume a run folder that holds another configuration."""
+    path = Path(folder) / "config.json"
+    if path.exists() and json.loads(path.read_text()) != json.loads(json.dumps(config)):
+        raise ValueError(f"{folder} holds a run with a different configuration; "
+                         f"use another --run-id or delete the folder")
+
+
+def claim_run_dir(folder: Path, config: dict) -> None:
+    """Record the configuration of a run folder (after its inputs were checked)."""
+    check_same_config(folder, config)
+    atomic_write_text(Path(folder) / "config.json", json.dumps(config, indent=1) + "\n")

@@ -84,6 +84,8 @@ class ReboundConfig:
         if self.lora_rank < 0 or self.max_length < 8 or self.max_new_tokens < 1:
             raise ValueError("lora_rank must be >= 0, max_length >= 8, max_new_tokens >= 1")
         if self.dataset != "synthetic":
+            if not self.scorer:  # resolved here, so that the default and its name are the same run
+                object.__setattr__(self, "scorer", tasks.default_scorer(self.dataset))
             return  # sizes are checked against the files when they are read
         first, second = self.stage_sizes()
         if max(self.q1) > first:
@@ -169,30 +171,12 @@ class Runner:
 
     def __init__(self, config: ReboundConfig, folder: Path, progress=None, device: str = "cpu"):
         self.config, self.folder, self.progress = config, Path(folder), progress
-        self._check_config_matches()
-        self.task = tasks.make(config, self.folder, self.pretrained, device)
-
-    def _check_config_matches(self):
-        path = self.folder / "config.json"
-        wanted = json.dumps(self.config.as_dict(), sort_keys=True)
-        if path.exists() and json.dumps(json.loads(path.read_text()), sort_keys=True) != wanted:
-            raise ValueError(f"{self.folder} holds a run with a different configuration; "
-                             f"use another --run-id or delete the folder")
-        store.atomic_write_text(path, json.dumps(self.config.as_dict(), indent=1) + "\n")
+        store.check_same_config(self.folder, config.as_dict())
+        self.task = tasks.make(config, self.folder, self.pretrained, device)  # validates its inputs
+        store.claim_run_dir(self.folder, config.as_dict())
 
     def _checkpoint(self, name: str, make):
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # one bar per checkpoint would bury ours
-        path = self.folder / "checkpoints" / name
-        if (path / "config.json").is_file():
-            return self.task.load(path)
-        model = make()
-        if is_main_process():  # under accelerate launch, one writer
-            tmp = path.with_name(name + ".tmp")
-            self.task.save(model, tmp)
-            tmp.replace(path)
-        return model
+        return tasks.checkpoint(self.folder / "checkpoints" / name, make, self.task.load, self.task.save)
 
     def pretrained(self, seed: int):
         if not self.task.needs_pretraining:

@@ -11,13 +11,30 @@ real dataset. The protocol (``empirical.protocols``) sees only this interface:
 Both check their inputs when built, before any training starts.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from empirical import measure
 from empirical.train import StageConfig, dpo, dpo_pairs, sft, sft_pairs, train
+
+
+def checkpoint(path: Path, make, load, save):
+    """The model saved at ``path``, or ``make()`` saved there (atomically: a temporary folder
+    renamed; under accelerate only the main process writes)."""
+    from transformers.utils import logging as hf_logging
+
+    from empirical.distributed import is_main_process
+
+    hf_logging.disable_progress_bar()  # one bar per checkpoint would bury ours
+    if (path / "config.json").is_file():
+        return load(path)
+    model = make()
+    if is_main_process():
+        tmp = path.with_name(path.name + ".tmp")
+        save(model, tmp)
+        tmp.replace(path)
+    return model
 
 
 def _stage_config(config, lr: float, epochs: int, seed: int, device: str = "cpu",
@@ -128,10 +145,9 @@ class TextTask:
         self.prompts = self.data.eval_prompts[: config.eval_prompts]
         if len(self.prompts) < 2:
             raise ValueError(f"{config.data_dir}: need at least 2 test prompts, found {len(self.prompts)}")
-        self.scorer = score.make(config.scorer or default_scorer(config.dataset), config.scorer_path, device)
+        self.scorer = score.make(config.scorer, config.scorer_path, device)
         self.decoding = text.Decoding(max_new_tokens=config.max_new_tokens)
         self.trainer_extra = trainer_kwargs(config.accelerate_config) if config.accelerate_config else {}
-        (folder / "scorer.json").write_text(json.dumps(self.scorer.info, indent=1) + "\n")
 
     def load_base(self):
         return self.load(self.model_dir)

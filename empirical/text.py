@@ -63,8 +63,9 @@ def check_causal_lm(name: str) -> Path:
     path = resolve_model_dir(name)
     config = _read_config(path, "--model-path")
     architectures = config.get("architectures") or []
-    if not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in architectures) \
-            and config.get("model_type") not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+    causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures) if architectures \
+        else config.get("model_type") in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES  # saved without architectures
+    if not causal:
         raise ValueError(f"--model-path {path} is not a causal language model "
                          f"(architectures {architectures}, model_type {config.get('model_type')!r})")
     return path

@@ -1,0 +1,314 @@
+"""Forward against inverse alignment (the paper's Appendix E, Tables 1 and 2).
+
+Per seed: shuffle the dataset's prompt/completion pairs and cut four parts D_1..D_4 of
+``part_size`` each. From the base model theta_0 (synthetic: pre-trained from scratch on D_pre;
+real: the model at ``model_path``, optionally first fine-tuned on an instruction set, as the
+paper does before its safe and truthful runs), fine-tune sequentially on D_1, D_2, D_3 into
+theta_1, theta_2, theta_3. Each theta_i answers D_4's prompts (the training data of the paths)
+and held-out test prompts (the data the cross-entropies are measured on) with the paper's
+decoding (top-k 30, top-p 0.9, temperature 0.1).
+
+For each pair (i, j) in (1, 2), (2, 3), (1, 3):
+- forward (path B): theta_i fine-tuned on theta_j's answers -> theta'_ij, distance
+  H(theta_j, theta'_ij): the code length of theta'_ij on theta_j's test answers;
+- inverse (path A): theta_j fine-tuned on theta_i's answers -> theta'_ji, distance
+  H(theta_i, theta'_ji).
+Table 2 reads "H(theta_i, theta'_ji) vs. H(theta_j, theta'_ij)" (inverse vs forward); the
+paper's claim is that the inverse distance is the smaller. Both paths use the same steps,
+hyper-parameters and prompts. The distances before the paths' training are recorded too.
+Cross-entropies are in nats per token (completion tokens, EOS included).
+
+Each (seed, pair) is written atomically to cells/ as soon as it is measured; checkpoints and
+generations are kept, so a rerun resumes.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from elasticity import store
+from empirical import text
+from empirical.distributed import is_main_process
+from empirical.tasks import checkpoint
+from empirical.train import StageConfig, sft_pairs, train
+from empirical.world import World, WorldConfig
+
+PAIRS = ((1, 2), (2, 3), (1, 3))
+DATASETS = ("synthetic", "alpaca", "qa", "safe-rlhf")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResistConfig:
+    dataset: str = "synthetic"
+    model_path: str = ""
+    data_dir: str = ""
+    warmup_data_dir: str = ""  # an Alpaca-format folder for the instruction warm-up ("" = none)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model_size: str = "small"  # synthetic base
+    pretrain_epochs: int = 2
+    pretrain_lr: float = 3e-3
+    seeds: tuple[int, ...] = (0, 1, 2)
+    part_size: int = 0  # examples per part (0: a quarter of the training pairs)
+    eval_prompts: int = 64
+    # Table 1 (Alpaca row for the paths; safe/truthful use 1 path epoch)
+    warmup_lr: float = 1e-5
+    warmup_epochs: int = 3
+    warmup_scheduler: str = "cosine"
+    sequential_lr: float = 1e-5
+    sequential_epochs: int = 1
+    sequential_scheduler: str = "constant"
+    path_lr: float = 3e-6
+    path_epochs: int = 2
+    path_scheduler: str = "constant"
+    batch_size: int = 8
+    top_k: int = 30
+    top_p: float = 0.9
+    temperature: float = 0.1
+    max_new_tokens: int = 64
+    max_length: int = 256
+    lora_rank: int = 0
+    trust_remote_code: bool = False
+    accelerate_config: str = ""
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if (self.dataset == "synthetic") != (not self.model_path) or (self.model_path and not self.data_dir):
+            raise ValueError("a real dataset (alpaca, qa, safe-rlhf) needs --model-path and --data-dir; "
+                             "--model-path needs a real dataset")
+        if not self.seeds or self.part_size < 0 or self.eval_prompts < 2 or self.batch_size < 1:
+            raise ValueError("seeds must be non-empty, part_size >= 0, eval_prompts >= 2, batch_size >= 1")
+        if not (0 < self.top_p <= 1 and self.temperature > 0 and self.top_k >= 1):
+            raise ValueError("decoding needs 0 < top_p <= 1, temperature > 0 and top_k >= 1")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def with_overrides(config: ResistConfig, assignments: list[str]) -> ResistConfig:
+    """``field=value`` overrides (``world.field`` for the synthetic world)."""
+    from empirical.protocols import _parse_like
+
+    changes, world = {}, {}
+    known, world_known = {f.name for f in fields(ResistConfig)}, {f.name for f in fields(WorldConfig)}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        key = name.removeprefix("world.")
+        ok = sep and (key in world_known if name.startswith("world.") else key in known - {"world"})
+        if not ok:
+            raise ValueError(f"--set: expected FIELD=VALUE with a known field, got {item!r}; known: "
+                             f"{', '.join(sorted(known - {'world'}))}, world.*")
+        target, current = (world, config.world) if name.startswith("world.") else (changes, config)
+        target[key] = _parse_like(getattr(current, key), value, name)
+    if world:
+        changes["world"] = replace(config.world, **world)
+    return replace(config, **changes)
+
+
+class _Synthetic:
+    """The world's alignment set as text, and a base model pre-trained from scratch."""
+
+    def __init__(self, config: ResistConfig):
+        from empirical.tokenizer import prompt_completion, world_tokenizer
+
+        self.config, self.world = config, World(config.world)
+        self.datasets = self.world.datasets()
+        self.tokenizer = world_tokenizer(config.world)
+        self.pairs = list(zip(*prompt_completion(self.datasets["align"].tokens, config.world), strict=True))
+        held = prompt_completion(self.datasets["align_held_out"].tokens, config.world)[0]
+        self.eval_prompts = held[: config.eval_prompts]
+
+    def base(self, seed: int):
+        from empirical.models import build_model
+
+        c = self.config
+        model = build_model(c.world.vocab_size, c.world.sequence_length, c.model_size, seed)
+        train(model, self.datasets["pre"].tokens, StageConfig(
+            epochs=c.pretrain_epochs, learning_rate=c.pretrain_lr, batch_size=64, seed=seed))
+        return model
+
+    def load(self, path):
+        return text.load_causal_lm(path)
+
+
+class _Real:
+    def __init__(self, config: ResistConfig, device: str):
+        from empirical import data
+
+        self.config, self.device = config, device
+        self.model_dir = text.check_causal_lm(config.model_path)
+        self.tokenizer = text.load_tokenizer(self.model_dir, config.trust_remote_code)
+        loaded = data.load(config.dataset, config.data_dir, tokenizer=self.tokenizer)
+        self.pairs = loaded.positive  # alpaca/qa: every example; safe-rlhf: the safe answers
+        self.eval_prompts = loaded.eval_prompts[: config.eval_prompts]
+        self.warmup = data.load("alpaca", config.warmup_data_dir).positive if config.warmup_data_dir else []
+
+    def base(self, seed: int):
+        model = self.load(self.model_dir)
+        if self.warmup:
+            c = self.config
+            _sft(model, self.tokenizer, self.warmup, c, c.warmup_lr, c.warmup_epochs, c.warmup_scheduler,
+                 seed, self.device)
+        return model
+
+    def load(self, path):
+        return text.load_causal_lm(path, self.device, self.config.trust_remote_code)
+
+
+def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, seed, device, extra=None):
+    prompts, completions = zip(*pairs, strict=True)
+    stage = StageConfig(learning_rate=lr, epochs=epochs, batch_size=config.batch_size, seed=seed,
+                        lr_scheduler=scheduler, lora_rank=config.lora_rank, device=device,
+                        trainer_extra=extra or {})
+    sft_pairs(model, tokenizer, prompts, completions, stage, config.max_length)
+
+
+class Runner:
+    def __init__(self, config: ResistConfig, folder: Path, device: str = "cpu", progress=None):
+        from empirical.distributed import trainer_kwargs
+
+        self.config, self.folder, self.device, self.progress = config, Path(folder), device, progress
+        store.check_same_config(self.folder, config.as_dict())
+        self.source = _Synthetic(config) if config.dataset == "synthetic" else _Real(config, device)
+        self.tokenizer = self.source.tokenizer
+        self.extra = trainer_kwargs(config.accelerate_config) if config.accelerate_config else {}
+        self.part = config.part_size or len(self.source.pairs) // 4
+        if self.part < 1 or 4 * self.part > len(self.source.pairs):
+            raise ValueError(f"four parts of {self.part} examples need {4 * max(self.part, 1)} pairs; the "
+                             f"dataset has {len(self.source.pairs)}")
+        if len(self.source.eval_prompts) < 2:
+            raise ValueError("need at least 2 held-out prompts to measure cross-entropies")
+        self.decoding = text.Decoding(top_k=config.top_k, top_p=config.top_p, temperature=config.temperature,
+                                      max_new_tokens=config.max_new_tokens)
+        store.claim_run_dir(self.folder, config.as_dict())
+
+    def _save(self, model, path):
+        model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+
+    def _model(self, name: str, make):
+        return checkpoint(self.folder / "checkpoints" / name, make, self.source.load, self._save)
+
+    def _parts(self, seed: int) -> list[list[tuple[str, str]]]:
+        order = np.random.default_rng([seed, 4]).permutation(len(self.source.pairs))
+        return [[self.source.pairs[i] for i in order[k * self.part:(k + 1) * self.part]] for k in range(4)]
+
+    def thetas(self, seed: int, parts) -> list:
+        c = self.config
+        models = [self._model(f"theta0-s{seed}", lambda: self.source.base(seed))]
+        for i in (1, 2, 3):
+            def make(prev=models[-1], i=i):
+                import copy
+
+                model = copy.deepcopy(prev)
+                _sft(model, self.tokenizer, parts[i - 1], c, c.sequential_lr, c.sequential_epochs,
+                     c.sequential_scheduler, seed, self.device, self.extra)
+                return model
+            models.append(self._model(f"theta{i}-s{seed}", make))
+        return models
+
+    def generations(self, seed: int, i: int, model, d4_prompts) -> dict:
+        """theta_i's answers to D_4's prompts and to the test prompts (kept on disk)."""
+        path = self.folder / "generations" / f"theta{i}-s{seed}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        out = {"train": text.generate(model, self.tokenizer, d4_prompts, self.decoding, seed * 10 + i),
+               "test": text.generate(model, self.tokenizer, self.source.eval_prompts, self.decoding,
+                                     seed * 10 + i + 5)}
+        if is_main_process():
+            store.atomic_write_text(path, json.dumps(out) + "\n")
+        return out
+
+    def _cross_entropy(self, model, answers: list[str]) -> float:
+        return text.completion_code_length(model, self.tokenizer, self.source.eval_prompts, answers,
+                                           self.config.max_length)["nats_per_token"]
+
+    def _path(self, start, answers: list[str], prompts, seed: int):
+        import copy
+
+        c = self.config
+        model = copy.deepcopy(start)
+        _sft(model, self.tokenizer, list(zip(prompts, answers, strict=True)), c, c.path_lr, c.path_epochs,
+             c.path_scheduler, seed, self.device, self.extra)
+        return model
+
+    def run_seed(self, seed: int):
+        todo = [p for p in PAIRS if not self._cell_path(seed, p).is_file()]
+        if not todo:
+            return
+        parts = self._parts(seed)
+        d4_prompts = [p for p, _ in parts[3]]
+        thetas = self.thetas(seed, parts)
+        gen = {i: self.generations(seed, i, thetas[i], d4_prompts) for i in (1, 2, 3)}
+        for i, j in todo:
+            start = time.perf_counter()
+            forward = self._path(thetas[i], gen[j]["train"], d4_prompts, seed)  # theta'_ij
+            inverse = self._path(thetas[j], gen[i]["train"], d4_prompts, seed)  # theta'_ji
+            ce = self._cross_entropy  # ce(model, answers of theta_a) = H(theta_a, model)
+            cell = {"seed": seed, "pair": [i, j],
+                    "inverse_nats": ce(inverse, gen[i]["test"]), "forward_nats": ce(forward, gen[j]["test"]),
+                    "inverse_before_nats": ce(thetas[j], gen[i]["test"]),
+                    "forward_before_nats": ce(thetas[i], gen[j]["test"]),
+                    "examples": {"theta_i": gen[i]["test"][:2], "theta_j": gen[j]["test"][:2]},
+                    "wall_s": time.perf_counter() - start}
+            if is_main_process():
+                store.atomic_write_text(self._cell_path(seed, (i, j)), json.dumps(cell, indent=1) + "\n")
+            if self.progress is not None:
+                self.progress()
+
+    def _cell_path(self, seed: int, pair) -> Path:
+        return self.folder / "cells" / f"s{seed}-pair_{pair[0]}{pair[1]}.json"
+
+
+def n_cells(config: ResistConfig) -> int:
+    return len(config.seeds) * len(PAIRS)
+
+
+def run(config: ResistConfig, results_root, run_id: str, shard=(0, 1), progress=None,
+        device: str = "cpu") -> Path | None:
+    """Run (or resume) the experiment; when every (seed, pair) exists, write result.json."""
+    index, count = shard
+    if not (count >= 1 and 0 <= index < count):
+        raise ValueError(f"shard must be i/N with 0 <= i < N, got {index}/{count}")
+    folder = store.run_dir(results_root, "resist", run_id)
+    start = time.perf_counter()
+    runner = Runner(config, folder, device, progress)
+    for k, seed in enumerate(config.seeds):
+        if k % count == index:
+            runner.run_seed(seed)
+    cells = [json.loads(p.read_text()) for p in sorted((folder / "cells").glob("s*-pair_*.json"))]
+    if len(cells) < n_cells(config) or not is_main_process():
+        return None
+    return store.write_result(results_root, "resist", run_id, config=config.as_dict(),
+                              metrics=summarize(cells), extra={"cells": cells}, seed=list(config.seeds),
+                              device=device, wall_time_s=time.perf_counter() - start)
+
+
+def summarize(cells: list[dict]) -> dict:
+    """Table 2's layout: per pair, the inverse and forward cross-entropies (mean and 95% t-interval
+    over seeds) and their difference forward - inverse (> 0: the inverse path ends closer)."""
+    from empirical.protocols import _mean_ci
+
+    rows = []
+    for i, j in PAIRS:
+        mine = [c for c in cells if tuple(c["pair"]) == (i, j)]
+        gap = _mean_ci([c["forward_nats"] - c["inverse_nats"] for c in mine])
+        low, high = gap["ci95"]
+        if gap["n"] < 2:
+            verdict = "one seed: no interval"
+        elif low > 0:
+            verdict = "inverse closer (the paper's claim holds)"
+        elif high < 0:
+            verdict = "forward closer (the paper's claim fails)"
+        else:
+            verdict = "not resolved (the interval covers 0)"
+        rows.append({"pair": [i, j], "label": f"H(theta_{i}, theta'_{j}{i}) vs. H(theta_{j}, theta'_{i}{j})",
+                     "inverse_nats": _mean_ci([c["inverse_nats"] for c in mine]),
+                     "forward_nats": _mean_ci([c["forward_nats"] for c in mine]),
+                     "inverse_before_nats": _mean_ci([c["inverse_before_nats"] for c in mine]),
+                     "forward_before_nats": _mean_ci([c["forward_before_nats"] for c in mine]),
+                     "forward_minus_inverse_nats": gap, "verdict": verdict})
+    return {"table2": rows}

@@ -1,0 +1,129 @@
+"""The protocols on a tiny local model and tiny local datasets, end to end through the CLI,
+plus LoRA, DPO on PKU-SafeRLHF pairs, the forward/inverse experiment, and bad input that must
+be refused before any training starts."""
+
+import json
+
+import pytest
+import torch
+
+import text_fixtures as F
+from elasticity import presets, store
+from empirical import resist
+from empirical.train import StageConfig, sft_pairs
+from test_cli import run as run_cli
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    root = tmp_path_factory.mktemp("local")
+    return {"lm": F.causal_lm(root / "lm", seed=123), "cost": F.cost_model(root / "cost"),
+            "clf": F.classifier(root / "clf"),
+            "imdb": F.write(root / "imdb", {"train": F.imdb_rows(230, 80), "test": F.imdb_rows(8, 8, 1)}),
+            "safe": F.write(root / "safe", {"train": F.safe_rlhf_rows(260), "test": F.safe_rlhf_rows(8, 1)},
+                            "parquet"),
+            "alpaca": F.write(root / "alpaca", {"train": F.alpaca_rows(120), "test": F.alpaca_rows(6, 1)})}
+
+
+def _real(local, dataset="imdb", *extra):
+    data = local["imdb"] if dataset == "imdb" else local["safe"]
+    return ("--model-path", str(local["lm"]), "--dataset", dataset, "--data-dir", str(data), *extra)
+
+
+def test_rebound_micro_on_a_local_model_and_imdb_with_vader(local, tmp_path):
+    out = run_cli("rebound", "--preset", "micro", *_real(local), "--scorer", "vader",
+                  "--results", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["config"]["model_path"] == str(local["lm"]) and doc["config"]["dataset"] == "imdb"
+    assert doc["scorer"]["name"] == "vader" and doc["scorer"]["threshold"] == 0.05
+    assert len(doc["cells"]) == 14 and {c["arm"] for c in doc["cells"]} == {"pretrained", "scratch", "no_sft"}
+    for cell in doc["cells"]:
+        assert 0 <= cell["score"] <= 1 and cell["n_responses"] == 4
+        assert set(cell["code_length_nats"]) == {"positive", "negative"}
+        assert cell["kl_to_pretrained_nats"] is None
+    first = tmp_path / "rebound" / "micro-sft-imdb" / "checkpoints" / "first-s0-q1_50"
+    assert (first / "model.safetensors").is_file() and (first / "tokenizer.json").is_file()
+    again = run_cli("rebound", "--preset", "micro", *_real(local), "--results", str(tmp_path), "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["cells"] == doc["cells"]  # resumed, not rerun
+
+
+def test_dpo_on_safe_rlhf_pairs_scored_by_the_cost_model(local, tmp_path):
+    out = run_cli("rebound", "--preset", "micro", "--variant", "dpo", *_real(local, "safe-rlhf"),
+                  "--scorer-path", str(local["cost"]), "--set", "controls=false", "--set", "q1=50",
+                  "--results", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["scorer"]["name"] == "cost" and doc["config"]["variant"] == "dpo"
+    assert all("unsafe_fraction" in c for c in doc["cells"]) and len(doc["cells"]) == 3
+
+
+def test_sweep_preset_drops_synthetic_only_axes_with_a_real_model(local, tmp_path):
+    """cpu-full with a real model keeps only the runs whose axes apply (centre, LR); checked
+    with --shard 1/9999 so nothing trains."""
+    out = run_cli("rebound", "--preset", "cpu-full", *_real(local), "--shard", "1/9999",
+                  "--set", "q1=50", "--set", "q2=20", "--results", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "size-tiny, size-medium, pretrain-1ep, pretrain-4ep" in out.stderr
+    runs = sorted(p.name for p in (tmp_path / "rebound").iterdir())
+    assert runs == ["cpu-full-sft-imdb-custom.centre", "cpu-full-sft-imdb-custom.lr2-0.0003",
+                    "cpu-full-sft-imdb-custom.lr2-0.003"]
+
+
+def test_lora_stage_trains_an_adapter_and_merges_it(local):
+    from empirical import text
+
+    model, tok = text.load_causal_lm(local["lm"]), text.load_tokenizer(local["lm"])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sft_pairs(model, tok, ["the movie"] * 16, [" was great fun"] * 16,
+              StageConfig(learning_rate=1e-2, batch_size=8, lora_rank=4), max_length=32)
+    after = model.state_dict()
+    assert list(after) == list(before)  # no adapter modules left: merged into a plain model
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed and all("proj" in k for k in changed)  # LoRA touched only linear layers
+    assert "forward" not in model.__dict__
+
+
+def test_bad_input_is_refused_before_training(local, tmp_path):
+    cases = [
+        (("--model-path", str(tmp_path / "nope"), "--dataset", "imdb", "--data-dir", str(local["imdb"])),
+         "does not exist"),
+        (_real(local, "imdb", "--set", "q1=231"), "Q1 = 231 is larger than the 230 positive examples"),
+        (_real(local, "imdb", "--scorer", "classifier", "--scorer-path", str(local["lm"])),
+         "not a sequence classifier"),
+        (("--model-path", str(local["lm"]), "--dataset", "imdb", "--data-dir", str(local["safe"])),
+         "needs columns"),
+        (("--dataset", "imdb", "--data-dir", str(local["imdb"])), "needs --model-path"),
+        (_real(local, "safe-rlhf"), "needs --scorer-path"),
+    ]
+    for args, message in cases:
+        out = run_cli("rebound", "--preset", "micro", *args, "--results", str(tmp_path))
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+        assert out.stderr.count("\n") == 1  # one line, no traceback
+    assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def test_resist_micro_on_the_synthetic_world_fills_table_2(tmp_path):
+    path = resist.run(presets.RESIST["micro"], tmp_path, "r")
+    doc = store.read_result(path)
+    rows = doc["metrics"]["table2"]
+    assert [r["pair"] for r in rows] == [[1, 2], [2, 3], [1, 3]]
+    assert rows[0]["label"] == "H(theta_1, theta'_21) vs. H(theta_2, theta'_12)"
+    for row in rows:
+        assert row["inverse_nats"]["n"] == 2 and row["inverse_nats"]["mean"] > 0
+        gap = row["forward_minus_inverse_nats"]["mean"]
+        assert gap == pytest.approx(row["forward_nats"]["mean"] - row["inverse_nats"]["mean"], abs=1e-12)
+    assert len(doc["cells"]) == 6
+    assert resist.run(presets.RESIST["micro"], tmp_path, "r") == path  # resumes: nothing left to do
+
+
+def test_resist_on_a_local_model_and_alpaca_through_the_cli(local, tmp_path):
+    out = run_cli("resist", "--preset", "micro", "--dataset", "alpaca", "--model-path", str(local["lm"]),
+                  "--data-dir", str(local["alpaca"]), "--set", "seeds=0", "--set", "part_size=20",
+                  "--set", "max_new_tokens=5", "--warmup-data-dir", str(local["alpaca"]),
+                  "--results", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "H(theta_1, theta'_21) vs. H(theta_2, theta'_12)" in out.stdout and "one seed" in out.stdout
+    bad = run_cli("resist", "--preset", "micro", "--dataset", "alpaca", "--model-path", str(local["lm"]),
+                  "--data-dir", str(local["alpaca"]), "--set", "part_size=1000", "--results", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "four parts of 1000 examples need 4000 pairs" in bad.stderr
