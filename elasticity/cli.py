@@ -437,6 +437,9 @@ def _apply_real(config, **fields):
               help="Real data only. vader: offline lexicon sentiment [imdb default]; classifier: a "
                    "local sentiment classifier; cost: a local cost model [safe-rlhf default].")
 @click.option("--scorer-path", default="", metavar="DIR", help="The classifier or cost model directory.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Where to train and measure [default: cpu for the synthetic world, else cuda when "
+                   "available].")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Override a config field (world.FIELD for the world); lists comma-separated.")
 @click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
@@ -446,7 +449,8 @@ def _apply_real(config, **fields):
               help="Run only groups i, i+N, ... of the grid (for several machines).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerate_config,
-            trust_remote_code, scorer, scorer_path, assignments, results_root, run_id, shard, as_json):
+            trust_remote_code, scorer, scorer_path, device, assignments, results_root, run_id, shard,
+            as_json):
     """The rebound experiment (paper Section 3, Figures 2-7).
 
     Synthetic world (default): pre-trains a model on D_pre, fine-tunes it on Q1 examples of
@@ -484,7 +488,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerat
     suffix = "" if config.synthetic else f"-{config.dataset}"
     run_id = run_id or f"{preset}-{config.variant}{suffix}" + ("-custom" if assignments else "")
     shard_ix = _parse_shard(shard)
-    device = "cpu" if config.synthetic else default_device()
+    device = device or ("cpu" if config.synthetic else default_device())
     total = sum(protocols.n_cells(c) for _, c in named)
     with tqdm(total=total, desc="rebound cells", unit="cell", disable=None) as bar:
         if preset in presets.SWEEPS:

@@ -24,9 +24,9 @@ def _token_log_probs(model, tokens: torch.Tensor, batch_size: int) -> torch.Tens
     """log q(tokens[:, i] | tokens[:, :i]) for i >= 1, shape (n, length - 1)."""
     out = []
     for start in range(0, tokens.shape[0], batch_size):
-        batch = tokens[start:start + batch_size]
+        batch = tokens[start:start + batch_size].to(model.device)
         logits = model(input_ids=batch).logits[:, :-1].double()  # sums of many log-probs
-        out.append(torch.log_softmax(logits, -1).gather(-1, batch[:, 1:, None])[..., 0])
+        out.append(torch.log_softmax(logits, -1).gather(-1, batch[:, 1:, None])[..., 0].cpu())
     return torch.cat(out)
 
 

@@ -24,6 +24,7 @@ SIZES = {
     "tiny": ModelSize(hidden=32, layers=2, heads=2),  # about 21k parameters
     "small": ModelSize(hidden=64, layers=2, heads=4),  # about 75k
     "medium": ModelSize(hidden=128, layers=4, heads=4),  # about 0.6M
+    "gpu-100m": ModelSize(hidden=768, layers=17, heads=12),  # about 100M: the GPU check's size
 }
 
 

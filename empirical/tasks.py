@@ -48,10 +48,10 @@ class SyntheticTask:
 
     needs_pretraining = True
 
-    def __init__(self, config, folder: Path, pretrained):
+    def __init__(self, config, folder: Path, pretrained, device: str = "cpu"):
         from empirical.world import World
 
-        self.config, self.pretrained = config, pretrained
+        self.config, self.pretrained, self.device = config, pretrained, device
         self.world = World(config.world)
         self.data = self.world.datasets()
         held = self.data["pre_held_out"].tokens
@@ -66,7 +66,7 @@ class SyntheticTask:
         from empirical.models import build_model
 
         cfg = self.config.world
-        return build_model(cfg.vocab_size, cfg.sequence_length, self.config.model_size, seed)
+        return build_model(cfg.vocab_size, cfg.sequence_length, self.config.model_size, seed).to(self.device)
 
     def pretrain(self, seed: int):
         c = self.config
@@ -77,11 +77,11 @@ class SyntheticTask:
 
     def first_stage(self, model, q1: int, seed: int):
         c = self.config
-        sft(model, self.first[:q1], c.world, _stage_config(c, c.first_lr, c.first_epochs, seed))
+        sft(model, self.first[:q1], c.world, _stage_config(c, c.first_lr, c.first_epochs, seed, self.device))
 
     def second_stage(self, model, q2: int, seed: int):
         c = self.config
-        stage = _stage_config(c, c.second_lr, c.second_epochs, seed)
+        stage = _stage_config(c, c.second_lr, c.second_epochs, seed, self.device)
         if c.variant == "dpo":  # rejected: first-style examples the first stage did not see
             dpo(model, self.second[:q2], self.first[-q2:], c.world, stage, beta=c.dpo_beta)
         else:
@@ -111,7 +111,7 @@ class SyntheticTask:
     def load(self, path: Path):
         from transformers import LlamaForCausalLM
 
-        return LlamaForCausalLM.from_pretrained(path).eval()
+        return LlamaForCausalLM.from_pretrained(path).to(self.device).eval()
 
     def save(self, model, path: Path) -> None:
         model.save_pretrained(path)
@@ -219,5 +219,5 @@ def default_scorer(dataset: str) -> str:
 
 def make(config, folder: Path, pretrained, device: str = "cpu"):
     if config.dataset == "synthetic":
-        return SyntheticTask(config, folder, pretrained)
+        return SyntheticTask(config, folder, pretrained, device)
     return TextTask(config, folder, pretrained, device)

@@ -58,6 +58,7 @@ def train(model, tokens: np.ndarray, config: StageConfig, progress=None) -> list
     torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    gpu = tokens.device.type == "cuda"  # bf16 autocast there (the weights stay float32)
     model.train()
     losses = []
     for _ in range(config.epochs):
@@ -65,7 +66,8 @@ def train(model, tokens: np.ndarray, config: StageConfig, progress=None) -> list
         total, count = 0.0, 0
         for start in range(0, tokens.shape[0], config.batch_size):
             batch = tokens[order[start:start + config.batch_size]]
-            logits = model(input_ids=batch).logits[:, config.loss_from - 1:-1]
+            with torch.autocast(device_type=batch.device.type, dtype=torch.bfloat16, enabled=gpu):
+                logits = model(input_ids=batch).logits[:, config.loss_from - 1:-1].float()
             targets = batch[:, config.loss_from:]
             loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
             optimizer.zero_grad(set_to_none=True)

@@ -33,6 +33,7 @@ class Oracle(torch.nn.Module):
     def __init__(self, world: World, fraction: float):
         super().__init__()
         self.world, self.law = world, world.response_distribution(fraction)
+        self.device = torch.device("cpu")  # as a transformers model reports where it lives
 
     def forward(self, input_ids):
         cfg = self.world.config

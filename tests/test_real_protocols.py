@@ -125,5 +125,6 @@ def test_resist_on_a_local_model_and_alpaca_through_the_cli(local, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "H(theta_1, theta'_21) vs. H(theta_2, theta'_12)" in out.stdout and "one seed" in out.stdout
     bad = run_cli("resist", "--preset", "micro", "--dataset", "alpaca", "--model-path", str(local["lm"]),
-                  "--data-dir", str(local["alpaca"]), "--set", "part_size=1000", "--results", str(tmp_path / "bad"))
+                  "--data-dir", str(local["alpaca"]), "--set", "part_size=1000",
+                  "--results", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "four parts of 1000 examples need 4000 pairs" in bad.stderr
