@@ -596,6 +596,61 @@ def _interval(stat: dict) -> str:
     return f"{stat['mean']:.4f} [{low:.4f}, {high:.4f}]"
 
 
+@cli.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the figures go [default: RESULTS_DIR/figures].")
+@click.option("--report", "with_report", is_flag=True, help="Also write RESULTS_DIR/report (html + md).")
+def figures(results_dir, out, with_report):
+    """Build every figure there are results for under RESULTS_DIR (PNG + PDF + caption),
+    from the saved result files only; prints which were skipped and why."""
+    from figures.build import build_all
+
+    if not results_dir.is_dir():
+        raise click.BadParameter(f"{results_dir} is not a directory", param_hint="RESULTS_DIR")
+    built, skipped = build_all(results_dir, out)
+    for entry in built:
+        click.echo(f"built   {entry['name']}")
+    for item in skipped:
+        click.echo(f"skipped {item['figure']}: {item['reason']}")
+    click.echo(f"{len(built)} figures in {out or results_dir / 'figures'}, {len(skipped)} skipped")
+    if with_report:
+        from elasticity import report
+
+        page, _ = report.write(results_dir, built, skipped, out)
+        click.echo(f"report: {page}")
+
+
+@cli.command()
+@click.option("--preset", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
+              help="quick: every figure on small runs (about 5 min here); full: the cpu-full sweep and "
+                   "the quick presets of every variant (about an hour).")
+@click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Root folder of the result store.")
+def reproduce(preset, results_root):
+    """Run the audit, the theory curves, the simulation checks and the synthetic-world
+    experiments (CPU), then build the figures and the report (results/report/index.html and
+    report.md). Finished steps are read back, so a killed run resumes."""
+    from elasticity import report
+    from elasticity import reproduce as plan
+    from figures.build import build_all
+
+    start = time.perf_counter()
+    for name, step in plan.steps(preset, results_root):
+        t0 = time.perf_counter()
+        click.echo(f"[{time.perf_counter() - start:6.0f} s] {name} ...")
+        step()
+        click.echo(f"[{time.perf_counter() - start:6.0f} s] {name} done ({time.perf_counter() - t0:.0f} s)")
+    built, skipped = build_all(results_root)
+    for item in skipped:
+        click.echo(f"skipped figure {item['figure']}: {item['reason']}")
+    title = f"Alignment elasticity: reproduce --preset {preset}"
+    page, md = report.write(results_root, built, skipped, title=title)
+    wall = time.perf_counter() - start
+    click.echo(f"{len(built)} figures, {len(skipped)} skipped; {wall:.0f} s in all")
+    click.echo(f"report: {page.resolve()} (and {md.name})")
+
+
 def _fmt(value) -> str:
     return "never" if value is None else f"{value:.0f}"
 

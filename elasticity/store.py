@@ -11,7 +11,9 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -86,7 +88,16 @@ def provenance(*, seed=None, wall_time_s=None, device: str = "cpu") -> dict:
         "device": device,
         "seed": seed,
         "wall_time_s": wall_time_s,
+        "command": _command(),
     }
+
+
+def _command() -> str:
+    """The command line that produced a result (the console script shown as ``elasticity``)."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("elasticity", "cli.py", "__main__.py"):
+        argv[0] = "elasticity"
+    return shlex.join(argv)
 
 
 def write_result(root, experiment: str, run_id: str, *, config: dict, metrics,

@@ -1,0 +1,233 @@
+"""``elasticity reproduce``: every result the figures need, then the figures and the report.
+
+Steps (each writes result files to the store and is skipped when its result is finished, so
+a killed reproduce resumes):
+
+- audit: the paper's closed forms against the exact theory;
+- theory: curves of the exact theory (gamma_j against l; the derivative ratio against k; the
+  sign of d gamma_2/dl over (alpha, k); printed closed forms against exact values);
+- sim: Monte Carlo checks at several l, convergence in M, Huffman length against entropy;
+- rebound: the synthetic-world experiments (sft, dpo, reversed), and for ``full`` the
+  cpu-full sweep;
+- resist: forward against inverse alignment on the synthetic world.
+"""
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from elasticity import store
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    sim_depth: int
+    sim_replicates: int
+    convergence_depths: tuple[int, ...]
+    rebound: tuple[tuple[str, str], ...]  # (preset, variant)
+    sweep: bool
+    resist: str
+
+
+PLANS = {
+    "quick": Plan(
+        sim_depth=14,
+        sim_replicates=30,
+        convergence_depths=(8, 10, 12, 14),
+        sweep=False,
+        rebound=(("quick", "sft"), ("micro", "dpo"), ("micro", "reversed")),
+        resist="micro",
+    ),
+    "full": Plan(
+        sim_depth=18,
+        sim_replicates=60,
+        convergence_depths=(8, 10, 12, 14, 16, 18),
+        sweep=True,
+        rebound=(("quick", "sft"), ("quick", "dpo"), ("quick", "reversed")),
+        resist="quick",
+    ),
+}
+SIM_POINT = {"alpha": 3.0, "k": 100.0}
+SIM_LS = (0.0, 0.05, 0.1, 0.2)
+
+
+def theory_curves() -> dict:
+    """The exact theory on the grids the theory figures plot (about 1 s)."""
+    from theory import paper
+    from theory.elasticity import exact, normalized_rates
+    from theory.limits import alpha_star, k_infinity
+
+    def rates(alpha, k, l):
+        return normalized_rates(exact(alpha, k, l))
+
+    ls = [float(x) for x in np.linspace(0.0, 0.5, 11)]
+    ks = [float(x) for x in np.logspace(1, 5, 9)]
+    gamma = [
+        {
+            "alpha": 2.0,
+            "k": k,
+            "l": ls,
+            "gamma_1": [rates(2.0, k, l)["gamma_1"] for l in ls],
+            "gamma_2": [rates(2.0, k, l)["gamma_2"] for l in ls],
+        }
+        for k in (10.0, 100.0, 1000.0)
+    ]
+    ratio = []
+    for alpha in (1.5, 2.0, 3.0, 6.0):
+        points = [rates(alpha, k, 0.0) for k in ks]
+        ratio.append(
+            {"alpha": alpha, "k": ks, "ratio": [p["dgamma_2_dl"] / p["dgamma_1_dl"] for p in points]}
+        )
+    alphas = [float(a) for a in np.linspace(1.25, 6.0, 20)]
+    sign_ks = [float(k) for k in np.logspace(1, 5, 13)]
+    sign = [[float(np.sign(rates(a, k, 0.0)["dgamma_2_dl"])) for k in sign_ks] for a in alphas]
+    limits_alphas = [float(a) for a in np.linspace(1.5, 6.0, 10)]
+    closed = {
+        "alpha": limits_alphas,
+        "S_1_printed_eq77": [paper.eq77_S1_limit(a) for a in limits_alphas],
+        "S_2_printed_eq81": [paper.eq81_S2_limit(a) for a in limits_alphas],
+        "S_1_exact_k_inf": [_paper_limit(a, k_infinity, "N_1") for a in limits_alphas],
+        "S_2_exact_k_inf": [_paper_limit(a, k_infinity, "N_2") for a in limits_alphas],
+    }
+    slopes = []
+    for k in ks:
+        exact_units = paper.to_paper_units(exact(2.0, k, 0.0))
+        slopes.append(
+            {
+                "k": k,
+                "dS_1_dl_printed_eq88": paper.eq88_dS1_dl(2.0, k),
+                "dS_1_dl_exact": exact_units["dS_1_dl"],
+                "dH_dl_printed_eq95": paper.eq95_dH_dl(2.0, k),
+                "dH_dl_exact": exact_units["dH_p_dl"],
+            }
+        )
+    closed["slopes_alpha_2"] = slopes
+    return {
+        "gamma_vs_l": gamma,
+        "ratio_vs_k": ratio,
+        "sign_dgamma_2_dl": {"alpha": alphas, "k": sign_ks, "sign": sign, "alpha_star": alpha_star()},
+        "closed_forms": closed,
+    }
+
+
+def _paper_limit(alpha: float, k_infinity, name: str) -> float:
+    """The exact k -> infinity limit of N_j in the paper's units S_j = -N_j / Z."""
+    from theory import paper
+
+    return -k_infinity(alpha)[name] / paper.normalizer(alpha)
+
+
+def huffman_band(seed: int = 0) -> dict:
+    """Entropy and Huffman expected length of random laws (Dirichlet, sizes 2..4096)."""
+    from sim.huffman import expected_length_bits
+    from sim.probability import entropy_bits
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in (2, 3, 5, 8, 16, 64, 256, 4096):
+        for concentration in (0.1, 1.0, 10.0):
+            p = rng.dirichlet(np.full(size, concentration))
+            rows.append(
+                {
+                    "size": size,
+                    "concentration": concentration,
+                    "entropy_bits": float(entropy_bits(p)),
+                    "length_bits": float(expected_length_bits(p)),
+                }
+            )
+    return {"laws": rows}
+
+
+def _once(root, experiment: str, run_id: str, compute, config: dict, seed=None) -> Path:
+    if store.is_finished(root, experiment, run_id):
+        return store.run_dir(root, experiment, run_id) / "result.json"
+    start = time.perf_counter()
+    metrics = compute()
+    return store.write_result(
+        root,
+        experiment,
+        run_id,
+        config=config,
+        metrics=metrics,
+        seed=seed,
+        wall_time_s=time.perf_counter() - start,
+    )
+
+
+def steps(preset: str, root: Path):
+    """(name, callable) in order; each callable writes its results under ``root``."""
+    plan = PLANS[preset]
+
+    def audit():
+        from theory.audit import run_audit
+
+        _once(root, "audit", "default", lambda: [f.as_dict() for f in run_audit()], {})
+
+    def theory():
+        _once(root, "theory-curves", "default", theory_curves, {})
+
+    def simulation():
+        from sim import montecarlo
+
+        for l in SIM_LS:
+            config = {
+                **SIM_POINT,
+                "l": l,
+                "depth": plan.sim_depth,
+                "replicates": plan.sim_replicates,
+                "seed": 0,
+            }
+            run_id = f"a3-k100-l{l:g}-d{plan.sim_depth}-r{plan.sim_replicates}-s0"
+            _once(
+                root,
+                "sim-check",
+                run_id,
+                lambda c=config: montecarlo.check(
+                    c["alpha"], c["k"], c["l"], c["depth"], c["replicates"], np.random.default_rng(0)
+                ),
+                config,
+                0,
+            )
+        conv = {**SIM_POINT, "l": 0.01, "depths": list(plan.convergence_depths), "replicates": 30, "seed": 1}
+        _once(
+            root,
+            "sim-convergence",
+            f"a3-k100-{preset}",
+            lambda: montecarlo.convergence(
+                conv["alpha"],
+                conv["k"],
+                conv["l"],
+                conv["depths"],
+                conv["replicates"],
+                np.random.default_rng(1),
+            ),
+            conv,
+            1,
+        )
+        _once(root, "huffman", "band", huffman_band, {"seed": 0}, 0)
+
+    def rebound():
+        from elasticity import presets
+        from empirical import protocols
+
+        for name, variant in plan.rebound:
+            config = replace(presets.REBOUND[name], variant=variant)
+            protocols.run(config, root, f"{name}-{variant}")
+        if plan.sweep:
+            protocols.run_sweep(presets.SWEEPS["cpu-full"], root, "cpu-full-sft")
+
+    def resist():
+        from elasticity import presets
+        from empirical import resist as protocol
+
+        protocol.run(presets.RESIST[plan.resist], root, f"{plan.resist}-synthetic")
+
+    return [
+        ("audit", audit),
+        ("theory curves", theory),
+        ("simulation", simulation),
+        ("rebound (synthetic world)", rebound),
+        ("forward vs inverse (synthetic world)", resist),
+    ]

@@ -1,0 +1,44 @@
+"""One look for every figure, and the one way figures are saved (PNG + PDF + caption)."""
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+RC = {
+    "figure.figsize": (6.4, 4.0),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+}
+COLORS = plt.get_cmap("viridis")
+
+
+def new(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.0):
+    with plt.rc_context(RC):
+        return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained")
+
+
+def shade(i: int, n: int):
+    return COLORS(0.1 + 0.8 * i / max(n - 1, 1))
+
+
+def save(fig, out_dir: Path, name: str, caption: str, command: str) -> dict:
+    """Write name.png, name.pdf and name.json (caption and command); returns the entry."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context(RC):
+        for ext in ("png", "pdf"):
+            fig.savefig(out_dir / f"{name}.{ext}")
+    plt.close(fig)
+    entry = {"name": name, "png": f"{name}.png", "pdf": f"{name}.pdf", "caption": caption, "command": command}
+    (out_dir / f"{name}.json").write_text(json.dumps(entry, indent=1) + "\n")
+    return entry
