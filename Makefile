@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml constraints-cpu.txt $(wildcard */__init__.py)
 
 setup: $(STAMP)
 
+# The main job: audit, theory, simulation, synthetic-world experiments, figures, report.
 demo: $(STAMP)
-	$(VENV)/bin/elasticity audit
+	$(VENV)/bin/elasticity reproduce --preset quick
 
 # pytest exits 5 when it collected no test: that means discovery broke, so say so and fail.
 test: $(STAMP)

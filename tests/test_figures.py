@@ -1,0 +1,80 @@
+"""Figures and the report from fixture result files (tests/fixtures/results, written by
+`elasticity reproduce --preset quick` and trimmed to a few runs), under the Agg backend."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from elasticity import report
+from figures.build import build_all
+from test_cli import run as run_cli
+
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
+EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",
+            "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
+            "predicted_vs_observed_micro-dpo", "table2_micro-synthetic"}
+
+
+@pytest.fixture()
+def results(tmp_path):
+    return Path(shutil.copytree(FIXTURES, tmp_path / "results"))
+
+
+def test_every_figure_builds_from_fixtures(results):
+    built, skipped = build_all(results)
+    assert skipped == [] and {e["name"] for e in built} == EXPECTED
+    for entry in built:
+        for ext in ("png", "pdf", "json"):
+            assert (results / "figures" / f"{entry['name']}.{ext}").stat().st_size > 0
+        assert entry["caption"] and entry["command"].startswith("elasticity reproduce")
+
+
+def test_a_missing_or_malformed_result_skips_only_its_figures(results):
+    shutil.rmtree(results / "huffman")
+    (next((results / "sim-convergence").glob("*/result.json"))).write_text("{not json")
+    doc = json.loads((results / "rebound" / "micro-dpo" / "result.json").read_text())
+    del doc["metrics"]["curves"]
+    (results / "rebound" / "micro-dpo" / "result.json").write_text(json.dumps(doc))
+    built, skipped = build_all(results)
+    reasons = {s["figure"]: s["reason"] for s in skipped}
+    assert set(reasons) == {"sim_huffman_band", "sim_error_vs_m", "rebound/micro-dpo"}
+    assert "no result at" in reasons["sim_huffman_band"] and "not valid JSON" in reasons["sim_error_vs_m"]
+    assert "malformed result (KeyError: 'curves')" == reasons["rebound/micro-dpo"]
+    gone = {"sim_huffman_band", "sim_error_vs_m", "rebound_micro-dpo", "predicted_vs_observed_micro-dpo"}
+    assert {e["name"] for e in built} == EXPECTED - gone
+
+
+def test_report_links_only_figures_that_exist(results):
+    built, skipped = build_all(results)
+    ghost = {**built[0], "name": "ghost", "png": "ghost.png", "pdf": "ghost.pdf"}
+    page, md = report.write(results, [*built, ghost], skipped)
+    html, text = page.read_text(), md.read_text()
+    assert "ghost" not in html and "ghost" not in text
+    assert html.count("<figure") == len(built) and text.count("![") == len(built)
+    assert "Audit of the paper's closed forms" in html and "| erratum |" in text
+    assert "Table 2" in text and "H(theta_1, theta'_21)" in text
+
+
+def test_figures_import_neither_torch_nor_jax(results):
+    code = ("import sys; from figures.build import build_all; build_all(sys.argv[1]); "
+            "bad = [m for m in ('torch', 'jax', 'transformers') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code, str(results)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_figures_command_end_to_end(results, tmp_path):
+    out = run_cli("figures", str(results), "--report")
+    assert out.returncode == 0, out.stderr
+    assert f"{len(EXPECTED)} figures" in out.stdout and (results / "report" / "index.html").is_file()
+    missing = run_cli("figures", str(tmp_path / "absent"))
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run_cli("figures", str(empty))
+    assert nothing.returncode == 0 and "0 figures" in nothing.stdout and "skipped theory" in nothing.stdout
