@@ -132,13 +132,13 @@ def with_overrides(config: ReboundConfig, assignments: list[str]) -> ReboundConf
             raise ValueError(f"--set: unknown field {name!r}; known: "
                              f"{', '.join(sorted(top) + ['world.' + k for k in world_fields])}")
         current = getattr(config.world if target is world_changes else config, key)
-        target[key] = _parse_like(current, value, name)
+        target[key] = parse_like(current, value, name)
     if world_changes:
         changes["world"] = replace(config.world, **world_changes)
     return replace(config, **changes)
 
 
-def _parse_like(current, text: str, name: str):
+def parse_like(current, text: str, name: str):
     try:
         if isinstance(current, bool):
             if text.lower() not in ("true", "false", "1", "0"):
@@ -265,7 +265,7 @@ def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress
                               wall_time_s=time.perf_counter() - start)
 
 
-def _mean_ci(values) -> dict:
+def mean_ci(values) -> dict:
     values = np.asarray(values, float)
     mean = float(values.mean())
     if values.size < 2:
@@ -298,14 +298,14 @@ def _compare(config: ReboundConfig, world: World, rows: list[dict], q1: int, q2s
 
 def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, float]) -> dict:
     world = World(config.world) if config.synthetic else None
-    reference = _mean_ci(list(references.values()))
+    reference = mean_ci(list(references.values()))
     curves = []
     keys = sorted({(c["arm"], c["q1"]) for c in cells})
     for arm, q1 in keys:
         rows = [c for c in cells if c["arm"] == arm and c["q1"] == q1]
         q2s = sorted({c["q2"] for c in rows})
-        score = [_mean_ci([c["score"] for c in rows if c["q2"] == q]) for q in q2s]
-        kl = [_mean_ci([c["kl_to_pretrained_nats"] for c in rows if c["q2"] == q]) for q in q2s] \
+        score = [mean_ci([c["score"] for c in rows if c["q2"] == q]) for q in q2s]
+        kl = [mean_ci([c["kl_to_pretrained_nats"] for c in rows if c["q2"] == q]) for q in q2s] \
             if config.synthetic else []
         curves.append({"arm": arm, "q1": q1, "q2": q2s, "score": score, "kl_to_pretrained_nats": kl,
                        "metrics": metrics.curve_metrics(q2s, [s["mean"] for s in score],

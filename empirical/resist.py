@@ -32,6 +32,7 @@ import numpy as np
 from elasticity import store
 from empirical import text
 from empirical.distributed import is_main_process
+from empirical.protocols import mean_ci, parse_like
 from empirical.tasks import checkpoint
 from empirical.train import StageConfig, sft_pairs, train
 from empirical.world import World, WorldConfig
@@ -90,8 +91,6 @@ class ResistConfig:
 
 def with_overrides(config: ResistConfig, assignments: list[str]) -> ResistConfig:
     """``field=value`` overrides (``world.field`` for the synthetic world)."""
-    from empirical.protocols import _parse_like
-
     changes, world = {}, {}
     known, world_known = {f.name for f in fields(ResistConfig)}, {f.name for f in fields(WorldConfig)}
     for item in assignments:
@@ -102,7 +101,7 @@ def with_overrides(config: ResistConfig, assignments: list[str]) -> ResistConfig
             raise ValueError(f"--set: expected FIELD=VALUE with a known field, got {item!r}; known: "
                              f"{', '.join(sorted(known - {'world'}))}, world.*")
         target, current = (world, config.world) if name.startswith("world.") else (changes, config)
-        target[key] = _parse_like(getattr(current, key), value, name)
+        target[key] = parse_like(getattr(current, key), value, name)
     if world:
         changes["world"] = replace(config.world, **world)
     return replace(config, **changes)
@@ -290,12 +289,10 @@ def run(config: ResistConfig, results_root, run_id: str, shard=(0, 1), progress=
 def summarize(cells: list[dict]) -> dict:
     """Table 2's layout: per pair, the inverse and forward cross-entropies (mean and 95% t-interval
     over seeds) and their difference forward - inverse (> 0: the inverse path ends closer)."""
-    from empirical.protocols import _mean_ci
-
     rows = []
     for i, j in PAIRS:
         mine = [c for c in cells if tuple(c["pair"]) == (i, j)]
-        gap = _mean_ci([c["forward_nats"] - c["inverse_nats"] for c in mine])
+        gap = mean_ci([c["forward_nats"] - c["inverse_nats"] for c in mine])
         low, high = gap["ci95"]
         if gap["n"] < 2:
             verdict = "one seed: no interval"
@@ -306,9 +303,9 @@ def summarize(cells: list[dict]) -> dict:
         else:
             verdict = "not resolved (the interval covers 0)"
         rows.append({"pair": [i, j], "label": f"H(theta_{i}, theta'_{j}{i}) vs. H(theta_{j}, theta'_{i}{j})",
-                     "inverse_nats": _mean_ci([c["inverse_nats"] for c in mine]),
-                     "forward_nats": _mean_ci([c["forward_nats"] for c in mine]),
-                     "inverse_before_nats": _mean_ci([c["inverse_before_nats"] for c in mine]),
-                     "forward_before_nats": _mean_ci([c["forward_before_nats"] for c in mine]),
+                     "inverse_nats": mean_ci([c["inverse_nats"] for c in mine]),
+                     "forward_nats": mean_ci([c["forward_nats"] for c in mine]),
+                     "inverse_before_nats": mean_ci([c["inverse_before_nats"] for c in mine]),
+                     "forward_before_nats": mean_ci([c["forward_before_nats"] for c in mine]),
                      "forward_minus_inverse_nats": gap, "verdict": verdict})
     return {"table2": rows}
