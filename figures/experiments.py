@@ -123,16 +123,16 @@ def _predicted(run_id, doc, out):
 
 def _table2(run_id, doc, out):
     rows = doc["metrics"]["table2"]
-    fig, ax = style.new(width=9, height=1.6)
+    fig, ax = style.new(width=11, height=1.5)
     ax[0, 0].axis("off")
 
     def cell(stat):
         return f"{stat['mean']:.4f} [{stat['ci95'][0]:.4f}, {stat['ci95'][1]:.4f}]"
 
     table = ax[0, 0].table(
-        cellText=[[cell(r["inverse_nats"]), cell(r["forward_nats"]), r["verdict"]] for r in rows],
-        rowLabels=[r["label"] for r in rows],
-        colLabels=["inverse (nats/token)", "forward (nats/token)", "verdict"],
+        cellText=[[r["label"], cell(r["inverse_nats"]), cell(r["forward_nats"]), r["verdict"]] for r in rows],
+        colLabels=["inverse vs. forward", "inverse (nats/token)", "forward (nats/token)", "verdict"],
+        colWidths=[0.3, 0.2, 0.2, 0.3],
         loc="center",
     )
     table.auto_set_font_size(False)

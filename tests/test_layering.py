@@ -4,6 +4,7 @@ mask it."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("torch", "jax", "transformers", "trl")
 
@@ -28,3 +29,13 @@ def test_cli_theory_and_audit_import_no_heavy_frameworks():
         "assert main(['audit', '--json', '--no-save']) == 0\n"
         "assert main(['sim', 'huffman', '--random', '10', '--json']) == 0")
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_cli_figures_imports_no_heavy_frameworks(tmp_path):
+    """`elasticity figures` (DESIGN.md section 3) reads result files and plots: no torch, no jax."""
+    fixtures = Path(__file__).parent / "fixtures" / "results"
+    loaded = _modules_after(
+        "from elasticity.cli import main\n"
+        f"assert main(['figures', {str(fixtures)!r}, '--out', {str(tmp_path)!r}]) == 0")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    assert (tmp_path / "theory_sign_plane.png").is_file()

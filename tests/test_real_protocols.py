@@ -128,3 +128,23 @@ def test_resist_on_a_local_model_and_alpaca_through_the_cli(local, tmp_path):
                   "--data-dir", str(local["alpaca"]), "--set", "part_size=1000",
                   "--results", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "four parts of 1000 examples need 4000 pairs" in bad.stderr
+
+
+def test_dpo_with_lora_uses_the_adapter_free_model_as_reference(local):
+    """With LoRA, trl's reference is the model with its adapter off (no copy): the stage runs,
+    raises the chosen answer's likelihood against the rejected one, and merges back."""
+    from empirical import text
+    from empirical.train import dpo_pairs
+
+    model, tok = text.load_causal_lm(local["lm"]), text.load_tokenizer(local["lm"])
+    prompts, chosen, rejected = ["the movie"] * 16, [" was awful"] * 16, [" was great"] * 16
+
+    def margin():
+        good = text.completion_code_length(model, tok, prompts[:1], chosen[:1])["nats_per_token"]
+        bad = text.completion_code_length(model, tok, prompts[:1], rejected[:1])["nats_per_token"]
+        return bad - good
+
+    before = margin()
+    dpo_pairs(model, tok, prompts, chosen, rejected, StageConfig(learning_rate=1e-2, batch_size=8, epochs=2,
+                                                                 lora_rank=4), max_length=32)
+    assert margin() > before and not any("lora" in k for k in model.state_dict())
