@@ -47,8 +47,8 @@ def _emit_json(payload) -> None:
 @click.version_option(package_name="elasticity-toolkit", prog_name="elasticity")
 def cli():
     """Alignment elasticity toolkit: the exact theory of "Language Models Resist Alignment"
-    (Ji et al.), an audit of the paper's closed forms, and (as they land) simulations,
-    experiments and figures.
+    (Ji et al.), an audit of the paper's closed forms, simulations of the compression theorem,
+    the paper's experiments (synthetic world or local models and data), figures and a report.
 
     Every subcommand has --help; --json gives machine-readable output.
     """
@@ -405,7 +405,8 @@ def _real_model_options(command):
                           "after each stage)."),
         click.option("--accelerate-config", default="", metavar="FILE",
                      help="An accelerate config (YAML); its DDP/FSDP/DeepSpeed setup is passed to the "
-                          "trainers. Launch with `accelerate launch --config_file FILE -m elasticity ...`."),
+                          "trainers. Launch with `accelerate launch --config_file FILE -m elasticity.cli "
+                          "...`."),
         click.option("--trust-remote-code", is_flag=True, help="Allow code shipped with the model to run."),
     ]
     for option in reversed(options):

@@ -41,7 +41,10 @@ def read_config(path) -> dict:
 
 
 def trainer_kwargs(path) -> dict:
-    """The training arguments an accelerate config implies (see the module docstring)."""
+    """The training arguments an accelerate config implies (see the module docstring); none for
+    an empty path (no config)."""
+    if not path:
+        return {}
     config = read_config(path)
     kind = str(config.get("distributed_type", "NO"))
     if kind == "FSDP":

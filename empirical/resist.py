@@ -157,11 +157,14 @@ class _Real:
         return text.load_causal_lm(path, self.device, self.config.trust_remote_code)
 
 
-def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, seed, device, extra=None):
+def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, seed, device):
+    from empirical.distributed import trainer_kwargs
+
     prompts, completions = zip(*pairs, strict=True)
+    extra = trainer_kwargs(config.accelerate_config)
     stage = StageConfig(learning_rate=lr, epochs=epochs, batch_size=config.batch_size, seed=seed,
                         lr_scheduler=scheduler, lora_rank=config.lora_rank, device=device,
-                        trainer_extra=extra or {})
+                        trainer_extra=extra)
     sft_pairs(model, tokenizer, prompts, completions, stage, config.max_length)
 
 
@@ -173,7 +176,7 @@ class Runner:
         store.check_same_config(self.folder, config.as_dict())
         self.source = _Synthetic(config) if config.dataset == "synthetic" else _Real(config, device)
         self.tokenizer = self.source.tokenizer
-        self.extra = trainer_kwargs(config.accelerate_config) if config.accelerate_config else {}
+        trainer_kwargs(config.accelerate_config)  # checked before any training
         self.part = config.part_size or len(self.source.pairs) // 4
         if self.part < 1 or 4 * self.part > len(self.source.pairs):
             raise ValueError(f"four parts of {self.part} examples need {4 * max(self.part, 1)} pairs; the "
@@ -204,7 +207,7 @@ class Runner:
 
                 model = copy.deepcopy(prev)
                 _sft(model, self.tokenizer, parts[i - 1], c, c.sequential_lr, c.sequential_epochs,
-                     c.sequential_scheduler, seed, self.device, self.extra)
+                     c.sequential_scheduler, seed, self.device)
                 return model
             models.append(self._model(f"theta{i}-s{seed}", make))
         return models
@@ -231,7 +234,7 @@ class Runner:
         c = self.config
         model = copy.deepcopy(start)
         _sft(model, self.tokenizer, list(zip(prompts, answers, strict=True)), c, c.path_lr, c.path_epochs,
-             c.path_scheduler, seed, self.device, self.extra)
+             c.path_scheduler, seed, self.device)
         return model
 
     def run_seed(self, seed: int):

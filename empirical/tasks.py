@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from empirical import measure
+from empirical.distributed import trainer_kwargs
 from empirical.train import StageConfig, dpo, dpo_pairs, sft, sft_pairs, train
 
 
@@ -59,6 +60,7 @@ class SyntheticTask:
         first, second = ("perturb", "align") if config.variant == "reversed" else ("align", "perturb")
         self.first, self.second = self.data[first].tokens, self.data[second].tokens
         self._reference_log_probs_cache: dict[int, np.ndarray] = {}
+        self.trainer_extra = trainer_kwargs(config.accelerate_config)  # checked here
         if not (folder / "world" / "world.npz").is_file():  # generating laws + data
             self.world.save(folder / "world")
 
@@ -77,11 +79,12 @@ class SyntheticTask:
 
     def first_stage(self, model, q1: int, seed: int):
         c = self.config
-        sft(model, self.first[:q1], c.world, _stage_config(c, c.first_lr, c.first_epochs, seed, self.device))
+        sft(model, self.first[:q1], c.world,
+            _stage_config(c, c.first_lr, c.first_epochs, seed, self.device, self.trainer_extra))
 
     def second_stage(self, model, q2: int, seed: int):
         c = self.config
-        stage = _stage_config(c, c.second_lr, c.second_epochs, seed, self.device)
+        stage = _stage_config(c, c.second_lr, c.second_epochs, seed, self.device, self.trainer_extra)
         if c.variant == "dpo":  # rejected: first-style examples the first stage did not see
             dpo(model, self.second[:q2], self.first[-q2:], c.world, stage, beta=c.dpo_beta)
         else:
@@ -125,7 +128,6 @@ class TextTask:
 
     def __init__(self, config, folder: Path, pretrained, device: str = "cpu"):
         from empirical import data, score, text
-        from empirical.distributed import trainer_kwargs
 
         self.config, self.pretrained, self.device = config, pretrained, device
         self.model_dir = text.check_causal_lm(config.model_path)
@@ -147,7 +149,7 @@ class TextTask:
             raise ValueError(f"{config.data_dir}: need at least 2 test prompts, found {len(self.prompts)}")
         self.scorer = score.make(config.scorer, config.scorer_path, device)
         self.decoding = text.Decoding(max_new_tokens=config.max_new_tokens)
-        self.trainer_extra = trainer_kwargs(config.accelerate_config) if config.accelerate_config else {}
+        self.trainer_extra = trainer_kwargs(config.accelerate_config)  # checked here
 
     def load_base(self):
         return self.load(self.model_dir)

@@ -95,6 +95,7 @@ def test_bad_input_is_refused_before_training(local, tmp_path):
          "needs columns"),
         (("--dataset", "imdb", "--data-dir", str(local["imdb"])), "needs --model-path"),
         (_real(local, "safe-rlhf"), "needs --scorer-path"),
+        (_real(local, "imdb", "--accelerate-config", str(tmp_path / "none.yaml")), "is not a file"),
     ]
     for args, message in cases:
         out = run_cli("rebound", "--preset", "micro", *args, "--results", str(tmp_path))
@@ -148,3 +149,14 @@ def test_dpo_with_lora_uses_the_adapter_free_model_as_reference(local):
     dpo_pairs(model, tok, prompts, chosen, rejected, StageConfig(learning_rate=1e-2, batch_size=8, epochs=2,
                                                                  lora_rank=4), max_length=32)
     assert margin() > before and not any("lora" in k for k in model.state_dict())
+
+
+def test_an_accelerate_config_runs_through_the_protocol(local, tmp_path):
+    """A DDP config adds nothing on one process; the run goes through and records the file."""
+    config = tmp_path / "ddp.yaml"
+    config.write_text("distributed_type: MULTI_GPU\nnum_processes: 1\n")
+    out = run_cli("rebound", "--preset", "micro", "--accelerate-config", str(config),
+                  "--set", "controls=false", "--set", "q1=50", "--set", "q2=20",
+                  "--results", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["config"]["accelerate_config"] == str(config)
