@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from empirical import measure
-from empirical.distributed import trainer_kwargs
+from empirical.distributed import is_main_process, trainer_kwargs
 from empirical.train import StageConfig, dpo, dpo_pairs, sft, sft_pairs, train
 
 
@@ -24,8 +24,6 @@ def checkpoint(path: Path, make, load, save):
     """The model saved at ``path``, or ``make()`` saved there (atomically: a temporary folder
     renamed; under accelerate only the main process writes)."""
     from transformers.utils import logging as hf_logging
-
-    from empirical.distributed import is_main_process
 
     hf_logging.disable_progress_bar()  # one bar per checkpoint would bury ours
     if (path / "config.json").is_file():
@@ -187,7 +185,9 @@ class TextTask:
         from empirical import score, text
 
         responses = text.generate(model, self.tokenizer, self.prompts, self.decoding, seed)
-        values = self.scorer.values([p + r for p, r in zip(self.prompts, responses, strict=True)])
+        # the scorer reads prompt and response as one text; sampled responses come stripped
+        texts = [f"{p.rstrip()} {r}" for p, r in zip(self.prompts, responses, strict=True)]
+        values = self.scorer.values(texts)
         n = len(self.prompts)
         lengths = {}
         for name, pairs in (("positive", self.data.test_positive), ("negative", self.data.test_negative)):
