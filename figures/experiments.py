@@ -21,7 +21,10 @@ def resist(run_id: str, doc: dict, out) -> list[dict]:
     return [_table2(run_id, doc, out)]
 
 
-def _plot_curves(ax, curves, reference: float, title: str):
+SYNTHETIC_SCORE = "P(positive style), exact"
+
+
+def _plot_curves(ax, curves, reference: float, title: str, ylabel: str = SYNTHETIC_SCORE):
     pre = [c for c in curves if c["arm"] == "pretrained"]
     for i, c in enumerate(pre):
         ax.plot(
@@ -38,7 +41,7 @@ def _plot_curves(ax, curves, reference: float, title: str):
     if any(c["arm"] == "scratch" for c in curves):
         ax.plot([], [], ":", color="grey", label="never pre-trained (control)")
     ax.axhline(reference, color="k", ls="--", lw=1, label="reference (pre-trained)")
-    ax.set(xlabel="Q2 (examples of the second stage)", ylabel="score", title=title)
+    ax.set(xlabel="Q2 (examples of the second stage)", ylabel=ylabel, title=title)
     ax.set_xscale("symlog", linthresh=50)
 
 
@@ -46,7 +49,9 @@ def _curves(run_id, doc, out):
     cfg, m = doc["config"], doc["metrics"]
     fig, ax = style.new()
     data = "synthetic world" if cfg.get("dataset", "synthetic") == "synthetic" else cfg["dataset"]
-    _plot_curves(ax[0, 0], m["curves"], doc["reference_score"], f"{run_id}: {m['variant']} ({data})")
+    scorer = doc.get("scorer")
+    ylabel = f"{scorer['name']} score ({scorer['units']})" if scorer else SYNTHETIC_SCORE
+    _plot_curves(ax[0, 0], m["curves"], doc["reference_score"], f"{run_id}: {m['variant']} ({data})", ylabel)
     ax[0, 0].legend()
     score = (
         "exact probability of the positive style"

@@ -16,7 +16,7 @@ from test_cli import run as run_cli
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",
             "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
-            "predicted_vs_observed_micro-dpo", "table2_micro-synthetic"}
+            "predicted_vs_observed_micro-dpo", "table2_micro-synthetic", "rebound_micro-sft-imdb-custom"}
 
 
 @pytest.fixture()
@@ -30,7 +30,7 @@ def test_every_figure_builds_from_fixtures(results):
     for entry in built:
         for ext in ("png", "pdf", "json"):
             assert (results / "figures" / f"{entry['name']}.{ext}").stat().st_size > 0
-        assert entry["caption"] and entry["command"].startswith("elasticity reproduce")
+        assert entry["caption"] and entry["command"].startswith("elasticity ")
 
 
 def test_a_missing_or_malformed_result_skips_only_its_figures(results):
