@@ -465,7 +465,6 @@ def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerat
     pre-training amount) are dropped from sweeps. Kill it at any time: the same command
     resumes where it stopped.
     """
-    from dataclasses import replace
 
     from tqdm import tqdm
 
@@ -477,9 +476,8 @@ def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerat
     real = dict(dataset=dataset, model_path=model_path, data_dir=data_dir, lora_rank=lora_rank,
                 accelerate_config=accelerate_config, trust_remote_code=trust_remote_code,
                 scorer=scorer, scorer_path=scorer_path)
-    named = [(name, protocols.with_overrides(_apply_real(replace(c, variant=variant) if variant else c,
-                                                         **real), list(assignments)))
-             for name, c in named]
+    sets = [*assignments, *([f"variant={variant}"] if variant else [])]  # validated together
+    named = [(name, protocols.with_overrides(_apply_real(c, **real), sets)) for name, c in named]
     config = named[0][1]
     if not config.synthetic and len(named) > 1:
         dropped = [name for name, c in named if c.model_size != config.model_size

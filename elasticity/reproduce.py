@@ -13,7 +13,7 @@ a killed reproduce resumes):
 """
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ class Plan:
     sim_depth: int
     sim_replicates: int
     convergence_depths: tuple[int, ...]
-    rebound: tuple[tuple[str, str], ...]  # (preset, variant)
+    rebound: tuple[tuple[str, str, tuple[str, ...]], ...]  # (preset, variant, --set overrides)
     sweep: bool
     resist: str
 
@@ -37,7 +37,7 @@ PLANS = {
         sim_replicates=30,
         convergence_depths=(8, 10, 12, 14),
         sweep=False,
-        rebound=(("quick", "sft"), ("micro", "dpo"), ("micro", "reversed")),
+        rebound=(("quick", "sft", ()), ("micro", "dpo", ()), ("micro", "reversed", ())),
         resist="micro",
     ),
     "full": Plan(
@@ -45,7 +45,12 @@ PLANS = {
         sim_replicates=60,
         convergence_depths=(8, 10, 12, 14, 16, 18),
         sweep=True,
-        rebound=(("quick", "sft"), ("quick", "dpo"), ("quick", "reversed")),
+        # reversed: the negatives come first, so its world needs Q1 = 2000 of them
+        rebound=(
+            ("quick", "sft", ()),
+            ("quick", "dpo", ()),
+            ("quick", "reversed", ("world.n_perturb=2000",)),
+        ),
         resist="quick",
     ),
 }
@@ -156,6 +161,14 @@ def _once(root, experiment: str, run_id: str, compute, config: dict, seed=None) 
     )
 
 
+def rebound_config(preset: str, variant: str, overrides: tuple[str, ...]):
+    from elasticity import presets
+    from empirical import protocols
+
+    # one replace, so the world change and the variant are validated together
+    return protocols.with_overrides(presets.REBOUND[preset], [*overrides, f"variant={variant}"])
+
+
 def steps(preset: str, root: Path):
     """(name, callable) in order; each callable writes its results under ``root``."""
     plan = PLANS[preset]
@@ -212,9 +225,8 @@ def steps(preset: str, root: Path):
         from elasticity import presets
         from empirical import protocols
 
-        for name, variant in plan.rebound:
-            config = replace(presets.REBOUND[name], variant=variant)
-            protocols.run(config, root, f"{name}-{variant}")
+        for name, variant, overrides in plan.rebound:
+            protocols.run(rebound_config(name, variant, overrides), root, f"{name}-{variant}")
         if plan.sweep:
             protocols.run_sweep(presets.SWEEPS["cpu-full"], root, "cpu-full-sft")
 
