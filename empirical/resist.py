@@ -31,7 +31,7 @@ import numpy as np
 
 from elasticity import store
 from empirical import text
-from empirical.distributed import is_main_process
+from empirical.distributed import is_main_process, trainer_kwargs
 from empirical.protocols import mean_ci, parse_like
 from empirical.tasks import checkpoint
 from empirical.train import StageConfig, sft_pairs, train
@@ -158,8 +158,6 @@ class _Real:
 
 
 def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, seed, device):
-    from empirical.distributed import trainer_kwargs
-
     prompts, completions = zip(*pairs, strict=True)
     extra = trainer_kwargs(config.accelerate_config)
     stage = StageConfig(learning_rate=lr, epochs=epochs, batch_size=config.batch_size, seed=seed,
@@ -170,8 +168,6 @@ def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, s
 
 class Runner:
     def __init__(self, config: ResistConfig, folder: Path, device: str = "cpu", progress=None):
-        from empirical.distributed import trainer_kwargs
-
         self.config, self.folder, self.device, self.progress = config, Path(folder), device, progress
         store.check_same_config(self.folder, config.as_dict())
         self.source = _Synthetic(config) if config.dataset == "synthetic" else _Real(config, device)
