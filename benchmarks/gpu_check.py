@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -115,7 +114,7 @@ def main(argv=None) -> int:
         print(f"{name:<11} {stats['parameters'] / 1e6:7.1f}M params  "
               f"{stats['tokens_per_s']:12,.0f} tokens/s  MFU {mfu}", flush=True)
     start = time.perf_counter()
-    path = protocols.run(replace(config), args.results, f"gpu-check-{preset}", device=args.device)
+    path = protocols.run(config, args.results, f"gpu-check-{preset}", device=args.device)
     report["rebound_seconds"] = time.perf_counter() - start
     report["rebound_result"] = str(path)
     report["total_seconds"] = time.perf_counter() - total
