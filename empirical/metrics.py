@@ -1,8 +1,8 @@
 """Elasticity metrics of a rebound curve (score against the number of negative examples).
 
-- ``crossing_q2``: the number of negative examples at which the score first falls to the
-  reference line (the pre-trained model's own score), by linear interpolation between grid
-  points; None if it never does on the grid;
+- ``crossing_q2``: the number of second-stage examples at which the score first returns to the
+  reference line (the pre-trained model's own score) from the side the first stage left it on,
+  by linear interpolation between grid points; None if it never does on the grid;
 - ``slope_before`` / ``slope_after``: the mean slope of the score (per negative example)
   before and after that point: the paper's "fast then slow";
 - ``kl_below_q2``: the first grid point where the KL to the pre-trained model falls below a
@@ -14,11 +14,14 @@ import numpy as np
 
 
 def crossing_q2(q2, score, reference: float) -> float | None:
+    """First Q2 where the curve reaches the reference from the side it started on: from above
+    (sft, dpo: the first stage raised the score) or from below (reversed: it lowered it)."""
     q2, score = np.asarray(q2, float), np.asarray(score, float)
-    above = score - reference
+    gap = score - reference
+    side = np.sign(gap[0])
     for i in range(1, len(q2)):
-        if above[i - 1] > 0 >= above[i]:
-            t = above[i - 1] / (above[i - 1] - above[i])
+        if side != 0 and side * gap[i - 1] > 0 >= side * gap[i]:
+            t = gap[i - 1] / (gap[i - 1] - gap[i])
             return float(q2[i - 1] + t * (q2[i] - q2[i - 1]))
     return None
 

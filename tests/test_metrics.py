@@ -11,6 +11,13 @@ def test_crossing_is_interpolated():
     assert crossing_q2([0, 100], [0.9, 0.5], 0.5) == pytest.approx(100.0)
 
 
+def test_crossing_from_below_for_the_reversed_variant():
+    """reversed: the first stage lowers the score; the crossing is where it rises back."""
+    assert crossing_q2([0, 100, 200], [0.1, 0.3, 0.7], 0.5) == pytest.approx(150.0)
+    assert crossing_q2([0, 100, 200], [0.1, 0.6, 0.2], 0.5) == pytest.approx(80.0)
+    assert crossing_q2([0, 100], [0.5, 0.9], 0.5) is None  # starts on the line: no side to return from
+
+
 def test_fast_then_slow_slopes():
     q2, score = [0, 100, 200, 1000], [0.9, 0.5, 0.45, 0.4]
     cross = crossing_q2(q2, score, 0.5)
