@@ -42,7 +42,12 @@ def _plot_curves(ax, curves, reference: float, title: str, ylabel: str = SYNTHET
         ax.plot([], [], ":", color="grey", label="never pre-trained (control)")
     ax.axhline(reference, color="k", ls="--", lw=1, label="reference (pre-trained)")
     ax.set(xlabel="Q2 (examples of the second stage)", ylabel=ylabel, title=title)
-    ax.set_xscale("symlog", linthresh=50)
+    ticks = sorted({q for c in curves for q in c["q2"]})
+    ax.set_xscale("symlog", linthresh=max(ticks[1] if len(ticks) > 1 else 1, 1), linscale=0.5)
+    ax.set_xlim(left=0, right=ticks[-1] * 1.1)
+    ax.set_xticks(ticks, [str(q) for q in ticks], rotation=45)
+    ax.minorticks_off()
+    ax.legend()
 
 
 def _curves(run_id, doc, out):
@@ -52,7 +57,6 @@ def _curves(run_id, doc, out):
     scorer = doc.get("scorer")
     ylabel = f"{scorer['name']} score ({scorer['units']})" if scorer else SYNTHETIC_SCORE
     _plot_curves(ax[0, 0], m["curves"], doc["reference_score"], f"{run_id}: {m['variant']} ({data})", ylabel)
-    ax[0, 0].legend()
     score = (
         "exact probability of the positive style"
         if data == "synthetic world"
@@ -85,7 +89,6 @@ def _sweep_panels(run_id, doc, out):
                 else f"{run['pretrain_epochs']} pre-training epochs"
             )
             _plot_curves(ax[0, i], run["curves"], run["reference_score"], label)
-        ax[0, 0].legend()
         caption = (
             f"Rebound against {name} (the paper's Figure {3 if name == 'size' else 4} analogue), sweep "
             f"{run_id}: one panel per {name}, lines per Q1."
