@@ -1,5 +1,6 @@
 """Figures and the report from fixture result files (tests/fixtures/results, written by
-`elasticity reproduce --preset quick` and trimmed to a few runs), under the Agg backend."""
+`elasticity reproduce --preset quick`, a real-model micro run, and the cpu-full sweep's index
+with its cell list cut to five), under the Agg backend."""
 
 import json
 import shutil
@@ -16,7 +17,8 @@ from test_cli import run as run_cli
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",
             "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
-            "predicted_vs_observed_micro-dpo", "table2_micro-synthetic", "rebound_micro-sft-imdb-custom"}
+            "predicted_vs_observed_micro-dpo", "table2_micro-synthetic", "rebound_micro-sft-imdb-custom",
+            "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining"}
 
 
 @pytest.fixture()
