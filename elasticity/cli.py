@@ -155,6 +155,10 @@ def sim():
     """Token response trees, Huffman codes and the Monte Carlo check of Theorem 2.6."""
 
 
+def sim_check_run_id(alpha, k, l, depth: int, replicates: int, seed: int) -> str:
+    return f"a{alpha:g}-k{k:g}-l{l:g}-d{depth}-r{replicates}-s{seed}"
+
+
 @sim.command("check")
 @click.option("--alpha", type=float, required=True, help="Pareto tail index (>= 1.1).")
 @click.option("--k", "k", type=float, required=True, help="k = |D_1|/|D_2| > 0.")
@@ -190,19 +194,17 @@ def sim_check(alpha, k, l, depth, replicates, seed, as_json, results_root, run_i
                                  param_hint="--depth")
     if replicates < 2:
         raise click.BadParameter(f"must be >= 2, got {replicates}", param_hint="--replicates")
-    run_id = run_id or f"a{alpha:g}-k{k:g}-l{l:g}-d{depth}-r{replicates}-s{seed}"
-    if store.is_finished(results_root, "sim-check", run_id) and not force:
-        result = store.read_result(store.run_dir(results_root, "sim-check", run_id))["metrics"]
-    else:
-        start = time.perf_counter()
+    run_id = run_id or sim_check_run_id(alpha, k, l, depth, replicates, seed)
+
+    def compute():
         with tqdm(total=replicates, desc=f"sim check M=2^{depth - 1}", unit="rep", disable=None,
                   leave=False) as bar:
-            result = montecarlo.check(alpha, k, l, depth, replicates, np.random.default_rng(seed),
-                                      progress=bar.update)
-        config = {"alpha": alpha, "k": k, "l": l, "depth": depth, "replicates": replicates,
-                  "seed": seed}
-        store.write_result(results_root, "sim-check", run_id, config=config, metrics=result,
-                           seed=seed, wall_time_s=time.perf_counter() - start)
+            return montecarlo.check(alpha, k, l, depth, replicates, np.random.default_rng(seed),
+                                    progress=bar.update)
+
+    config = {"alpha": alpha, "k": k, "l": l, "depth": depth, "replicates": replicates, "seed": seed}
+    result = store.compute_once(results_root, "sim-check", run_id, compute, config=config, seed=seed,
+                                force=force)["metrics"]
     if as_json:
         _emit_json(result)
         return
@@ -392,9 +394,18 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def _stack(options: list):
+    """One decorator applying several click options, in the order listed."""
+    def apply(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
+
 def _real_model_options(command):
     """Options shared by the experiments that run on real models and data."""
-    options = [
+    return _stack([
         click.option("--model-path", default="", metavar="DIR",
                      help="A local causal LM (a directory, or a Hugging Face id already in the local "
                           "cache; nothing is downloaded). Needs --dataset and --data-dir."),
@@ -408,10 +419,21 @@ def _real_model_options(command):
                           "trainers. Launch with `accelerate launch --config_file FILE -m elasticity.cli "
                           "...`."),
         click.option("--trust-remote-code", is_flag=True, help="Allow code shipped with the model to run."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])(command)
+
+
+def _experiment_options(run_id: str, shard: str):
+    """--set, --results, --run-id, --shard and --json, as every experiment takes them."""
+    return _stack([
+        click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+                     help="Override a config field (world.FIELD for the world); lists comma-separated."),
+        click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("results"), show_default=True, help="Root folder of the result store."),
+        click.option("--run-id", default=None, help=f"Name in the store [default: {run_id}]."),
+        click.option("--shard", default="0/1", show_default=True,
+                     help=f"Run only {shard} (for several machines)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ])
 
 
 def _apply_real(config, **fields):
@@ -441,14 +463,7 @@ def _apply_real(config, **fields):
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Where to train and measure [default: cpu for the synthetic world, else cuda when "
                    "available].")
-@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
-              help="Override a config field (world.FIELD for the world); lists comma-separated.")
-@click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results"), show_default=True, help="Root folder of the result store.")
-@click.option("--run-id", default=None, help="Name in the store [default: PRESET-VARIANT(-DATASET)].")
-@click.option("--shard", default="0/1", show_default=True,
-              help="Run only groups i, i+N, ... of the grid (for several machines).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_experiment_options(run_id="PRESET-VARIANT(-DATASET)", shard="groups i, i+N, ... of the grid")
 def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerate_config,
             trust_remote_code, scorer, scorer_path, device, assignments, results_root, run_id, shard,
             as_json):
@@ -542,14 +557,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerat
 @click.option("--warmup-data-dir", default="", metavar="DIR",
               help="An Alpaca-format folder to fine-tune the base on first (the paper does for safe "
                    "and truthful).")
-@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
-              help="Override a config field (world.FIELD for the world).")
-@click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results"), show_default=True, help="Root folder of the result store.")
-@click.option("--run-id", default=None, help="Name in the store [default: PRESET-DATASET].")
-@click.option("--shard", default="0/1", show_default=True,
-              help="Run only seeds i, i+N, ... (several machines).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_experiment_options(run_id="PRESET-DATASET", shard="seeds i, i+N, ...")
 def resist(preset, dataset, model_path, data_dir, lora_rank, accelerate_config, trust_remote_code,
            warmup_data_dir, assignments, results_root, run_id, shard, as_json):
     """Forward against inverse alignment (paper Appendix E, Table 2).

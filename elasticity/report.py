@@ -4,19 +4,18 @@ linking the figure files). Only figures that were built are linked."""
 
 import base64
 import html
-import json
+import os
 import time
 from pathlib import Path
+
+from elasticity import store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 
 
 def _audit_rows(root: Path) -> list[dict] | None:
-    path = root / "audit" / "default" / "result.json"
-    if not path.is_file():
-        return None
-    doc = json.loads(path.read_text())
-    return doc["metrics"] if isinstance(doc["metrics"], list) else doc["metrics"].get("findings")
+    path = root / "audit" / "default"
+    return store.read_result(path)["metrics"] if (path / "result.json").is_file() else None
 
 
 def _errata_text() -> str | None:
@@ -34,7 +33,7 @@ def write(
     audit, errata = _audit_rows(root), _errata_text()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"
-    md = _markdown(title, stamp, existing, skipped, audit, errata, Path("..") / figures_dir.relative_to(root))
+    md = _markdown(title, stamp, existing, skipped, audit, errata, Path(os.path.relpath(figures_dir, out)))
     page = _html(title, stamp, existing, skipped, audit, errata, figures_dir)
     (out / "report.md").write_text(md)
     (out / "index.html").write_text(page)

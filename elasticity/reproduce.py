@@ -12,7 +12,6 @@ a killed reproduce resumes):
 - resist: forward against inverse alignment on the synthetic world.
 """
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,16 +68,11 @@ def theory_curves() -> dict:
 
     ls = [float(x) for x in np.linspace(0.0, 0.5, 11)]
     ks = [float(x) for x in np.logspace(1, 5, 9)]
-    gamma = [
-        {
-            "alpha": 2.0,
-            "k": k,
-            "l": ls,
-            "gamma_1": [rates(2.0, k, l)["gamma_1"] for l in ls],
-            "gamma_2": [rates(2.0, k, l)["gamma_2"] for l in ls],
-        }
-        for k in (10.0, 100.0, 1000.0)
-    ]
+    gamma = []
+    for k in (10.0, 100.0, 1000.0):
+        points = [rates(2.0, k, l) for l in ls]  # each point once: both rates come from it
+        gamma.append({"alpha": 2.0, "k": k, "l": ls, "gamma_1": [p["gamma_1"] for p in points],
+                      "gamma_2": [p["gamma_2"] for p in points]})
     ratio = []
     for alpha in (1.5, 2.0, 3.0, 6.0):
         points = [rates(alpha, k, 0.0) for k in ks]
@@ -145,22 +139,6 @@ def huffman_band(seed: int = 0) -> dict:
     return {"laws": rows}
 
 
-def _once(root, experiment: str, run_id: str, compute, config: dict, seed=None) -> Path:
-    if store.is_finished(root, experiment, run_id):
-        return store.run_dir(root, experiment, run_id) / "result.json"
-    start = time.perf_counter()
-    metrics = compute()
-    return store.write_result(
-        root,
-        experiment,
-        run_id,
-        config=config,
-        metrics=metrics,
-        seed=seed,
-        wall_time_s=time.perf_counter() - start,
-    )
-
-
 def rebound_config(preset: str, variant: str, overrides: tuple[str, ...]):
     from elasticity import presets
     from empirical import protocols
@@ -172,54 +150,32 @@ def rebound_config(preset: str, variant: str, overrides: tuple[str, ...]):
 def steps(preset: str, root: Path):
     """(name, callable) in order; each callable writes its results under ``root``."""
     plan = PLANS[preset]
+    once = store.compute_once  # a finished step is read back, not recomputed
 
     def audit():
         from theory.audit import run_audit
 
-        _once(root, "audit", "default", lambda: [f.as_dict() for f in run_audit()], {})
+        once(root, "audit", "default", lambda: [f.as_dict() for f in run_audit()], config={})
 
     def theory():
-        _once(root, "theory-curves", "default", theory_curves, {})
+        once(root, "theory-curves", "default", theory_curves, config={})
 
     def simulation():
+        from elasticity.cli import sim_check_run_id  # the same run ids as `elasticity sim check`
         from sim import montecarlo
 
+        depth, replicates = plan.sim_depth, plan.sim_replicates
         for l in SIM_LS:
-            config = {
-                **SIM_POINT,
-                "l": l,
-                "depth": plan.sim_depth,
-                "replicates": plan.sim_replicates,
-                "seed": 0,
-            }
-            run_id = f"a3-k100-l{l:g}-d{plan.sim_depth}-r{plan.sim_replicates}-s0"
-            _once(
-                root,
-                "sim-check",
-                run_id,
-                lambda c=config: montecarlo.check(
-                    c["alpha"], c["k"], c["l"], c["depth"], c["replicates"], np.random.default_rng(0)
-                ),
-                config,
-                0,
-            )
+            config = {**SIM_POINT, "l": l, "depth": depth, "replicates": replicates, "seed": 0}
+            run_id = sim_check_run_id(SIM_POINT["alpha"], SIM_POINT["k"], l, depth, replicates, 0)
+            once(root, "sim-check", run_id, lambda c=config: montecarlo.check(
+                c["alpha"], c["k"], c["l"], depth, replicates, np.random.default_rng(0)),
+                config=config, seed=0)
         conv = {**SIM_POINT, "l": 0.01, "depths": list(plan.convergence_depths), "replicates": 30, "seed": 1}
-        _once(
-            root,
-            "sim-convergence",
-            f"a3-k100-{preset}",
-            lambda: montecarlo.convergence(
-                conv["alpha"],
-                conv["k"],
-                conv["l"],
-                conv["depths"],
-                conv["replicates"],
-                np.random.default_rng(1),
-            ),
-            conv,
-            1,
-        )
-        _once(root, "huffman", "band", huffman_band, {"seed": 0}, 0)
+        once(root, "sim-convergence", f"a3-k100-{preset}", lambda: montecarlo.convergence(
+            conv["alpha"], conv["k"], conv["l"], conv["depths"], conv["replicates"],
+            np.random.default_rng(1)), config=conv, seed=1)
+        once(root, "huffman", "band", huffman_band, config={"seed": 0}, seed=0)
 
     def rebound():
         from elasticity import presets

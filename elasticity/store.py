@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -166,3 +167,14 @@ def claim_run_dir(folder: Path, config: dict) -> None:
     """Record the configuration of a run folder (after its inputs were checked)."""
     check_same_config(folder, config)
     atomic_write_text(Path(folder) / "config.json", json.dumps(config, indent=1) + "\n")
+
+
+def compute_once(root, experiment: str, run_id: str, compute, *, config: dict, seed=None,
+                 force: bool = False) -> dict:
+    """The stored result of a finished run, else ``compute()`` written as its metrics."""
+    if is_finished(root, experiment, run_id) and not force:
+        return read_result(run_dir(root, experiment, run_id))
+    start = time.perf_counter()
+    metrics = compute()
+    return read_result(write_result(root, experiment, run_id, config=config, metrics=metrics, seed=seed,
+                                    wall_time_s=time.perf_counter() - start))

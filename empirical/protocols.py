@@ -240,12 +240,18 @@ def n_cells(config: ReboundConfig) -> int:
     return sum(per - (g.arm == "no_sft") for g in groups(config))
 
 
-def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None,
-        device: str = "cpu") -> Path | None:
-    """Run (or resume) the sweep; when every cell exists, write result.json and return it."""
+def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    """(i, N) with 0 <= i < N: this machine runs items i, i + N, ... of a grid."""
     index, count = shard
     if not (count >= 1 and 0 <= index < count):
         raise ValueError(f"shard must be i/N with 0 <= i < N, got {index}/{count}")
+    return index, count
+
+
+def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None,
+        device: str = "cpu") -> Path | None:
+    """Run (or resume) the sweep; when every cell exists, write result.json and return it."""
+    index, count = check_shard(shard)
     folder = store.run_dir(results_root, "rebound", run_id)
     start = time.perf_counter()
     runner = Runner(config, folder, progress, device)

@@ -32,7 +32,7 @@ import numpy as np
 from elasticity import store
 from empirical import text
 from empirical.distributed import is_main_process, trainer_kwargs
-from empirical.protocols import mean_ci, parse_like
+from empirical.protocols import check_shard, mean_ci, parse_like
 from empirical.tasks import checkpoint
 from empirical.train import StageConfig, sft_pairs, train
 from empirical.world import World, WorldConfig
@@ -268,9 +268,7 @@ def n_cells(config: ResistConfig) -> int:
 def run(config: ResistConfig, results_root, run_id: str, shard=(0, 1), progress=None,
         device: str = "cpu") -> Path | None:
     """Run (or resume) the experiment; when every (seed, pair) exists, write result.json."""
-    index, count = shard
-    if not (count >= 1 and 0 <= index < count):
-        raise ValueError(f"shard must be i/N with 0 <= i < N, got {index}/{count}")
+    index, count = check_shard(shard)
     folder = store.run_dir(results_root, "resist", run_id)
     start = time.perf_counter()
     runner = Runner(config, folder, device, progress)

@@ -1,4 +1,5 @@
-"""Build every figure there are results for; say which were skipped and why."""
+"""Build every figure there are results for; say which were skipped and why. Every builder
+returns a list of entries (a result may make several figures)."""
 
 from pathlib import Path
 
@@ -40,8 +41,7 @@ def build_all(root, out=None) -> tuple[list[dict], list[dict]]:
 
 def _try(make, name, built, skipped):
     try:
-        made = make()
-        built.extend(made if isinstance(made, list) else [made])
+        built.extend(make())
     except ResultError as err:
         skipped.append({"figure": name, "reason": str(err)})
     except (KeyError, TypeError, ValueError, IndexError) as err:  # a result without the expected fields

@@ -6,7 +6,7 @@ from figures import style
 from figures.results import ResultError, command, every, one
 
 
-def mc_vs_exact(root, out):
+def mc_vs_exact(root, out) -> list[dict]:
     runs = [doc for _, doc in every(root, "sim-check")]
     point = (runs[0]["metrics"]["alpha"], runs[0]["metrics"]["k"])
     runs = sorted(
@@ -34,10 +34,10 @@ def mc_vs_exact(root, out):
         f"Theorem 2.6 on finite trees: alpha = {point[0]:g}, k = {point[1]:g}, M = {m['leaves']} leaves, "
         f"{m['replicates']} replicates per point, against the exact infinite-M values."
     )
-    return style.save(fig, out, "sim_mc_vs_exact", caption, command(runs[0]))
+    return [style.save(fig, out, "sim_mc_vs_exact", caption, command(runs[0]))]
 
 
-def error_vs_m(root, out):
+def error_vs_m(root, out) -> list[dict]:
     run_id, doc = every(root, "sim-convergence")[-1]
     m = doc["metrics"]
     fig, ax = style.new()
@@ -60,10 +60,10 @@ def error_vs_m(root, out):
         f"Root-mean-square error of the finite-tree rates against the exact values, alpha = "
         f"{cfg['alpha']:g}, k = {cfg['k']:g}, l = {cfg['l']:g}, {cfg['replicates']} draws per M."
     )
-    return style.save(fig, out, "sim_error_vs_m", caption, command(doc))
+    return [style.save(fig, out, "sim_error_vs_m", caption, command(doc))]
 
 
-def huffman(root, out):
+def huffman(root, out) -> list[dict]:
     doc = one(root, "huffman", "band")
     laws = doc["metrics"]["laws"]
     if not laws:
@@ -81,4 +81,4 @@ def huffman(root, out):
     )
     ax[0, 0].legend()
     caption = f"Expected Huffman length of {len(laws)} random laws (Dirichlet, 2 to 4096 symbols)."
-    return style.save(fig, out, "sim_huffman_band", caption, command(doc))
+    return [style.save(fig, out, "sim_huffman_band", caption, command(doc))]
