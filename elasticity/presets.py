@@ -1,4 +1,5 @@
-"""Named configurations; the keys are the CLI's --preset choices.
+"""Named configurations; the keys are the CLI's --preset choices. Plain data: importing this
+module imports no torch (``elasticity config show EXPERIMENT PRESET`` prints one as YAML).
 
 - ``micro``: every stage on a tiny world and grid, for tests (well under a minute);
 - ``quick``: all stages, a small grid, one seed (a few minutes on a 2-core CPU);
@@ -10,9 +11,7 @@
 
 from dataclasses import replace
 
-from empirical.protocols import ReboundConfig
-from empirical.resist import ResistConfig
-from empirical.world import WorldConfig
+from elasticity.configs import ReboundConfig, ResistConfig, WorldConfig
 
 REBOUND = {
     "micro": ReboundConfig(
@@ -62,3 +61,40 @@ RESIST = {
         world=WorldConfig(n_pre=20_000, n_align=4_000, n_perturb=10, n_held_out=200),
         seeds=(0, 1, 2), eval_prompts=200, max_new_tokens=256, max_length=1024),
 }
+
+
+def _tables() -> dict[str, dict]:
+    return {"rebound": REBOUND, "resist": RESIST}
+
+
+def names() -> dict[str, list[str]]:
+    """Every experiment's preset names (sweeps included)."""
+    out = {name: list(table) for name, table in _tables().items()}
+    out["rebound"] += list(SWEEPS)
+    return out
+
+
+def get(experiment: str, preset: str):
+    """The named configuration; a sweep's name gives its central configuration."""
+    tables = _tables()
+    if experiment not in tables:
+        raise ValueError(f"unknown experiment {experiment!r}; known: {', '.join(tables)}")
+    if experiment == "rebound" and preset in SWEEPS:
+        return SWEEPS[preset][0][1]
+    if preset not in tables[experiment]:
+        raise ValueError(f"unknown {experiment} preset {preset!r}; known: {', '.join(names()[experiment])}")
+    return tables[experiment][preset]
+
+
+def sweep(experiment: str, preset: str, assignments=(), **real) -> tuple[list, list[str]]:
+    """A sweep's named configurations with the real-model options and --set applied to each
+    (validated together), and the names dropped because they vary synthetic-only axes."""
+    from elasticity.overrides import given, with_overrides
+
+    named = [(name, with_overrides(c, [*given(**real), *assignments])) for name, c in SWEEPS[preset]]
+    centre = named[0][1]
+    if centre.synthetic:
+        return named, []
+    dropped = [name for name, c in named
+               if c.model_size != centre.model_size or c.pretrain_epochs != centre.pretrain_epochs]
+    return [(n, c) for n, c in named if n not in dropped], dropped

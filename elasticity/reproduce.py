@@ -12,6 +12,7 @@ a killed reproduce resumes):
 - resist: forward against inverse alignment on the synthetic world.
 """
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,37 +141,34 @@ def huffman_band(seed: int = 0) -> dict:
 
 
 def rebound_config(preset: str, variant: str, overrides: tuple[str, ...]):
+    from elasticity import overrides as ov
     from elasticity import presets
-    from empirical import protocols
 
-    # one replace, so the world change and the variant are validated together
-    return protocols.with_overrides(presets.REBOUND[preset], [*overrides, f"variant={variant}"])
+    # one build, so the world change and the variant are validated together
+    return ov.with_overrides(presets.REBOUND[preset], [*overrides, f"variant={variant}"])
 
 
 def steps(preset: str, root: Path):
     """(name, callable) in order; each callable writes its results under ``root``."""
+    from elasticity import runs
+
     plan = PLANS[preset]
     once = store.compute_once  # a finished step is read back, not recomputed
 
     def audit():
         from theory.audit import run_audit
 
-        once(root, "audit", "default", lambda: [f.as_dict() for f in run_audit()], config={})
+        once(root, "audit", "default", lambda: [f.as_dict() for f in run_audit()], config={"grid": "default"})
 
     def theory():
-        once(root, "theory-curves", "default", theory_curves, config={})
+        once(root, "theory-curves", "default", theory_curves, config={"grid": "default"})
 
     def simulation():
-        from elasticity.cli import sim_check_run_id  # the same run ids as `elasticity sim check`
         from sim import montecarlo
 
-        depth, replicates = plan.sim_depth, plan.sim_replicates
         for l in SIM_LS:
-            config = {**SIM_POINT, "l": l, "depth": depth, "replicates": replicates, "seed": 0}
-            run_id = sim_check_run_id(SIM_POINT["alpha"], SIM_POINT["k"], l, depth, replicates, 0)
-            once(root, "sim-check", run_id, lambda c=config: montecarlo.check(
-                c["alpha"], c["k"], c["l"], depth, replicates, np.random.default_rng(0)),
-                config=config, seed=0)
+            runs.sim_check(SIM_POINT["alpha"], SIM_POINT["k"], l, plan.sim_depth, plan.sim_replicates, 0,
+                           results=root)
         conv = {**SIM_POINT, "l": 0.01, "depths": list(plan.convergence_depths), "replicates": 30, "seed": 1}
         once(root, "sim-convergence", f"a3-k100-{preset}", lambda: montecarlo.convergence(
             conv["alpha"], conv["k"], conv["l"], conv["depths"], conv["replicates"],
@@ -179,18 +177,16 @@ def steps(preset: str, root: Path):
 
     def rebound():
         from elasticity import presets
-        from empirical import protocols
 
         for name, variant, overrides in plan.rebound:
-            protocols.run(rebound_config(name, variant, overrides), root, f"{name}-{variant}")
+            runs.rebound(rebound_config(name, variant, overrides), results=root, preset=name)
         if plan.sweep:
-            protocols.run_sweep(presets.SWEEPS["cpu-full"], root, "cpu-full-sft")
+            runs.rebound_sweep(presets.SWEEPS["cpu-full"], results=root, preset="cpu-full")
 
     def resist():
         from elasticity import presets
-        from empirical import resist as protocol
 
-        protocol.run(presets.RESIST[plan.resist], root, f"{plan.resist}-synthetic")
+        runs.resist(presets.RESIST[plan.resist], results=root, preset=plan.resist)
 
     return [
         ("audit", audit),
@@ -199,3 +195,25 @@ def steps(preset: str, root: Path):
         ("rebound (synthetic world)", rebound),
         ("forward vs inverse (synthetic world)", resist),
     ]
+
+
+def run(preset: str, root, echo=print) -> None:
+    """Every step (finished ones read back), then the figures and the report."""
+    from elasticity import report
+    from figures.build import build_all
+
+    if preset not in PLANS:
+        raise ValueError(f"unknown reproduce preset {preset!r}; known: {', '.join(PLANS)}")
+    root = Path(root)
+    start = time.perf_counter()
+    for name, step in steps(preset, root):
+        began = time.perf_counter()
+        echo(f"[{began - start:6.0f} s] {name} ...")
+        step()
+        echo(f"[{time.perf_counter() - start:6.0f} s] {name} done ({time.perf_counter() - began:.0f} s)")
+    built, skipped = build_all(root)
+    for item in skipped:
+        echo(f"skipped figure {item['figure']}: {item['reason']}")
+    page, md = report.write(root, built, skipped, title=f"Alignment elasticity: reproduce --preset {preset}")
+    echo(f"{len(built)} figures, {len(skipped)} skipped; {time.perf_counter() - start:.0f} s in all")
+    echo(f"report: {page.resolve()} (and {md.name})")

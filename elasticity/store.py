@@ -1,12 +1,26 @@
 """The result store: results/<experiment>/<run_id>/result.json (+ arrays.npz).
 
-A result holds ``schema_version``, the resolved ``config``, ``metrics`` (units in the key
-names) and ``provenance`` (git sha and dirty flag, package versions, device, seed, wall
-time). Writes are atomic (temporary file in the same folder, then rename), so a crash never
-leaves a half-written result; ``is_finished`` lets a rerun skip work that is already done.
-Nothing read here can run code: JSON, and npz loaded with allow_pickle=False.
+A result holds ``schema_version``, the resolved ``config`` and its ``fingerprint`` (SHA-256
+of the config's canonical JSON), ``metrics`` (units in the key names) and ``provenance``
+(git sha and dirty flag, package versions, device, seed, wall time, the command).
+
+Guarantees:
+
+- **No wrong numbers.** Reading a finished run for a configuration (``finished``,
+  ``compute_once``) compares fingerprints and refuses a mismatch, naming the folder and the
+  differing fields. Default run ids (``default_run_id``) carry a hash of the configuration,
+  so two configurations never share one, however close their numbers.
+- **No half files.** Every write goes to a unique temporary name in the same folder and is
+  renamed (atomic on POSIX); concurrent writers cannot collide on a temporary name.
+- **One writer at a time** where it matters: ``locked`` is an advisory file lock (flock).
+- **Checked reads.** Unknown schema versions, missing or mistyped fields are refused with
+  the file and the field named (``elasticity.schemas`` lists what each experiment needs).
+- **Nothing read can run code**: JSON, and npz loaded with allow_pickle=False.
 """
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -16,34 +30,61 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: results carry the config's fingerprint
 RESULT_FILE = "result.json"
 ARRAYS_FILE = "arrays.npz"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_PACKAGES = ("numpy", "scipy", "numba", "jax", "sympy", "mpmath", "matplotlib",
-             "torch", "transformers", "trl", "datasets", "accelerate")
+CONFIG_FILE = "config.json"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_PACKAGES = ("numpy", "scipy", "numba", "jax", "matplotlib", "torch", "transformers", "trl",
+             "datasets", "accelerate", "peft")
+_TOP_LEVEL = {"schema_version": int, "experiment": str, "run_id": str, "config": (dict, list),
+              "fingerprint": str, "metrics": (dict, list), "provenance": dict}
 
 
 class StoreError(ValueError):
     """A result that cannot be written or read as asked."""
 
 
+def check_name(label: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise StoreError(f"{label} must be 1-128 letters, digits, '.', '_' or '-', not starting "
+                         f"with a symbol; got {name!r}")
+    return name
+
+
 def run_dir(root, experiment: str, run_id: str) -> Path:
-    for label, name in (("experiment", experiment), ("run_id", run_id)):
-        if not _NAME.match(name):
-            raise StoreError(f"{label} must be letters, digits, '.', '_' or '-' "
-                             f"(at most 128, not starting with a symbol), got {name!r}")
-    return Path(root) / experiment / run_id
+    return Path(root) / check_name("experiment", experiment) / check_name("run_id", run_id)
 
 
-def is_finished(root, experiment: str, run_id: str) -> bool:
-    return (run_dir(root, experiment, run_id) / RESULT_FILE).is_file()
+def canonical_json(config) -> str:
+    try:
+        return json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"a configuration must be plain finite JSON: {err}") from None
 
+
+def fingerprint(config) -> str:
+    """SHA-256 (hex) of the configuration's canonical JSON."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def default_run_id(prefix: str, config) -> str:
+    """A readable prefix and the first 10 hex digits of the configuration's fingerprint; the
+    prefix is cut and cleaned to the allowed characters (it only helps a human find a run)."""
+    clean = re.sub(r"[^A-Za-z0-9._-]", "", prefix.replace("+", ""))[:100].lstrip("._-") or "run"
+    return f"{clean}-{fingerprint(config)[:10]}"
+
+
+def short_number(x: float) -> str:
+    """A number for a run-id prefix (readable; the hash beside it carries the precision)."""
+    return f"{x:g}".replace("+", "")
+
+
+# ----------------------------------------------------------------------------------- writing
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +102,38 @@ def _atomic_write(path: Path, write) -> None:
 
 def atomic_write_text(path, text: str) -> None:
     _atomic_write(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+
+
+def atomic_write_json(path, document) -> None:
+    try:
+        text = json.dumps(document, indent=1, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"{path}: not plain finite JSON ({err})") from None
+    atomic_write_text(path, text + "\n")
+
+
+def atomic_save_npz(path, arrays: dict) -> None:
+    import numpy as np
+
+    _atomic_write(Path(path), lambda h: np.savez_compressed(h, **{k: np.asarray(v) for k, v in arrays.items()}))
+
+
+@contextlib.contextmanager
+def locked(path, blocking: bool = True):
+    """Hold an exclusive advisory lock on ``path`` (created if missing). Yields True when
+    held; with ``blocking=False`` yields False at once if another process holds it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _git(*args: str) -> str | None:
@@ -101,7 +174,7 @@ def _command() -> str:
     return shlex.join(argv)
 
 
-def write_result(root, experiment: str, run_id: str, *, config: dict, metrics,
+def write_result(root, experiment: str, run_id: str, *, config, metrics,
                  arrays: dict | None = None, extra: dict | None = None, seed=None,
                  wall_time_s=None, device: str = "cpu") -> Path:
     """Write one result atomically; returns the path of result.json.
@@ -111,14 +184,12 @@ def write_result(root, experiment: str, run_id: str, *, config: dict, metrics,
     result.json on disk always has its arrays.
     """
     folder = run_dir(root, experiment, run_id)
-    if arrays:
-        _atomic_write(folder / ARRAYS_FILE,
-                      lambda handle: np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()}))
     document = {
         "schema_version": SCHEMA_VERSION,
         "experiment": experiment,
         "run_id": run_id,
         "config": config,
+        "fingerprint": fingerprint(config),
         "metrics": metrics,
         **(extra or {}),
         "provenance": provenance(seed=seed, wall_time_s=wall_time_s, device=device),
@@ -127,54 +198,147 @@ def write_result(root, experiment: str, run_id: str, *, config: dict, metrics,
         text = json.dumps(document, indent=1, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise StoreError(f"result for {experiment}/{run_id} is not plain finite JSON: {err}") from err
+    if arrays:
+        atomic_save_npz(folder / ARRAYS_FILE, arrays)
     path = folder / RESULT_FILE
     atomic_write_text(path, text + "\n")
     return path
 
 
-def read_result(path) -> dict:
-    """Read result.json (a file or its folder); refuse unknown schema versions."""
+# ----------------------------------------------------------------------------------- reading
+
+def read_json(path) -> object:
+    """A JSON file, or a StoreError that names it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"no file at {path}") from None
+    except IsADirectoryError:
+        raise StoreError(f"{path} is a directory, not a file") from None
+    except OSError as err:
+        raise StoreError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise StoreError(f"{path} is not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise StoreError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def read_result(path, *, experiment: str | None = None, config=None) -> dict:
+    """Read result.json (a file or its folder) and check it: schema version, top-level
+    fields, the fields ``experiment`` needs (``elasticity.schemas``), and, when ``config`` is
+    given, that the result was made by exactly that configuration."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_FILE
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise StoreError(f"no result file at {path}") from err
-    except json.JSONDecodeError as err:
-        raise StoreError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from err
-    version = document.get("schema_version") if isinstance(document, dict) else None
+    if not path.is_file():
+        raise StoreError(f"no result file at {path}")
+    document = read_json(path)
+    if not isinstance(document, dict):
+        raise StoreError(f"{path}: a result must be a JSON object")
+    version = document.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise StoreError(f"{path} has schema_version {version!r}; this toolkit reads "
-                         f"version {SCHEMA_VERSION} only")
+        raise StoreError(f"{path} has schema_version {version!r}; this toolkit reads version "
+                         f"{SCHEMA_VERSION} only (rerun the command that made it)")
+    for name, kind in _TOP_LEVEL.items():
+        if name not in document:
+            raise StoreError(f"{path}: missing field {name!r}")
+        if not isinstance(document[name], kind) or isinstance(document[name], bool):
+            raise StoreError(f"{path}: field {name!r} has the wrong type ({type(document[name]).__name__})")
+    if document["fingerprint"] != fingerprint(document["config"]):
+        raise StoreError(f"{path}: the stored fingerprint does not match the stored config "
+                         f"(the file was edited or damaged)")
+    if experiment is not None:
+        from elasticity.schemas import check
+
+        check(document, experiment, path)
+    if config is not None:
+        check_config(path.parent, document["config"], config, what="holds a result")
     return document
 
 
-def read_arrays(folder) -> dict[str, np.ndarray]:
-    with np.load(Path(folder) / ARRAYS_FILE, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+def check_config(folder, stored, wanted, what: str = "holds a run") -> None:
+    """Refuse ``wanted`` where ``stored`` is another configuration, naming the fields."""
+    if fingerprint(stored) == fingerprint(wanted):
+        return
+    from elasticity.overrides import differing_fields
+
+    fields = differing_fields(stored, wanted) or ["(types of values)"]
+    shown = ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else "")
+    raise StoreError(f"{folder} {what} of another configuration (differs in: {shown}); use "
+                     f"another --run-id or delete the folder")
 
 
-def check_same_config(folder: Path, config: dict) -> None:
-    """Refuse to resume a run folder that holds another configuration."""
-    path = Path(folder) / "config.json"
-    if path.exists() and json.loads(path.read_text()) != json.loads(json.dumps(config)):
-        raise ValueError(f"{folder} holds a run with a different configuration; "
-                         f"use another --run-id or delete the folder")
+def finished(root, experiment: str, run_id: str, config) -> dict | None:
+    """The stored result of this exact configuration, None when the run is not finished;
+    a result of another configuration under that run id is an error."""
+    folder = run_dir(root, experiment, run_id)
+    if not (folder / RESULT_FILE).is_file():
+        return None
+    return read_result(folder, experiment=experiment, config=config)
 
 
-def claim_run_dir(folder: Path, config: dict) -> None:
-    """Record the configuration of a run folder (after its inputs were checked)."""
-    check_same_config(folder, config)
-    atomic_write_text(Path(folder) / "config.json", json.dumps(config, indent=1) + "\n")
+def read_arrays(folder) -> dict:
+    import numpy as np
+
+    path = Path(folder) / ARRAYS_FILE
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise StoreError(f"no arrays file at {path}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise StoreError(f"{path} is not a readable .npz archive ({err})") from None
 
 
-def compute_once(root, experiment: str, run_id: str, compute, *, config: dict, seed=None,
-                 force: bool = False) -> dict:
-    """The stored result of a finished run, else ``compute()`` written as its metrics."""
-    if is_finished(root, experiment, run_id) and not force:
-        return read_result(run_dir(root, experiment, run_id))
-    start = time.perf_counter()
-    metrics = compute()
-    return read_result(write_result(root, experiment, run_id, config=config, metrics=metrics, seed=seed,
-                                    wall_time_s=time.perf_counter() - start))
+def claim_run_dir(folder, config) -> None:
+    """Record the configuration of a run folder (after its inputs were checked); refuse a
+    folder that holds another configuration."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    with locked(folder / ".claim.lock"):
+        if path.is_file():
+            stored = read_json(path)
+            if not (isinstance(stored, dict) and "config" in stored):
+                raise StoreError(f"{path} is not a run record of this toolkit version; use another "
+                                 f"--run-id or delete the folder")
+            check_config(folder, stored["config"], config)
+            return
+        atomic_write_json(path, {"schema_version": SCHEMA_VERSION, "fingerprint": fingerprint(config),
+                                 "config": config})
+
+
+def check_run_dir(folder, config) -> None:
+    """Refuse, before any work, a folder that holds another configuration."""
+    path = Path(folder) / CONFIG_FILE
+    if path.is_file():
+        stored = read_json(path)
+        if not (isinstance(stored, dict) and "config" in stored):
+            raise StoreError(f"{path} is not a run record of this toolkit version; use another "
+                             f"--run-id or delete the folder")
+        check_config(folder, stored["config"], config)
+
+
+def compute_once(root, experiment: str, run_id: str, compute, *, config, seed=None,
+                 force: bool = False, on_read_back=None) -> dict:
+    """The stored result of this configuration, else ``compute()`` written as its metrics.
+
+    A result of another configuration under ``run_id`` is refused (never returned); two
+    processes asking at once compute it once (the second waits and reads it back).
+    ``on_read_back(path)`` is called when a stored result is returned instead of computed.
+    """
+    folder = run_dir(root, experiment, run_id)
+    with locked(folder.parent / f".{run_id}.lock"):
+        if not force:
+            stored = finished(root, experiment, run_id, config)
+            if stored is not None:
+                if on_read_back is not None:
+                    on_read_back(folder / RESULT_FILE)
+                return stored
+        elif (folder / RESULT_FILE).is_file():
+            check_config(folder, read_result(folder)["config"], config, what="holds a result")
+        start = time.perf_counter()
+        metrics = compute()
+        path = write_result(root, experiment, run_id, config=config, metrics=metrics, seed=seed,
+                            wall_time_s=time.perf_counter() - start)
+        return read_result(path, experiment=experiment)

@@ -5,27 +5,11 @@ configuration; the parameter counts in the comments are for the default world's 
 of 16 tokens.
 """
 
-from dataclasses import dataclass
-
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from elasticity.configs import MODEL_SIZES as SIZES
 from empirical.world import BOS, EOS, PAD
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelSize:
-    hidden: int
-    layers: int
-    heads: int
-
-
-SIZES = {
-    "tiny": ModelSize(hidden=32, layers=2, heads=2),  # about 21k parameters
-    "small": ModelSize(hidden=64, layers=2, heads=4),  # about 75k
-    "medium": ModelSize(hidden=128, layers=4, heads=4),  # about 0.6M
-    "gpu-100m": ModelSize(hidden=768, layers=17, heads=12),  # about 100M: the GPU check's size
-}
 
 
 def build_model(vocab_size: int, max_length: int, size: str = "small", seed: int = 0) -> LlamaForCausalLM:

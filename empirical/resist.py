@@ -18,93 +18,28 @@ paper's claim is that the inverse distance is the smaller. Both paths use the sa
 hyper-parameters and prompts. The distances before the paths' training are recorded too.
 Cross-entropies are in nats per token (completion tokens, EOS included).
 
-Each (seed, pair) is written atomically to cells/ as soon as it is measured; checkpoints and
-generations are kept, so a rerun resumes.
+It runs on the run engine (``elasticity.engine``): each (seed, pair) is a cell written as soon
+as it is measured; checkpoints and generations are kept and shared under locks, so a rerun
+resumes and parallel shards never duplicate work.
 """
 
+import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from elasticity import store
+from elasticity import engine, store
+from elasticity.configs import ResistConfig
 from empirical import text
 from empirical.distributed import is_main_process, trainer_kwargs
-from empirical.protocols import check_shard, mean_ci, parse_like
+from empirical.rebound import mean_ci
 from empirical.tasks import checkpoint
 from empirical.train import StageConfig, sft_pairs, train
-from empirical.world import World, WorldConfig
+from empirical.world import World
 
 PAIRS = ((1, 2), (2, 3), (1, 3))
-DATASETS = ("synthetic", "alpaca", "qa", "safe-rlhf")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResistConfig:
-    dataset: str = "synthetic"
-    model_path: str = ""
-    data_dir: str = ""
-    warmup_data_dir: str = ""  # an Alpaca-format folder for the instruction warm-up ("" = none)
-    world: WorldConfig = field(default_factory=WorldConfig)
-    model_size: str = "small"  # synthetic base
-    pretrain_epochs: int = 2
-    pretrain_lr: float = 3e-3
-    seeds: tuple[int, ...] = (0, 1, 2)
-    part_size: int = 0  # examples per part (0: a quarter of the training pairs)
-    eval_prompts: int = 64
-    # Table 1 (Alpaca row for the paths; safe/truthful use 1 path epoch)
-    warmup_lr: float = 1e-5
-    warmup_epochs: int = 3
-    warmup_scheduler: str = "cosine"
-    sequential_lr: float = 1e-5
-    sequential_epochs: int = 1
-    sequential_scheduler: str = "constant"
-    path_lr: float = 3e-6
-    path_epochs: int = 2
-    path_scheduler: str = "constant"
-    batch_size: int = 8
-    top_k: int = 30
-    top_p: float = 0.9
-    temperature: float = 0.1
-    max_new_tokens: int = 64
-    max_length: int = 256
-    lora_rank: int = 0
-    trust_remote_code: bool = False
-    accelerate_config: str = ""
-
-    def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
-        if (self.dataset == "synthetic") != (not self.model_path) or (self.model_path and not self.data_dir):
-            raise ValueError("a real dataset (alpaca, qa, safe-rlhf) needs --model-path and --data-dir; "
-                             "--model-path needs a real dataset")
-        if not self.seeds or self.part_size < 0 or self.eval_prompts < 2 or self.batch_size < 1:
-            raise ValueError("seeds must be non-empty, part_size >= 0, eval_prompts >= 2, batch_size >= 1")
-        if not (0 < self.top_p <= 1 and self.temperature > 0 and self.top_k >= 1):
-            raise ValueError("decoding needs 0 < top_p <= 1, temperature > 0 and top_k >= 1")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def with_overrides(config: ResistConfig, assignments: list[str]) -> ResistConfig:
-    """``field=value`` overrides (``world.field`` for the synthetic world)."""
-    changes, world = {}, {}
-    known, world_known = {f.name for f in fields(ResistConfig)}, {f.name for f in fields(WorldConfig)}
-    for item in assignments:
-        name, sep, value = item.partition("=")
-        key = name.removeprefix("world.")
-        ok = sep and (key in world_known if name.startswith("world.") else key in known - {"world"})
-        if not ok:
-            raise ValueError(f"--set: expected FIELD=VALUE with a known field, got {item!r}; known: "
-                             f"{', '.join(sorted(known - {'world'}))}, world.*")
-        target, current = (world, config.world) if name.startswith("world.") else (changes, config)
-        target[key] = parse_like(getattr(current, key), value, name)
-    if world:
-        changes["world"] = replace(config.world, **world)
-    return replace(config, **changes)
 
 
 class _Synthetic:
@@ -166,26 +101,51 @@ def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, s
     sft_pairs(model, tokenizer, prompts, completions, stage, config.max_length)
 
 
-class Runner:
-    def __init__(self, config: ResistConfig, folder: Path, device: str = "cpu", progress=None):
-        self.config, self.folder, self.device, self.progress = config, Path(folder), device, progress
-        store.check_same_config(self.folder, config.as_dict())
-        self.source = _Synthetic(config) if config.dataset == "synthetic" else _Real(config, device)
-        self.tokenizer = self.source.tokenizer
-        trainer_kwargs(config.accelerate_config)  # checked before any training
-        self.part = config.part_size or len(self.source.pairs) // 4
+class Resist:
+    """Forward vs inverse for the run engine: one cell per (seed, pair); the base, theta_1..3
+    and their generations are shared by a seed's pairs (checkpoints and files under locks)."""
+
+    experiment = "resist"
+
+    def __init__(self, config: ResistConfig, device: str = "cpu"):
+        self.config, self.device = config, device
+        self._source = None
+
+    def __getstate__(self):  # worker processes rebuild the source (models, data) themselves
+        return {**self.__dict__, "_source": None}
+
+    @property
+    def source(self):
+        if self._source is None:
+            c = self.config
+            self._source = _Synthetic(c) if c.dataset == "synthetic" else _Real(c, self.device)
+        return self._source
+
+    @property
+    def part(self) -> int:
+        return self.config.part_size or len(self.source.pairs) // 4
+
+    def cells(self) -> list[str]:
+        return [f"s{seed}-pair_{i}{j}" for seed in self.config.seeds for i, j in PAIRS]
+
+    def prepare(self, folder: Path) -> None:
+        self.folder = folder
+        trainer_kwargs(self.config.accelerate_config)  # checked before any training
         if self.part < 1 or 4 * self.part > len(self.source.pairs):
             raise ValueError(f"four parts of {self.part} examples need {4 * max(self.part, 1)} pairs; the "
                              f"dataset has {len(self.source.pairs)}")
         if len(self.source.eval_prompts) < 2:
             raise ValueError("need at least 2 held-out prompts to measure cross-entropies")
-        self.decoding = text.Decoding(top_k=config.top_k, top_p=config.top_p, temperature=config.temperature,
-                                      max_new_tokens=config.max_new_tokens)
-        store.claim_run_dir(self.folder, config.as_dict())
+
+    @property
+    def decoding(self):
+        c = self.config
+        return text.Decoding(top_k=c.top_k, top_p=c.top_p, temperature=c.temperature,
+                             max_new_tokens=c.max_new_tokens)
 
     def _save(self, model, path):
         model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
+        self.source.tokenizer.save_pretrained(path)
 
     def _model(self, name: str, make):
         return checkpoint(self.folder / "checkpoints" / name, make, self.source.load, self._save)
@@ -199,66 +159,60 @@ class Runner:
         models = [self._model(f"theta0-s{seed}", lambda: self.source.base(seed))]
         for i in (1, 2, 3):
             def make(prev=models[-1], i=i):
-                import copy
-
                 model = copy.deepcopy(prev)
-                _sft(model, self.tokenizer, parts[i - 1], c, c.sequential_lr, c.sequential_epochs,
+                _sft(model, self.source.tokenizer, parts[i - 1], c, c.sequential_lr, c.sequential_epochs,
                      c.sequential_scheduler, seed, self.device)
                 return model
             models.append(self._model(f"theta{i}-s{seed}", make))
         return models
 
     def generations(self, seed: int, i: int, model, d4_prompts) -> dict:
-        """theta_i's answers to D_4's prompts and to the test prompts (kept on disk)."""
+        """theta_i's answers to D_4's prompts and to the test prompts (kept on disk, made once)."""
         path = self.folder / "generations" / f"theta{i}-s{seed}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        out = {"train": text.generate(model, self.tokenizer, d4_prompts, self.decoding, seed * 10 + i),
-               "test": text.generate(model, self.tokenizer, self.source.eval_prompts, self.decoding,
-                                     seed * 10 + i + 5)}
-        if is_main_process():
-            store.atomic_write_text(path, json.dumps(out) + "\n")
+        with store.locked(path.with_suffix(".lock")):
+            if path.is_file():
+                return store.read_json(path)
+            tokenizer = self.source.tokenizer
+            out = {"train": text.generate(model, tokenizer, d4_prompts, self.decoding, seed * 10 + i),
+                   "test": text.generate(model, tokenizer, self.source.eval_prompts, self.decoding,
+                                         seed * 10 + i + 5)}
+            if is_main_process():
+                store.atomic_write_json(path, out)
         return out
 
     def _cross_entropy(self, model, answers: list[str]) -> float:
-        return text.completion_code_length(model, self.tokenizer, self.source.eval_prompts, answers,
+        return text.completion_code_length(model, self.source.tokenizer, self.source.eval_prompts, answers,
                                            self.config.max_length)["nats_per_token"]
 
     def _path(self, start, answers: list[str], prompts, seed: int):
-        import copy
-
         c = self.config
         model = copy.deepcopy(start)
-        _sft(model, self.tokenizer, list(zip(prompts, answers, strict=True)), c, c.path_lr, c.path_epochs,
-             c.path_scheduler, seed, self.device)
+        _sft(model, self.source.tokenizer, list(zip(prompts, answers, strict=True)), c, c.path_lr,
+             c.path_epochs, c.path_scheduler, seed, self.device)
         return model
 
-    def run_seed(self, seed: int):
-        todo = [p for p in PAIRS if not self._cell_path(seed, p).is_file()]
-        if not todo:
-            return
+    def run_cell(self, key: str, folder: Path) -> dict:
+        self.folder = folder
+        seed_text, pair_text = key.split("-pair_")
+        seed, (i, j) = int(seed_text[1:]), (int(pair_text[0]), int(pair_text[1]))
         parts = self._parts(seed)
         d4_prompts = [p for p, _ in parts[3]]
         thetas = self.thetas(seed, parts)
-        gen = {i: self.generations(seed, i, thetas[i], d4_prompts) for i in (1, 2, 3)}
-        for i, j in todo:
-            start = time.perf_counter()
-            forward = self._path(thetas[i], gen[j]["train"], d4_prompts, seed)  # theta'_ij
-            inverse = self._path(thetas[j], gen[i]["train"], d4_prompts, seed)  # theta'_ji
-            ce = self._cross_entropy  # ce(model, answers of theta_a) = H(theta_a, model)
-            cell = {"seed": seed, "pair": [i, j],
-                    "inverse_nats": ce(inverse, gen[i]["test"]), "forward_nats": ce(forward, gen[j]["test"]),
-                    "inverse_before_nats": ce(thetas[j], gen[i]["test"]),
-                    "forward_before_nats": ce(thetas[i], gen[j]["test"]),
-                    "examples": {"theta_i": gen[i]["test"][:2], "theta_j": gen[j]["test"][:2]},
-                    "wall_s": time.perf_counter() - start}
-            if is_main_process():
-                store.atomic_write_text(self._cell_path(seed, (i, j)), json.dumps(cell, indent=1) + "\n")
-            if self.progress is not None:
-                self.progress()
+        gen = {n: self.generations(seed, n, thetas[n], d4_prompts) for n in (i, j)}
+        start = time.perf_counter()
+        forward = self._path(thetas[i], gen[j]["train"], d4_prompts, seed)  # theta'_ij
+        inverse = self._path(thetas[j], gen[i]["train"], d4_prompts, seed)  # theta'_ji
+        ce = self._cross_entropy  # ce(model, answers of theta_a) = H(theta_a, model)
+        return {"seed": seed, "pair": [i, j],
+                "inverse_nats": ce(inverse, gen[i]["test"]), "forward_nats": ce(forward, gen[j]["test"]),
+                "inverse_before_nats": ce(thetas[j], gen[i]["test"]),
+                "forward_before_nats": ce(thetas[i], gen[j]["test"]),
+                "examples": {"theta_i": gen[i]["test"][:2], "theta_j": gen[j]["test"][:2]},
+                "wall_s": time.perf_counter() - start}
 
-    def _cell_path(self, seed: int, pair) -> Path:
-        return self.folder / "cells" / f"s{seed}-pair_{pair[0]}{pair[1]}.json"
+    def summarize(self, records: dict[str, dict], folder: Path):
+        cells = [records[k] for k in sorted(records)]
+        return summarize(cells), {"cells": cells}
 
 
 def n_cells(config: ResistConfig) -> int:
@@ -266,21 +220,9 @@ def n_cells(config: ResistConfig) -> int:
 
 
 def run(config: ResistConfig, results_root, run_id: str, shard=(0, 1), progress=None,
-        device: str = "cpu") -> Path | None:
-    """Run (or resume) the experiment; when every (seed, pair) exists, write result.json."""
-    index, count = check_shard(shard)
-    folder = store.run_dir(results_root, "resist", run_id)
-    start = time.perf_counter()
-    runner = Runner(config, folder, device, progress)
-    for k, seed in enumerate(config.seeds):
-        if k % count == index:
-            runner.run_seed(seed)
-    cells = [json.loads(p.read_text()) for p in sorted((folder / "cells").glob("s*-pair_*.json"))]
-    if len(cells) < n_cells(config) or not is_main_process():
-        return None
-    return store.write_result(results_root, "resist", run_id, config=config.as_dict(),
-                              metrics=summarize(cells), extra={"cells": cells}, seed=list(config.seeds),
-                              device=device, wall_time_s=time.perf_counter() - start)
+        device: str = "cpu", workers: int = 1) -> engine.Outcome:
+    """Run (or resume, or read back) the experiment on the run engine."""
+    return engine.run(Resist(config, device), results_root, run_id, shard, progress, workers)
 
 
 def summarize(cells: list[dict]) -> dict:

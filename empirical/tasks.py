@@ -11,29 +11,40 @@ real dataset. The protocol (``empirical.protocols``) sees only this interface:
 Both check their inputs when built, before any training starts.
 """
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from elasticity import store
 from empirical import measure
 from empirical.distributed import is_main_process, trainer_kwargs
 from empirical.train import StageConfig, dpo, dpo_pairs, sft, sft_pairs, train
 
 
 def checkpoint(path: Path, make, load, save):
-    """The model saved at ``path``, or ``make()`` saved there (atomically: a temporary folder
-    renamed; under accelerate only the main process writes)."""
+    """The model saved at ``path``, or ``make()`` saved there. One process makes it while
+    others wait for it (a lock per checkpoint); it is written to a uniquely named temporary
+    folder and renamed, so a crash leaves no half checkpoint. Under accelerate only the main
+    process writes."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per checkpoint would bury ours
-    if (path / "config.json").is_file():
-        return load(path)
-    model = make()
-    if is_main_process():
-        tmp = path.with_name(path.name + ".tmp")
-        save(model, tmp)
-        tmp.replace(path)
-    return model
+    path = Path(path)
+    with store.locked(path.with_name(f".{path.name}.lock")):
+        if (path / "config.json").is_file():
+            return load(path)
+        model = make()
+        if is_main_process():
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+            try:
+                save(model, tmp)
+                tmp.replace(path)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return model
 
 
 def _stage_config(config, lr: float, epochs: int, seed: int, device: str = "cpu",
@@ -47,7 +58,7 @@ class SyntheticTask:
 
     needs_pretraining = True
 
-    def __init__(self, config, folder: Path, pretrained, device: str = "cpu"):
+    def __init__(self, config, pretrained, device: str = "cpu"):
         from empirical.world import World
 
         self.config, self.pretrained, self.device = config, pretrained, device
@@ -59,8 +70,12 @@ class SyntheticTask:
         self.first, self.second = self.data[first].tokens, self.data[second].tokens
         self._reference_log_probs_cache: dict[int, np.ndarray] = {}
         self.trainer_extra = trainer_kwargs(config.accelerate_config)  # checked here
-        if not (folder / "world" / "world.npz").is_file():  # generating laws + data
-            self.world.save(folder / "world")
+
+    def save_inputs(self, folder: Path) -> None:
+        """The generating laws and the data beside the results (once; concurrent-safe)."""
+        with store.locked(folder / ".world.lock"):
+            if not (folder / "world" / "world.npz").is_file():
+                self.world.save(folder / "world")
 
     def fresh(self, seed: int):
         from empirical.models import build_model
@@ -124,7 +139,7 @@ class TextTask:
 
     needs_pretraining = False
 
-    def __init__(self, config, folder: Path, pretrained, device: str = "cpu"):
+    def __init__(self, config, pretrained, device: str = "cpu"):
         from empirical import data, score, text
 
         self.config, self.pretrained, self.device = config, pretrained, device
@@ -148,6 +163,9 @@ class TextTask:
         self.scorer = score.make(config.scorer, config.scorer_path, device)
         self.decoding = text.Decoding(max_new_tokens=config.max_new_tokens)
         self.trainer_extra = trainer_kwargs(config.accelerate_config)  # checked here
+
+    def save_inputs(self, folder: Path) -> None:
+        """Nothing to save: the model and the data are the user's files."""
 
     def load_base(self):
         return self.load(self.model_dir)
@@ -214,12 +232,7 @@ class TextTask:
         self.tokenizer.save_pretrained(path)
 
 
-def default_scorer(dataset: str) -> str:
-    """vader for IMDb (offline); a cost model for safe-rlhf (no offline stand-in for safety)."""
-    return {"imdb": "vader", "safe-rlhf": "cost"}.get(dataset, "vader")
-
-
-def make(config, folder: Path, pretrained, device: str = "cpu"):
+def make(config, pretrained, device: str = "cpu"):
     if config.dataset == "synthetic":
-        return SyntheticTask(config, folder, pretrained, device)
-    return TextTask(config, folder, pretrained, device)
+        return SyntheticTask(config, pretrained, device)
+    return TextTask(config, pretrained, device)

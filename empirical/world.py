@@ -16,61 +16,19 @@ Datasets: D_pre mixes the styles (fraction ``pre_positive_fraction`` positive), 
 positive, D_perturb negative; each has a held-out split. Everything is a function of the seed.
 """
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from elasticity import store
+from elasticity.configs import WorldConfig
 from theory import pareto
+
+__all__ = ["World", "WorldConfig", "Dataset", "all_responses", "PAD", "BOS", "SEP", "EOS", "SPECIAL"]
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
 SPECIAL = 4
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorldConfig:
-    seed: int = 0
-    content_vocab: int = 4  # V content tokens; the first V // 2 are "bright"
-    response_length: int = 5  # L, odd
-    prompt_vocab: int = 8
-    prompt_length: int = 2
-    alpha: float = 3.0  # Pareto tail index of the leaf masses
-    n_pre: int = 20_000
-    pre_positive_fraction: float = 0.5
-    n_align: int = 10_000
-    n_perturb: int = 2_000
-    n_held_out: int = 1_000  # per dataset
-
-    def __post_init__(self):
-        v, length = self.content_vocab, self.response_length
-        sizes = (self.n_pre, self.n_align, self.n_perturb, self.n_held_out)
-        checks = [
-            (v >= 2 and v % 2 == 0, "content_vocab must be an even integer >= 2"),
-            (length >= 1 and length % 2 == 1, "response_length must be an odd integer >= 1"),
-            (v**length <= 2**20, "content_vocab ** response_length must be <= 2^20 (exact enumeration)"),
-            (self.prompt_vocab >= 1 and self.prompt_length >= 0,
-             "prompt_vocab must be >= 1 and prompt_length >= 0"),
-            (self.alpha > 1, "alpha must be > 1 (E[X] diverges otherwise)"),
-            (0.0 <= self.pre_positive_fraction <= 1.0, "pre_positive_fraction must lie in [0, 1]"),
-            (min(sizes) >= 1, "dataset sizes must be >= 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"WorldConfig: {message}")
-
-    @property
-    def vocab_size(self) -> int:
-        return SPECIAL + self.prompt_vocab + self.content_vocab
-
-    @property
-    def sequence_length(self) -> int:
-        return 1 + self.prompt_length + 1 + self.response_length + 1
-
-    @property
-    def response_start(self) -> int:
-        """Index of the first response token in a sequence."""
-        return 2 + self.prompt_length
 
 
 @dataclass(frozen=True)
@@ -132,18 +90,16 @@ class World:
         return SPECIAL + self.config.prompt_vocab + self.responses
 
     def save(self, folder) -> None:
-        """config.json + world.npz (generating distributions and every dataset); the npz is
-        written to a temporary name and renamed, so a crash leaves no half file."""
+        """config.json + world.npz (generating distributions and every dataset), each written
+        under a unique temporary name and renamed, so a crash or a concurrent writer leaves no
+        half file."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         arrays = {"responses": self.responses, "p_pos": self.p_pos, "p_neg": self.p_neg}
         for name, data in self.datasets().items():
             arrays[f"{name}_tokens"] = data.tokens
             arrays[f"{name}_positive"] = data.positive
-        (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=1) + "\n")
-        tmp = folder / "world.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(folder / "world.npz")
+        store.atomic_write_json(folder / "config.json", self.config.as_dict())
+        store.atomic_save_npz(folder / "world.npz", arrays)
 
 
 def all_responses(vocab: int, length: int) -> np.ndarray:

@@ -85,3 +85,18 @@ def _fit_zipf(counts: np.ndarray) -> dict:
     ks = float(max(np.max(np.abs(empirical_upper - cdf_at)),
                    np.max(np.abs(empirical_lower - np.append(0.0, cdf_at[:-1])))))
     return {"s": s, "c_min": c_min, "log_likelihood": float(-res.fun), "ks": ks}
+
+
+def fit_file(path, vocab_size: int = 2, depth: int | None = None, masses: bool = False) -> dict:
+    """``fit_masses`` of a .npy of masses, or of the EOS masses of a token file's tree."""
+    from sim import arrays, tree
+
+    if masses:
+        x = arrays.load(path, "mass vector")
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{path} must be a .npy array, not an .npz archive")
+        try:
+            return fit_masses(x)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+    return fit_masses(tree.build(*tree.load_sequences(path), vocab_size, depth).eos)

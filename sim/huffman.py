@@ -10,10 +10,13 @@ a single symbol with p = 1 needs no bits (length 0, expected length 0), so H <= 
 holds in every case.
 """
 
+import time
+
 import numba as nb
 import numpy as np
 
-from sim.probability import check_probabilities
+from sim import arrays
+from sim.probability import check_probabilities, entropy_bits
 
 
 def expected_length_bits(p) -> float:
@@ -37,6 +40,41 @@ def kraft_sum(lengths) -> float:
     lengths = np.asarray(lengths)
     coded = lengths[lengths > 0]
     return float(np.ldexp(1.0, -coded).sum())
+
+
+def load_probabilities(path) -> np.ndarray:
+    """A probability vector from a .npy file (checked: 1-D, real, finite, sums to 1)."""
+    p = arrays.load(path, "probability vector")
+    if not isinstance(p, np.ndarray):
+        raise ValueError(f"{path} must be a .npy array, not an .npz archive")
+    try:
+        return check_probabilities(p)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def summary(p=None, n_random: int | None = None, seed: int = 0) -> dict:
+    """Expected length, entropy, Kraft sum and the longest code word of ``p`` (or of
+    ``n_random`` probabilities from a flat Dirichlet); ``seconds`` times the coding alone,
+    after a first call that compiles the kernels (``compile_seconds``)."""
+    if (p is None) == (n_random is None):
+        raise ValueError("give exactly one of p and n_random")
+    if p is None:
+        if not 1 <= n_random <= 10**8:
+            raise ValueError(f"n_random must be in [1, 1e8] (memory), got {n_random}")
+        p = np.random.default_rng(seed).dirichlet(np.ones(n_random))
+    p = check_probabilities(p)
+    start = time.perf_counter()
+    code_lengths(np.array([0.5, 0.25, 0.25]))  # compiles (or loads) the kernels
+    compiled = time.perf_counter()
+    lengths = code_lengths(p)
+    length = expected_length_bits(p)
+    done = time.perf_counter()
+    entropy = entropy_bits(p)
+    return {"symbols": int(p.size), "expected_length_bits": length, "entropy_bits": entropy,
+            "arithmetic_length_bits": entropy, "kraft_sum": kraft_sum(lengths),
+            "max_code_length": int(lengths.max()), "seconds": done - compiled,
+            "compile_seconds": compiled - start}
 
 
 @nb.njit(cache=True)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from theory import pareto, validate
+from theory import pareto
 from theory.elasticity import check_point, exact
 
 REPORTED = ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl")
 MAX_DEPTH = 25  # M = 2^24 leaves per dataset: three 128 MiB arrays per replicate
+MAX_REPLICATES = 10**6  # memory: 4 float64 per replicate kept (32 MB at the limit)
 
 
 @dataclass(frozen=True)
@@ -68,27 +69,43 @@ def _summary(values: np.ndarray) -> Estimate:
     return Estimate(mean, (mean - half, mean + half))
 
 
+def _integer_in(name: str, value, low: int, high: int, why: str) -> int:
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}] ({why}), got {value}")
+    return int(value)
+
+
+def check_inputs(alpha, k, l, depth, replicates) -> tuple[float, float, float, int, int]:
+    """The validated (alpha, k, l, depth, replicates) of a check, or a ValueError naming the
+    argument and its range."""
+    alpha, k, l = check_point(alpha, k, l)
+    depth = _integer_in("depth", depth, 2, MAX_DEPTH, "M = 2^(depth-1) leaves; memory")
+    replicates = _integer_in("replicates", replicates, 2, MAX_REPLICATES, "an interval needs two; memory")
+    return alpha, k, l, depth, replicates
+
+
 def check(alpha, k, l, depth: int, replicates: int, rng: np.random.Generator,
           progress=None) -> dict:
     """Mean and 95% t-interval over replicates of gamma_1, gamma_2 and their l-slopes,
-    the exact infinite-M values, and whether each exact value lies in its interval."""
-    alpha, k, l = check_point(alpha, k, l)
-    depth = int(validate.at_least("depth", depth, 2))
-    if depth > MAX_DEPTH:
-        raise ValueError(f"depth must be in [2, {MAX_DEPTH}] (M = 2^(depth-1) leaves), got {depth}")
-    replicates = int(validate.at_least("replicates", replicates, 2, "an interval needs two"))
+    the exact infinite-M values, and whether each exact value lies in its interval.
+    ``progress(done, total)`` is called after each replicate."""
+    alpha, k, l, depth, replicates = check_inputs(alpha, k, l, depth, replicates)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    draws = []
-    for _ in range(replicates):
-        draws.append(replicate(alpha, k, l, depth, rng))
+    draws = {name: np.empty(replicates) for name in REPORTED}
+    for i in range(replicates):
+        one = replicate(alpha, k, l, depth, rng)
+        for name in REPORTED:
+            draws[name][i] = one[name]
         if progress is not None:
-            progress()
+            progress(i + 1, replicates)
     truth = exact(alpha, k, l)
     out = {"alpha": alpha, "k": k, "l": l, "depth": depth, "leaves": 2 ** (depth - 1),
            "replicates": replicates, "exact": {}, "exact_inside_ci95": {}}
     for name in REPORTED:
-        est = _summary(np.array([d[name] for d in draws]))
+        est = _summary(draws[name])
         out[name] = est.as_dict()
         value = getattr(truth, name)
         out["exact"][name] = value
@@ -100,6 +117,9 @@ def convergence(alpha, k, l, depths, replicates: int, rng: np.random.Generator) 
     """Root-mean-square error of each finite-M quantity against the exact value, by depth,
     and the fitted exponent of RMS error ~ M^slope (Lemma C.13: about -1/2)."""
     alpha, k, l = check_point(alpha, k, l)
+    depths = [check_inputs(alpha, k, l, d, replicates)[3] for d in depths]
+    if len(depths) < 2 or len(set(depths)) != len(depths):
+        raise ValueError(f"depths must be at least two different values, got {depths}")
     truth = exact(alpha, k, l)
     leaves = [2 ** (d - 1) for d in depths]
     rms = {name: [] for name in REPORTED}

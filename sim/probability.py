@@ -9,6 +9,8 @@ SUM_TOLERANCE = 1e-6
 
 def check_probabilities(p, name: str = "p") -> np.ndarray:
     """``p`` as a 1-D float64 array of finite, non-negative numbers summing to 1."""
+    if np.iscomplexobj(p):
+        raise ValueError(f"{name} must be real numbers, got a complex array")
     try:
         arr = np.asarray(p, dtype=np.float64)
     except (TypeError, ValueError) as err:

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from sim import huffman
-from sim.tree import Tree, mixture
+from sim import huffman, probability
+from sim.tree import Tree, build, load_sequences, mixture
 
 
 def aligned_eos(tree: Tree, reference: Tree) -> np.ndarray:
@@ -49,3 +49,24 @@ def rates(trees, sizes) -> dict:
         "gamma_ratio": [(c - log_m) / (entropy - log_m) for c in ce] if entropy != log_m else None,
         "gamma_difference_bits": [c - log_m for c in ce],
     }
+
+
+def describe_files(files, vocab_size: int, depth: int | None = None, sizes=None) -> dict:
+    """The trees of token files (``sim.tree.load_sequences``): per file its size, entropy and
+    Huffman length; with several files, the rates of their size-weighted mixture."""
+    trees = [build(*load_sequences(f), vocab_size, depth) for f in files]
+    if sizes is not None and len(sizes) != len(trees):
+        raise ValueError(f"--sizes needs {len(trees)} values (one per file), got {len(sizes)}")
+    out = {"trees": []}
+    for f, t in zip(files, trees, strict=True):
+        p = t.eos_probabilities()
+        p = p / p.sum()  # exact up to rounding: EOS mass is conserved
+        out["trees"].append({
+            "file": str(f), "responses": t.total, "nodes": t.n_nodes, "depth": t.depth,
+            "eos_nodes": int((t.eos > 0).sum()),
+            "entropy_bits": probability.entropy_bits(p),
+            "huffman_bits": huffman.expected_length_bits(p),
+        })
+    if len(trees) > 1:
+        out["mixture"] = rates(trees, list(sizes) if sizes is not None else [t.total for t in trees])
+    return out

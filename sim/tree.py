@@ -14,10 +14,11 @@ must be at most 57 (binary trees up to depth 58; V = 256 up to depth 8).
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numba as nb
 import numpy as np
+
+from sim import arrays
 
 PREFIX_BITS = 57
 LENGTH_BITS = 6  # tokens per node < 64
@@ -314,20 +315,13 @@ def binary_reduction(sequences, lengths, vocab_size: int) -> tuple[np.ndarray, n
 def load_sequences(path) -> tuple[np.ndarray, np.ndarray]:
     """Token sequences from ``.npy`` (a padded 2-D array; every row full length) or ``.npz``
     (arrays ``sequences`` and ``lengths``). Never unpickles."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable .npy/.npz file ({err})") from err
+    data = arrays.load(path, "token file")
     if isinstance(data, np.ndarray):
         if data.ndim != 2:
             raise ValueError(f"{path}: a .npy file must hold a 2-D array, got shape {data.shape}")
         return data, np.full(data.shape[0], data.shape[1], dtype=np.int64)
-    with data:
-        missing = {"sequences", "lengths"} - set(data.files)
-        if missing:
-            raise ValueError(f"{path}: a .npz file needs arrays 'sequences' and 'lengths' "
-                             f"(missing {sorted(missing)}; found {data.files})")
-        return data["sequences"], data["lengths"]
+    missing = {"sequences", "lengths"} - set(data)
+    if missing:
+        raise ValueError(f"{path}: a .npz file needs arrays 'sequences' and 'lengths' "
+                         f"(missing {sorted(missing)}; found {sorted(data)})")
+    return data["sequences"], data["lengths"]

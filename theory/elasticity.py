@@ -41,6 +41,10 @@ from theory import pareto, quadrature, validate
 # (tests/test_elasticity.py checks the error estimate against the mpmath twin).
 W_STEP = 0.05
 T_STEP = 0.25
+# Largest k and l offered: at k = 1e12 the error estimate of dN_1/dl is already ~10% of its
+# value (it is computed as (1 - C B_1)/T, a difference of near-equal numbers), while every
+# other quantity keeps ~1e-11; the estimate (--errors) says so point by point.
+MAX_SIZE_RATIO = 1e12
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,15 @@ def check_point(alpha, k, l) -> tuple[float, float, float]:
         "E[X] diverges for alpha <= 1; below 1.1 the tail beyond float64 range "
         "exceeds the 1e-10 accuracy target",
     )
+    if alpha > quadrature.ALPHA_MAX:
+        raise ValueError(f"alpha must be <= {quadrature.ALPHA_MAX:g}, got {alpha:g} (beyond it the "
+                         f"quadrature's relative error exceeds 1e-10)")
     k = validate.greater("k", k, 0.0, "k = |D_1|/|D_2|")
     l = validate.at_least("l", l, 0.0, "l = |D_3|/|D_2|")
+    for name, value in (("k", k), ("l", l)):
+        if value > MAX_SIZE_RATIO:
+            raise ValueError(f"{name} must be <= {MAX_SIZE_RATIO:g}, got {value:g} (beyond it the "
+                             f"l-derivatives lose their digits to cancellation)")
     return alpha, k, l
 
 
@@ -119,6 +130,32 @@ def exact_with_error(alpha, k, l=0.0) -> tuple[Elasticity, dict[str, float]]:
                                + (e[f"N_{j}"] * abs(p.dH_dl) + n * e["dH_dl"]) / h**2
                                + 2 * n * abs(p.dH_dl) * e["H"] / h**3)
     return p, {name: e[name] for name in QUANTITIES}
+
+
+# A quantity whose error estimate exceeds this fraction of its value is flagged to the user.
+FLAG_RELATIVE_ERROR = 1e-8
+
+
+def evaluate_points(alphas, ks, ls, with_errors: bool = False, progress=None) -> tuple[list, list]:
+    """Every (alpha, k, l) of the three lists, each point checked before any work starts.
+
+    Returns (rows, flagged): rows as ``Elasticity.as_dict()`` (plus ``abs_error`` when asked),
+    and (row, names) for points where some quantity's error estimate exceeds
+    FLAG_RELATIVE_ERROR of its value. ``progress(done, total)`` after each point."""
+    points = [check_point(a, k, l) for a in alphas for k in ks for l in ls]
+    rows, flagged = [], []
+    for i, point in enumerate(points):
+        value, error = exact_with_error(*point)
+        row = value.as_dict()
+        names = [q for q in QUANTITIES if error[q] > FLAG_RELATIVE_ERROR * abs(row[q])]
+        if names:
+            flagged.append((row, names))
+        if with_errors:
+            row = row | {"abs_error": error}
+        rows.append(row)
+        if progress is not None:
+            progress(i + 1, len(points))
+    return rows, flagged
 
 
 def _evaluate(alpha: float, k: float, l: float, w_step: float, t_step: float) -> Elasticity:

@@ -22,6 +22,10 @@ LOG_NEAR_ONE = 44.0
 # Exact theory is offered for alpha >= ALPHA_MIN: below it the Pareto tail beyond float64's
 # range (w > 1e300) holds more than TAIL_MASS of the mean.
 ALPHA_MIN = 1.1
+# ... and for alpha <= ALPHA_MAX: the masses crowd towards the mean as alpha grows, N_j and H
+# shrink like 1/alpha^2 and the rule's relative error grows (measured against the mpmath twin:
+# gamma_2 1.3e-12 at alpha = 20, 1.7e-10 at 100; 4% at 1e6). Beyond 100 we refuse.
+ALPHA_MAX = 100.0
 
 
 @dataclass(frozen=True)

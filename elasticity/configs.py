@@ -1,0 +1,252 @@
+"""Every experiment's configuration as plain data (no torch, no numpy): the synthetic world,
+model sizes, the rebound and the forward-vs-inverse experiment.
+
+Each config validates itself when it is built (``__post_init__``), so a config that exists
+can be run: values finite, positive where they must be, grids without duplicates, sizes
+that fit the data. ``elasticity.overrides`` builds them from ``--set``, YAML or a result's
+stored config.
+"""
+
+import math
+from dataclasses import dataclass, field, fields
+
+from elasticity.overrides import as_plain
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _finite_fields(config) -> None:
+    """Every float field finite (Python construction bypasses the override parser)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
+
+
+def _grid(name: str, values: tuple, low: float) -> None:
+    _require(len(values) > 0, f"{name} must not be empty")
+    _require(all(v >= low for v in values), f"{name} values must be >= {low}, got {list(values)}")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    _require(not repeated, f"{name} has duplicate values {repeated}: each grid value once")
+
+
+def _positive(config, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        _require(value > 0, f"{name} must be > 0, got {value}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSize:
+    hidden: int
+    layers: int
+    heads: int
+
+
+MODEL_SIZES = {
+    "tiny": ModelSize(hidden=32, layers=2, heads=2),  # about 21k parameters
+    "small": ModelSize(hidden=64, layers=2, heads=4),  # about 75k
+    "medium": ModelSize(hidden=128, layers=4, heads=4),  # about 0.6M
+    "gpu-100m": ModelSize(hidden=768, layers=17, heads=12),  # about 100M: the GPU check's size
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorldConfig:
+    seed: int = 0
+    content_vocab: int = 4  # V content tokens; the first V // 2 are "bright"
+    response_length: int = 5  # L, odd
+    prompt_vocab: int = 8
+    prompt_length: int = 2
+    alpha: float = 3.0  # Pareto tail index of the leaf masses
+    n_pre: int = 20_000
+    pre_positive_fraction: float = 0.5
+    n_align: int = 10_000
+    n_perturb: int = 2_000
+    n_held_out: int = 1_000  # per dataset
+
+    def __post_init__(self):
+        _finite_fields(self)
+        v, length = self.content_vocab, self.response_length
+        sizes = (self.n_pre, self.n_align, self.n_perturb, self.n_held_out)
+        checks = [
+            (self.seed >= 0, "seed must be >= 0"),
+            (v >= 2 and v % 2 == 0, "content_vocab must be an even integer >= 2"),
+            (length >= 1 and length % 2 == 1, "response_length must be an odd integer >= 1"),
+            (v**length <= 2**20, "content_vocab ** response_length must be <= 2^20 (exact enumeration)"),
+            (self.prompt_vocab >= 1 and self.prompt_length >= 0,
+             "prompt_vocab must be >= 1 and prompt_length >= 0"),
+            (self.alpha > 1, "alpha must be > 1 (E[X] diverges otherwise)"),
+            (0.0 <= self.pre_positive_fraction <= 1.0, "pre_positive_fraction must lie in [0, 1]"),
+            (min(sizes) >= 1, "dataset sizes must be >= 1"),
+            (max(sizes) <= 10**8, "dataset sizes must be <= 1e8 (memory)"),
+        ]
+        for ok, message in checks:
+            _require(ok, f"WorldConfig: {message}")
+
+    def as_dict(self) -> dict:
+        return as_plain(self)
+
+    @property
+    def vocab_size(self) -> int:
+        return 4 + self.prompt_vocab + self.content_vocab  # PAD, BOS, SEP, EOS first
+
+    @property
+    def sequence_length(self) -> int:
+        return 1 + self.prompt_length + 1 + self.response_length + 1
+
+    @property
+    def response_start(self) -> int:
+        """Index of the first response token in a sequence."""
+        return 2 + self.prompt_length
+
+
+REBOUND_VARIANTS = ("sft", "dpo", "reversed")
+REBOUND_DATASETS = ("synthetic", "imdb", "safe-rlhf")
+RESIST_DATASETS = ("synthetic", "alpaca", "qa", "safe-rlhf")
+SCORERS = ("vader", "classifier", "cost")
+SCHEDULERS = ("linear", "constant", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+
+
+def default_scorer(dataset: str) -> str:
+    """vader for IMDb (offline); a cost model for safe-rlhf (no offline stand-in for safety)."""
+    return {"imdb": "vader", "safe-rlhf": "cost"}.get(dataset, "vader")
+
+
+def _check_real(config, synthetic: bool, datasets: tuple) -> None:
+    _require(config.dataset in datasets, f"dataset must be one of {datasets}, got {config.dataset!r}")
+    _require(synthetic == (not config.model_path),
+             f"a real dataset ({', '.join(datasets[1:])}) needs --model-path, and --model-path needs "
+             f"a real dataset (--dataset with --data-dir)")
+    _require(not config.model_path or bool(config.data_dir),
+             f"--dataset {config.dataset} needs --data-dir (a folder of local files)")
+    _require(config.lora_rank >= 0, f"lora_rank must be >= 0, got {config.lora_rank}")
+    _require(config.max_length >= 8, f"max_length must be >= 8, got {config.max_length}")
+    _require(config.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {config.max_new_tokens}")
+    _require(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
+    _require(config.model_size in MODEL_SIZES,
+             f"model_size must be one of {sorted(MODEL_SIZES)}, got {config.model_size!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReboundConfig:
+    world: WorldConfig = field(default_factory=WorldConfig)
+    variant: str = "sft"
+    model_size: str = "small"
+    q1: tuple[int, ...] = (1000, 2000, 5000, 10000)
+    q2: tuple[int, ...] = (100, 200, 500, 1000, 2000)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    pretrain_epochs: int = 2
+    pretrain_lr: float = 3e-3
+    first_lr: float = 1e-3
+    first_epochs: int = 1
+    second_lr: float = 1e-3
+    second_epochs: int = 1
+    batch_size: int = 32
+    dpo_beta: float = 0.1
+    eval_prompts: int = 16
+    controls: bool = True
+    # real models and data (dataset != "synthetic"); see empirical.tasks.TextTask
+    dataset: str = "synthetic"
+    model_path: str = ""
+    data_dir: str = ""
+    scorer: str = ""  # "" = the dataset's default (vader for imdb, cost for safe-rlhf)
+    scorer_path: str = ""
+    lora_rank: int = 0
+    max_length: int = 256  # tokens of prompt + completion in training and code lengths
+    max_new_tokens: int = 48
+    trust_remote_code: bool = False
+    accelerate_config: str = ""
+
+    def __post_init__(self):
+        _finite_fields(self)
+        _require(self.variant in REBOUND_VARIANTS,
+                 f"variant must be one of {REBOUND_VARIANTS}, got {self.variant!r}")
+        _grid("q1", self.q1, 1)
+        _grid("q2", self.q2, 1)
+        _grid("seeds", self.seeds, 0)
+        _positive(self, "pretrain_epochs", "pretrain_lr", "first_lr", "first_epochs", "second_lr",
+                  "second_epochs", "dpo_beta")
+        _check_real(self, self.synthetic, REBOUND_DATASETS)
+        _require(not self.scorer or self.scorer in SCORERS,
+                 f"scorer must be one of {SCORERS}, got {self.scorer!r}")
+        if not self.synthetic:
+            if not self.scorer:  # resolved here, so that the default and its name are the same run
+                object.__setattr__(self, "scorer", default_scorer(self.dataset))
+            return  # sizes are checked against the files when they are read
+        first, second = self.stage_sizes()
+        _require(max(self.q1) <= first,
+                 f"Q1 = {max(self.q1)} is larger than the first-stage set ({first} examples)")
+        _require(max(self.q2) <= second,
+                 f"Q2 = {max(self.q2)} is larger than the second-stage set ({second} examples)")
+        _require(2 <= self.eval_prompts <= self.world.n_held_out,
+                 f"eval_prompts must be in [2, n_held_out={self.world.n_held_out}], got {self.eval_prompts}")
+
+    def stage_sizes(self) -> tuple[int, int]:
+        w = self.world
+        return (w.n_perturb, w.n_align) if self.variant == "reversed" else (w.n_align, w.n_perturb)
+
+    @property
+    def synthetic(self) -> bool:
+        return self.dataset == "synthetic"
+
+    def as_dict(self) -> dict:
+        return as_plain(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResistConfig:
+    dataset: str = "synthetic"
+    model_path: str = ""
+    data_dir: str = ""
+    warmup_data_dir: str = ""  # an Alpaca-format folder for the instruction warm-up ("" = none)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model_size: str = "small"  # synthetic base
+    pretrain_epochs: int = 2
+    pretrain_lr: float = 3e-3
+    seeds: tuple[int, ...] = (0, 1, 2)
+    part_size: int = 0  # examples per part (0: a quarter of the training pairs)
+    eval_prompts: int = 64
+    # Table 1 (Alpaca row for the paths; safe/truthful use 1 path epoch)
+    warmup_lr: float = 1e-5
+    warmup_epochs: int = 3
+    warmup_scheduler: str = "cosine"
+    sequential_lr: float = 1e-5
+    sequential_epochs: int = 1
+    sequential_scheduler: str = "constant"
+    path_lr: float = 3e-6
+    path_epochs: int = 2
+    path_scheduler: str = "constant"
+    batch_size: int = 8
+    top_k: int = 30
+    top_p: float = 0.9
+    temperature: float = 0.1
+    max_new_tokens: int = 64
+    max_length: int = 256
+    lora_rank: int = 0
+    trust_remote_code: bool = False
+    accelerate_config: str = ""
+
+    def __post_init__(self):
+        _finite_fields(self)
+        _check_real(self, self.dataset == "synthetic", RESIST_DATASETS)
+        _require(not self.warmup_data_dir or bool(self.model_path),
+                 "warmup_data_dir applies to a real model (--model-path) only")
+        _grid("seeds", self.seeds, 0)
+        _require(self.part_size >= 0, f"part_size must be >= 0, got {self.part_size}")
+        _require(self.eval_prompts >= 2, f"eval_prompts must be >= 2, got {self.eval_prompts}")
+        _positive(self, "pretrain_epochs", "pretrain_lr", "warmup_lr", "warmup_epochs", "sequential_lr",
+                  "sequential_epochs", "path_lr", "path_epochs")
+        for name in ("warmup_scheduler", "sequential_scheduler", "path_scheduler"):
+            _require(getattr(self, name) in SCHEDULERS,
+                     f"{name} must be one of {SCHEDULERS}, got {getattr(self, name)!r}")
+        _require(0 < self.top_p <= 1 and self.temperature > 0 and self.top_k >= 1,
+                 "decoding needs 0 < top_p <= 1, temperature > 0 and top_k >= 1")
+
+    def as_dict(self) -> dict:
+        return as_plain(self)

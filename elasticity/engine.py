@@ -1,0 +1,218 @@
+"""The run engine: one resumable, shardable, concurrency-safe grid runner for every experiment.
+
+A protocol supplies only its grid and its science (see ``Protocol``): the keys of its cells,
+how to run one cell, and how to summarize the records of all cells. The engine does the rest:
+
+    <root>/<experiment>/<run_id>/config.json     the configuration and its fingerprint
+                                 cells/<key>.json one record per cell, written atomically
+                                 cells/<key>.lock held (flock) while a process runs that cell
+                                 result.json      written once, by whoever completes the grid
+
+- **Resumable**: a cell on disk is never recomputed; kill a run at any time and rerun it.
+- **Shardable**: shard ``(i, n)`` runs the cells whose position in the grid is i mod n; with
+  no ``--shard``, a scheduler's array index is used (Slurm's ``SLURM_ARRAY_TASK_ID``).
+- **Safe together**: shards or accidental duplicate runs on one folder take cells under a
+  lock, so no cell runs twice at once; a process waits for the cells of its share that another
+  holds, and runs them itself if that process died. ``workers > 1`` starts that many processes
+  on the same share, which divide the cells the same way.
+- **One result**: the process that finds every cell on disk writes ``result.json`` under a
+  lock, once; a run whose result exists is read back (and checked against the config).
+- **Distributed training** (``accelerate launch``: ``WORLD_SIZE`` > 1): every rank runs every
+  cell of the share together, without cell locks, and only rank 0 writes.
+"""
+
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol as _Protocol
+
+from elasticity import store
+
+
+class Protocol(_Protocol):
+    experiment: str  # the store's experiment name
+    config: object  # a config dataclass with as_dict()
+    device: str
+
+    def cells(self) -> list[str]:
+        """The grid: unique, filename-safe keys, in a fixed order."""
+
+    def prepare(self, folder: Path) -> None:
+        """Check every input (files, sizes) before the folder is claimed; write nothing."""
+
+    def run_cell(self, key: str, folder: Path) -> dict:
+        """Compute one cell; returns its record (plain finite JSON)."""
+
+    def summarize(self, records: dict[str, dict], folder: Path) -> tuple[object, dict]:
+        """(metrics, extra top-level keys) from the records of every cell."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: Path | None  # result.json, or None while other shards still owe cells
+    read_back: bool  # the result existed already: nothing was computed
+    done: int  # cells on disk
+    total: int
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``i/N`` with 0 <= i < N; with no text, a Slurm array task (index - min of N), else 0/1."""
+    if text is None:
+        task = os.environ.get("SLURM_ARRAY_TASK_ID")
+        if task is None:
+            return 0, 1
+        text = (f"{int(task) - int(os.environ.get('SLURM_ARRAY_TASK_MIN', 0))}/"
+                f"{os.environ.get('SLURM_ARRAY_TASK_COUNT', 1)}")
+    try:
+        index, count = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"--shard: expected i/N, got {text!r}") from None
+    if not (count >= 1 and 0 <= index < count):
+        raise ValueError(f"--shard: need 0 <= i < N, got {text!r}")
+    return index, count
+
+
+def _rank() -> tuple[int, int]:
+    """(rank, world size) of a distributed launch (accelerate/torchrun set these)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _cell_path(folder: Path, key: str) -> Path:
+    return folder / "cells" / f"{key}.json"
+
+
+def _read_cell(folder: Path, key: str, fp: str) -> dict | None:
+    path = _cell_path(folder, key)
+    if not path.is_file():
+        return None
+    data = store.read_json(path)
+    if not (isinstance(data, dict) and isinstance(data.get("record"), dict)):
+        raise store.StoreError(f"{path}: not a cell record (missing field 'record'); delete it to rerun the cell")
+    if data.get("fingerprint") != fp:
+        raise store.StoreError(f"{path} belongs to another configuration; delete it to rerun the cell")
+    return data["record"]
+
+
+def _write_cell(folder: Path, key: str, fp: str, record: dict, wall_s: float) -> None:
+    store.atomic_write_json(_cell_path(folder, key), {"fingerprint": fp, "key": key, "wall_s": wall_s,
+                                                      "record": record})
+
+
+def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, workers: int = 1) -> Outcome:
+    """Run (or resume, or read back) ``protocol``'s grid in ``root/experiment/run_id``.
+
+    ``progress(done, total)`` is called as cells finish (counting every cell on disk)."""
+    index, count = parse_shard(f"{shard[0]}/{shard[1]}")
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    folder = store.run_dir(root, protocol.experiment, run_id)
+    config = protocol.config.as_dict()
+    fp = store.fingerprint(config)
+    keys = protocol.cells()
+    for key in keys:
+        store.check_name("cell key", key)
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{protocol.experiment}: the grid names a cell twice")  # a protocol bug
+    stored = store.finished(root, protocol.experiment, run_id, config)
+    if stored is not None:
+        return Outcome(folder / store.RESULT_FILE, True, len(keys), len(keys))
+    store.check_run_dir(folder, config)
+    protocol.prepare(folder)  # inputs checked: nothing is written for a run that cannot start
+    store.claim_run_dir(folder, config)
+    mine = [k for i, k in enumerate(keys) if i % count == index]
+    rank, size = _rank()
+    start = time.perf_counter()
+    if size > 1:
+        _work_distributed(protocol, folder, fp, mine, rank == 0)
+        if rank != 0:
+            return Outcome(None, False, 0, len(keys))
+    elif workers > 1:
+        _work_in_processes(protocol, folder, fp, mine, keys, workers, progress)
+    else:
+        _work(protocol, folder, fp, mine, lambda: progress and progress(_count(folder, keys), len(keys)))
+    return _finish(protocol, root, run_id, folder, config, fp, keys, time.perf_counter() - start)
+
+
+def _count(folder: Path, keys: list[str]) -> int:
+    return sum(_cell_path(folder, k).is_file() for k in keys)
+
+
+def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> None:
+    """Run the cells of ``keys`` that are not on disk, each under its lock; wait for those
+    another process holds and take them over if it stops without writing them."""
+    pending = [k for k in keys if _read_cell(folder, k, fp) is None]
+    if after_cell:
+        after_cell()
+    while pending:
+        busy = []
+        for key in pending:
+            with store.locked(folder / "cells" / f"{key}.lock", blocking=False) as held:
+                if not held:
+                    busy.append(key)
+                    continue
+                if _read_cell(folder, key, fp) is not None:
+                    continue  # finished by another process while we worked
+                began = time.perf_counter()
+                record = protocol.run_cell(key, folder)
+                _write_cell(folder, key, fp, record, time.perf_counter() - began)
+            if after_cell:
+                after_cell()
+        if busy:
+            with store.locked(folder / "cells" / f"{busy[0]}.lock"):
+                pass  # wait until its holder finishes (or dies)
+            if after_cell:
+                after_cell()
+        pending = [k for k in busy if _read_cell(folder, k, fp) is None]
+
+
+def _work_distributed(protocol, folder: Path, fp: str, keys: list[str], main: bool) -> None:
+    todo = [k for k in keys if _read_cell(folder, k, fp) is None]  # the same list on every rank
+    for key in todo:
+        began = time.perf_counter()
+        record = protocol.run_cell(key, folder)
+        if main:
+            _write_cell(folder, key, fp, record, time.perf_counter() - began)
+
+
+def _worker(protocol, folder: Path, fp: str, keys: list[str]) -> None:
+    _work(protocol, folder, fp, keys)
+
+
+def _work_in_processes(protocol, folder, fp, mine, keys, workers, progress) -> None:
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    procs = [context.Process(target=_worker, args=(protocol, folder, fp, mine), daemon=True)
+             for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            for proc in procs:
+                proc.join(timeout=1.0 / len(procs))
+            if progress:
+                progress(_count(folder, keys), len(keys))
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {workers} worker processes failed (exit codes {failed}); "
+                           f"their error is printed above; rerun to resume")
+
+
+def _finish(protocol, root, run_id, folder, config, fp, keys, wall_s) -> Outcome:
+    with store.locked(folder / ".result.lock"):
+        if (folder / store.RESULT_FILE).is_file():  # another process completed the grid first
+            store.read_result(folder, experiment=protocol.experiment, config=config)
+            return Outcome(folder / store.RESULT_FILE, False, len(keys), len(keys))
+        records = {k: _read_cell(folder, k, fp) for k in keys}
+        done = sum(r is not None for r in records.values())
+        if done < len(keys):
+            return Outcome(None, False, done, len(keys))
+        metrics, extra = protocol.summarize(records, folder)
+        path = store.write_result(root, protocol.experiment, run_id, config=config, metrics=metrics,
+                                  extra=extra, seed=list(getattr(protocol.config, "seeds", ())) or None,
+                                  device=protocol.device, wall_time_s=wall_s)
+    return Outcome(path, False, len(keys), len(keys))

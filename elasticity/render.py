@@ -1,0 +1,131 @@
+"""Plain-text renderings of results, for the CLI and the report (one place for each table).
+
+Every function takes result data (as stored) and returns text; nothing here computes a number.
+"""
+
+THEORY_KEYS = ("alpha", "k", "l", "N_1", "N_2", "N_3", "H", "gamma_1", "gamma_2", "gamma_3",
+               "dN_1_dl", "dN_2_dl", "dH_dl", "dgamma_1_dl", "dgamma_2_dl")
+
+
+def never(value) -> str:
+    return "never" if value is None else f"{value:.0f}"
+
+
+def interval(stat: dict, digits: int = 4) -> str:
+    """``mean [lo, hi]``, or ``mean (no interval)`` where there is none (one seed)."""
+    ci = stat.get("ci95")
+    if ci is None:
+        return f"{stat['mean']:.{digits}f} (no interval)"
+    return f"{stat['mean']:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def theory(rows: list[dict], errors: bool) -> str:
+    lines = []
+    for row in rows:
+        lines.append(f"alpha={row['alpha']:g}  k={row['k']:g}  l={row['l']:g}")
+        for key in THEORY_KEYS[3:]:
+            extra = f"   +- {row['abs_error'][key]:.1e}" if errors else ""
+            lines.append(f"  {key:<12} {row[key]: .15e}{extra}")
+        lines.append("  (difference form: gamma_j = N_j, dgamma_j/dl = dN_j/dl)")
+    return "\n".join(lines)
+
+
+def audit_text(findings: list[dict]) -> str:
+    counts = {v: sum(f["verdict"] == v for f in findings) for v in ("holds", "asymptotic", "erratum")}
+    lines = [f"{f['claim']:<8} {f['verdict']:<10} {f['evidence']}" for f in findings]
+    lines.append(f"\n{len(findings)} claims: {counts['holds']} hold, {counts['asymptotic']} asymptotic, "
+                 f"{counts['erratum']} errata. See docs/errata.md.")
+    return "\n".join(lines)
+
+
+def audit_markdown(findings: list[dict]) -> str:
+    rows = [f"| {f['claim']} | {f['verdict']} | {f['evidence'].replace('|', '/')} |" for f in findings]
+    return "\n".join(["| claim | verdict | evidence |", "|---|---|---|", *rows])
+
+
+def sim_check(metrics: dict, names) -> str:
+    lines = [f"alpha={metrics['alpha']:g} k={metrics['k']:g} l={metrics['l']:g}: M = 2^{metrics['depth'] - 1} "
+             f"leaves, {metrics['replicates']} replicates"]
+    for name in names:
+        est, (lo, hi) = metrics[name], metrics[name]["ci95"]
+        inside = "inside" if metrics["exact_inside_ci95"][name] else "OUTSIDE"
+        lines.append(f"  {name:<12} {est['mean']: .6e}  95% CI [{lo: .6e}, {hi: .6e}]"
+                     f"  exact {metrics['exact'][name]: .6e} ({inside})")
+    return "\n".join(lines)
+
+
+def convergence(result: dict) -> str:
+    import math
+
+    names = list(result["slope"])
+    lines = ["M        " + "  ".join(f"{n:>12}" for n in names)]
+    for i, m in enumerate(result["leaves"]):
+        row = "  ".join(f"{result['rms_error'][n][i]:12.3e}" for n in names)
+        lines.append(f"2^{int(math.log2(m)):<6} {row}")
+    lines.append("slope    " + "  ".join(f"{result['slope'][n]:12.3f}" for n in names))
+    return "\n".join(lines)
+
+
+def key_values(result: dict) -> str:
+    return "\n".join(f"{key:<22} {value}" for key, value in result.items())
+
+
+def trees(out: dict) -> str:
+    lines = ["  ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+             for row in out["trees"]]
+    lines += [f"mixture {key}: {value}" for key, value in out.get("mixture", {}).items()]
+    return "\n".join(lines)
+
+
+def fit(result: dict) -> str:
+    par = result["pareto"]
+    return "\n".join([
+        f"n={result['n']}  Pareto alpha={par['alpha']:.4f} "
+        f"(95% CI {par['alpha_ci95'][0]:.4f}..{par['alpha_ci95'][1]:.4f})",
+        f"Vuong Pareto vs log-normal: z={result['vuong_pareto_vs_lognormal']['z']:.3f}, "
+        f"p={result['vuong_pareto_vs_lognormal']['p_value']:.3g}",
+        "KS: " + ", ".join(f"{k}={v:.4f}" for k, v in result["ks"].items()) + f"  -> best: {result['best_by_ks']}",
+    ])
+
+
+def rebound(result: dict) -> str:
+    m = result["metrics"]
+    if "runs" in m:
+        return _rebound_sweep(m["runs"])
+    lines = []
+    if "scorer" in result:
+        info = result["scorer"]
+        lines.append(f"scorer: {info['name']} - {info['measures']} ({info['direction']})")
+    lines.append(f"reference score (pre-trained): {result['reference_score']:.4f}")
+    q2s = sorted({q for c in m["curves"] for q in c["q2"]} | {0})
+    lines.append(f"{'arm':<11}{'q1':>6}  " + "  ".join(f"q2={q:<6}" for q in q2s))
+    for curve in m["curves"]:
+        cells = dict(zip(curve["q2"], curve["score"], strict=True))
+        row = "  ".join(f"{cells[q]['mean']:<9.4f}" if q in cells else " " * 9 for q in q2s)
+        lines.append(f"{curve['arm']:<11}{curve['q1']:>6}  {row}")
+    for row in m["elasticity_vs_controls"]:
+        lines.append(f"Q1={row['q1']}: reference reached at Q2 = {never(row['crossing_q2_pretrained'])} "
+                     f"(pre-trained) vs {never(row['crossing_q2_scratch'])} (never pre-trained): "
+                     f"{row['verdict']}")
+    return "\n".join(lines)
+
+
+def _rebound_sweep(runs: list[dict]) -> str:
+    lines = []
+    for run in runs:
+        verdicts = "; ".join(f"Q1={v['q1']}: {never(v['crossing_q2_pretrained'])} vs "
+                             f"{never(v['crossing_q2_scratch'])}" for v in run["elasticity_vs_controls"])
+        crossings = ", ".join(f"Q1={c['q1']}: {never(c['metrics']['crossing_q2'])}"
+                              for c in run["curves"] if c["arm"] == "pretrained")
+        versus = f"  [pre-trained vs never pre-trained: {verdicts}]" if verdicts else ""
+        lines.append(f"{run['run']:<16} reference {run['reference_score']:.4f}  reference reached "
+                     f"at Q2 {crossings}{versus}")
+    return "\n".join(lines)
+
+
+def resist(result: dict) -> str:
+    lines = [f"{'pair':<50}{'inverse (nats/token)':>30}{'forward (nats/token)':>30}  verdict"]
+    for row in result["metrics"]["table2"]:
+        lines.append(f"{row['label']:<50}{interval(row['inverse_nats']):>30}"
+                     f"{interval(row['forward_nats']):>30}  {row['verdict']}")
+    return "\n".join(lines)

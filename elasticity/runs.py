@@ -1,0 +1,117 @@
+"""Running an experiment into the store, as the CLI and ``reproduce`` do (and as a Python user
+can): each function validates its inputs, names the run (a readable prefix and a hash of the
+configuration, unless a run id is given), and returns the stored result: computed, or read
+back when exactly this configuration is finished. A run id that holds another configuration
+is refused, never read.
+
+Heavy packages (torch, transformers) are imported only by the experiments that train.
+"""
+
+from pathlib import Path
+
+from elasticity import engine, store
+from elasticity.store import short_number
+
+
+def _notify(on_read_back, path) -> None:
+    if on_read_back is not None:
+        on_read_back(path)
+
+
+def sim_check_config(alpha, k, l, depth: int, replicates: int, seed: int) -> dict:
+    """The validated configuration of a Monte Carlo check (see ``sim.montecarlo.check``)."""
+    from sim import montecarlo
+
+    alpha, k, l, depth, replicates = montecarlo.check_inputs(alpha, k, l, depth, replicates)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return {"alpha": alpha, "k": k, "l": l, "depth": depth, "replicates": replicates, "seed": seed}
+
+
+def sim_check_run_id(config: dict) -> str:
+    c = config
+    prefix = (f"a{short_number(c['alpha'])}-k{short_number(c['k'])}-l{short_number(c['l'])}"
+              f"-d{c['depth']}-r{c['replicates']}-s{c['seed']}")
+    return store.default_run_id(prefix, c)
+
+
+def sim_check(alpha, k, l, depth: int = 16, replicates: int = 50, seed: int = 0, *, results="results",
+              run_id: str | None = None, force: bool = False, progress=None, on_read_back=None) -> dict:
+    """The stored result of ``elasticity sim check`` (its ``metrics`` are ``montecarlo.check``'s)."""
+    import numpy as np
+
+    from sim import montecarlo
+
+    config = sim_check_config(alpha, k, l, depth, replicates, seed)
+    run_id = store.check_name("run_id", run_id) if run_id is not None else sim_check_run_id(config)
+
+    def compute():
+        return montecarlo.check(config["alpha"], config["k"], config["l"], config["depth"],
+                                config["replicates"], np.random.default_rng(seed),
+                                progress=progress)
+
+    return store.compute_once(results, "sim-check", run_id, compute, config=config, seed=seed, force=force,
+                              on_read_back=on_read_back)
+
+
+def audit(results="results", run_id: str = "default", save: bool = True, progress=None) -> tuple[list, Path | None]:
+    """The audit's findings (as dicts) and, when saved, the result path."""
+    import time
+
+    from theory import audit as audit_mod
+
+    run_id = store.check_name("run_id", run_id)
+    start = time.perf_counter()
+    findings = [f.as_dict() for f in audit_mod.run_audit(audit_mod.evaluate_grid(progress=progress))]
+    path = None
+    if save:
+        config = {"alpha": list(audit_mod.GRID_ALPHA), "k": list(audit_mod.GRID_K), "l": list(audit_mod.GRID_L)}
+        path = store.write_result(results, "audit", run_id, config=config, metrics=findings,
+                                  wall_time_s=time.perf_counter() - start)
+    return findings, path
+
+
+def experiment_run_id(preset: str, config, suffix: str = "") -> str:
+    """``<preset>[-<variant>][-<dataset>]-<hash>``: readable, and unique per configuration."""
+    parts = [preset, getattr(config, "variant", ""), "" if config.dataset == "synthetic" else config.dataset,
+             suffix]
+    return store.default_run_id("-".join(p for p in parts if p), config.as_dict())
+
+
+def rebound(config, *, results="results", run_id: str | None = None, preset: str = "custom",
+            shard=None, workers: int = 1, device: str | None = None, progress=None) -> engine.Outcome:
+    """Run (or resume, or read back) one rebound configuration."""
+    from empirical import rebound as protocol
+    from empirical.text import default_device
+
+    device = device or ("cpu" if config.synthetic else default_device())
+    run_id = store.check_name("run_id", run_id) if run_id else experiment_run_id(preset, config)
+    return protocol.run(config, results, run_id, engine.parse_shard(shard), progress, device, workers)
+
+
+def rebound_sweep(named, *, results="results", run_id: str | None = None, preset: str = "sweep",
+                  shard=None, workers: int = 1, device: str | None = None, progress=None) -> engine.Outcome:
+    """Run a sweep (several named rebound configurations) and its index result."""
+    from empirical import rebound as protocol
+    from empirical.text import default_device
+
+    first = named[0][1]
+    device = device or ("cpu" if first.synthetic else default_device())
+    if run_id is None:
+        prefix = "-".join(p for p in (preset, first.variant, "" if first.synthetic else first.dataset) if p)
+        run_id = store.default_run_id(prefix, {n: c.as_dict() for n, c in named})
+    return protocol.run_sweep(named, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
+                              progress, device, workers)
+
+
+def resist(config, *, results="results", run_id: str | None = None, preset: str = "custom",
+           shard=None, workers: int = 1, device: str | None = None, progress=None) -> engine.Outcome:
+    """Run (or resume, or read back) the forward-vs-inverse experiment."""
+    from empirical import resist as protocol
+    from empirical.text import default_device
+
+    device = device or ("cpu" if config.dataset == "synthetic" else default_device())
+    if run_id is None:
+        run_id = store.default_run_id(f"{preset}-{config.dataset}", config.as_dict())
+    return protocol.run(config, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
+                        progress, device, workers)

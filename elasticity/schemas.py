@@ -1,0 +1,78 @@
+"""What each experiment's result must hold, checked when it is read (``store.read_result``),
+so that a renderer, a figure or the report never meets a missing or mistyped field.
+
+A field is a dotted path; ``name[]`` walks every element of a list. Kinds: ``number``
+(finite int or float), ``number?`` (or null), ``int``, ``str``, ``bool``, ``list``, ``dict``.
+"""
+
+import math
+
+from elasticity.store import StoreError
+
+_ESTIMATE = ("mean", "ci95")
+_SIM_NAMES = ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl")
+
+SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
+    "audit": (("metrics", "list"), ("metrics[].claim", "str"), ("metrics[].verdict", "str"),
+              ("metrics[].evidence", "str")),
+    "sim-check": (
+        *((f"metrics.{n}.{k}", "number" if k == "mean" else "list") for n in _SIM_NAMES for k in _ESTIMATE),
+        *((f"metrics.exact.{n}", "number") for n in _SIM_NAMES),
+        *((f"metrics.exact_inside_ci95.{n}", "bool") for n in _SIM_NAMES),
+        ("metrics.alpha", "number"), ("metrics.k", "number"), ("metrics.l", "number"),
+        ("metrics.depth", "int"), ("metrics.leaves", "int"), ("metrics.replicates", "int")),
+    "sim-convergence": (("metrics.leaves", "list"), ("metrics.depths", "list"),
+                        *((f"metrics.rms_error.{n}", "list") for n in _SIM_NAMES),
+                        *((f"metrics.slope.{n}", "number") for n in _SIM_NAMES)),
+    "huffman": (("metrics.laws[].entropy_bits", "number"), ("metrics.laws[].length_bits", "number"),
+                ("metrics.laws[].size", "int")),
+    "theory-curves": (("metrics.gamma_vs_l", "list"), ("metrics.ratio_vs_k", "list"),
+                      ("metrics.sign_dgamma_2_dl", "dict"), ("metrics.closed_forms", "dict")),
+    "resist": (("metrics.table2[].label", "str"), ("metrics.table2[].verdict", "str"),
+               *((f"metrics.table2[].{name}.{k}", "number" if k == "mean" else "list")
+                 for name in ("inverse_nats", "forward_nats", "forward_minus_inverse_nats")
+                 for k in _ESTIMATE),
+               ("cells", "list")),
+    "rebound": (("metrics", "dict"), ("cells", "list"), ("reference_score", "number")),
+}
+
+
+def check(document: dict, experiment: str, path) -> None:
+    """Raise StoreError naming ``path`` and the first missing or mistyped field."""
+    if document.get("experiment") != experiment:
+        raise StoreError(f"{path}: a result of {document.get('experiment')!r}, expected {experiment!r}")
+    for field, kind in SCHEMAS.get(experiment, ()):
+        _walk(document, field.split("."), kind, path, "")
+
+
+def _walk(value, parts: list[str], kind: str, path, trail: str) -> None:
+    if not parts:
+        if not _is(value, kind):
+            raise StoreError(f"{path}: field {trail.rstrip('.')!r} must be {kind}, got {_show(value)}")
+        return
+    name = parts[0].removesuffix("[]")
+    if not isinstance(value, dict) or name not in value:
+        raise StoreError(f"{path}: missing field {trail + name!r}")
+    child = value[name]
+    if not parts[0].endswith("[]"):
+        _walk(child, parts[1:], kind, path, f"{trail}{name}.")
+        return
+    if not isinstance(child, list):
+        raise StoreError(f"{path}: field {trail + name!r} must be a list, got {_show(child)}")
+    for i, item in enumerate(child):
+        _walk(item, parts[1:], kind, path, f"{trail}{name}[{i}].")
+
+
+def _is(value, kind: str) -> bool:
+    if kind == "number?" and value is None:
+        return True
+    if kind in ("number", "number?"):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {"str": str, "bool": bool, "list": list, "dict": dict}[kind])
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

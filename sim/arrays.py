@@ -1,0 +1,34 @@
+"""Arrays read from files the user names: .npy or .npz only, never unpickled, and every
+failure (missing, empty, truncated, not an array, complex or object data) a ValueError that
+names the file."""
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+def load(path, what: str = "array") -> np.ndarray | dict[str, np.ndarray]:
+    """A .npy file's array, or a .npz file's arrays by name (all read into memory)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not a .npy/.npz {what}")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            return _real(data, path)
+        with data:
+            return {name: _real(data[name], path, name) for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        if isinstance(err, ValueError) and str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path} is not a readable .npy/.npz {what} ({err})") from None
+
+
+def _real(array: np.ndarray, path: Path, name: str = "") -> np.ndarray:
+    where = f"{path}" + (f" [{name}]" if name else "")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: expected real numbers, got dtype {array.dtype}")
+    return array
