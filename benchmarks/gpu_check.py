@@ -20,7 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from empirical import protocols  # noqa: E402
+from elasticity.configs import ReboundConfig  # noqa: E402
+from empirical import rebound  # noqa: E402
 from empirical.models import build_model, count_parameters  # noqa: E402
 from empirical.text import default_device  # noqa: E402
 from empirical.train import StageConfig, train  # noqa: E402
@@ -29,11 +30,11 @@ from empirical.world import BOS, SEP, World, WorldConfig  # noqa: E402
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}
 
 PRESETS = {
-    "gpu": protocols.ReboundConfig(
+    "gpu": ReboundConfig(
         world=WorldConfig(n_pre=200_000, n_align=10_000, n_perturb=2_000, n_held_out=200),
         model_size="gpu-100m", q1=(1000, 5000), q2=(100, 500, 2000), seeds=(0,), controls=False,
         pretrain_epochs=2, pretrain_lr=3e-4, first_lr=1e-4, second_lr=1e-4, batch_size=256, eval_prompts=16),
-    "cpu-smoke": protocols.ReboundConfig(
+    "cpu-smoke": ReboundConfig(
         world=WorldConfig(content_vocab=4, response_length=3, prompt_vocab=3, n_pre=600, n_align=100,
                           n_perturb=40, n_held_out=20),
         model_size="tiny", q1=(50,), q2=(20,), seeds=(0,), controls=False, pretrain_epochs=1,
@@ -114,12 +115,12 @@ def main(argv=None) -> int:
         print(f"{name:<11} {stats['parameters'] / 1e6:7.1f}M params  "
               f"{stats['tokens_per_s']:12,.0f} tokens/s  MFU {mfu}", flush=True)
     start = time.perf_counter()
-    path = protocols.run(config, args.results, f"gpu-check-{preset}", device=args.device)
+    path = rebound.run(config, args.results, f"gpu-check-{preset}", device=args.device).path
     report["rebound_seconds"] = time.perf_counter() - start
     report["rebound_result"] = str(path)
     report["total_seconds"] = time.perf_counter() - total
     doc = json.loads(Path(path).read_text())
-    print(f"rebound     {protocols.n_cells(config)} cells in {report['rebound_seconds']:.1f} s; reference "
+    print(f"rebound     {rebound.n_cells(config)} cells in {report['rebound_seconds']:.1f} s; reference "
           f"{doc['reference_score']:.4f}; total {report['total_seconds']:.1f} s on {device_name}")
     out = args.results / f"gpu_check-{preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol as _Protocol
 
-from elasticity import store
+from elasticity import schemas, store
 
 
 class Protocol(_Protocol):
@@ -44,6 +44,10 @@ class Protocol(_Protocol):
 
     def run_cell(self, key: str, folder: Path) -> dict:
         """Compute one cell; returns its record (plain finite JSON)."""
+
+    def record_fields(self, key: str) -> tuple:
+        """The (dotted field, kind) pairs a record of this cell must hold (``elasticity.schemas``),
+        checked whenever a cell is read back."""
 
     def summarize(self, records: dict[str, dict], folder: Path) -> tuple[object, dict]:
         """(metrics, extra top-level keys) from the records of every cell."""
@@ -83,15 +87,21 @@ def _cell_path(folder: Path, key: str) -> Path:
     return folder / "cells" / f"{key}.json"
 
 
-def _read_cell(folder: Path, key: str, fp: str) -> dict | None:
+def _read_cell(protocol, folder: Path, key: str, fp: str) -> dict | None:
     path = _cell_path(folder, key)
     if not path.is_file():
         return None
     data = store.read_json(path)
     if not (isinstance(data, dict) and isinstance(data.get("record"), dict)):
-        raise store.StoreError(f"{path}: not a cell record (missing field 'record'); delete it to rerun the cell")
+        raise store.StoreError(f"{path}: not a cell record (missing field 'record'); "
+                               f"delete it to rerun the cell")
     if data.get("fingerprint") != fp:
         raise store.StoreError(f"{path} belongs to another configuration; delete it to rerun the cell")
+    try:
+        schemas.check_fields(data["record"], protocol.record_fields(key),
+                             f"{path} (delete it to rerun the cell)")
+    except schemas.SchemaError as err:
+        raise store.StoreError(str(err)) from None
     return data["record"]
 
 
@@ -142,7 +152,7 @@ def _count(folder: Path, keys: list[str]) -> int:
 def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> None:
     """Run the cells of ``keys`` that are not on disk, each under its lock; wait for those
     another process holds and take them over if it stops without writing them."""
-    pending = [k for k in keys if _read_cell(folder, k, fp) is None]
+    pending = [k for k in keys if _read_cell(protocol, folder, k, fp) is None]
     if after_cell:
         after_cell()
     while pending:
@@ -152,7 +162,7 @@ def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> 
                 if not held:
                     busy.append(key)
                     continue
-                if _read_cell(folder, key, fp) is not None:
+                if _read_cell(protocol, folder, key, fp) is not None:
                     continue  # finished by another process while we worked
                 began = time.perf_counter()
                 record = protocol.run_cell(key, folder)
@@ -164,11 +174,11 @@ def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> 
                 pass  # wait until its holder finishes (or dies)
             if after_cell:
                 after_cell()
-        pending = [k for k in busy if _read_cell(folder, k, fp) is None]
+        pending = [k for k in busy if _read_cell(protocol, folder, k, fp) is None]
 
 
 def _work_distributed(protocol, folder: Path, fp: str, keys: list[str], main: bool) -> None:
-    todo = [k for k in keys if _read_cell(folder, k, fp) is None]  # the same list on every rank
+    todo = [k for k in keys if _read_cell(protocol, folder, k, fp) is None]  # the same list on every rank
     for key in todo:
         began = time.perf_counter()
         record = protocol.run_cell(key, folder)
@@ -207,7 +217,7 @@ def _finish(protocol, root, run_id, folder, config, fp, keys, wall_s) -> Outcome
         if (folder / store.RESULT_FILE).is_file():  # another process completed the grid first
             store.read_result(folder, experiment=protocol.experiment, config=config)
             return Outcome(folder / store.RESULT_FILE, False, len(keys), len(keys))
-        records = {k: _read_cell(folder, k, fp) for k in keys}
+        records = {k: _read_cell(protocol, folder, k, fp) for k in keys}
         done = sum(r is not None for r in records.values())
         if done < len(keys):
             return Outcome(None, False, done, len(keys))

@@ -44,8 +44,9 @@ def audit_markdown(findings: list[dict]) -> str:
 
 
 def sim_check(metrics: dict, names) -> str:
-    lines = [f"alpha={metrics['alpha']:g} k={metrics['k']:g} l={metrics['l']:g}: M = 2^{metrics['depth'] - 1} "
-             f"leaves, {metrics['replicates']} replicates"]
+    m = metrics
+    lines = [f"alpha={m['alpha']:g} k={m['k']:g} l={m['l']:g}: M = 2^{m['depth'] - 1} leaves, "
+             f"{m['replicates']} replicates"]
     for name in names:
         est, (lo, hi) = metrics[name], metrics[name]["ci95"]
         inside = "inside" if metrics["exact_inside_ci95"][name] else "OUTSIDE"
@@ -84,7 +85,8 @@ def fit(result: dict) -> str:
         f"(95% CI {par['alpha_ci95'][0]:.4f}..{par['alpha_ci95'][1]:.4f})",
         f"Vuong Pareto vs log-normal: z={result['vuong_pareto_vs_lognormal']['z']:.3f}, "
         f"p={result['vuong_pareto_vs_lognormal']['p_value']:.3g}",
-        "KS: " + ", ".join(f"{k}={v:.4f}" for k, v in result["ks"].items()) + f"  -> best: {result['best_by_ks']}",
+        "KS: " + ", ".join(f"{k}={v:.4f}" for k, v in result["ks"].items())
+        + f"  -> best: {result['best_by_ks']}",
     ])
 
 

@@ -8,14 +8,21 @@ import os
 import time
 from pathlib import Path
 
-from elasticity import store
+from elasticity import render, store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 
 
-def _audit_rows(root: Path) -> list[dict] | None:
+def _audit_rows(root: Path, skipped: list[dict]) -> list[dict] | None:
+    """The audit's findings, or None (a damaged result is listed among the skipped items)."""
     path = root / "audit" / "default"
-    return store.read_result(path)["metrics"] if (path / "result.json").is_file() else None
+    if not (path / "result.json").is_file():
+        return None
+    try:
+        return store.read_result(path, experiment="audit")["metrics"]
+    except store.StoreError as err:
+        skipped.append({"figure": "audit table", "reason": str(err)})
+        return None
 
 
 def _errata_text() -> str | None:
@@ -30,7 +37,8 @@ def write(
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     existing = [e for e in built if (figures_dir / e["png"]).is_file()]
-    audit, errata = _audit_rows(root), _errata_text()
+    skipped = list(skipped)
+    audit, errata = _audit_rows(root, skipped), _errata_text()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"
     md = _markdown(title, stamp, existing, skipped, audit, errata, Path(os.path.relpath(figures_dir, out)))
@@ -43,14 +51,7 @@ def write(
 def _markdown(title, stamp, entries, skipped, audit, errata, rel: Path) -> str:
     lines = [f"# {title}", "", f"Built {stamp} from saved results.", ""]
     if audit:
-        lines += [
-            "## Audit of the paper's closed forms",
-            "",
-            "| claim | verdict | evidence |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {r['claim']} | {r['verdict']} | {r['evidence'].replace('|', '/')} |" for r in audit]
-        lines.append("")
+        lines += ["## Audit of the paper's closed forms", "", render.audit_markdown(audit), ""]
     lines += ["## Figures", ""]
     for e in entries:
         lines += [

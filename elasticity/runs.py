@@ -54,7 +54,8 @@ def sim_check(alpha, k, l, depth: int = 16, replicates: int = 50, seed: int = 0,
                               on_read_back=on_read_back)
 
 
-def audit(results="results", run_id: str = "default", save: bool = True, progress=None) -> tuple[list, Path | None]:
+def audit(results="results", run_id: str = "default", save: bool = True,
+          progress=None) -> tuple[list, Path | None]:
     """The audit's findings (as dicts) and, when saved, the result path."""
     import time
 
@@ -65,7 +66,8 @@ def audit(results="results", run_id: str = "default", save: bool = True, progres
     findings = [f.as_dict() for f in audit_mod.run_audit(audit_mod.evaluate_grid(progress=progress))]
     path = None
     if save:
-        config = {"alpha": list(audit_mod.GRID_ALPHA), "k": list(audit_mod.GRID_K), "l": list(audit_mod.GRID_L)}
+        config = {"alpha": list(audit_mod.GRID_ALPHA), "k": list(audit_mod.GRID_K),
+                  "l": list(audit_mod.GRID_L)}
         path = store.write_result(results, "audit", run_id, config=config, metrics=findings,
                                   wall_time_s=time.perf_counter() - start)
     return findings, path
@@ -85,7 +87,7 @@ def rebound(config, *, results="results", run_id: str | None = None, preset: str
     from empirical.text import default_device
 
     device = device or ("cpu" if config.synthetic else default_device())
-    run_id = store.check_name("run_id", run_id) if run_id else experiment_run_id(preset, config)
+    run_id = store.check_name("run_id", run_id) if run_id is not None else experiment_run_id(preset, config)
     return protocol.run(config, results, run_id, engine.parse_shard(shard), progress, device, workers)
 
 

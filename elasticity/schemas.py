@@ -7,7 +7,9 @@ A field is a dotted path; ``name[]`` walks every element of a list. Kinds: ``num
 
 import math
 
-from elasticity.store import StoreError
+
+class SchemaError(ValueError):
+    """A result or record without a field it must hold; the message names the file and field."""
 
 _ESTIMATE = ("mean", "ci95")
 _SIM_NAMES = ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl")
@@ -33,32 +35,57 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
                  for name in ("inverse_nats", "forward_nats", "forward_minus_inverse_nats")
                  for k in _ESTIMATE),
                ("cells", "list")),
-    "rebound": (("metrics", "dict"), ("cells", "list"), ("reference_score", "number")),
 }
+
+_REBOUND_CURVES = (("arm", "str"), ("q1", "int"), ("q2", "list"), ("score[].mean", "number"),
+                   ("metrics.crossing_q2", "number?"))
+
+
+def _rebound(document: dict) -> tuple:
+    """A sweep's index holds metrics.runs[]; a single run metrics.curves[]."""
+    top = (("metrics", "dict"), ("cells", "list"), ("reference_score", "number"))
+    if isinstance(document.get("metrics"), dict) and "runs" in document["metrics"]:
+        return top + (("metrics.runs[].run", "str"), ("metrics.runs[].reference_score", "number"),
+                      *((f"metrics.runs[].curves[].{f}", k) for f, k in _REBOUND_CURVES),
+                      ("metrics.runs[].elasticity_vs_controls", "list"))
+    return top + (*((f"metrics.curves[].{f}", k) for f, k in _REBOUND_CURVES),
+                  ("metrics.elasticity_vs_controls[].q1", "int"),
+                  ("metrics.elasticity_vs_controls[].crossing_q2_pretrained", "number?"),
+                  ("metrics.elasticity_vs_controls[].crossing_q2_scratch", "number?"),
+                  ("metrics.elasticity_vs_controls[].verdict", "str"))
+
+
+DYNAMIC = {"rebound": _rebound}
+
+
+def check_fields(document, fields, path) -> None:
+    """Raise SchemaError naming ``path`` and the first of ``fields`` missing or mistyped."""
+    for field, kind in fields:
+        _walk(document, field.split("."), kind, path, "")
 
 
 def check(document: dict, experiment: str, path) -> None:
-    """Raise StoreError naming ``path`` and the first missing or mistyped field."""
+    """Raise SchemaError naming ``path`` and the first missing or mistyped field."""
     if document.get("experiment") != experiment:
-        raise StoreError(f"{path}: a result of {document.get('experiment')!r}, expected {experiment!r}")
-    for field, kind in SCHEMAS.get(experiment, ()):
-        _walk(document, field.split("."), kind, path, "")
+        raise SchemaError(f"{path}: a result of {document.get('experiment')!r}, expected {experiment!r}")
+    fields = DYNAMIC[experiment](document) if experiment in DYNAMIC else SCHEMAS.get(experiment, ())
+    check_fields(document, fields, path)
 
 
 def _walk(value, parts: list[str], kind: str, path, trail: str) -> None:
     if not parts:
         if not _is(value, kind):
-            raise StoreError(f"{path}: field {trail.rstrip('.')!r} must be {kind}, got {_show(value)}")
+            raise SchemaError(f"{path}: field {trail.rstrip('.')!r} must be {kind}, got {_show(value)}")
         return
     name = parts[0].removesuffix("[]")
     if not isinstance(value, dict) or name not in value:
-        raise StoreError(f"{path}: missing field {trail + name!r}")
+        raise SchemaError(f"{path}: missing field {trail + name!r}")
     child = value[name]
     if not parts[0].endswith("[]"):
         _walk(child, parts[1:], kind, path, f"{trail}{name}.")
         return
     if not isinstance(child, list):
-        raise StoreError(f"{path}: field {trail + name!r} must be a list, got {_show(child)}")
+        raise SchemaError(f"{path}: field {trail + name!r} must be a list, got {_show(child)}")
     for i, item in enumerate(child):
         _walk(item, parts[1:], kind, path, f"{trail}{name}[{i}].")
 

@@ -115,7 +115,8 @@ def atomic_write_json(path, document) -> None:
 def atomic_save_npz(path, arrays: dict) -> None:
     import numpy as np
 
-    _atomic_write(Path(path), lambda h: np.savez_compressed(h, **{k: np.asarray(v) for k, v in arrays.items()}))
+    plain = {k: np.asarray(v) for k, v in arrays.items()}
+    _atomic_write(Path(path), lambda handle: np.savez_compressed(handle, **plain))
 
 
 @contextlib.contextmanager
@@ -249,9 +250,12 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
         raise StoreError(f"{path}: the stored fingerprint does not match the stored config "
                          f"(the file was edited or damaged)")
     if experiment is not None:
-        from elasticity.schemas import check
+        from elasticity.schemas import SchemaError, check
 
-        check(document, experiment, path)
+        try:
+            check(document, experiment, path)
+        except SchemaError as err:
+            raise StoreError(str(err)) from None
     if config is not None:
         check_config(path.parent, document["config"], config, what="holds a result")
     return document
@@ -282,8 +286,8 @@ def read_arrays(folder) -> dict:
     import numpy as np
 
     path = Path(folder) / ARRAYS_FILE
-    try:
-        with np.load(path, allow_pickle=False) as data:
+    try:  # our own handle: numpy leaves its file open when a damaged archive fails to parse
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except FileNotFoundError:
         raise StoreError(f"no arrays file at {path}") from None
@@ -319,6 +323,11 @@ def check_run_dir(folder, config) -> None:
         check_config(folder, stored["config"], config)
 
 
+def run_lock(root, experiment: str, run_id: str) -> Path:
+    """The lock file that guards a whole run's result (beside, not inside, its folder)."""
+    return run_dir(root, experiment, run_id).parent / ".locks" / f"{run_id}.lock"
+
+
 def compute_once(root, experiment: str, run_id: str, compute, *, config, seed=None,
                  force: bool = False, on_read_back=None) -> dict:
     """The stored result of this configuration, else ``compute()`` written as its metrics.
@@ -328,7 +337,7 @@ def compute_once(root, experiment: str, run_id: str, compute, *, config, seed=No
     ``on_read_back(path)`` is called when a stored result is returned instead of computed.
     """
     folder = run_dir(root, experiment, run_id)
-    with locked(folder.parent / f".{run_id}.lock"):
+    with locked(run_lock(root, experiment, run_id)):
         if not force:
             stored = finished(root, experiment, run_id, config)
             if stored is not None:

@@ -121,6 +121,11 @@ class Rebound:
         self.task.first_stage(model, group.q1, group.seed)
         return model
 
+    def record_fields(self, key: str) -> tuple:
+        if key.startswith("reference-s"):
+            return (("score", "number"),)
+        return (("points[].score", "number"), ("points[].q2", "int"), ("points[].code_length_nats", "dict"))
+
     def summarize(self, records: dict[str, dict], folder: Path):
         references = {s: records[f"reference-s{s}"]["score"] for s in self.config.seeds}
         cells = [p for g in groups(self.config) for p in records[g.key]["points"]]
@@ -230,7 +235,7 @@ def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str,
     if any(o.path is None for o in outcomes):
         return engine.Outcome(None, False, sum(o.done for o in outcomes), sum(o.total for o in outcomes))
     config = {name: c.as_dict() for name, c in named}
-    with store.locked(store.run_dir(results_root, "rebound", run_id).parent / f".{run_id}.lock"):
+    with store.locked(store.run_lock(results_root, "rebound", run_id)):
         stored = store.finished(results_root, "rebound", run_id, config)
         if stored is not None:
             path = store.run_dir(results_root, "rebound", run_id) / store.RESULT_FILE

@@ -24,7 +24,6 @@ resumes and parallel shards never duplicate work.
 """
 
 import copy
-import json
 import time
 from pathlib import Path
 
@@ -209,6 +208,10 @@ class Resist:
                 "forward_before_nats": ce(thetas[i], gen[j]["test"]),
                 "examples": {"theta_i": gen[i]["test"][:2], "theta_j": gen[j]["test"][:2]},
                 "wall_s": time.perf_counter() - start}
+
+    def record_fields(self, key: str) -> tuple:
+        names = ("inverse_nats", "forward_nats", "inverse_before_nats", "forward_before_nats")
+        return (*((name, "number") for name in names), ("pair", "list"), ("seed", "int"))
 
     def summarize(self, records: dict[str, dict], folder: Path):
         cells = [records[k] for k in sorted(records)]

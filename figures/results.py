@@ -1,9 +1,10 @@
-"""Reading result files for the figures (plain JSON; the store's schema, checked)."""
+"""Reading result files for the figures, through the store's checked reader (schema version,
+fingerprint, and the fields each experiment must hold), so a figure never meets a missing
+field: a bad result becomes a ResultError naming the file and the field."""
 
-import json
 from pathlib import Path
 
-SCHEMA_VERSION = 1  # elasticity.store.SCHEMA_VERSION (not imported: figures stay standalone)
+from elasticity import store
 
 
 class ResultError(Exception):
@@ -11,15 +12,12 @@ class ResultError(Exception):
 
 
 def load(path: Path) -> dict:
-    if not path.is_file():
-        raise ResultError(f"no result at {path}")
+    """results/<experiment>/<run_id>/result.json, checked against <experiment>'s schema."""
+    path = Path(path)
     try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ResultError(f"{path} is not valid JSON ({err})") from None
-    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
-        raise ResultError(f"{path}: not a result of schema version {SCHEMA_VERSION}")
-    return doc
+        return store.read_result(path, experiment=path.parent.parent.name)
+    except store.StoreError as err:
+        raise ResultError(str(err)) from None
 
 
 def one(root: Path, experiment: str, run_id: str) -> dict:

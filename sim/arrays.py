@@ -15,12 +15,13 @@ def load(path, what: str = "array") -> np.ndarray | dict[str, np.ndarray]:
         raise ValueError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes), not a .npy/.npz {what}")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.ndarray):
-            return _real(data, path)
-        with data:
-            return {name: _real(data[name], path, name) for name in data.files}
+    try:  # our own handle: numpy leaves its file open when a damaged archive fails to parse
+        with open(path, "rb") as handle:
+            data = np.load(handle, allow_pickle=False)
+            if isinstance(data, np.ndarray):
+                return _real(data, path)
+            with data:
+                return {name: _real(data[name], path, name) for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, ValueError) and str(err).startswith(str(path)):
             raise
@@ -29,6 +30,8 @@ def load(path, what: str = "array") -> np.ndarray | dict[str, np.ndarray]:
 
 def _real(array: np.ndarray, path: Path, name: str = "") -> np.ndarray:
     where = f"{path}" + (f" [{name}]" if name else "")
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{where}: not a .npy array inside the archive")
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{where}: expected real numbers, got dtype {array.dtype}")
     return array

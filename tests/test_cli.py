@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from elasticity.cli import THEORY_KEYS
+from elasticity.render import THEORY_KEYS
 
 EXE = shutil.which("elasticity", path=str(Path(sys.executable).parent)) or shutil.which("elasticity")
 

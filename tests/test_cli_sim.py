@@ -17,8 +17,8 @@ def test_sim_check_json_and_resume(tmp_path):
     for name in ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl"):
         assert set(r[name]) == {"mean", "ci95"} and len(r[name]["ci95"]) == 2
         assert isinstance(r["exact_inside_ci95"][name], bool) and name in r["exact"]
-    saved = list((tmp_path / "sim-check").iterdir())
-    assert len(saved) == 1
+    saved = list((tmp_path / "sim-check").glob("[!.]*"))
+    assert len(saved) == 1 and saved[0].name.startswith("a3-k100-l0.01-d10-r8-s1-")
     stamp = (saved[0] / "result.json").stat().st_mtime_ns
     second = run(*args)  # finished run_id: read back, not recomputed
     assert json.loads(second.stdout) == r
@@ -52,7 +52,7 @@ def test_sim_tree_mixture_and_fit(tmp_path):
     (("sim", "check", "--alpha", "3", "--k", "10", "--depth", "30"), "must be in [2, 25]"),
     (("sim", "check", "--alpha", "0.5", "--k", "10"), "alpha must be >= 1.1"),
     (("sim", "huffman"), "exactly one of --file and --random"),
-    (("sim", "tree", "/nonexistent.npy"), "does not exist"),
+    (("sim", "tree", "/nonexistent.npy"), "no such file: /nonexistent.npy"),
 ])
 def test_sim_bad_input(args, message):
     out = run(*args)

@@ -57,7 +57,7 @@ def test_error_shrinks_like_inverse_root_m_for_light_tails():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"depth": 1}, "depth must be >= 2"), ({"depth": 26}, r"depth must be in \[2, 25\]"),
+    ({"depth": 1}, r"depth must be in \[2, 25\]"), ({"depth": 26}, r"depth must be in \[2, 25\]"),
     ({"replicates": 1}, "replicates"), ({"alpha": 1.0}, "alpha"), ({"l": -1.0}, "l must be"),
     ({"rng": 3}, "Generator"),
 ])

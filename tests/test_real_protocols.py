@@ -42,7 +42,8 @@ def test_rebound_micro_on_a_local_model_and_imdb_with_vader(local, tmp_path):
         assert 0 <= cell["score"] <= 1 and cell["n_responses"] == 4
         assert set(cell["code_length_nats"]) == {"positive", "negative"}
         assert cell["kl_to_pretrained_nats"] is None
-    first = tmp_path / "rebound" / "micro-sft-imdb" / "checkpoints" / "first-s0-q1_50"
+    assert doc["run_id"].startswith("micro-sft-imdb-")
+    first = tmp_path / "rebound" / doc["run_id"] / "checkpoints" / "first-s0-q1_50"
     assert (first / "model.safetensors").is_file() and (first / "tokenizer.json").is_file()
     again = run_cli("rebound", "--preset", "micro", *_real(local), "--results", str(tmp_path), "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["cells"] == doc["cells"]  # resumed, not rerun
@@ -65,9 +66,10 @@ def test_sweep_preset_drops_synthetic_only_axes_with_a_real_model(local, tmp_pat
                   "--set", "q1=50", "--set", "q2=20", "--results", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "size-tiny, size-medium, pretrain-1ep, pretrain-4ep" in out.stderr
-    runs = sorted(p.name for p in (tmp_path / "rebound").iterdir())
-    assert runs == ["cpu-full-sft-imdb-custom.centre", "cpu-full-sft-imdb-custom.lr2-0.0003",
-                    "cpu-full-sft-imdb-custom.lr2-0.003"]
+    runs = sorted(p.name.split(".", 1)[1] for p in (tmp_path / "rebound").iterdir() if p.is_dir())
+    assert runs == ["centre", "lr2-0.0003", "lr2-0.003"]
+    folders = [p for p in (tmp_path / "rebound").iterdir() if p.is_dir()]
+    assert all(p.name.startswith("cpu-full-sft-imdb-") for p in folders)
 
 
 def test_lora_stage_trains_an_adapter_and_merges_it(local):
@@ -105,8 +107,8 @@ def test_bad_input_is_refused_before_training(local, tmp_path):
 
 
 def test_resist_micro_on_the_synthetic_world_fills_table_2(tmp_path):
-    path = resist.run(presets.RESIST["micro"], tmp_path, "r")
-    doc = store.read_result(path)
+    path = resist.run(presets.RESIST["micro"], tmp_path, "r").path
+    doc = store.read_result(path, experiment="resist")
     rows = doc["metrics"]["table2"]
     assert [r["pair"] for r in rows] == [[1, 2], [2, 3], [1, 3]]
     assert rows[0]["label"] == "H(theta_1, theta'_21) vs. H(theta_2, theta'_12)"
@@ -115,7 +117,8 @@ def test_resist_micro_on_the_synthetic_world_fills_table_2(tmp_path):
         gap = row["forward_minus_inverse_nats"]["mean"]
         assert gap == pytest.approx(row["forward_nats"]["mean"] - row["inverse_nats"]["mean"], abs=1e-12)
     assert len(doc["cells"]) == 6
-    assert resist.run(presets.RESIST["micro"], tmp_path, "r") == path  # resumes: nothing left to do
+    again = resist.run(presets.RESIST["micro"], tmp_path, "r")
+    assert again.path == path and again.read_back  # finished: read back, nothing recomputed
 
 
 def test_resist_on_a_local_model_and_alpaca_through_the_cli(local, tmp_path):

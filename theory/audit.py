@@ -46,14 +46,13 @@ Grid = dict[tuple[float, float, float], elasticity.Elasticity]
 
 
 def evaluate_grid(alphas=GRID_ALPHA, ks=GRID_K, ls=GRID_L, progress=None) -> Grid:
-    """Exact values at every grid point. ``progress`` is called once per point, if given."""
+    """Exact values at every grid point; ``progress(done, total)`` after each, if given."""
+    points = [(a, k, l) for a in alphas for k in ks for l in ls]
     grid = {}
-    for a in alphas:
-        for k in ks:
-            for l in ls:
-                grid[(a, k, l)] = elasticity.exact(a, k, l)
-                if progress is not None:
-                    progress()
+    for i, point in enumerate(points):
+        grid[point] = elasticity.exact(*point)
+        if progress is not None:
+            progress(i + 1, len(points))
     return grid
 
 

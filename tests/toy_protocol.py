@@ -1,0 +1,53 @@
+"""A protocol for the run engine's tests: no torch, cells that take a chosen time, and a log
+of every cell run (one line per run, appended), so tests can count recomputations."""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from elasticity.overrides import as_plain
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToyConfig:
+    values: tuple[int, ...] = (1, 2, 3, 4)
+    seconds: float = 0.0  # each cell sleeps this long
+
+    def as_dict(self) -> dict:
+        return as_plain(self)
+
+
+class Toy:
+    experiment = "toy"
+    device = "cpu"
+
+    def __init__(self, config: ToyConfig, log: Path, bad_input: bool = False, fail_on: int = -1):
+        self.config, self.log, self.bad_input = config, Path(log), bad_input
+        self.fail_on = fail_on  # a cell value that raises (a crash mid-grid)
+
+    def cells(self) -> list[str]:
+        return [f"v{v}" for v in self.config.values]
+
+    def prepare(self, folder: Path) -> None:
+        if self.bad_input:
+            raise ValueError("toy: bad input")
+
+    def run_cell(self, key: str, folder: Path) -> dict:
+        value = int(key[1:])
+        with open(self.log, "a") as handle:
+            handle.write(f"{os.getpid()} {key}\n")
+        time.sleep(self.config.seconds)
+        if value == self.fail_on:
+            raise RuntimeError(f"toy: cell {key} failed")
+        return {"value": value, "square": value * value}
+
+    def record_fields(self, key: str) -> tuple:
+        return (("value", "int"), ("square", "int"))
+
+    def summarize(self, records: dict, folder: Path):
+        return {"sum_of_squares": sum(r["square"] for r in records.values())}, {"n": len(records)}
+
+
+def runs_logged(log: Path) -> list[str]:
+    return Path(log).read_text().split("\n")[:-1] if Path(log).is_file() else []
