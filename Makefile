@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_theory.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_experiment.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -438,6 +438,66 @@ def resist(preset, dataset, model_path, data_dir, lora_rank, accelerate_config, 
     _finish(outcome, shard, as_json, render.resist, "resist")
 
 
+@cli.command()
+@click.option("--preset", type=click.Choice(["micro", "cpu-standard", "gpu-scale"]), default="micro",
+              show_default=True,
+              help="micro: 2 arms, 3 seeds, for tests (about a minute); cpu-standard: the decisive run - "
+                   "3 arms and a placebo, springs, replay, the k axis, 10 seeds (about 10 minutes with "
+                   "--workers 2); gpu-scale: a larger world and model, k up to 1e3.")
+@_experiment_options(shard="cells i, i+N, ... of the (seed, arm) grid")
+def counterfactual(preset, config_file, assignments, results_root, run_id, shard, workers, as_json):
+    """Counterfactual pre-training: does the pre-training data decide how far the same
+    perturbation pulls an aligned model back?
+
+    Per seed, models identical but for the positive share f of their pre-training data are
+    aligned on the same data (to a common target score, and by a common dose), then perturbed
+    by the same negative data along one trajectory; the effect is the paired difference of
+    score drops between the lowest-f and highest-f arms (> 0: elasticity). With a placebo pair,
+    positive controls (an L2 spring to the pre-trained weights, replay of D_pre) and the
+    effective k against |D_pre|/Q1. Verdict: elasticity, opposite or not resolved, with the
+    minimal detectable effect. Synthetic world only (the arms need pre-training).
+    """
+    from elasticity import runs
+
+    config = _config("counterfactual", preset, config_file, assignments)
+    with _progress("counterfactual") as bar:
+        outcome = runs.counterfactual(config, results=results_root, run_id=run_id, preset=preset, shard=shard,
+                                      workers=workers, progress=bar)
+    _finish(outcome, shard, as_json, render.counterfactual, "counterfactual")
+
+
+@cli.command()
+@click.option("--preset", default="counterfactual/cpu-standard", show_default=True, metavar="EXPERIMENT/PRESET",
+              help="Whose world: any experiment's preset (elasticity config list).")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Override a world field (content_vocab=4, law=pareto, zipf_s=1.5, ...).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The run seed's world.")
+@click.option("--pretrain", is_flag=True,
+              help="Also pre-train a model on D_pre (the preset's size, steps and learning rate) and report "
+                   "what it reaches: excess code length per dataset and the share of the structure captured.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def world(preset, assignments, seed, pretrain, as_json):
+    """The synthetic world's information numbers: entropy of each dataset, D_pre's KL to the
+    uniform law (kl_pre_to_uniform_nats_per_token), the KL between the arms' pre-training laws;
+    with --pretrain, what a pre-trained model captures of it."""
+    from elasticity import overrides, presets, runs
+
+    experiment, _, name = preset.partition("/")
+    config = presets.get(experiment, name)
+    world_config = overrides.with_overrides(config.world, assignments)
+    fractions = getattr(config, "fractions", ())
+    trained = None
+    if pretrain:
+        steps = getattr(config, "pretrain_steps", 300)
+        trained = {"steps": steps, "batch_size": getattr(config, "pretrain_batch", 128),
+                   "lr": getattr(config, "pretrain_lr", 5e-3), "model_size": config.model_size, "seed": seed}
+    info = runs.world_information(world_config, seed, fractions, trained)
+    if as_json:
+        _emit_json(info)
+    else:
+        click.echo(render.world(info))
+
+
 @cli.group("config")
 def config_group():
     """Experiment configurations: list the presets, print one as YAML (edit it, then run it

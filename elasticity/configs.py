@@ -56,14 +56,24 @@ MODEL_SIZES = {
 }
 
 
+WORLD_LAWS = ("zipf", "pareto")
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorldConfig:
-    seed: int = 0
-    content_vocab: int = 4  # V content tokens; the first V // 2 are "bright"
-    response_length: int = 5  # L, odd
+    """The synthetic world (``empirical.world``). Defaults are chosen for structure a small
+    model can learn and return to (docs/experiments.md): V = 6 content tokens, responses of
+    L = 3 (M = 216 responses, 108 per style), Zipf masses with s = 1, so that D_pre's KL to
+    the uniform law is about 0.28 nats per token (at f = 0.5)."""
+
+    seed: int = 0  # the world family; each run seed draws its own world from it
+    content_vocab: int = 6  # V content tokens; the first V // 2 are "bright"
+    response_length: int = 3  # L, odd
     prompt_vocab: int = 8
-    prompt_length: int = 2
-    alpha: float = 3.0  # Pareto tail index of the leaf masses
+    prompt_length: int = 1
+    law: str = "zipf"  # leaf masses per style: "zipf" (rank^-s over a seeded order) or "pareto" (iid)
+    zipf_s: float = 1.0
+    alpha: float = 3.0  # Pareto tail index (law = "pareto")
     n_pre: int = 20_000
     pre_positive_fraction: float = 0.5
     n_align: int = 10_000
@@ -81,6 +91,8 @@ class WorldConfig:
             (v**length <= 2**20, "content_vocab ** response_length must be <= 2^20 (exact enumeration)"),
             (self.prompt_vocab >= 1 and self.prompt_length >= 0,
              "prompt_vocab must be >= 1 and prompt_length >= 0"),
+            (self.law in WORLD_LAWS, f"law must be one of {WORLD_LAWS}"),
+            (0 < self.zipf_s <= 10, "zipf_s must lie in (0, 10]"),
             (self.alpha > 1, "alpha must be > 1 (E[X] diverges otherwise)"),
             (0.0 <= self.pre_positive_fraction <= 1.0, "pre_positive_fraction must lie in [0, 1]"),
             (min(sizes) >= 1, "dataset sizes must be >= 1"),
@@ -247,6 +259,86 @@ class ResistConfig:
                      f"{name} must be one of {SCHEDULERS}, got {getattr(self, name)!r}")
         _require(0 < self.top_p <= 1 and self.temperature > 0 and self.top_k >= 1,
                  "decoding needs 0 < top_p <= 1, temperature > 0 and top_k >= 1")
+
+    def as_dict(self) -> dict:
+        return as_plain(self)
+
+
+Q2_MODES = ("trajectory", "fixed-steps")
+ALIGNMENTS = ("target", "dose")
+K_MODES = ("steps", "epochs")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CounterfactualConfig:
+    """The counterfactual pre-training experiment (``empirical.counterfactual``): arms that
+    differ only in the positive share f of their pre-training data, aligned alike, perturbed
+    alike; positive controls; the k axis. See docs/experiments.md."""
+
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=512, n_perturb=512,
+                                                                   n_held_out=200))
+    model_size: str = "tiny"
+    seeds: tuple[int, ...] = tuple(range(10))
+    fractions: tuple[float, ...] = (0.2, 0.5, 0.8)  # f of each arm's D_pre
+    placebo: bool = True  # an arm at the middle f with another pre-training sample of the same law
+    pretrain_steps: int = 300
+    pretrain_batch: int = 128
+    pretrain_lr: float = 5e-3  # decayed linearly to 0
+    align_lr: float = 2e-3
+    align_batch: int = 16
+    q1_dose: int = 64  # the dose-matched variant: every arm sees these Q1 alignment examples
+    q1_max: int = 512  # the target-matched variant: alignment stops at target_score or here
+    target_score: float = 0.85  # reached by every arm within q1_max at these settings
+    second_lrs: tuple[float, ...] = (1e-3,)  # the perturbation's constant learning rates
+    second_batch: int = 16
+    q2: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    q2_mode: str = "trajectory"  # one path measured at each Q2; or "fixed-steps" (a run per Q2)
+    fixed_steps: int = 32
+    primary: str = "target"  # the alignment variant the verdict reads
+    spring: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0)  # lambda of the L2 spring to theta_pre
+    replay: bool = True
+    replay_fraction: float = 0.5  # share of replayed (D_pre + alignment) examples in each batch
+    k_sizes: tuple[int, ...] = (640, 64_000)  # more |D_pre| values (at the middle f): the k axis
+    k_mode: str = "steps"  # "steps": the same number of pre-training steps; "epochs": the same epochs
+    k_fit_points: int = 3  # Q2 points (after 0) that fit the code-length slopes of effective k
+    eval_prompts: int = 1
+
+    def __post_init__(self):
+        _finite_fields(self)
+        _require(self.model_size in MODEL_SIZES,
+                 f"model_size must be one of {sorted(MODEL_SIZES)}, got {self.model_size!r}")
+        _grid("seeds", self.seeds, 0)
+        _grid("fractions", self.fractions, 0.0)
+        _require(len(self.fractions) >= 2 and max(self.fractions) <= 1.0,
+                 f"fractions needs at least two values in [0, 1], got {list(self.fractions)}")
+        _positive(self, "pretrain_steps", "pretrain_batch", "pretrain_lr", "align_lr", "align_batch",
+                  "q1_dose", "q1_max", "second_batch", "fixed_steps", "eval_prompts")
+        _grid("second_lrs", self.second_lrs, 0.0)
+        _require(min(self.second_lrs) > 0, "second_lrs values must be > 0")
+        _grid("q2", self.q2, 1)
+        _grid("spring", self.spring, 0.0)
+        if self.k_sizes:
+            _grid("k_sizes", self.k_sizes, 1)
+        w = self.world
+        _require(self.q1_dose <= self.q1_max <= w.n_align,
+                 f"need q1_dose <= q1_max <= world.n_align, got {self.q1_dose}, {self.q1_max}, {w.n_align}")
+        _require(max(self.q2) <= w.n_perturb,
+                 f"Q2 = {max(self.q2)} is larger than the perturbation set (world.n_perturb = {w.n_perturb})")
+        _require(0 < self.target_score < 1, f"target_score must lie in (0, 1), got {self.target_score}")
+        _require(self.q2_mode in Q2_MODES, f"q2_mode must be one of {Q2_MODES}, got {self.q2_mode!r}")
+        _require(self.primary in ALIGNMENTS, f"primary must be one of {ALIGNMENTS}, got {self.primary!r}")
+        _require(self.k_mode in K_MODES, f"k_mode must be one of {K_MODES}, got {self.k_mode!r}")
+        _require(0 <= self.replay_fraction < 1, f"replay_fraction must lie in [0, 1), got {self.replay_fraction}")
+        _require(2 <= self.k_fit_points <= len(self.q2),
+                 f"k_fit_points must lie in [2, {len(self.q2)}] (the Q2 grid), got {self.k_fit_points}")
+        _require(self.eval_prompts <= w.prompt_vocab ** w.prompt_length,
+                 f"eval_prompts must be <= {w.prompt_vocab ** w.prompt_length} (the distinct prompts)")
+        _require(w.n_pre not in self.k_sizes, "k_sizes must not repeat world.n_pre (that arm exists)")
+
+    @property
+    def middle(self) -> float:
+        """The f of the placebo and the k axis: the middle of the sorted fractions."""
+        return sorted(self.fractions)[len(self.fractions) // 2]
 
     def as_dict(self) -> dict:
         return as_plain(self)

@@ -11,7 +11,7 @@ module imports no torch (``elasticity config show EXPERIMENT PRESET`` prints one
 
 from dataclasses import replace
 
-from elasticity.configs import ReboundConfig, ResistConfig, WorldConfig
+from elasticity.configs import CounterfactualConfig, ReboundConfig, ResistConfig, WorldConfig
 
 REBOUND = {
     "micro": ReboundConfig(
@@ -63,8 +63,26 @@ RESIST = {
 }
 
 
+# The counterfactual pre-training experiment (docs/experiments.md). ``cpu-standard`` is the
+# decisive run (about 10 minutes on this 2-core CPU with --workers 2); ``micro`` is for tests;
+# ``gpu-scale`` a larger world and model, k up to 1e3, for a GPU.
+COUNTERFACTUAL = {
+    "micro": CounterfactualConfig(
+        world=WorldConfig(n_pre=5_000, n_align=256, n_perturb=256, n_held_out=50),
+        seeds=(0, 1, 2), fractions=(0.2, 0.8), placebo=False, pretrain_steps=150, q1_dose=32, q1_max=256,
+        q2=(16, 64, 256), spring=(0.0, 3.0), replay=False, k_sizes=(), k_fit_points=2),
+    "cpu-standard": CounterfactualConfig(seeds=tuple(range(16)), second_lrs=(1e-3, 3e-3)),
+    "gpu-scale": CounterfactualConfig(
+        world=WorldConfig(content_vocab=8, response_length=5, n_pre=256_000, n_align=4_096, n_perturb=4_096,
+                          n_held_out=500),
+        model_size="medium", pretrain_steps=4_000, pretrain_batch=256, q1_dose=256, q1_max=4_096,
+        q2=(32, 64, 128, 256, 512, 1024, 2048, 4096), second_lrs=(3e-4, 1e-3, 3e-3),
+        k_sizes=(2_560, 25_600), eval_prompts=2),
+}
+
+
 def _tables() -> dict[str, dict]:
-    return {"rebound": REBOUND, "resist": RESIST}
+    return {"rebound": REBOUND, "resist": RESIST, "counterfactual": COUNTERFACTUAL}
 
 
 def names() -> dict[str, list[str]]:

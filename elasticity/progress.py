@@ -35,9 +35,10 @@ class Progress:
             self.total = total
         if self.first is None:
             self.first = done  # work found on disk does not count towards the rate
+        finished_now = done == self.total and self.done != done
         self.done = done
         now = time.perf_counter()
-        if self.tty or now - self.last >= self.every or done == self.total:
+        if self.tty or now - self.last >= self.every or finished_now:
             self._show(now, final=False)
             self.last = now
 

@@ -131,3 +131,60 @@ def resist(result: dict) -> str:
         lines.append(f"{row['label']:<50}{interval(row['inverse_nats']):>30}"
                      f"{interval(row['forward_nats']):>30}  {row['verdict']}")
     return "\n".join(lines)
+
+
+def _ci(stat: dict, digits: int = 4) -> str:
+    return interval(stat, digits)
+
+
+def counterfactual(result: dict) -> str:
+    m, e = result["metrics"], result["effect"]
+    lines = [f"verdict: {result['verdict']}  ({result['verdict_note']})",
+             f"effect: drop({m['low_arm']}) - drop({m['high_arm']}) = {_ci(e)} ({e['units']}; "
+             f"{e['n_seeds']} seeds, alignment {e['alignment']}, second-stage lr {e['second_lr']:g})"]
+    mde = result["minimal_detectable_effect"]
+    lines.append(f"minimal detectable effect (80% power): {'n/a' if mde is None else f'{mde:.4f}'}")
+    lines.append("effects by alignment variant and learning rate (area; probability | logit):")
+    for variant, by_lr in m["effects"].items():
+        for lr, units in by_lr.items():
+            lines.append(f"  {variant:<7} lr {lr:<8} {_ci(units['probability']['area']):>28}  "
+                         f"{_ci(units['logit']['area']):>28}")
+    if "placebo" in m:
+        for variant, p in m["placebo"].items():
+            lines.append(f"placebo ({variant}): {_ci(p)}  {'covers 0' if p['covers_zero'] else 'EXCLUDES 0'}")
+    controls = result["positive_controls"]
+    for row in controls["spring"]:
+        lines.append(f"spring lambda {row['lambda']:<6g} effect {_ci(row['effect'])}"
+                     f"{'  detected' if row['detected'] else ''}")
+    if "replay" in controls:
+        r = controls["replay"]
+        lines.append(f"replay             effect {_ci(r['effect'])}{'  detected' if r['detected'] else ''}")
+    lines.append(f"smallest spring lambda detected: {controls['smallest_lambda_detected']}")
+    for row in m["aligned"]:
+        lines.append(f"aligned {row['arm']:<8} {row['variant']:<7} Q1 {row['q1']['mean']:7.1f}  score "
+                     f"{row['score']['mean']:.4f}  reached target {row['reached_target']}/{row['score']['n']}")
+    for row in result["effective_k"]:
+        obs = row["observed"]
+        shown = "n/a" if obs["mean"] is None else _ci(obs, 2)
+        lines.append(f"effective k at |D_pre| = {row['n_pre']}: nominal {row['nominal_k']:g}, observed {shown}, "
+                     f"optimal compressor {row['predicted']:.6g}")
+    return "\n".join(lines)
+
+
+def world(info: dict) -> str:
+    lines = [f"world of seed {info['seed']}: {info['responses']} responses, {info['tokens_per_response']} tokens "
+             f"each (EOS included); D_pre at positive share {info['pre_positive_fraction']:g}"]
+    for name, h in info["entropy_nats_per_token"].items():
+        lines.append(f"  entropy of D_{name:<8} {h:.4f} nats/token")
+    lines.append(f"  KL(D_pre || uniform)   {info['kl_pre_to_uniform_nats_per_token']:.4f} nats/token")
+    lines.append("  styles: disjoint supports (KL infinite; Jensen-Shannon log 2 = 0.6931 nats)")
+    for name, kl in info.get("kl_between_pretraining_laws_nats_per_token", {}).items():
+        lines.append(f"  KL({name})  {kl:.4f} nats/token")
+    if "pretrained" in info:
+        p = info["pretrained"]
+        lines.append(f"pre-trained {p['model_size']} model ({p['steps']} steps of {p['batch_size']}, lr {p['lr']:g}, "
+                     f"{p['seconds']:.1f} s): style score {p['score']:.4f}, valid mass {p['valid_mass']:.4f}")
+        for name, x in p["excess_nats_per_token"].items():
+            lines.append(f"  excess code length on D_{name:<8} {x:.4f} nats/token")
+        lines.append(f"  captures {p['captured_share_of_kl']:.1%} of D_pre's KL to uniform")
+    return "\n".join(lines)

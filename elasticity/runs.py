@@ -117,3 +117,52 @@ def resist(config, *, results="results", run_id: str | None = None, preset: str 
         run_id = store.default_run_id(f"{preset}-{config.dataset}", config.as_dict())
     return protocol.run(config, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
                         progress, device, workers)
+
+
+def counterfactual(config, *, results="results", run_id: str | None = None, preset: str = "custom",
+                   shard=None, workers: int = 1, progress=None) -> engine.Outcome:
+    """Run (or resume, or read back) the counterfactual pre-training experiment."""
+    from empirical import counterfactual as protocol
+
+    if run_id is None:
+        run_id = store.default_run_id(preset, config.as_dict())
+    return protocol.run(config, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
+                        progress, workers)
+
+
+def world_information(config, seed: int = 0, fractions=(), pretrain: dict | None = None) -> dict:
+    """The information numbers of the world of one seed (``empirical.world.information``);
+    with ``pretrain`` ({steps, batch_size, lr, model_size, f}), a model is pre-trained on its
+    D_pre and what it reaches is added: code length on each law, excess over the entropy, the
+    share of D_pre's structure it captures, its style score."""
+    from empirical.world import World, information
+
+    world = World(config, seed)
+    out = {"seed": seed, **information(world, None, fractions)}
+    if pretrain is not None:
+        out["pretrained"] = _pretrained_model_numbers(world, out, **pretrain)
+    return out
+
+
+def _pretrained_model_numbers(world, info: dict, *, steps: int, batch_size: int, lr: float, model_size: str,
+                              seed: int = 0) -> dict:
+    import time
+
+    import numpy as np
+
+    from empirical import measure, trajectory
+    from empirical.models import build_model
+
+    w = world.config
+    start = time.perf_counter()
+    model = build_model(w.vocab_size, w.sequence_length, model_size, seed)
+    trajectory.pretrain(model, world.sample(w.n_pre, w.pre_positive_fraction, 10).tokens, steps=steps,
+                        batch_size=batch_size, lr=lr, seed=seed)
+    prompts = np.full((1, w.prompt_length), 4)
+    got = measure.law_measures(measure.response_log_probs(model, world, prompts), world, world.laws())
+    excess = {k: got["code_length_nats"][k] - info["entropy_nats_per_token"][k] for k in got["code_length_nats"]}
+    kl = info["kl_pre_to_uniform_nats_per_token"]
+    return {"model_size": model_size, "steps": steps, "batch_size": batch_size, "lr": lr,
+            "code_length_nats_per_token": got["code_length_nats"], "excess_nats_per_token": excess,
+            "captured_share_of_kl": 1.0 - excess["pre"] / kl, "score": got["score"],
+            "valid_mass": got["valid_mass"], "seconds": time.perf_counter() - start}

@@ -35,6 +35,13 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
                  for name in ("inverse_nats", "forward_nats", "forward_minus_inverse_nats")
                  for k in _ESTIMATE),
                ("cells", "list")),
+    "counterfactual": (("verdict", "str"), ("verdict_note", "str"), ("effect.mean", "number"),
+                       ("effect.n_seeds", "int"), ("minimal_detectable_effect", "number?"),
+                       ("positive_controls.spring[].lambda", "number"),
+                       ("positive_controls.spring[].effect.mean", "number"),
+                       ("effective_k[].nominal_k", "number"), ("effective_k[].observed.mean", "number?"),
+                       ("effective_k[].predicted", "number"), ("metrics.effects", "dict"),
+                       ("metrics.low_arm", "str"), ("metrics.high_arm", "str"), ("metrics.aligned", "list")),
 }
 
 _REBOUND_CURVES = (("arm", "str"), ("q1", "int"), ("q2", "list"), ("score[].mean", "number"),

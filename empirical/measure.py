@@ -8,7 +8,9 @@
 - ``code_length``: cross-entropy of a dataset's response tokens under the model (nats and
   bits per token), i.e. the arithmetic-coding length;
 - ``kl_divergence``: KL(q_model || q_reference) between the two models' laws over valid
-  responses, averaged over prompts (nats).
+  responses, averaged over prompts (nats);
+- ``law_measures``: all of the above from one enumeration, with code lengths taken against the
+  world's exact laws (the expected code length of a law's samples, not a sample's).
 """
 
 import math
@@ -88,3 +90,18 @@ def kl_from_log_probs(log_q: np.ndarray, log_r: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(q > 0, q * (np.log(q) - np.log(r)), 0.0)
     return float(terms.sum(axis=1).mean())
+
+
+def law_measures(log_q: np.ndarray, world: World, laws: dict, reference_log_q: np.ndarray | None = None) -> dict:
+    """From enumerated log-probabilities (n_prompts, M): the style score (and its logit), the
+    valid mass, the exact code length of each law's responses under the model (nats per token,
+    EOS included: -sum_r p(r) log q(r) / (L + 1); mass the model puts off the valid responses
+    counts as lost, as a real coder would lose it) and the KL to a reference model."""
+    tokens = world.config.response_length + 1
+    out = score_from_log_probs(log_q, world)
+    score = min(max(out["score"], 1e-12), 1 - 1e-12)  # a logit of exactly 0 or 1 is infinite
+    out["score_logit"] = math.log(score / (1 - score))
+    out["code_length_nats"] = {name: float(-(log_q @ p).mean() / tokens) for name, p in laws.items()}
+    if reference_log_q is not None:
+        out["kl_to_pretrained_nats"] = kl_from_log_probs(log_q, reference_log_q)
+    return out

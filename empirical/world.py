@@ -1,19 +1,25 @@
 """The synthetic world: token data whose distribution is known exactly (DESIGN.md section 6).
 
 A sequence is  BOS prompt SEP response EOS.  Prompts are ``prompt_length`` tokens drawn
-uniformly from a prompt vocabulary (like the first tokens of an IMDb review); the response
-does not depend on them, so held-out prompts test generalization, not memory.
+uniformly from a prompt vocabulary (like the first tokens of an IMDb review). Responses do
+not depend on the prompt, so every prompt measures the same law: evaluation prompts are not
+"held out" in any useful sense, and one or two of them suffice.
 
 Responses are the M = V^L leaves of the full V-ary token response tree of depth L + 1 over
 V content tokens. A response's **style** is a distributed property, not a marker: it is
 positive when most of its tokens are "bright" (the first half of the content vocabulary),
-negative otherwise (L is odd, so every response has exactly one style). Each style's
-distribution puts iid Pareto masses (Assumption C.15, E[X] = 1) on the leaves of its style,
-normalized: p_pos and p_neg have disjoint supports, so the probability a model puts on the
-positive style is exact: the sum of its probabilities over positive responses.
+negative otherwise (L is odd, so every response has exactly one style). Each style's law puts
+heavy-tailed masses on the leaves of its style: Zipf (mass proportional to rank^-s over a
+seeded shuffle of the style's responses; the default, because a small model can learn it) or
+iid Pareto (Assumption C.15, E[X] = 1; the theory's own law). p_pos and p_neg have disjoint
+supports, so the probability a model puts on the positive style is exact: the sum of its
+probabilities over positive responses.
 
-Datasets: D_pre mixes the styles (fraction ``pre_positive_fraction`` positive), D_align is
-positive, D_perturb negative; each has a held-out split. Everything is a function of the seed.
+Datasets: D_pre mixes the styles (exactly a share f positive), D_align is positive, D_perturb
+negative; each has a held-out sample. ``World(config, seed)`` is the world of one run seed:
+the laws and every dataset are drawn afresh for each seed. ``sample`` uses common random
+numbers: two calls with the same stream and size but different f differ only in which
+examples are positive (the counterfactual arms' pre-training sets).
 """
 
 from dataclasses import dataclass
@@ -25,7 +31,8 @@ from elasticity import store
 from elasticity.configs import WorldConfig
 from theory import pareto
 
-__all__ = ["World", "WorldConfig", "Dataset", "all_responses", "PAD", "BOS", "SEP", "EOS", "SPECIAL"]
+__all__ = ["World", "WorldConfig", "Dataset", "all_responses", "information", "PAD", "BOS", "SEP", "EOS",
+           "SPECIAL"]
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
 SPECIAL = 4
@@ -40,19 +47,16 @@ class Dataset:
 
 
 class World:
-    """The generating distributions and the datasets of one configuration."""
+    """The generating laws and the datasets of one configuration and run seed."""
 
-    def __init__(self, config: WorldConfig):
-        self.config = config
-        rng = np.random.default_rng([config.seed, 0])
+    def __init__(self, config: WorldConfig, seed: int = 0):
+        self.config, self.seed = config, int(seed)
+        rng = np.random.default_rng([config.seed, self.seed, 0])
         self.responses = all_responses(config.content_vocab, config.response_length)
         bright = (self.responses < config.content_vocab // 2).sum(axis=1)
         self.is_positive = bright > config.response_length // 2
-        masses = pareto.sample(config.alpha, self.responses.shape[0], rng)
-        self.p_pos = np.where(self.is_positive, masses, 0.0)
-        self.p_pos /= self.p_pos.sum()
-        self.p_neg = np.where(self.is_positive, 0.0, masses)
-        self.p_neg /= self.p_neg.sum()
+        self.p_pos = _style_law(self.is_positive, config, rng)
+        self.p_neg = _style_law(~self.is_positive, config, rng)
 
     def response_distribution(self, positive_fraction: float) -> np.ndarray:
         """Law of the response index under a mixture of the styles."""
@@ -61,8 +65,10 @@ class World:
     def sample(self, n: int, positive_fraction: float, stream: int) -> Dataset:
         """``n`` sequences; ``stream`` separates independent draws (datasets, splits)."""
         cfg = self.config
-        rng = np.random.default_rng([cfg.seed, 1, stream])
-        positive = rng.random(n) < positive_fraction
+        rng = np.random.default_rng([cfg.seed, self.seed, 1, stream])
+        # exactly round(f n) positives (the first in a seeded order), so two arms' shares differ
+        # by design only, not by binomial noise: their positive sets are nested
+        positive = rng.permutation(n) < round(positive_fraction * n)
         index = np.where(positive, rng.choice(self.p_pos.size, n, p=self.p_pos),
                          rng.choice(self.p_neg.size, n, p=self.p_neg))
         tokens = np.empty((n, cfg.sequence_length), dtype=np.int64)
@@ -85,6 +91,12 @@ class World:
             out[f"{name}_held_out"] = self.sample(cfg.n_held_out, frac, stream=2 * i + 1)
         return out
 
+    def laws(self, positive_fraction: float | None = None) -> dict[str, np.ndarray]:
+        """The exact laws over responses of D_pre (at ``positive_fraction``, default the
+        config's), D_align and D_perturb."""
+        f = self.config.pre_positive_fraction if positive_fraction is None else positive_fraction
+        return {"pre": self.response_distribution(f), "align": self.p_pos, "perturb": self.p_neg}
+
     def response_tokens(self) -> np.ndarray:
         """Every response as token ids (M, L), aligned with p_pos / p_neg."""
         return SPECIAL + self.config.prompt_vocab + self.responses
@@ -98,8 +110,55 @@ class World:
         for name, data in self.datasets().items():
             arrays[f"{name}_tokens"] = data.tokens
             arrays[f"{name}_positive"] = data.positive
-        store.atomic_write_json(folder / "config.json", self.config.as_dict())
+        store.atomic_write_json(folder / "config.json", {**self.config.as_dict(), "run_seed": self.seed})
         store.atomic_save_npz(folder / "world.npz", arrays)
+
+
+def _style_law(members: np.ndarray, config: WorldConfig, rng: np.random.Generator) -> np.ndarray:
+    """A law over all M responses, zero off ``members``: Zipf by a seeded rank, or iid Pareto."""
+    index = np.flatnonzero(members)
+    masses = np.zeros(members.size)
+    if config.law == "zipf":
+        ranks = rng.permutation(index.size) + 1.0
+        masses[index] = ranks ** -config.zipf_s
+    else:
+        masses[index] = pareto.sample(config.alpha, index.size, rng)
+    return masses / masses.sum()
+
+
+def information(world: World, f: float | None = None, compare=()) -> dict:
+    """The world's information numbers, exact (nats): the entropy per token of each dataset's
+    law (D_pre at positive share ``f``, default the config's), D_pre's KL to the uniform law
+    over responses per token, and the KL between the pre-training laws at the lowest and
+    highest of ``compare`` (the styles themselves have disjoint supports: their KL is
+    infinite and their Jensen-Shannon divergence log 2)."""
+    tokens = world.config.response_length + 1  # every response token and EOS
+    log_m = float(np.log(world.responses.shape[0]))
+    f = world.config.pre_positive_fraction if f is None else f
+    laws = world.laws(f)
+    out = {"responses": int(world.responses.shape[0]), "tokens_per_response": tokens, "pre_positive_fraction": f,
+           "entropy_nats_per_token": {k: entropy_nats(p) / tokens for k, p in laws.items()},
+           "kl_pre_to_uniform_nats_per_token": (log_m - entropy_nats(laws["pre"])) / tokens,
+           "kl_between_styles_nats": None, "js_between_styles_nats": float(np.log(2.0))}
+    if len(set(compare)) > 1:
+        lo, hi = min(compare), max(compare)
+        low, high = world.response_distribution(lo), world.response_distribution(hi)
+        out["kl_between_pretraining_laws_nats_per_token"] = {
+            f"f={lo:g} || f={hi:g}": kl_nats(low, high) / tokens, f"f={hi:g} || f={lo:g}": kl_nats(high, low) / tokens}
+    return out
+
+
+def entropy_nats(p: np.ndarray) -> float:
+    q = p[p > 0]
+    return float(-(q * np.log(q)).sum())
+
+
+def kl_nats(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p || q) in nats; infinite when p puts mass where q has none."""
+    support = p > 0
+    if (q[support] <= 0).any():
+        return float("inf")
+    return float((p[support] * (np.log(p[support]) - np.log(q[support]))).sum())
 
 
 def all_responses(vocab: int, length: int) -> np.ndarray:

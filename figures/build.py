@@ -3,8 +3,8 @@ returns a list of entries (a result may make several figures)."""
 
 from pathlib import Path
 
-from figures import experiments, simulation, theory
-from figures.results import ResultError, load
+from figures import counterfactual, experiments, simulation, style, theory
+from figures.results import ResultError, command, load
 
 FROM_FIXED_RESULTS = (
     ("theory", theory.build),
@@ -12,7 +12,17 @@ FROM_FIXED_RESULTS = (
     ("sim_error_vs_m", simulation.error_vs_m),
     ("sim_huffman_band", simulation.huffman),
 )
-PER_RESULT = (("rebound", experiments.rebound), ("resist", experiments.resist))
+
+
+def _saved(plots):
+    """A builder that saves what a plot function returns: (name, figure, caption) triples."""
+    def build(run_id, doc, out):
+        return [style.save(fig, out, name, caption, command(doc)) for name, fig, caption in plots(run_id, doc)]
+    return build
+
+
+PER_RESULT = (("rebound", experiments.rebound), ("resist", experiments.resist),
+              ("counterfactual", _saved(counterfactual.plots)))
 
 
 def build_all(root, out=None) -> tuple[list[dict], list[dict]]:

@@ -42,3 +42,10 @@ def save(fig, out_dir: Path, name: str, caption: str, command: str) -> dict:
     entry = {"name": name, "png": f"{name}.png", "pdf": f"{name}.pdf", "caption": caption, "command": command}
     (out_dir / f"{name}.json").write_text(json.dumps(entry, indent=1) + "\n")
     return entry
+
+
+def legend_outside(fig, ax) -> None:
+    """The axes' legend below the plotting area, never on the data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)))

@@ -1,0 +1,148 @@
+"""Training measured along one optimization path: a plain AdamW loop on token arrays (the
+synthetic world), constant learning rate, with measurements at checkpoints of examples seen.
+
+- ``pretrain``: a fixed number of steps over a dataset (seeded epochs of permutations, so a
+  dataset smaller than steps x batch is seen several times), learning rate decayed linearly to
+  zero; the same seed gives the same initialization and, for datasets of one size, the same
+  order (the counterfactual arms differ only in their data);
+- ``trajectory``: one pass over a stage's examples in order; ``checkpoints`` are numbers of
+  stage examples seen (Q1 or Q2), hit exactly (a batch is cut at a checkpoint), so a curve's
+  points are prefixes of one path, monotone in data. Options: an L2 **spring** to anchor
+  weights (lambda * ||theta - theta_anchor||^2 added to the loss) and **replay** (each batch
+  also holds examples drawn from a pool, e.g. D_pre and the alignment set, so that a fraction
+  ``replay_fraction`` of the examples trained on are replayed);
+- ``fixed_steps``: the alternative design: for each Q, a fresh copy trained a fixed number of
+  steps on batches drawn with replacement from the first Q examples (Q sets the data, not the
+  number of updates).
+
+Each point records the measurement, the parameter norm and the relative size of the update
+since the stage began, ||theta - theta_start|| / ||theta_start||. One torch thread.
+"""
+
+import copy
+import math
+
+import numpy as np
+import torch
+
+
+def _vector(model) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def _loss(model, batch: torch.Tensor, loss_from: int) -> torch.Tensor:
+    logits = model(input_ids=batch).logits[:, loss_from - 1:-1]
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, loss_from:].flatten())
+
+
+def _check(lr: float, batch_size: int, spring: float, replay_fraction: float) -> None:
+    if not (math.isfinite(lr) and lr > 0) or batch_size < 1:
+        raise ValueError(f"need a finite learning rate > 0 and batch_size >= 1, got {lr}, {batch_size}")
+    if not (math.isfinite(spring) and spring >= 0) or not 0 <= replay_fraction < 1:
+        raise ValueError(f"need spring >= 0 and 0 <= replay_fraction < 1, got {spring}, {replay_fraction}")
+
+
+def pretrain(model, tokens: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
+             loss_from: int = 1) -> list[float]:
+    """``steps`` AdamW steps, linear decay to 0; returns the loss of every 50th step (nats)."""
+    _check(lr, batch_size, 0.0, 0.0)
+    torch.set_num_threads(1)
+    data = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+    generator = torch.Generator().manual_seed(seed)
+    epochs = math.ceil(steps * batch_size / data.shape[0])
+    order = torch.cat([torch.randperm(data.shape[0], generator=generator) for _ in range(epochs)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0 - i / steps)
+    model.train()
+    losses = []
+    for step in range(steps):
+        loss = _loss(model, data[order[step * batch_size:(step + 1) * batch_size]], loss_from)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0 or step == steps - 1:
+            losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, batch_size: int, seed: int,
+               loss_from: int, anchor=None, spring: float = 0.0, replay: np.ndarray | None = None,
+               replay_fraction: float = 0.0, on_checkpoint=None) -> list[dict]:
+    """Train ``model`` in place on ``tokens`` in order (one pass up to the last checkpoint) and
+    return ``{"q": 0, ...}`` then one point per checkpoint: ``measure(model)`` plus the norms.
+    ``on_checkpoint(q, model, point)`` may keep a copy of the model at a point."""
+    checkpoints = sorted(int(q) for q in checkpoints)
+    _check(lr, batch_size, spring, replay_fraction)
+    if not checkpoints or checkpoints[0] < 1 or checkpoints[-1] > len(tokens):
+        raise ValueError(f"checkpoints must lie in [1, {len(tokens)}] (the stage's examples), got "
+                         f"{checkpoints[:1]}..{checkpoints[-1:]}")
+    if spring > 0 and anchor is None:
+        raise ValueError("a spring needs the anchor weights")
+    if replay_fraction > 0 and (replay is None or len(replay) == 0):
+        raise ValueError("replay needs a non-empty pool of examples")
+    torch.set_num_threads(1)
+    data = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+    pool = torch.from_numpy(np.asarray(replay, dtype=np.int64)) if replay_fraction > 0 else None
+    generator = torch.Generator().manual_seed(seed)
+    start = _vector(model)
+    anchor_params = [p.detach().clone() for p in anchor.parameters()] if spring > 0 else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)  # constant: points share one path
+
+    def point(q: int) -> dict:
+        model.eval()
+        now = _vector(model)
+        out = {"q": q, **measure(model), "param_norm": float(now.norm()),
+               "relative_update": float((now - start).norm() / start.norm())}
+        if on_checkpoint is not None:
+            on_checkpoint(q, model, out)
+        return out
+
+    points, seen = [point(0)], 0
+    for target in checkpoints:
+        while seen < target:
+            take = min(batch_size, target - seen)
+            batch = data[seen:seen + take]
+            if pool is not None:
+                extra = round(take * replay_fraction / (1.0 - replay_fraction))
+                batch = torch.cat([batch, pool[torch.randint(0, len(pool), (extra,), generator=generator)]])
+            model.train()
+            loss = _loss(model, batch, loss_from)
+            if anchor_params is not None:
+                loss = loss + spring * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor_params,
+                                                                                strict=True))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += take
+        points.append(point(target))
+    return points
+
+
+def fixed_steps(model, tokens: np.ndarray, checkpoints, measure, *, steps: int, lr: float, batch_size: int,
+                seed: int, loss_from: int) -> list[dict]:
+    """For each Q: a copy of ``model`` trained ``steps`` steps on batches drawn with replacement
+    from ``tokens[:Q]``, then measured. The model itself is left unchanged."""
+    _check(lr, batch_size, 0.0, 0.0)
+    torch.set_num_threads(1)
+    start = _vector(model)
+    points = [{"q": 0, **measure(model), "param_norm": float(start.norm()), "relative_update": 0.0}]
+    for q in sorted(int(c) for c in checkpoints):
+        if not 1 <= q <= len(tokens):
+            raise ValueError(f"checkpoint {q} outside [1, {len(tokens)}]")
+        copy_ = copy.deepcopy(model)
+        data = torch.from_numpy(np.asarray(tokens[:q], dtype=np.int64))
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.AdamW(copy_.parameters(), lr=lr)
+        copy_.train()
+        for _ in range(steps):
+            loss = _loss(copy_, data[torch.randint(0, q, (batch_size,), generator=generator)], loss_from)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        copy_.eval()
+        now = _vector(copy_)
+        points.append({"q": q, **measure(copy_), "param_norm": float(now.norm()),
+                       "relative_update": float((now - start).norm() / start.norm())})
+    return points

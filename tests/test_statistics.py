@@ -1,0 +1,146 @@
+"""Statistics and verdicts on constructed inputs: intervals against scipy, pairing by seed, the
+minimal detectable effect against the noncentral t, and the counterfactual summary on records
+whose effect is known (a broken pairing or sign fails here)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from elasticity import overrides, presets
+from empirical import counterfactual, statistics
+
+
+@pytest.mark.parametrize("values", [[1.0, 2.0], [0.3, -1.2, 4.5, 2.2, 0.0], list(np.linspace(-3, 9, 17))])
+def test_mean_ci_is_scipys_t_interval(values):
+    got = statistics.mean_ci(values)
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert got["ci95"] == pytest.approx([lo, hi], rel=1e-12)  # same formula, other route: rounding only
+    assert got["n"] == len(values) and got["sd"] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+
+
+def test_one_seed_has_no_interval():
+    assert statistics.mean_ci([0.7]) == {"mean": 0.7, "ci95": None, "n": 1, "sd": None}
+    assert statistics.verdict(None) == "not resolved"
+    assert statistics.minimal_detectable_effect(None, 1) is None
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [[1.0, 2.0]]])
+def test_mean_ci_refuses_bad_input(bad):
+    with pytest.raises(ValueError):
+        statistics.mean_ci(bad)
+
+
+@given(st.floats(-1, 1), st.lists(st.floats(-100, 100), min_size=3, max_size=12))
+def test_a_constant_paired_effect_survives_any_between_seed_spread(effect, levels):
+    """Arms that share a seed share its level; the paired difference is exactly the effect,
+    with a zero-width interval, however much the seeds differ. A pairing across seeds breaks it."""
+    a = {s: level + effect for s, level in enumerate(levels)}
+    b = dict(enumerate(levels))
+    got = statistics.paired(a, b)
+    assert got["mean"] == pytest.approx(effect, abs=1e-9)  # float rounding of level + effect - level
+    assert got["ci95"][1] - got["ci95"][0] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_pairing_refuses_arms_with_other_seeds():
+    with pytest.raises(ValueError, match="same seeds"):
+        statistics.paired({0: 1.0, 1: 2.0}, {0: 1.0, 2: 2.0})
+
+
+@pytest.mark.parametrize("ci, expected", [([0.1, 0.3], "elasticity"), ([-0.3, -0.01], "opposite"),
+                                          ([-0.1, 0.2], "not resolved"), ([0.0, 0.2], "not resolved"),
+                                          (None, "not resolved")])
+def test_verdicts(ci, expected):
+    assert statistics.verdict(ci) == expected
+
+
+@pytest.mark.parametrize("n", [5, 10, 30])
+def test_minimal_detectable_effect_has_the_stated_power(n):
+    """At a true mean equal to the MDE, a two-sided 5% t-test rejects with probability ~0.8
+    (the formula is the standard approximation; exact power from the noncentral t within 0.02)."""
+    sd = 0.37
+    mde = statistics.minimal_detectable_effect(sd, n)
+    crit = stats.t.ppf(0.975, n - 1)
+    nc = mde * math.sqrt(n) / sd
+    power = stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+    assert power == pytest.approx(0.8, abs=0.02)
+
+
+def test_ratio_ci_is_the_ratio_of_means_with_a_bootstrap_interval():
+    got = statistics.ratio_ci([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
+    assert got["mean"] == 2.0 and got["ci95"] == pytest.approx([2.0, 2.0])  # every resample: exactly 2
+    assert statistics.ratio_ci([1.0, -1.0], [1.0, -1.0])["ci95"] is None  # a denominator of 0 too often
+
+
+# ------------------------------------------------- the counterfactual summary on known records
+
+CONFIG = overrides.with_overrides(presets.COUNTERFACTUAL["micro"], ["spring=0,3", "k_fit_points=2"])
+
+
+def _points(aligned: float, drop: float, q2, ce_slope_pre: float = -1e-3, ce_slope_align: float = 2e-3):
+    """A perturbation curve: the score falls by ``drop`` times a fixed shape."""
+    shape = {0: 0.0, **{q: min(1.0, q / max(q2)) for q in q2}}
+    return [{"q": q, "score": aligned - drop * shape[q],
+             "score_logit": statistics.logit(aligned - drop * shape[q]),
+             "code_length_nats": {"pre": 1.0 + ce_slope_pre * q, "align": 1.0 + ce_slope_align * q,
+                                  "perturb": 1.0}}
+            for q in (0, *q2)]
+
+
+def _records(drops: dict, spring_drops: dict | None = None, level_spread: float = 0.3) -> dict:
+    """Records for every (seed, arm) of CONFIG; drops[arm][seed] sets the arm's score drop."""
+    records = {}
+    for seed in CONFIG.seeds:
+        level = 0.9 - level_spread * seed / len(CONFIG.seeds)  # seeds differ a lot, arms alike
+        for arm in counterfactual.arms(CONFIG):
+            drop = drops[arm.name][seed]
+            curve = _points(level, drop, CONFIG.q2)
+            rec = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre,
+                   "pretrain": {"score": arm.f, "code_length_nats": {"pre": 1.1, "align": 1.0, "perturb": 1.0}},
+                   "entropy_nats_per_token": {"pre": 1.0, "align": 0.9, "perturb": 0.9},
+                   "align": {v: {"q1": 32, "score": level, "reached_target": True} for v in arm.variants},
+                   "perturb": {v: {f"{lr:g}": curve for lr in CONFIG.second_lrs} for v in arm.variants}}
+            if arm.controls:
+                extra = (spring_drops or {}).get(arm.name, {}).get(seed, drop)
+                rec["spring"] = {"3": _points(level, extra, CONFIG.q2)}
+            records[f"s{seed}-{arm.name}"] = rec
+    return records
+
+
+def test_summary_recovers_a_known_effect_with_its_sign():
+    effect = 0.05  # the low-f arm loses 0.05 more score at the end of the grid, in every seed
+    drops = {"f0.2": {s: 0.5 + 0.1 * s + effect for s in CONFIG.seeds},
+             "f0.8": {s: 0.5 + 0.1 * s for s in CONFIG.seeds}}
+    metrics, top = counterfactual.summarize(CONFIG, _records(drops))
+    shape_mean = np.mean([min(1.0, q / max(CONFIG.q2)) for q in CONFIG.q2])
+    assert top["effect"]["mean"] == pytest.approx(effect * shape_mean, rel=1e-9)
+    assert top["verdict"] == "elasticity" and top["effect"]["n_seeds"] == len(CONFIG.seeds)
+    by_q2 = metrics["effects"]["target"]["0.001"]["probability"]["by_q2"]
+    assert [row["mean"] for row in by_q2] == pytest.approx([effect * min(1.0, q / max(CONFIG.q2))
+                                                            for q in CONFIG.q2], rel=1e-9)
+
+
+def test_summary_reads_the_opposite_and_not_resolved():
+    opposite = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.5)}
+    assert counterfactual.summarize(CONFIG, _records(opposite))[1]["verdict"] == "opposite"
+    noisy = {"f0.2": {0: 0.6, 1: 0.4, 2: 0.5}, "f0.8": {0: 0.5, 1: 0.5, 2: 0.5}}
+    top = counterfactual.summarize(CONFIG, _records(noisy))[1]
+    assert top["verdict"] == "not resolved" and top["minimal_detectable_effect"] > 0
+    assert "minimal detectable effect" in top["verdict_note"]
+
+
+def test_positive_control_detection_and_effective_k():
+    drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.5), "f0.8": dict.fromkeys(CONFIG.seeds, 0.5)}
+    spring = {"f0.2": {0: 0.61, 1: 0.62, 2: 0.6}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
+    _, top = counterfactual.summarize(CONFIG, _records(drops, spring))
+    controls = top["positive_controls"]
+    assert [row["lambda"] for row in controls["spring"]] == [0.0, 3.0]
+    assert controls["spring"][1]["detected"] and not controls["spring"][0]["detected"]
+    assert controls["smallest_lambda_detected"] == 3.0
+    (row,) = top["effective_k"]  # -dCE_align/dCE_pre = -(2e-3)/(-1e-3) = 2 in every seed
+    assert row["observed"]["mean"] == pytest.approx(2.0, rel=1e-9)
+    assert row["nominal_k"] == CONFIG.world.n_pre / CONFIG.q1_dose
+    assert row["predicted"] == pytest.approx(row["nominal_k"], rel=1e-9)  # the theorem's identity
