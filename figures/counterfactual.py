@@ -21,7 +21,7 @@ def _band(ax, x, stats_rows, color, label, marker="o"):
 
 
 def _effect(run_id, doc):
-    m, c = doc["metrics"], doc["config"]
+    m = doc["metrics"]
     n = doc["effect"]["n_seeds"]
     fig, ax = style.new(2, width=10.5, height=3.8)
     series = [(v, lr, units) for v, by_lr in m["effects"].items() for lr, units in by_lr.items()]
@@ -60,6 +60,7 @@ def _controls(run_id, doc):
     ax[0, 0].axhline(0, color="k", lw=0.8)
     positive = lam[lam > 0]
     ax[0, 0].set_xscale("symlog", linthresh=positive.min() if positive.size else 1.0)
+    ax[0, 0].set_xlim(left=0)
     ax[0, 0].set(xlabel=r"spring strength $\lambda$ (0: no control)", ylabel="effect (probability, area)",
                  title="positive controls: the metric must see built-in elasticity")
     style.legend_outside(fig, ax[0, 0])

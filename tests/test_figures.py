@@ -18,7 +18,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "results"
 EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",
             "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
             "predicted_vs_observed_micro-dpo", "table2_micro-synthetic", "rebound_micro-sft-imdb-custom",
-            "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining"}
+            "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining",
+            *(f"counterfactual_{kind}_cpu-standard-c60c9f4d83" for kind in ("effect", "controls", "k"))}
 
 
 @pytest.fixture()

@@ -1,6 +1,5 @@
 """The synthetic world: sizes, style frequencies, the style rule, determinism, bad configs."""
 
-import math
 
 import numpy as np
 import pytest
@@ -29,11 +28,11 @@ def test_sizes_and_layout(world):
 
 
 def test_style_frequencies(world):
-    """D_align all positive, D_perturb all negative, D_pre within 4 binomial SE of 1/2."""
+    """D_align all positive, D_perturb all negative, D_pre exactly half positive (the share is
+    set, not drawn: arms that differ in f differ by design only)."""
     data = world.datasets()
     assert data["align"].positive.all() and not data["perturb"].positive.any()
-    frac, n = data["pre"].positive.mean(), data["pre"].positive.size
-    assert abs(frac - 0.5) < 4 * math.sqrt(0.25 / n)
+    assert data["pre"].positive.sum() == 2000
 
 
 def test_style_is_the_majority_of_bright_tokens(world):
@@ -47,12 +46,22 @@ def test_style_is_the_majority_of_bright_tokens(world):
         assert data.positive[has].any() and (~data.positive[has]).any()
 
 
-def test_distributions_are_pareto_on_disjoint_supports(world):
+def test_zipf_laws_on_disjoint_supports(world):
+    """Each style's law is rank^-s over its own responses (s = 1 by default), zero elsewhere."""
     assert np.isclose(world.p_pos.sum(), 1) and np.isclose(world.p_neg.sum(), 1)
     assert not (world.p_pos > 0)[~world.is_positive].any()
     assert not (world.p_neg > 0)[world.is_positive].any()
-    masses = world.p_pos[world.is_positive] * world.is_positive.sum()  # E[X] = 1 scale
+    for law, members in ((world.p_pos, world.is_positive), (world.p_neg, ~world.is_positive)):
+        ranked = np.sort(law[members])[::-1]
+        ranks = np.arange(1, ranked.size + 1)
+        assert ranked / ranked[0] == pytest.approx(ranks ** -SMALL.zipf_s, rel=1e-12)
+
+
+def test_pareto_law_is_available():
+    w = World(WorldConfig(law="pareto", alpha=3.0, n_pre=10, n_align=10, n_perturb=10, n_held_out=10))
+    masses = w.p_pos[w.is_positive] * w.is_positive.sum()  # E[X] = 1 scale
     assert masses.min() > 0.5  # Pareto support starts at C = (alpha-1)/alpha = 2/3, renormalized
+    assert np.ptp(masses) > 0.5  # and is not a Zipf ladder
 
 
 def test_empirical_response_law_matches_exact(world):
@@ -69,9 +78,10 @@ def test_empirical_response_law_matches_exact(world):
 
 
 def test_deterministic_by_seed_and_different_across_seeds():
-    a, b, c = World(SMALL), World(SMALL), World(WorldConfig(seed=4))
+    a, b, c, d = World(SMALL), World(SMALL), World(WorldConfig(seed=4)), World(SMALL, seed=1)
     assert np.array_equal(a.datasets()["pre"].tokens, b.datasets()["pre"].tokens)
     assert np.array_equal(a.p_pos, b.p_pos) and not np.array_equal(a.p_pos, c.p_pos)
+    assert not np.array_equal(a.p_pos, d.p_pos)  # each run seed draws its own world
 
 
 def test_splits_are_independent_draws(world):
@@ -95,7 +105,7 @@ def test_all_responses_lexicographic():
 @pytest.mark.parametrize("field, value, match", [
     ("content_vocab", 3, "even"), ("response_length", 4, "odd"), ("alpha", 1.0, "alpha"),
     ("pre_positive_fraction", 1.5, "fraction"), ("n_align", 0, "sizes"),
-    ("content_vocab", 64, "2\\^20"),
+    ("content_vocab", 1024, "2\\^20"), ("law", "gauss", "law must be"), ("zipf_s", 0.0, "zipf_s"),
 ])
 def test_bad_config(field, value, match):
     with pytest.raises(ValueError, match=match):

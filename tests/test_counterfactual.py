@@ -1,0 +1,160 @@
+"""The counterfactual experiment end to end on the micro preset, the world it runs on (structure,
+common random numbers), and the trajectory training it is built from."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from elasticity import overrides, presets, runs, store
+from elasticity.configs import WorldConfig
+from empirical import counterfactual, measure, statistics, trajectory
+from empirical.models import build_model
+from empirical.world import World, information, kl_nats
+from test_cli import run as run_cli
+
+MICRO = presets.COUNTERFACTUAL["micro"]
+
+
+def test_micro_end_to_end_through_the_cli(tmp_path):
+    out = run_cli("counterfactual", "--preset", "micro", "--results", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["verdict"] in statistics.VERDICTS and doc["effect"]["n_seeds"] == 3
+    low, high = doc["effect"]["ci95"]
+    assert low <= doc["effect"]["mean"] <= high
+    assert doc["minimal_detectable_effect"] > 0
+    assert [row["lambda"] for row in doc["positive_controls"]["spring"]] == [0.0, 3.0]
+    (k,) = doc["effective_k"]
+    assert k["nominal_k"] == MICRO.world.n_pre / MICRO.q1_dose
+    assert k["predicted"] == pytest.approx(k["nominal_k"], rel=1e-9)  # the theorem's identity on the world
+    folder = tmp_path / "counterfactual" / doc["run_id"]
+    assert sorted(p.stem for p in (folder / "cells").glob("*.json")) == [
+        f"s{s}-f{f}" for s in range(3) for f in ("0.2", "0.8")]
+    cell = json.loads((folder / "cells" / "s0-f0.2.json").read_text())["record"]
+    assert cell["align"]["dose"]["q1"] == MICRO.q1_dose
+    curve = cell["perturb"]["target"]["0.001"]
+    assert [p["q"] for p in curve] == [0, *MICRO.q2]
+    assert all(0 <= p["score"] <= 1 and p["valid_mass"] > 0.5 for p in curve)
+    assert curve[-1]["relative_update"] > 0 and set(cell["spring"]) == {"3"}
+    again = run_cli("counterfactual", "--preset", "micro", "--results", str(tmp_path), "--json")
+    assert json.loads(again.stdout)["effect"] == doc["effect"] and "read back" in again.stderr
+
+
+def test_the_arms_differ_only_in_which_examples_are_positive():
+    world = World(WorldConfig(n_pre=2000), 3)
+    low, high = world.sample(2000, 0.2, 10), world.sample(2000, 0.8, 10)
+    assert low.positive.sum() == 400 and high.positive.sum() == 1600  # exact shares
+    assert (low.positive <= high.positive).all()  # nested positive sets
+    both = low.positive == high.positive
+    assert np.array_equal(low.tokens[both], high.tokens[both])  # same draw wherever the label agrees
+    prompts = slice(1, 1 + world.config.prompt_length)
+    assert np.array_equal(low.tokens[:, prompts], high.tokens[:, prompts])
+
+
+def test_every_seed_draws_its_own_world_and_the_default_has_structure():
+    for seed in range(5):
+        info = information(World(WorldConfig(), seed), 0.2, (0.2, 0.8))
+        assert info["kl_pre_to_uniform_nats_per_token"] >= 0.2  # the design target (issue: >= 0.2)
+    a, b = World(WorldConfig(), 0), World(WorldConfig(), 1)
+    assert not np.array_equal(a.p_pos, b.p_pos)
+    p = a.response_distribution(0.3)
+    assert information(a, 0.3)["entropy_nats_per_token"]["pre"] == pytest.approx(
+        -(p[p > 0] * np.log(p[p > 0])).sum() / 4, rel=1e-12)
+    assert kl_nats(p, p) == 0 and kl_nats(a.p_pos, a.p_neg) == float("inf")
+
+
+def test_a_pretrained_model_captures_most_of_the_structure():
+    info = runs.world_information(WorldConfig(), 0, (), {"steps": 300, "batch_size": 128, "lr": 5e-3,
+                                                          "model_size": "tiny"})
+    got = info["pretrained"]
+    assert got["excess_nats_per_token"]["pre"] < info["kl_pre_to_uniform_nats_per_token"] / 2
+    assert got["excess_nats_per_token"]["pre"] > -1e-9  # a model cannot beat the entropy of the law
+
+
+@pytest.fixture(scope="module")
+def small():
+    world = World(WorldConfig(n_pre=500, n_align=64, n_perturb=64), 0)
+    model = build_model(world.config.vocab_size, world.config.sequence_length, "tiny", 0)
+    prompts = np.full((1, 1), 4)
+
+    def measure_model(m):
+        return measure.law_measures(measure.response_log_probs(m, world, prompts), world, world.laws())
+
+    return world, model, measure_model
+
+
+def _run(small, checkpoints, **kw):
+    world, model, measure_model = small
+    m = copy.deepcopy(model)
+    data = world.sample(64, 0.0, 13).tokens
+    return trajectory.trajectory(m, data, checkpoints, measure_model, lr=1e-2, batch_size=16, seed=0,
+                                 loss_from=world.config.response_start, **kw), m
+
+
+def test_a_trajectory_is_one_path_measured_at_its_checkpoints(small):
+    both, _ = _run(small, (16, 48))
+    last, _ = _run(small, (48,))
+    assert [p["q"] for p in both] == [0, 16, 48] and [p["q"] for p in last] == [0, 48]
+    assert both[-1]["score"] == last[-1]["score"]  # measuring at 16 does not move the path
+    assert both[0]["relative_update"] == 0 and both[1]["relative_update"] < both[2]["relative_update"]
+
+
+def test_a_spring_holds_the_weights_and_zero_spring_is_no_spring(small):
+    _, model, _ = small
+    plain, _ = _run(small, (64,))
+    zero, _ = _run(small, (64,), anchor=model, spring=0.0)
+    held, _ = _run(small, (64,), anchor=model, spring=100.0)
+    assert zero[-1] == plain[-1]
+    assert held[-1]["relative_update"] < 0.5 * plain[-1]["relative_update"]
+
+
+def test_replay_mixes_the_pool_in(small):
+    world, _, _ = small
+    plain, _ = _run(small, (64,))
+    pool = world.sample(200, 1.0, 12).tokens  # replaying positives keeps the score up
+    mixed, _ = _run(small, (64,), replay=pool, replay_fraction=0.75)
+    assert mixed[-1]["score"] > plain[-1]["score"]
+
+
+def test_fixed_steps_leaves_the_model_and_trains_copies(small):
+    world, model, measure_model = small
+    before = [p.detach().clone() for p in model.parameters()]
+    points = trajectory.fixed_steps(model, world.sample(64, 0.0, 13).tokens, (8, 64), measure_model, steps=4,
+                                    lr=1e-2, batch_size=8, seed=0, loss_from=world.config.response_start)
+    assert [p["q"] for p in points] == [0, 8, 64]
+    assert all((a == b).all() for a, b in zip(before, model.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("kw, message", [({"lr": float("nan")}, "learning rate"),
+                                         ({"spring": 1.0}, "needs the anchor"),
+                                         ({"replay_fraction": 0.5}, "non-empty pool")])
+def test_trajectory_refuses_bad_arguments(small, kw, message):
+    world, model, measure_model = small
+    args = {"lr": 1e-2, "batch_size": 8, "seed": 0, "loss_from": world.config.response_start} | kw
+    with pytest.raises(ValueError, match=message):
+        trajectory.trajectory(model, world.sample(16, 0.0, 1).tokens, (16,), measure_model, **args)
+
+
+def test_trajectory_refuses_checkpoints_beyond_the_data(small):
+    with pytest.raises(ValueError, match=r"checkpoints must lie in \[1, 64\]"):
+        _run(small, (128,))
+
+
+def test_bad_counterfactual_configs():
+    for assignment, message in [("fractions=0.5", "at least two"), ("q1_dose=1000", "q1_dose <= q1_max"),
+                                ("q2=1,2,4096", "larger than the perturbation set"),
+                                ("target_score=1", "target_score"), ("k_sizes=5000", "must not repeat"),
+                                ("k_fit_points=9", "k_fit_points"), ("spring=-1", "spring values")]:
+        with pytest.raises(ValueError, match=message):
+            overrides.with_overrides(MICRO, [assignment])
+
+
+def test_the_result_is_refused_for_another_configuration(tmp_path):
+    config = overrides.with_overrides(MICRO, ["seeds=0,1", "spring=0", "q2=16,64", "pretrain_steps=20",
+                                              "q1_max=64"])
+    out = counterfactual.run(config, tmp_path, "x")
+    assert store.read_result(out.path, experiment="counterfactual")["effect"]["n_seeds"] == 2
+    with pytest.raises(store.StoreError, match=r"differs in: pretrain_steps"):
+        counterfactual.run(overrides.with_overrides(config, ["pretrain_steps=21"]), tmp_path, "x")
