@@ -122,6 +122,9 @@ REBOUND_VARIANTS = ("sft", "dpo", "reversed")
 REBOUND_DATASETS = ("synthetic", "imdb", "safe-rlhf")
 RESIST_DATASETS = ("synthetic", "alpaca", "qa", "safe-rlhf")
 SCORERS = ("vader", "classifier", "cost")
+Q2_MODES = ("trajectory", "fixed-steps")
+ALIGNMENTS = ("target", "dose")
+K_MODES = ("steps", "epochs")
 SCHEDULERS = ("linear", "constant", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 
 
@@ -147,22 +150,30 @@ def _check_real(config, synthetic: bool, datasets: tuple) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class ReboundConfig:
-    world: WorldConfig = field(default_factory=WorldConfig)
+    """The rebound experiment (``empirical.rebound``): per seed, a model pre-trained on its
+    world's D_pre, fine-tuned on Q1 examples of one style, then on the other style along one
+    trajectory measured at every Q2; controls: never pre-trained, and no first stage."""
+
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=1_024, n_perturb=1_024,
+                                                                   n_held_out=200))
     variant: str = "sft"
-    model_size: str = "small"
-    q1: tuple[int, ...] = (1000, 2000, 5000, 10000)
-    q2: tuple[int, ...] = (100, 200, 500, 1000, 2000)
+    model_size: str = "tiny"
+    q1: tuple[int, ...] = (64, 128, 256)
+    q2: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    q2_mode: str = "trajectory"  # one path measured at each Q2; or "fixed-steps" (a run per Q2)
+    fixed_steps: int = 32
     seeds: tuple[int, ...] = (0, 1, 2)
-    pretrain_epochs: int = 2
-    pretrain_lr: float = 3e-3
-    first_lr: float = 1e-3
-    first_epochs: int = 1
-    second_lr: float = 1e-3
-    second_epochs: int = 1
-    batch_size: int = 32
+    pretrain_steps: int = 300  # synthetic world: from scratch, linear decay
+    pretrain_batch: int = 128
+    pretrain_lr: float = 5e-3
+    first_lr: float = 2e-3  # constant, one pass
+    second_lr: float = 1e-3  # constant, one pass
+    batch_size: int = 16
     dpo_beta: float = 0.1
-    eval_prompts: int = 16
+    eval_prompts: int = 0  # 0: the dataset's default (1 for the synthetic world, 16 for real data)
     controls: bool = True
+    min_valid_mass: float = 0.5  # a point where the model puts less mass on valid responses is withheld
+    k_fit_points: int = 3  # Q2 points (after 0) that fit the code-length slopes of the effective k
     # real models and data (dataset != "synthetic"); see empirical.tasks.TextTask
     dataset: str = "synthetic"
     model_path: str = ""
@@ -182,8 +193,14 @@ class ReboundConfig:
         _grid("q1", self.q1, 1)
         _grid("q2", self.q2, 1)
         _grid("seeds", self.seeds, 0)
-        _positive(self, "pretrain_epochs", "pretrain_lr", "first_lr", "first_epochs", "second_lr",
-                  "second_epochs", "dpo_beta")
+        _positive(self, "pretrain_steps", "pretrain_batch", "pretrain_lr", "first_lr", "second_lr", "dpo_beta",
+                  "fixed_steps")
+        _require(self.eval_prompts >= 0, f"eval_prompts must be >= 0, got {self.eval_prompts}")
+        _require(self.q2_mode in Q2_MODES, f"q2_mode must be one of {Q2_MODES}, got {self.q2_mode!r}")
+        _require(self.q2_mode == "trajectory" or self.variant != "dpo", "DPO runs as a trajectory only")
+        _require(0 <= self.min_valid_mass < 1, f"min_valid_mass must lie in [0, 1), got {self.min_valid_mass}")
+        _require(2 <= self.k_fit_points <= len(self.q2),
+                 f"k_fit_points must lie in [2, {len(self.q2)}] (the Q2 grid), got {self.k_fit_points}")
         _check_real(self, self.synthetic, REBOUND_DATASETS)
         _require(not self.scorer or self.scorer in SCORERS,
                  f"scorer must be one of {SCORERS}, got {self.scorer!r}")
@@ -196,8 +213,18 @@ class ReboundConfig:
                  f"Q1 = {max(self.q1)} is larger than the first-stage set ({first} examples)")
         _require(max(self.q2) <= second,
                  f"Q2 = {max(self.q2)} is larger than the second-stage set ({second} examples)")
-        _require(2 <= self.eval_prompts <= self.world.n_held_out,
-                 f"eval_prompts must be in [2, n_held_out={self.world.n_held_out}], got {self.eval_prompts}")
+        _require(self.variant != "dpo" or max(self.q1) + max(self.q2) <= first,
+                 f"DPO rejects first-style examples the first stage did not see: needs max Q1 + max Q2 <= "
+                 f"{first}, got {max(self.q1) + max(self.q2)}")
+        w = self.world
+        _require(self.prompts_to_score <= w.prompt_vocab ** w.prompt_length,
+                 f"eval_prompts must be <= {w.prompt_vocab ** w.prompt_length} (the distinct prompts)")
+
+    @property
+    def prompts_to_score(self) -> int:
+        """eval_prompts, or the dataset's default: 1 in the synthetic world (responses do not
+        depend on prompts), 16 on real data."""
+        return self.eval_prompts or (1 if self.synthetic else 16)
 
     def stage_sizes(self) -> tuple[int, int]:
         w = self.world
@@ -213,17 +240,23 @@ class ReboundConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ResistConfig:
+    """Forward against inverse alignment (``empirical.resist``; the paper's Appendix E). On the
+    synthetic world every distance is exact (enumeration); on real models, cross-entropies on
+    sampled answers."""
+
     dataset: str = "synthetic"
     model_path: str = ""
     data_dir: str = ""
     warmup_data_dir: str = ""  # an Alpaca-format folder for the instruction warm-up ("" = none)
-    world: WorldConfig = field(default_factory=WorldConfig)
-    model_size: str = "small"  # synthetic base
-    pretrain_epochs: int = 2
-    pretrain_lr: float = 3e-3
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=2_048, n_perturb=16,
+                                                                   n_held_out=50))
+    model_size: str = "tiny"  # synthetic base, pre-trained from scratch
+    pretrain_steps: int = 300
+    pretrain_batch: int = 128
+    pretrain_lr: float = 5e-3
     seeds: tuple[int, ...] = (0, 1, 2)
     part_size: int = 0  # examples per part (0: a quarter of the training pairs)
-    eval_prompts: int = 64
+    eval_prompts: int = 64  # real models: test prompts the answers are measured on
     # Table 1 (Alpaca row for the paths; safe/truthful use 1 path epoch)
     warmup_lr: float = 1e-5
     warmup_epochs: int = 3
@@ -235,9 +268,9 @@ class ResistConfig:
     path_epochs: int = 2
     path_scheduler: str = "constant"
     batch_size: int = 8
-    top_k: int = 30
+    top_k: int = 30  # real models (the synthetic world samples its exact law at the temperature)
     top_p: float = 0.9
-    temperature: float = 0.1
+    temperature: float = 1.0  # the paths learn from samples at this temperature
     max_new_tokens: int = 64
     max_length: int = 256
     lora_rank: int = 0
@@ -252,8 +285,10 @@ class ResistConfig:
         _grid("seeds", self.seeds, 0)
         _require(self.part_size >= 0, f"part_size must be >= 0, got {self.part_size}")
         _require(self.eval_prompts >= 2, f"eval_prompts must be >= 2, got {self.eval_prompts}")
-        _positive(self, "pretrain_epochs", "pretrain_lr", "warmup_lr", "warmup_epochs", "sequential_lr",
-                  "sequential_epochs", "path_lr", "path_epochs")
+        _require(self.dataset != "synthetic" or 4 * (self.part_size or self.world.n_align // 4) <= self.world.n_align,
+                 f"four parts of {self.part_size} examples need world.n_align >= {4 * self.part_size}")
+        _positive(self, "pretrain_steps", "pretrain_batch", "pretrain_lr", "warmup_lr", "warmup_epochs",
+                  "sequential_lr", "sequential_epochs", "path_lr", "path_epochs")
         for name in ("warmup_scheduler", "sequential_scheduler", "path_scheduler"):
             _require(getattr(self, name) in SCHEDULERS,
                      f"{name} must be one of {SCHEDULERS}, got {getattr(self, name)!r}")
@@ -263,10 +298,6 @@ class ResistConfig:
     def as_dict(self) -> dict:
         return as_plain(self)
 
-
-Q2_MODES = ("trajectory", "fixed-steps")
-ALIGNMENTS = ("target", "dose")
-K_MODES = ("steps", "epochs")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,12 +1,11 @@
 """Named configurations; the keys are the CLI's --preset choices. Plain data: importing this
 module imports no torch (``elasticity config show EXPERIMENT PRESET`` prints one as YAML).
 
-- ``micro``: every stage on a tiny world and grid, for tests (well under a minute);
-- ``quick``: all stages, a small grid, one seed (a few minutes on a 2-core CPU);
-- ``cpu-full`` (a sweep): the paper's grid with three seeds at a central configuration (small
-  model, two pre-training epochs, controls), and one axis at a time around it: model size
-  (tiny, medium), pre-training amount (1 and 4 epochs) and the second stage's learning rate
-  (3e-4, 3e-3; one seed). A full cross of the axes would be about 500 cells, over an hour here.
+- rebound ``micro``: every stage on a small grid, two seeds, for tests (well under a minute);
+  ``quick``: five seeds, controls; ``cpu-full`` (a sweep): eight seeds with controls at a
+  central configuration, and one axis at a time around it, each with the same seeds and
+  controls: model size (small, medium), pre-training steps (100, 900) and the second stage's
+  learning rate (3e-4, 3e-3);
 """
 
 from dataclasses import replace
@@ -15,51 +14,33 @@ from elasticity.configs import CounterfactualConfig, ReboundConfig, ResistConfig
 
 REBOUND = {
     "micro": ReboundConfig(
-        world=WorldConfig(content_vocab=4, response_length=3, prompt_vocab=3, n_pre=1500,
-                          n_align=300, n_perturb=200, n_held_out=50),
-        model_size="tiny", q1=(50, 200), q2=(20, 60), seeds=(0,), pretrain_epochs=3,
-        pretrain_lr=1e-2, first_lr=3e-3, second_lr=3e-3, eval_prompts=4),
-    "quick": ReboundConfig(
-        world=WorldConfig(n_pre=20_000, n_align=2_000, n_perturb=1_000, n_held_out=200),
-        model_size="small", q1=(1000, 2000), q2=(50, 100, 200, 300, 500, 1000), seeds=(0,),
-        pretrain_epochs=2, pretrain_lr=3e-3, first_lr=1e-3, second_lr=1e-3, eval_prompts=16),
+        world=WorldConfig(n_pre=2_000, n_align=256, n_perturb=256, n_held_out=50),
+        q1=(32, 128), q2=(16, 64), seeds=(0, 1), pretrain_steps=100, k_fit_points=2),
+    "quick": ReboundConfig(seeds=(0, 1, 2, 3, 4), q1=(64, 256)),
 }
 
 
 def _cpu_full() -> list[tuple[str, ReboundConfig]]:
-    centre = ReboundConfig(
-        world=WorldConfig(n_pre=20_000, n_align=10_000, n_perturb=2_000, n_held_out=200),
-        model_size="small", q1=(1000, 2000, 5000, 10000), q2=(100, 200, 500, 1000, 2000),
-        seeds=(0, 1, 2), pretrain_epochs=2, pretrain_lr=3e-3, first_lr=1e-3, second_lr=1e-3,
-        eval_prompts=12, controls=True)
+    centre = ReboundConfig(q1=(32, 64, 128, 256), seeds=tuple(range(8)))
     runs = [("centre", centre)]
-    runs += [(f"size-{s}", replace(centre, model_size=s, controls=False)) for s in ("tiny", "medium")]
-    runs += [(f"pretrain-{e}ep", replace(centre, pretrain_epochs=e, controls=False)) for e in (1, 4)]
-    runs += [(f"lr2-{lr:g}", replace(centre, second_lr=lr, controls=False, seeds=(0,)))
-             for lr in (3e-4, 3e-3)]
+    runs += [(f"size-{s}", replace(centre, model_size=s)) for s in ("small", "medium")]
+    runs += [(f"pretrain-{n}steps", replace(centre, pretrain_steps=n)) for n in (100, 900)]
+    runs += [(f"lr2-{lr:g}", replace(centre, second_lr=lr)) for lr in (3e-4, 3e-3)]
     return runs
 
 
 SWEEPS = {"cpu-full": _cpu_full()}
 
 
-# The forward/inverse experiment (Appendix E). ``paper`` is Table 1 as printed (learning rates
-# 1e-5 / 3e-6 move a 100k-parameter model too little to measure; the synthetic presets use
-# larger ones); on the synthetic world its base is the ``quick`` world's pre-trained model.
+# The forward/inverse experiment (Appendix E). ``paper`` is Table 1 as printed, with the paper's
+# decoding temperature 0.1 (for real models; its learning rates 1e-5 / 3e-6 move a small
+# synthetic model too little to measure); ``quick``: the synthetic world, exact distances, 30 seeds.
 RESIST = {
-    "micro": ResistConfig(
-        world=WorldConfig(content_vocab=4, response_length=3, prompt_vocab=3, n_pre=1500, n_align=400,
-                          n_perturb=10, n_held_out=50),
-        model_size="tiny", pretrain_epochs=3, pretrain_lr=1e-2, seeds=(0, 1), part_size=60,
-        eval_prompts=8, sequential_lr=1e-2, path_lr=3e-3, path_epochs=1, batch_size=16,
-        max_new_tokens=4, warmup_epochs=1),
-    "quick": ResistConfig(
-        world=WorldConfig(n_pre=20_000, n_align=4_000, n_perturb=10, n_held_out=200),
-        model_size="small", seeds=(0, 1, 2), part_size=500, eval_prompts=64, sequential_lr=3e-3,
-        path_lr=1e-3, path_epochs=2, batch_size=32, max_new_tokens=6),
-    "paper": ResistConfig(
-        world=WorldConfig(n_pre=20_000, n_align=4_000, n_perturb=10, n_held_out=200),
-        seeds=(0, 1, 2), eval_prompts=200, max_new_tokens=256, max_length=1024),
+    "micro": ResistConfig(seeds=(0, 1, 2), part_size=64, pretrain_steps=100, sequential_lr=3e-3, path_lr=1e-3,
+                          path_epochs=1, batch_size=16),
+    "quick": ResistConfig(seeds=tuple(range(30)), part_size=256, sequential_lr=3e-3, path_lr=1e-3, path_epochs=1,
+                          batch_size=16),
+    "paper": ResistConfig(seeds=(0, 1, 2), eval_prompts=200, max_new_tokens=256, max_length=1024, temperature=0.1),
 }
 
 

@@ -7,10 +7,6 @@ THEORY_KEYS = ("alpha", "k", "l", "N_1", "N_2", "N_3", "H", "gamma_1", "gamma_2"
                "dN_1_dl", "dN_2_dl", "dH_dl", "dgamma_1_dl", "dgamma_2_dl")
 
 
-def never(value) -> str:
-    return "never" if value is None else f"{value:.0f}"
-
-
 def interval(stat: dict, digits: int = 4) -> str:
     """``mean [lo, hi]``, or ``mean (no interval)`` where there is none (one seed)."""
     ci = stat.get("ci95")
@@ -93,43 +89,48 @@ def fit(result: dict) -> str:
 def rebound(result: dict) -> str:
     m = result["metrics"]
     if "runs" in m:
-        return _rebound_sweep(m["runs"])
+        return "\n\n".join(f"== {run['run']} ({run['run_id']})\n" + _rebound_run(run) for run in m["runs"])
     lines = []
     if "scorer" in result:
         info = result["scorer"]
         lines.append(f"scorer: {info['name']} - {info['measures']} ({info['direction']})")
-    lines.append(f"reference score (pre-trained): {result['reference_score']:.4f}")
-    q2s = sorted({q for c in m["curves"] for q in c["q2"]} | {0})
-    lines.append(f"{'arm':<11}{'q1':>6}  " + "  ".join(f"q2={q:<6}" for q in q2s))
+    lines.append(f"reference score (pre-trained, mean over seeds): {result['reference_score']:.4f}")
+    return "\n".join(lines) + "\n" + _rebound_run(m)
+
+
+def _rebound_run(m: dict) -> str:
+    q2s = m["curves"][0]["q2"]
+    lines = [f"{'arm':<11}{'q1':>6}  " + "  ".join(f"q2={q:<6}" for q in q2s) + "  returns at Q2 (seeds)"]
     for curve in m["curves"]:
-        cells = dict(zip(curve["q2"], curve["score"], strict=True))
-        row = "  ".join(f"{cells[q]['mean']:<9.4f}" if q in cells else " " * 9 for q in q2s)
-        lines.append(f"{curve['arm']:<11}{curve['q1']:>6}  {row}")
-    for row in m["elasticity_vs_controls"]:
-        lines.append(f"Q1={row['q1']}: reference reached at Q2 = {never(row['crossing_q2_pretrained'])} "
-                     f"(pre-trained) vs {never(row['crossing_q2_scratch'])} (never pre-trained): "
-                     f"{row['verdict']}")
-    return "\n".join(lines)
-
-
-def _rebound_sweep(runs: list[dict]) -> str:
-    lines = []
-    for run in runs:
-        verdicts = "; ".join(f"Q1={v['q1']}: {never(v['crossing_q2_pretrained'])} vs "
-                             f"{never(v['crossing_q2_scratch'])}" for v in run["elasticity_vs_controls"])
-        crossings = ", ".join(f"Q1={c['q1']}: {never(c['metrics']['crossing_q2'])}"
-                              for c in run["curves"] if c["arm"] == "pretrained")
-        versus = f"  [pre-trained vs never pre-trained: {verdicts}]" if verdicts else ""
-        lines.append(f"{run['run']:<16} reference {run['reference_score']:.4f}  reference reached "
-                     f"at Q2 {crossings}{versus}")
+        row = "  ".join(f"{s['mean']:<9.4f}" if s else f"{'withheld':<9}" for s in curve["score"])
+        cross = curve["crossing_q2"]
+        shown = "never" if cross["mean"] is None else interval(cross, 0)
+        if curve["arm"] == "no_sft":
+            lines.append(f"{curve['arm']:<11}{curve['q1']:>6}  {row}  n/a (it starts at the reference)")
+            continue
+        lines.append(f"{curve['arm']:<11}{curve['q1']:>6}  {row}  {shown} ({cross['n']} returned, "
+                     f"{cross['never']} never)")
+    for row in m["versus_controls"]:
+        diff = row["difference_q2"]
+        shown = "" if diff is None else f"pre-trained - never pre-trained = {interval(diff, 1)} examples; "
+        lines.append(f"Q1={row['q1']}: {shown}{row['verdict']} ({row['seeds_paired']} seeds paired)")
+    for row in m.get("effective_k", []):
+        obs = row["observed"]
+        lines.append(f"Q1={row['q1']}: effective k {('n/a' if obs['mean'] is None else interval(obs, 2))} "
+                     f"against |D_pre|/Q1 = {row['nominal_k']:g}")
     return "\n".join(lines)
 
 
 def resist(result: dict) -> str:
-    lines = [f"{'pair':<50}{'inverse (nats/token)':>30}{'forward (nats/token)':>30}  verdict"]
-    for row in result["metrics"]["table2"]:
-        lines.append(f"{row['label']:<50}{interval(row['inverse_nats']):>30}"
-                     f"{interval(row['forward_nats']):>30}  {row['verdict']}")
+    rows = result["metrics"]["table2"]
+    lines = [f"{'pair':<50}{'inverse (nats/token)':>30}{'forward (nats/token)':>30}"]
+    for row in rows:
+        lines.append(f"{row['label']:<50}{interval(row['inverse_nats']):>30}{interval(row['forward_nats']):>30}")
+    lines.append(f"effect per seed: {rows[0]['effect']} (> 0: the inverse path ends closer, the paper's claim)")
+    for row in rows:
+        mde = row["minimal_detectable_effect"]
+        lines.append(f"  pair {row['pair'][0]},{row['pair'][1]}: {interval(row['forward_minus_inverse'])}  "
+                     f"{row['verdict']}" + (f"; minimal detectable effect {mde:.4f}" if mde is not None else ""))
     return "\n".join(lines)
 
 

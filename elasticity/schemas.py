@@ -31,9 +31,9 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
     "theory-curves": (("metrics.gamma_vs_l", "list"), ("metrics.ratio_vs_k", "list"),
                       ("metrics.sign_dgamma_2_dl", "dict"), ("metrics.closed_forms", "dict")),
     "resist": (("metrics.table2[].label", "str"), ("metrics.table2[].verdict", "str"),
-               *((f"metrics.table2[].{name}.{k}", "number" if k == "mean" else "list")
-                 for name in ("inverse_nats", "forward_nats", "forward_minus_inverse_nats")
-                 for k in _ESTIMATE),
+               ("metrics.table2[].effect", "str"), ("metrics.table2[].minimal_detectable_effect", "number?"),
+               *((f"metrics.table2[].{name}.mean", "number")
+                 for name in ("inverse_nats", "forward_nats", "forward_minus_inverse")),
                ("cells", "list")),
     "counterfactual": (("verdict", "str"), ("verdict_note", "str"), ("effect.mean", "number"),
                        ("effect.n_seeds", "int"), ("minimal_detectable_effect", "number?"),
@@ -44,22 +44,19 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
                        ("metrics.low_arm", "str"), ("metrics.high_arm", "str"), ("metrics.aligned", "list")),
 }
 
-_REBOUND_CURVES = (("arm", "str"), ("q1", "int"), ("q2", "list"), ("score[].mean", "number"),
-                   ("metrics.crossing_q2", "number?"))
+_REBOUND_RUN = (("curves[].arm", "str"), ("curves[].q1", "int"), ("curves[].q2", "list"),
+                ("curves[].score", "list"), ("curves[].crossing_q2.never", "int"), ("curves[].crossing_q2.n", "int"),
+                ("curves[].crossing_q2.mean", "number?"), ("versus_controls[].q1", "int"),
+                ("versus_controls[].verdict", "str"), ("versus_controls[].seeds_paired", "int"))
 
 
 def _rebound(document: dict) -> tuple:
     """A sweep's index holds metrics.runs[]; a single run metrics.curves[]."""
     top = (("metrics", "dict"), ("cells", "list"), ("reference_score", "number"))
     if isinstance(document.get("metrics"), dict) and "runs" in document["metrics"]:
-        return top + (("metrics.runs[].run", "str"), ("metrics.runs[].reference_score", "number"),
-                      *((f"metrics.runs[].curves[].{f}", k) for f, k in _REBOUND_CURVES),
-                      ("metrics.runs[].elasticity_vs_controls", "list"))
-    return top + (*((f"metrics.curves[].{f}", k) for f, k in _REBOUND_CURVES),
-                  ("metrics.elasticity_vs_controls[].q1", "int"),
-                  ("metrics.elasticity_vs_controls[].crossing_q2_pretrained", "number?"),
-                  ("metrics.elasticity_vs_controls[].crossing_q2_scratch", "number?"),
-                  ("metrics.elasticity_vs_controls[].verdict", "str"))
+        return top + (("metrics.runs[].run", "str"), ("metrics.runs[].run_id", "str"),
+                      *((f"metrics.runs[].{f}", k) for f, k in _REBOUND_RUN))
+    return top + tuple((f"metrics.{f}", k) for f, k in _REBOUND_RUN)
 
 
 DYNAMIC = {"rebound": _rebound}

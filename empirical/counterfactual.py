@@ -105,8 +105,7 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
     d_pre = world.sample(arm.n_pre, arm.f, arm.stream).tokens
     d_align = world.sample(w.n_align, 1.0, ALIGN_STREAM).tokens
     d_perturb = world.sample(w.n_perturb, 0.0, PERTURB_STREAM).tokens
-    prompts = np.arange(c.eval_prompts)[:, None] // w.prompt_vocab ** np.arange(w.prompt_length)[::-1] \
-        % w.prompt_vocab + 4  # the first eval_prompts prompts, as token ids (SPECIAL = 4)
+    prompts = world.prompts(c.eval_prompts)
     laws = world.laws(arm.f)
     model = build_model(w.vocab_size, w.sequence_length, c.model_size, seed)
     steps = c.pretrain_steps if c.k_mode == "steps" else max(1, round(c.pretrain_steps * arm.n_pre / w.n_pre))

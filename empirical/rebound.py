@@ -1,36 +1,33 @@
-"""The rebound protocol of Section 3, resumable and shardable, on the synthetic world or on a
-real model and dataset (``empirical.tasks``).
+"""The rebound protocol of Section 3 on the run engine, on the synthetic world or on a real
+model and dataset (``empirical.tasks``).
 
-For each seed: pre-train a model from scratch on D_pre (synthetic) or load the model at
-``model_path`` (real); the reference line is its own measured score. Then for each Q1
-fine-tune a copy on Q1 examples of one style (``sft`` and ``dpo``: positive; ``reversed``:
-negative), then for each Q2 fine-tune a copy of that on Q2
-examples of the other style (``sft``/``reversed``: SFT; ``dpo``: DPO with the other style
-chosen and the first style rejected) and measure it. Q2 = 0 is the aligned model itself.
+Per seed (each seed its own world) and arm, one cell:
 
-Controls (DESIGN.md section 6): the same protocol on a model that was never pre-trained
-(arm ``scratch``), and the negative stage applied to the pre-trained model without the
-first stage (arm ``no_sft``, Q1 = 0).
+- ``pretrained``: the pre-trained model, fine-tuned on Q1 examples of the first style (``sft``
+  and ``dpo``: positive; ``reversed``: negative), then on the other style along one trajectory
+  (SFT; ``dpo``: DPO, the other style chosen) measured at every Q2 (Q2 = 0: the aligned model);
+- ``scratch`` (control): the same on a model that was never pre-trained;
+- ``no_sft`` (control): the second stage on the pre-trained model, without the first.
 
-The grid runs on the run engine (``elasticity.engine``): one cell per seed's reference and per
-(seed, arm, Q1) group, written atomically as it finishes; checkpoints (safetensors) are shared
-between groups under a lock, so a killed run resumes, and shards or worker processes on one
-folder never duplicate work.
+Each arm is judged against its own starting point: its **reference** is the score of the model
+it started from (the pre-trained model; for ``scratch``, the fresh one). Per seed and curve,
+the **crossing** is the Q2 at which the score returns to that reference from the side the first
+stage left it on; arms are compared pairwise by seed (pretrained - scratch). Points where the
+model puts less than ``min_valid_mass`` on well-formed responses are withheld from the
+statistics (flagged in the cells). The **effective k** -dCE_align/dCE_pre over the first Q2
+points of the pre-trained arm is set against |D_pre|/Q1 (the theorem in difference form).
 """
 
 import copy
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
 from elasticity import engine, store
 from elasticity.configs import ReboundConfig
-from empirical import metrics, predict, tasks
-from empirical.world import World
+from empirical import metrics, statistics, tasks
+
+ARMS = ("pretrained", "scratch", "no_sft")
 
 
 @dataclass(frozen=True)
@@ -53,8 +50,7 @@ def groups(config: ReboundConfig) -> list[Group]:
 
 
 class Rebound:
-    """The rebound grid for the run engine: one cell per seed's reference score and one per
-    (seed, arm, Q1) group, whose record holds a point per Q2."""
+    """The rebound grid for the run engine: one cell per (seed, arm, Q1) trajectory."""
 
     experiment = "rebound"
 
@@ -68,78 +64,45 @@ class Rebound:
     @property
     def task(self):
         if self._task is None:
-            self._task = tasks.make(self.config, self.pretrained, self.device)  # validates inputs
+            self._task = tasks.make(self.config, self.device)  # reads and checks every input
         return self._task
 
     def cells(self) -> list[str]:
-        return [f"reference-s{s}" for s in self.config.seeds] + [g.key for g in groups(self.config)]
+        return [g.key for g in groups(self.config)]
 
     def prepare(self, folder: Path) -> None:
-        self.folder = folder
         self.task  # noqa: B018 - builds the task: reads and checks every input
 
-    def _checkpoint(self, name: str, make):
-        return tasks.checkpoint(self.folder / "checkpoints" / name, make, self.task.load, self.task.save)
+    def record_fields(self, key: str) -> tuple:
+        return (("reference_score", "number"), ("points[].q", "int"), ("points[].score", "number"),
+                ("points[].valid_mass", "number"), ("points[].code_length_nats", "dict"))
 
-    def pretrained(self, seed: int):
-        if not self.task.needs_pretraining:
-            return self.task.load_base()
-        return self._checkpoint(f"pretrained-s{seed}", lambda: self.task.pretrain(seed))
+    def _base(self, folder: Path, seed: int):
+        if not self.config.synthetic:
+            return self.task.base(seed)
+        return tasks.checkpoint(folder / "checkpoints" / f"pretrained-s{seed}", lambda: self.task.base(seed),
+                                self.task.load, self.task.save)
 
     def run_cell(self, key: str, folder: Path) -> dict:
-        self.folder = folder
-        self.task.save_inputs(folder)
-        if key.startswith("reference-s"):
-            return self.task.reference(int(key.removeprefix("reference-s")))
         group = next(g for g in groups(self.config) if g.key == key)
-        return {"points": self._run_group(group)}
-
-    def _run_group(self, group: Group) -> list[dict]:
-        if group.arm == "pretrained":
-            base = self._checkpoint(f"first-s{group.seed}-q1_{group.q1}",
-                                    lambda: self._first(self.pretrained(group.seed), group))
-        elif group.arm == "scratch":
-            base = self._checkpoint(f"scratch-s{group.seed}-q1_{group.q1}",
-                                    lambda: self._first(self.task.fresh(group.seed), group))
-        else:
-            base = self.pretrained(group.seed)
-        points = []
-        for q2 in (0, *self.config.q2) if group.arm != "no_sft" else self.config.q2:
-            start = time.perf_counter()
-            model = base if q2 == 0 else copy.deepcopy(base)
-            if q2 > 0:
-                self.task.second_stage(model, q2, group.seed)
-            c = self.config
-            points.append({"arm": group.arm, "seed": group.seed, "q1": group.q1, "q2": q2,
-                           **self.task.measure(model, group.seed),
-                           "learning_rate": {"first": c.first_lr, "second": c.second_lr},
-                           "epochs": {"first": c.first_epochs, "second": c.second_epochs},
-                           "wall_s": time.perf_counter() - start})
-        return points
-
-    def _first(self, model, group: Group):
-        self.task.first_stage(model, group.q1, group.seed)
-        return model
-
-    def record_fields(self, key: str) -> tuple:
-        if key.startswith("reference-s"):
-            return (("score", "number"),)
-        return (("points[].score", "number"), ("points[].q2", "int"), ("points[].code_length_nats", "dict"))
+        began = time.perf_counter()
+        self.task.save_inputs(folder, group.seed)
+        start = self.task.fresh(group.seed) if group.arm == "scratch" else self._base(folder, group.seed)
+        reference = self.task.measure(start, group.seed)["score"]
+        model = copy.deepcopy(start)
+        if group.arm != "no_sft":
+            self.task.first_stage(model, group.q1, group.seed)
+        points = self.task.second_trajectory(model, group.seed, start)
+        for p in points:
+            p["withheld"] = p["valid_mass"] < self.config.min_valid_mass
+        return {"arm": group.arm, "seed": group.seed, "q1": group.q1, "reference_score": reference,
+                "points": points, "wall_s": time.perf_counter() - began}
 
     def summarize(self, records: dict[str, dict], folder: Path):
-        references = {s: records[f"reference-s{s}"]["score"] for s in self.config.seeds}
-        cells = [p for g in groups(self.config) for p in records[g.key]["points"]]
-        result = summarize(self.config, cells, references)
-        top = {"reference_score": result.pop("reference_score"), "cells": result.pop("cells")}
+        metrics_, top = summarize(self.config, records)
         if not self.config.synthetic:
             top["scorer"] = self.task.scorer.info
-        return result, top
-
-
-def n_cells(config: ReboundConfig) -> int:
-    """Measured points (cells of the old layout): one per (group, Q2)."""
-    per = len(config.q2) + 1
-    return sum(per - (g.arm == "no_sft") for g in groups(config))
+        return metrics_, top
 
 
 def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None,
@@ -148,113 +111,115 @@ def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress
     return engine.run(Rebound(config, device), results_root, run_id, shard, progress, workers)
 
 
-def mean_ci(values) -> dict:
-    values = np.asarray(values, float)
-    mean = float(values.mean())
-    if values.size < 2:
-        return {"mean": mean, "ci95": [mean, mean], "n": int(values.size)}
-    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
-    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(values.size)}
+# ----------------------------------------------------------------------------------- summary
+
+def _crossing(record: dict) -> float | None:
+    kept = [p for p in record["points"] if not p["withheld"]]
+    if len(kept) < 2 or kept[0]["q"] != 0:
+        return None
+    return metrics.crossing_q2([p["q"] for p in kept], [p["score"] for p in kept], record["reference_score"])
 
 
-def _compare(config: ReboundConfig, world: World, rows: list[dict], q1: int, q2s: list[int]) -> list:
-    """Observed per-dataset code lengths and normalized rates (mean over seeds) next to the
-    optimal compressor of the size-weighted mixture and the Pareto theory, per Q2."""
-    reverse = config.variant == "reversed"
-    first, second = ("perturb", "align") if reverse else ("align", "perturb")
-    out = []
-    for q in q2s:
-        lengths = [c["code_length_nats"] for c in rows if c["q2"] == q]
-        observed = {k: float(np.mean([x[k] for x in lengths])) for k in ("pre", first, second)}
-        best = predict.optimal(world, q1, q, first_is_positive=not reverse)
-        optimal = dict(zip(("pre", first, second), best["code_length_nats"].values(), strict=False))
-        entry = {"q2": q, "observed_code_length_nats": observed, "optimal_code_length_nats": optimal,
-                 "gap_nats": {k: observed[k] - v for k, v in optimal.items()},
-                 "observed": predict.observed_rates(observed, world, q1, q, first, second),
-                 "optimal": {"gamma_ratio": best["gamma_ratio"],
-                             "gamma_difference_nats": best["gamma_difference_nats"]}}
-        if q > 0:
-            entry["pareto_theory"] = predict.pareto_theory(world, q1, q)
-        out.append(entry)
+def _curve(c: ReboundConfig, records: list[dict], arm: str, q1: int) -> dict:
+    """Mean and 95% interval over seeds at every Q2 (withheld points left out and counted)."""
+    q2s = [p["q"] for p in records[0]["points"]]
+    score, withheld = [], []
+    for i in range(len(q2s)):
+        kept = [r["points"][i]["score"] for r in records if not r["points"][i]["withheld"]]
+        withheld.append(len(records) - len(kept))
+        score.append(statistics.mean_ci(kept) if kept else None)
+    crossings = {r["seed"]: _crossing(r) for r in records}
+    reached = [x for x in crossings.values() if x is not None]
+    out = {"arm": arm, "q1": q1, "q2": q2s, "score": score, "withheld": withheld,
+           "reference_score": statistics.mean_ci([r["reference_score"] for r in records]),
+           "crossing_q2": {"per_seed": {str(s): x for s, x in crossings.items()},
+                           **(statistics.mean_ci(reached) if reached else {"mean": None, "ci95": None, "n": 0}),
+                           "never": len(crossings) - len(reached)}}
+    if c.synthetic and records[0]["points"][0].get("kl_to_pretrained_nats") is not None:
+        kl = [statistics.mean_ci([r["points"][i]["kl_to_pretrained_nats"] for r in records])["mean"]
+              for i in range(len(q2s))]
+        out["kl_below_threshold_q2"] = metrics.kl_below_q2(q2s, kl)
     return out
 
 
-def summarize(config: ReboundConfig, cells: list[dict], references: dict[int, float]) -> dict:
-    world = World(config.world) if config.synthetic else None
-    reference = mean_ci(list(references.values()))
+def _versus_controls(c: ReboundConfig, by_key: dict, q1: int) -> dict:
+    """Per seed, crossing(pretrained) - crossing(scratch); seeds where either never returns
+    on the grid cannot be paired and are counted apart."""
+    ours = {s: _crossing(by_key[Group(s, "pretrained", q1).key]) for s in c.seeds}
+    control = {s: _crossing(by_key[Group(s, "scratch", q1).key]) for s in c.seeds}
+    both = [s for s in c.seeds if ours[s] is not None and control[s] is not None]
+    row = {"q1": q1, "seeds_paired": len(both), "seeds_unpaired": len(c.seeds) - len(both)}
+    if not both:
+        return row | {"difference_q2": None, "verdict": "not resolved (no seed returns in both arms)"}
+    diff = statistics.paired({s: ours[s] for s in both}, {s: control[s] for s in both})
+    verdict = {"elasticity": "pre-trained returns later than the never-pre-trained control",  # interval > 0
+               "opposite": "pre-trained returns sooner than the never-pre-trained control",  # interval < 0
+               "not resolved": "not resolved"}[statistics.verdict(diff["ci95"])]
+    return row | {"difference_q2": {k: diff[k] for k in ("mean", "ci95", "n")}, "verdict": verdict}
+
+
+def _effective_k(c: ReboundConfig, records: list[dict], q1: int) -> dict:
+    """-dCE_align/dCE_pre over the first k_fit_points Q2 of the pre-trained arm's trajectories."""
+    first, second = ("perturb", "align") if c.variant == "reversed" else ("align", "perturb")
+    rising, falling = [], []
+    for r in records:
+        points = r["points"][: c.k_fit_points + 1]
+        q = [p["q"] for p in points]
+        rising.append(-statistics.slope(q, [p["code_length_nats"][first] for p in points]))
+        falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
+    observed = statistics.ratio_ci(rising, falling)
+    return {"q1": q1, "nominal_k": c.world.n_pre / q1, "observed": {k: observed[k] for k in ("mean", "ci95")}}
+
+
+def summarize(c: ReboundConfig, records: dict) -> tuple[dict, dict]:
+    by_key = records
     curves = []
-    keys = sorted({(c["arm"], c["q1"]) for c in cells})
-    for arm, q1 in keys:
-        rows = [c for c in cells if c["arm"] == arm and c["q1"] == q1]
-        q2s = sorted({c["q2"] for c in rows})
-        score = [mean_ci([c["score"] for c in rows if c["q2"] == q]) for q in q2s]
-        kl = [mean_ci([c["kl_to_pretrained_nats"] for c in rows if c["q2"] == q]) for q in q2s] \
-            if config.synthetic else []
-        curves.append({"arm": arm, "q1": q1, "q2": q2s, "score": score, "kl_to_pretrained_nats": kl,
-                       "metrics": metrics.curve_metrics(q2s, [s["mean"] for s in score],
-                                                        [k["mean"] for k in kl], reference["mean"]),
-                       "predicted_vs_observed": _compare(config, world, rows, q1, q2s)
-                       if q1 and world is not None else []})
-    order = sorted(cells, key=lambda c: (c["arm"], c["seed"], c["q1"], c["q2"]))
-    return {"reference_score": reference["mean"], "reference_score_ci95": reference["ci95"],
-            "variant": config.variant, "cells": order, "curves": curves,
-            "elasticity_vs_controls": _against_controls(curves)}
-
-
-def _against_controls(curves: list[dict]) -> list[dict]:
-    """Per Q1: does the pre-trained model reach the reference line with fewer negative
-    examples than the never-pre-trained control? (Elasticity is what the pre-trained model
-    does beyond a control; the fast-then-slow shape alone proves nothing.)"""
-    by = {(c["arm"], c["q1"]): c["metrics"] for c in curves}
-    no_sft = by.get(("no_sft", 0), {}).get("crossing_q2")
-    out = []
-    for (arm, q1), m in sorted(by.items()):
-        if arm != "pretrained" or ("scratch", q1) not in by:
-            continue
-        ours, control = m["crossing_q2"], by[("scratch", q1)]["crossing_q2"]
-        if ours is None or control is None:
-            verdict = "undetermined (a curve never reaches the reference line on this grid)"
-        elif ours < control:
-            verdict = "pre-trained rebounds faster than the control: elasticity beyond fine-tuning"
-        else:
-            verdict = ("no elasticity beyond the control: the never-pre-trained model "
-                       "reverts as fast or faster")
-        out.append({"q1": q1, "crossing_q2_pretrained": ours, "crossing_q2_scratch": control,
-                    "crossing_q2_no_sft": no_sft, "verdict": verdict})
-    return out
+    for arm in ARMS:
+        for q1 in sorted({g.q1 for g in groups(c) if g.arm == arm}):
+            rows = [by_key[Group(s, arm, q1).key] for s in c.seeds]
+            curves.append(_curve(c, rows, arm, q1))
+    metrics_ = {"variant": c.variant, "curves": curves,
+                "versus_controls": [_versus_controls(c, by_key, q1) for q1 in c.q1] if c.controls else []}
+    if c.synthetic:
+        metrics_["effective_k"] = [_effective_k(c, [by_key[Group(s, "pretrained", q1).key] for s in c.seeds], q1)
+                                   for q1 in c.q1]
+    cells = [{**{k: r[k] for k in ("arm", "seed", "q1", "reference_score")}, **p}
+             for r in (by_key[g.key] for g in groups(c)) for p in r["points"]]
+    reference = statistics.mean_ci([by_key[Group(s, "pretrained", c.q1[0]).key]["reference_score"]
+                                    for s in c.seeds])
+    return metrics_, {"reference_score": reference["mean"], "reference_score_ci95": reference["ci95"],
+                      "cells": cells}
 
 
 def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str, shard=(0, 1),
               progress=None, device: str = "cpu", workers: int = 1) -> engine.Outcome:
     """Several rebound runs (one per named configuration, run_id ``<run_id>.<name>``); when
-    all are complete, an index result at ``<run_id>`` with every cell labelled by its run,
-    the first run's reference score, and each run's curves and control comparison."""
+    all are complete, an index result at ``<run_id>`` with each run's curves and comparisons."""
     start = time.perf_counter()
     outcomes = [run(config, results_root, f"{run_id}.{name}", shard, progress, device, workers)
                 for name, config in named]
+    total = sum(o.total for o in outcomes)
     if any(o.path is None for o in outcomes):
-        return engine.Outcome(None, False, sum(o.done for o in outcomes), sum(o.total for o in outcomes))
+        return engine.Outcome(None, False, sum(o.done for o in outcomes), total)
     config = {name: c.as_dict() for name, c in named}
     with store.locked(store.run_lock(results_root, "rebound", run_id)):
-        stored = store.finished(results_root, "rebound", run_id, config)
-        if stored is not None:
-            path = store.run_dir(results_root, "rebound", run_id) / store.RESULT_FILE
-            return engine.Outcome(path, True, 1, 1)
-        path = _write_index(named, outcomes, results_root, run_id, config, time.perf_counter() - start)
-    return engine.Outcome(path, False, sum(o.total for o in outcomes), sum(o.total for o in outcomes))
+        if store.finished(results_root, "rebound", run_id, config) is not None:
+            return engine.Outcome(store.run_dir(results_root, "rebound", run_id) / store.RESULT_FILE, True,
+                                  total, total)
+        docs = [store.read_result(o.path, experiment="rebound") for o in outcomes]
+        runs = [{"run": name, "run_id": f"{run_id}.{name}", "reference_score": doc["reference_score"],
+                 "model_size": c.model_size, "pretrain_steps": c.pretrain_steps, "second_lr": c.second_lr,
+                 "seeds": list(c.seeds), "curves": doc["metrics"]["curves"],
+                 "versus_controls": doc["metrics"]["versus_controls"],
+                 "effective_k": doc["metrics"].get("effective_k", [])}
+                for (name, c), doc in zip(named, docs, strict=True)]
+        path = store.write_result(results_root, "rebound", run_id, config=config, metrics={"runs": runs},
+                                  extra={"reference_score": docs[0]["reference_score"], "cells": []},
+                                  wall_time_s=time.perf_counter() - start)
+    return engine.Outcome(path, False, total, total)
 
 
-def _write_index(named, outcomes, results_root, run_id: str, config: dict, wall_s: float) -> Path:
-    docs = [store.read_result(o.path, experiment="rebound") for o in outcomes]
-    cells = [{"run": name, **cell}
-             for (name, _), doc in zip(named, docs, strict=True) for cell in doc["cells"]]
-    runs = [{"run": name, "run_id": f"{run_id}.{name}", "reference_score": doc["reference_score"],
-             "model_size": c.model_size, "pretrain_epochs": c.pretrain_epochs,
-             "second_lr": c.second_lr, "seeds": list(c.seeds),
-             "curves": [{k: v[k] for k in ("arm", "q1", "q2", "score", "metrics")}
-                        for v in doc["metrics"]["curves"]],
-             "elasticity_vs_controls": doc["metrics"]["elasticity_vs_controls"]}
-            for (name, c), doc in zip(named, docs, strict=True)]
-    return store.write_result(results_root, "rebound", run_id, config=config, metrics={"runs": runs},
-                              extra={"reference_score": docs[0]["reference_score"], "cells": cells},
-                              wall_time_s=wall_s)
+def n_points(config: ReboundConfig) -> int:
+    """Measured points over the grid: one per (group, Q2) and the aligned model."""
+    return len(groups(config)) * (len(config.q2) + 1)
+

@@ -5,8 +5,8 @@ Per seed: shuffle the dataset's prompt/completion pairs and cut four parts D_1..
 real: the model at ``model_path``, optionally first fine-tuned on an instruction set, as the
 paper does before its safe and truthful runs), fine-tune sequentially on D_1, D_2, D_3 into
 theta_1, theta_2, theta_3. Each theta_i answers D_4's prompts (the training data of the paths)
-and held-out test prompts (the data the cross-entropies are measured on) with the paper's
-decoding (top-k 30, top-p 0.9, temperature 0.1).
+at ``temperature`` (1 by default: the model's own law; the paper's 0.1 makes most small models
+repeat one answer, so that the outcome turns on whether two models' modes coincide).
 
 For each pair (i, j) in (1, 2), (2, 3), (1, 3):
 - forward (path B): theta_i fine-tuned on theta_j's answers -> theta'_ij, distance
@@ -15,8 +15,18 @@ For each pair (i, j) in (1, 2), (2, 3), (1, 3):
   H(theta_i, theta'_ji).
 Table 2 reads "H(theta_i, theta'_ji) vs. H(theta_j, theta'_ij)" (inverse vs forward); the
 paper's claim is that the inverse distance is the smaller. Both paths use the same steps,
-hyper-parameters and prompts. The distances before the paths' training are recorded too.
-Cross-entropies are in nats per token (completion tokens, EOS included).
+hyper-parameters and prompts. Cross-entropies are in nats per token (completion tokens, EOS
+included).
+
+Synthetic world (exact): every theta's law over the responses is enumerated, so the distances
+are exact: the inverse distance is KL(theta_i || theta'_ji) and the forward one
+KL(theta_j || theta'_ij), each taken relative to its value before the path's training
+(KL(theta_i || theta_j), KL(theta_j || theta_i)); the effect per seed is forward - inverse of
+those relative distances (> 0: the inverse path ends relatively closer, the paper's claim),
+paired by seed. One cell per seed; the base is pre-trained from scratch on that seed's world.
+Real models: theta_i's answers to held-out test prompts are the measurement data, the distances
+cross-entropies on them (the distances before training are recorded too); one cell per
+(seed, pair).
 
 It runs on the run engine (``elasticity.engine``): each (seed, pair) is a cell written as soon
 as it is measured; checkpoints and generations are kept and shared under locks, so a rerun
@@ -31,40 +41,13 @@ import numpy as np
 
 from elasticity import engine, store
 from elasticity.configs import ResistConfig
-from empirical import text
+from empirical import measure, statistics, text, trajectory
 from empirical.distributed import is_main_process, trainer_kwargs
-from empirical.rebound import mean_ci
 from empirical.tasks import checkpoint
-from empirical.train import StageConfig, sft_pairs, train
+from empirical.train import StageConfig, sft_pairs
 from empirical.world import World
 
 PAIRS = ((1, 2), (2, 3), (1, 3))
-
-
-class _Synthetic:
-    """The world's alignment set as text, and a base model pre-trained from scratch."""
-
-    def __init__(self, config: ResistConfig):
-        from empirical.tokenizer import prompt_completion, world_tokenizer
-
-        self.config, self.world = config, World(config.world)
-        self.datasets = self.world.datasets()
-        self.tokenizer = world_tokenizer(config.world)
-        self.pairs = list(zip(*prompt_completion(self.datasets["align"].tokens, config.world), strict=True))
-        held = prompt_completion(self.datasets["align_held_out"].tokens, config.world)[0]
-        self.eval_prompts = held[: config.eval_prompts]
-
-    def base(self, seed: int):
-        from empirical.models import build_model
-
-        c = self.config
-        model = build_model(c.world.vocab_size, c.world.sequence_length, c.model_size, seed)
-        train(model, self.datasets["pre"].tokens, StageConfig(
-            epochs=c.pretrain_epochs, learning_rate=c.pretrain_lr, batch_size=64, seed=seed))
-        return model
-
-    def load(self, path):
-        return text.load_causal_lm(path)
 
 
 class _Real:
@@ -114,10 +97,13 @@ class Resist:
         return {**self.__dict__, "_source": None}
 
     @property
+    def synthetic(self) -> bool:
+        return self.config.dataset == "synthetic"
+
+    @property
     def source(self):
         if self._source is None:
-            c = self.config
-            self._source = _Synthetic(c) if c.dataset == "synthetic" else _Real(c, self.device)
+            self._source = _Real(self.config, self.device)
         return self._source
 
     @property
@@ -125,11 +111,15 @@ class Resist:
         return self.config.part_size or len(self.source.pairs) // 4
 
     def cells(self) -> list[str]:
+        if self.synthetic:
+            return [f"s{seed}" for seed in self.config.seeds]
         return [f"s{seed}-pair_{i}{j}" for seed in self.config.seeds for i, j in PAIRS]
 
     def prepare(self, folder: Path) -> None:
         self.folder = folder
         trainer_kwargs(self.config.accelerate_config)  # checked before any training
+        if self.synthetic:
+            return  # sizes checked by the config
         if self.part < 1 or 4 * self.part > len(self.source.pairs):
             raise ValueError(f"four parts of {self.part} examples need {4 * max(self.part, 1)} pairs; the "
                              f"dataset has {len(self.source.pairs)}")
@@ -192,6 +182,8 @@ class Resist:
 
     def run_cell(self, key: str, folder: Path) -> dict:
         self.folder = folder
+        if self.synthetic:
+            return run_synthetic_seed(self.config, int(key[1:]))
         seed_text, pair_text = key.split("-pair_")
         seed, (i, j) = int(seed_text[1:]), (int(pair_text[0]), int(pair_text[1]))
         parts = self._parts(seed)
@@ -211,11 +203,17 @@ class Resist:
 
     def record_fields(self, key: str) -> tuple:
         names = ("inverse_nats", "forward_nats", "inverse_before_nats", "forward_before_nats")
-        return (*((name, "number") for name in names), ("pair", "list"), ("seed", "int"))
+        prefix = "pairs[]." if self.synthetic else ""
+        fields = (*((prefix + name, "number") for name in names), (prefix + "pair", "list"))
+        if self.synthetic:
+            fields += tuple((f"pairs[].{name}", "number") for name in EXACT)
+        return fields
 
     def summarize(self, records: dict[str, dict], folder: Path):
-        cells = [records[k] for k in sorted(records)]
-        return summarize(cells), {"cells": cells}
+        cells = [records[k] for k in self.cells()]
+        if self.synthetic:
+            cells = [{"seed": r["seed"], **pair} for r in cells for pair in r["pairs"]]
+        return summarize(cells, exact=self.synthetic), {"cells": cells}
 
 
 def n_cells(config: ResistConfig) -> int:
@@ -228,26 +226,104 @@ def run(config: ResistConfig, results_root, run_id: str, shard=(0, 1), progress=
     return engine.run(Resist(config, device), results_root, run_id, shard, progress, workers)
 
 
-def summarize(cells: list[dict]) -> dict:
+EXACT = ("inverse_kl_nats", "forward_kl_nats", "inverse_kl_before_nats", "forward_kl_before_nats",
+         "inverse_relative", "forward_relative")
+
+
+def _verdict(gap: dict) -> str:
+    return {"elasticity": "inverse closer (the paper's claim holds)",
+            "opposite": "forward closer (the paper's claim fails)",
+            "not resolved": "not resolved" + (" (one seed: no interval)" if gap["ci95"] is None
+                                              else " (the interval covers 0)")}[statistics.verdict(gap["ci95"])]
+
+
+def summarize(cells: list[dict], exact: bool = False) -> dict:
     """Table 2's layout: per pair, the inverse and forward cross-entropies (mean and 95% t-interval
-    over seeds) and their difference forward - inverse (> 0: the inverse path ends closer)."""
+    over seeds) and, paired by seed, forward - inverse (> 0: the inverse path ends closer): of
+    the relative KL when the distances are exact, of the cross-entropies otherwise; with the
+    minimal detectable effect."""
     rows = []
     for i, j in PAIRS:
-        mine = [c for c in cells if tuple(c["pair"]) == (i, j)]
-        gap = mean_ci([c["forward_nats"] - c["inverse_nats"] for c in mine])
-        low, high = gap["ci95"]
-        if gap["n"] < 2:
-            verdict = "one seed: no interval"
-        elif low > 0:
-            verdict = "inverse closer (the paper's claim holds)"
-        elif high < 0:
-            verdict = "forward closer (the paper's claim fails)"
-        else:
-            verdict = "not resolved (the interval covers 0)"
-        rows.append({"pair": [i, j], "label": f"H(theta_{i}, theta'_{j}{i}) vs. H(theta_{j}, theta'_{i}{j})",
-                     "inverse_nats": mean_ci([c["inverse_nats"] for c in mine]),
-                     "forward_nats": mean_ci([c["forward_nats"] for c in mine]),
-                     "inverse_before_nats": mean_ci([c["inverse_before_nats"] for c in mine]),
-                     "forward_before_nats": mean_ci([c["forward_before_nats"] for c in mine]),
-                     "forward_minus_inverse_nats": gap, "verdict": verdict})
+        mine = {c["seed"]: c for c in cells if tuple(c["pair"]) == (i, j)}
+        key = "relative" if exact else "nats"
+        gap = statistics.paired({s: c[f"forward_{key}"] for s, c in mine.items()},
+                                {s: c[f"inverse_{key}"] for s, c in mine.items()})
+        row = {"pair": [i, j], "label": f"H(theta_{i}, theta'_{j}{i}) vs. H(theta_{j}, theta'_{i}{j})",
+               **{name: statistics.mean_ci([c[name] for c in mine.values()])
+                  for name in ("inverse_nats", "forward_nats", "inverse_before_nats", "forward_before_nats")},
+               "effect": "forward - inverse of " + ("KL after / KL before (exact)" if exact
+                                                    else "the cross-entropies (nats/token)"),
+               "forward_minus_inverse": {k: gap[k] for k in ("mean", "ci95", "n", "per_seed")},
+               "minimal_detectable_effect": statistics.minimal_detectable_effect(gap["sd"], gap["n"]),
+               "verdict": _verdict(gap)}
+        if exact:
+            row |= {name: statistics.mean_ci([c[name] for c in mine.values()]) for name in EXACT}
+        rows.append(row)
     return {"table2": rows}
+
+
+# ------------------------------------------------------------------ the synthetic world, exact
+
+def run_synthetic_seed(c: ResistConfig, seed: int) -> dict:
+    """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record."""
+    from empirical.models import build_model
+
+    began = time.perf_counter()
+    w = c.world
+    world = World(w, seed)
+    part = c.part_size or w.n_align // 4
+    parts = np.split(world.sample(4 * part, 1.0, 12).tokens, 4)
+    prompts = world.prompts(w.prompt_vocab ** w.prompt_length)  # every distinct prompt
+    theta = [build_model(w.vocab_size, w.sequence_length, c.model_size, seed)]
+    trajectory.pretrain(theta[0], world.sample(w.n_pre, w.pre_positive_fraction, 10).tokens,
+                        steps=c.pretrain_steps, batch_size=c.pretrain_batch, lr=c.pretrain_lr, seed=seed)
+    for i in (1, 2, 3):
+        theta.append(_sft_copy(theta[-1], parts[i - 1], c.sequential_lr, c.sequential_epochs, c, seed))
+    laws = [measure.response_log_probs(m, world, prompts) for m in theta]
+    rng = np.random.default_rng([seed, 4])
+    samples = {i: _sample(world, laws[i], parts[3], c.temperature, rng) for i in (1, 2, 3)}
+    pairs = []
+    for i, j in PAIRS:
+        forward = _sft_copy(theta[i], samples[j], c.path_lr, c.path_epochs, c, seed)  # theta'_ij
+        inverse = _sft_copy(theta[j], samples[i], c.path_lr, c.path_epochs, c, seed)  # theta'_ji
+        after_f, after_i = (measure.response_log_probs(m, world, prompts) for m in (forward, inverse))
+        tokens = w.response_length + 1
+        d = {"inverse": _distance(laws[i], after_i, laws[j], tokens),  # target theta_i
+             "forward": _distance(laws[j], after_f, laws[i], tokens)}  # target theta_j
+        pairs.append({"pair": [i, j], **{f"{side}_{k}": v for side, got in d.items() for k, v in got.items()}})
+    return {"seed": seed, "pairs": pairs, "part_size": part, "wall_s": time.perf_counter() - began}
+
+
+def _sft_copy(model, tokens, lr: float, epochs: int, c: ResistConfig, seed: int):
+    out = copy.deepcopy(model)
+    data = np.concatenate([tokens] * epochs)
+    trajectory.trajectory(out, data, (len(data),), lambda m: {}, lr=lr, batch_size=c.batch_size, seed=seed,
+                          loss_from=c.world.response_start)
+    return out
+
+
+def _sample(world: World, log_q: np.ndarray, like: np.ndarray, temperature: float, rng) -> np.ndarray:
+    """``like``'s prompts, each with a response drawn from the model's law at ``temperature``
+    (renormalized over the valid responses): exact ancestral sampling, by enumeration."""
+    cfg = world.config
+    tokens = like.copy()
+    digits = (like[:, 1:1 + cfg.prompt_length] - 4) @ cfg.prompt_vocab ** np.arange(cfg.prompt_length - 1, -1, -1)
+    scaled = log_q / temperature
+    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    cumulative = probs.cumsum(axis=1)
+    picks = (cumulative[digits] < rng.random((len(like), 1))).sum(axis=1)
+    tokens[:, cfg.response_start:-1] = world.response_tokens()[np.minimum(picks, probs.shape[1] - 1)]
+    return tokens
+
+
+def _distance(target: np.ndarray, model: np.ndarray, before: np.ndarray, tokens: int) -> dict:
+    """Cross-entropy (nats/token) of the target's law (over valid responses) under ``model`` and
+    under ``before``; the KLs; KL after / KL before."""
+    p = np.exp(target - target.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    entropy = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1).mean()  # 0 log 0 = 0
+    ce_after, ce_before = (float(-(p * lq).sum(axis=1).mean()) for lq in (model, before))
+    kl_after, kl_before = ce_after - entropy, ce_before - entropy
+    return {"nats": ce_after / tokens, "before_nats": ce_before / tokens, "kl_nats": kl_after,
+            "kl_before_nats": kl_before, "relative": kl_after / kl_before}

@@ -1,14 +1,19 @@
-"""What a rebound protocol trains on and measures: the synthetic world, or a real model on a
-real dataset. The protocol (``empirical.protocols``) sees only this interface:
+"""What the rebound trains on and measures: the synthetic world, or a real model on a real
+dataset. The protocol (``empirical.rebound``) sees only this interface:
 
-- ``needs_pretraining``; ``pretrain(seed)`` (synthetic: from scratch on D_pre) or
-  ``load_base()`` (real: the model at ``model_path``);
-- ``fresh(seed)``: the same architecture, randomly initialized (the never-pre-trained control);
-- ``first_stage`` / ``second_stage``: fine-tune in place on the first Q1 / Q2 examples;
-- ``measure(model, seed)`` and ``reference(seed)``: what a cell and the reference line record;
-- ``load(path)`` / ``save(model, path)``: checkpoints (safetensors).
+- ``base(seed)``: the pre-trained model (synthetic: trained from scratch on that seed's D_pre;
+  real: the model at ``model_path``); ``fresh(seed)``: the same architecture, randomly
+  initialized (the never-pre-trained control);
+- ``first_stage(model, q1, seed)``: fine-tune in place on the first Q1 examples of one style;
+- ``second_trajectory(model, seed, reference)``: fine-tune on the other style along one path,
+  measured at every Q2 of the grid (``reference`` is the model the arm started from);
+- ``measure(model, seed, reference)``: what a point records; ``load`` / ``save``: checkpoints.
 
-Both check their inputs when built, before any training starts.
+The synthetic world trains with the plain loop of ``empirical.trajectory`` (the same
+completion-only loss as trl's SFT, measured exactly by enumeration, 2x faster than the trainer
+on these models: benchmarks/bench_train.py); real models train with trl, the second stage in
+chunks between checkpoints (the optimizer restarts at each checkpoint; the data is one prefix
+path). Both check their inputs when built, before any training starts.
 """
 
 import shutil
@@ -18,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from elasticity import store
-from empirical import measure
+from empirical import measure, trajectory
 from empirical.distributed import is_main_process, trainer_kwargs
-from empirical.train import StageConfig, dpo, dpo_pairs, sft, sft_pairs, train
+from empirical.train import StageConfig, dpo_pairs, sft_pairs
+
+PRE_STREAM, FIRST_STREAM, SECOND_STREAM = 10, 12, 13
 
 
 def checkpoint(path: Path, make, load, save):
@@ -47,35 +54,33 @@ def checkpoint(path: Path, make, load, save):
         return model
 
 
-def _stage_config(config, lr: float, epochs: int, seed: int, device: str = "cpu",
-                  trainer_extra: dict | None = None) -> StageConfig:
-    return StageConfig(learning_rate=lr, epochs=epochs, batch_size=config.batch_size, seed=seed,
-                       lora_rank=config.lora_rank, device=device, trainer_extra=trainer_extra or {})
-
-
 class SyntheticTask:
-    """The synthetic world: exact scores by enumeration, code lengths, KL to the pre-trained."""
+    """The synthetic world of each seed: exact score, code lengths against the laws, KL."""
 
-    needs_pretraining = True
+    def __init__(self, config, device: str = "cpu"):
+        self.config, self.device = config, device
+        self._worlds = {}
 
-    def __init__(self, config, pretrained, device: str = "cpu"):
+    def world(self, seed: int):
         from empirical.world import World
 
-        self.config, self.pretrained, self.device = config, pretrained, device
-        self.world = World(config.world)
-        self.data = self.world.datasets()
-        held = self.data["pre_held_out"].tokens
-        self.prompts = held[: config.eval_prompts, 1:1 + config.world.prompt_length]
-        first, second = ("perturb", "align") if config.variant == "reversed" else ("align", "perturb")
-        self.first, self.second = self.data[first].tokens, self.data[second].tokens
-        self._reference_log_probs_cache: dict[int, np.ndarray] = {}
-        self.trainer_extra = trainer_kwargs(config.accelerate_config)  # checked here
+        if seed not in self._worlds:
+            self._worlds[seed] = World(self.config.world, seed)
+        return self._worlds[seed]
 
-    def save_inputs(self, folder: Path) -> None:
-        """The generating laws and the data beside the results (once; concurrent-safe)."""
-        with store.locked(folder / ".world.lock"):
-            if not (folder / "world" / "world.npz").is_file():
-                self.world.save(folder / "world")
+    def _styles(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(first-stage, second-stage) examples: positives then negatives (reversed: the other way)."""
+        w, c = self.world(seed), self.config.world
+        positive = w.sample(c.n_align, 1.0, FIRST_STREAM).tokens
+        negative = w.sample(c.n_perturb, 0.0, SECOND_STREAM).tokens
+        return (negative, positive) if self.config.variant == "reversed" else (positive, negative)
+
+    def save_inputs(self, folder: Path, seed: int) -> None:
+        """The generating laws and the data of each seed beside the results (concurrent-safe)."""
+        target = folder / "world" / f"seed-{seed}"
+        with store.locked(folder / "world" / f".seed-{seed}.lock"):
+            if not (target / "world.npz").is_file():
+                self.world(seed).save(target)
 
     def fresh(self, seed: int):
         from empirical.models import build_model
@@ -83,46 +88,40 @@ class SyntheticTask:
         cfg = self.config.world
         return build_model(cfg.vocab_size, cfg.sequence_length, self.config.model_size, seed).to(self.device)
 
-    def pretrain(self, seed: int):
-        c = self.config
+    def base(self, seed: int):
+        c, w = self.config, self.config.world
         model = self.fresh(seed)
-        train(model, self.data["pre"].tokens, StageConfig(
-            epochs=c.pretrain_epochs, learning_rate=c.pretrain_lr, batch_size=c.batch_size, seed=seed))
+        trajectory.pretrain(model, self.world(seed).sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM).tokens,
+                            steps=c.pretrain_steps, batch_size=c.pretrain_batch, lr=c.pretrain_lr, seed=seed)
         return model
 
-    def first_stage(self, model, q1: int, seed: int):
+    def _measurer(self, seed: int, reference=None):
+        """measure(model) on this seed's world; the KL is taken to ``reference``'s law."""
+        world = self.world(seed)
+        prompts = world.prompts(self.config.prompts_to_score)
+        ref = None if reference is None else measure.response_log_probs(reference, world, prompts)
+        return lambda m: measure.law_measures(measure.response_log_probs(m, world, prompts), world, world.laws(), ref)
+
+    def measure(self, model, seed: int, reference=None) -> dict:
+        return self._measurer(seed, reference)(model)
+
+    def first_stage(self, model, q1: int, seed: int) -> None:
         c = self.config
-        sft(model, self.first[:q1], c.world,
-            _stage_config(c, c.first_lr, c.first_epochs, seed, self.device, self.trainer_extra))
+        first, _ = self._styles(seed)
+        trajectory.trajectory(model, first, (q1,), lambda m: {}, lr=c.first_lr, batch_size=c.batch_size,
+                              seed=seed, loss_from=c.world.response_start)
 
-    def second_stage(self, model, q2: int, seed: int):
+    def second_trajectory(self, model, seed: int, reference) -> list[dict]:
         c = self.config
-        stage = _stage_config(c, c.second_lr, c.second_epochs, seed, self.device, self.trainer_extra)
-        if c.variant == "dpo":  # rejected: first-style examples the first stage did not see
-            dpo(model, self.second[:q2], self.first[-q2:], c.world, stage, beta=c.dpo_beta)
-        else:
-            sft(model, self.second[:q2], c.world, stage)
-
-    def _reference_log_probs(self, seed: int) -> np.ndarray:
-        """The pre-trained model's enumerated log-probabilities, once per seed (every cell's
-        KL needs them; recomputing them per cell doubled the measuring time)."""
-        if seed not in self._reference_log_probs_cache:
-            self._reference_log_probs_cache[seed] = measure.response_log_probs(
-                self.pretrained(seed), self.world, self.prompts)
-        return self._reference_log_probs_cache[seed]
-
-    def measure(self, model, seed: int) -> dict:
-        rs = self.config.world.response_start
-        log_q = measure.response_log_probs(model, self.world, self.prompts)  # once per cell
-        lengths = {k: measure.code_length(model, self.data[f"{k}_held_out"].tokens, rs)
-                   for k in ("pre", "align", "perturb")}
-        return {**measure.score_from_log_probs(log_q, self.world),
-                "code_length_nats": {k: v["nats_per_token"] for k, v in lengths.items()},
-                "code_length_bits": {k: v["bits_per_token"] for k, v in lengths.items()},
-                "kl_to_pretrained_nats": measure.kl_from_log_probs(log_q, self._reference_log_probs(seed))}
-
-    def reference(self, seed: int) -> dict:
-        return measure.score_from_log_probs(self._reference_log_probs(seed), self.world)
+        first, second = self._styles(seed)
+        measure_model = self._measurer(seed, reference)
+        stage = dict(lr=c.second_lr, batch_size=c.batch_size, seed=seed, loss_from=c.world.response_start)
+        if c.q2_mode == "fixed-steps":
+            return trajectory.fixed_steps(model, second, c.q2, measure_model, steps=c.fixed_steps, **stage)
+        # DPO: rejected = first-style examples from the end of its set, which the first stage did not see
+        rejected = first[::-1] if c.variant == "dpo" else None
+        return trajectory.trajectory(model, second, c.q2, measure_model, rejected=rejected, beta=c.dpo_beta,
+                                     **stage)
 
     def load(self, path: Path):
         from transformers import LlamaForCausalLM
@@ -137,12 +136,10 @@ class TextTask:
     """A local causal LM on a local dataset, scored by a scorer; code lengths on the test split
     (nats and bits per token); no KL (it would need the models' full laws over text)."""
 
-    needs_pretraining = False
-
-    def __init__(self, config, pretrained, device: str = "cpu"):
+    def __init__(self, config, device: str = "cpu"):
         from empirical import data, score, text
 
-        self.config, self.pretrained, self.device = config, pretrained, device
+        self.config, self.device = config, device
         self.model_dir = text.check_causal_lm(config.model_path)
         self.tokenizer = text.load_tokenizer(self.model_dir, config.trust_remote_code)
         self.data = data.load(config.dataset, config.data_dir, seed=0, tokenizer=self.tokenizer)
@@ -157,17 +154,17 @@ class TextTask:
                                  f"{config.data_dir} ({config.dataset} train split)")
         if config.variant == "dpo" and max(config.q2) > len(self.first):
             raise ValueError(f"DPO needs Q2 <= {len(self.first)} rejected (positive) examples")
-        self.prompts = self.data.eval_prompts[: config.eval_prompts]
+        self.prompts = self.data.eval_prompts[: config.prompts_to_score]
         if len(self.prompts) < 2:
             raise ValueError(f"{config.data_dir}: need at least 2 test prompts, found {len(self.prompts)}")
         self.scorer = score.make(config.scorer, config.scorer_path, device)
         self.decoding = text.Decoding(max_new_tokens=config.max_new_tokens)
         self.trainer_extra = trainer_kwargs(config.accelerate_config)  # checked here
 
-    def save_inputs(self, folder: Path) -> None:
+    def save_inputs(self, folder: Path, seed: int) -> None:
         """Nothing to save: the model and the data are the user's files."""
 
-    def load_base(self):
+    def base(self, seed: int):
         return self.load(self.model_dir)
 
     def fresh(self, seed: int):
@@ -180,26 +177,34 @@ class TextTask:
             model = AutoModelForCausalLM.from_config(config, trust_remote_code=self.config.trust_remote_code)
         return model.to(self.device, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32)
 
-    def _stage(self, lr: float, epochs: int, seed: int) -> StageConfig:
-        return _stage_config(self.config, lr, epochs, seed, self.device, self.trainer_extra)
+    def _stage(self, lr: float, seed: int) -> StageConfig:
+        c = self.config
+        return StageConfig(learning_rate=lr, epochs=1, batch_size=c.batch_size, seed=seed, lr_scheduler="constant",
+                           lora_rank=c.lora_rank, device=self.device, trainer_extra=self.trainer_extra)
 
-    def first_stage(self, model, q1: int, seed: int):
+    def first_stage(self, model, q1: int, seed: int) -> None:
         c = self.config
         prompts, completions = zip(*self.first[:q1], strict=True)
-        sft_pairs(model, self.tokenizer, prompts, completions, self._stage(c.first_lr, c.first_epochs, seed),
-                  c.max_length)
+        sft_pairs(model, self.tokenizer, prompts, completions, self._stage(c.first_lr, seed), c.max_length)
 
-    def second_stage(self, model, q2: int, seed: int):
+    def second_trajectory(self, model, seed: int, reference) -> list[dict]:
+        """Chunks of the second stage between checkpoints, each a trl stage at the constant
+        learning rate, measured after each chunk."""
         c = self.config
-        stage = self._stage(c.second_lr, c.second_epochs, seed)
-        prompts, completions = zip(*self.second[:q2], strict=True)
-        if c.variant == "dpo":  # safe-rlhf: first[i] answers the same prompt as second[i]
-            rejected = [completion for _, completion in self.first[:q2]]
-            dpo_pairs(model, self.tokenizer, prompts, completions, rejected, stage, c.max_length, c.dpo_beta)
-        else:
-            sft_pairs(model, self.tokenizer, prompts, completions, stage, c.max_length)
+        points, seen = [{"q": 0, **self.measure(model, seed)}], 0
+        for q in sorted(c.q2):
+            prompts, completions = zip(*self.second[seen:q], strict=True)
+            stage = self._stage(c.second_lr, seed + q)
+            if c.variant == "dpo":  # safe-rlhf: first[i] answers the same prompt as second[i]
+                rejected = [completion for _, completion in self.first[seen:q]]
+                dpo_pairs(model, self.tokenizer, prompts, completions, rejected, stage, c.max_length, c.dpo_beta)
+            else:
+                sft_pairs(model, self.tokenizer, prompts, completions, stage, c.max_length)
+            seen = q
+            points.append({"q": q, **self.measure(model, seed)})
+        return points
 
-    def measure(self, model, seed: int) -> dict:
+    def measure(self, model, seed: int, reference=None) -> dict:
         from empirical import score, text
 
         responses = text.generate(model, self.tokenizer, self.prompts, self.decoding, seed)
@@ -213,14 +218,9 @@ class TextTask:
                 prompts, completions = zip(*pairs[:n], strict=True)
                 lengths[name] = text.completion_code_length(model, self.tokenizer, prompts, completions,
                                                             max_length=self.config.max_length)
-        return {**score.summarize(self.scorer, values),
+        return {**score.summarize(self.scorer, values), "valid_mass": 1.0,
                 "code_length_nats": {k: v["nats_per_token"] for k, v in lengths.items()},
-                "code_length_bits": {k: v["bits_per_token"] for k, v in lengths.items()},
                 "kl_to_pretrained_nats": None, "examples": responses[:3]}
-
-    def reference(self, seed: int) -> dict:
-        values = self.measure(self.pretrained(seed), seed)
-        return {k: values[k] for k in ("score", "score_se", "n_responses")}
 
     def load(self, path: Path):
         from empirical import text
@@ -232,7 +232,5 @@ class TextTask:
         self.tokenizer.save_pretrained(path)
 
 
-def make(config, pretrained, device: str = "cpu"):
-    if config.dataset == "synthetic":
-        return SyntheticTask(config, pretrained, device)
-    return TextTask(config, pretrained, device)
+def make(config, device: str = "cpu"):
+    return SyntheticTask(config, device) if config.dataset == "synthetic" else TextTask(config, device)

@@ -35,6 +35,21 @@ def _loss(model, batch: torch.Tensor, loss_from: int) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, loss_from:].flatten())
 
 
+def _sequence_log_probs(model, batch: torch.Tensor, loss_from: int) -> torch.Tensor:
+    """Sum over positions >= loss_from of log q(token | prefix), one number per row."""
+    logits = model(input_ids=batch).logits[:, loss_from - 1:-1]
+    return torch.log_softmax(logits, -1).gather(-1, batch[:, loss_from:, None])[..., 0].sum(-1)
+
+
+def _dpo_loss(model, reference, chosen, rejected, loss_from: int, beta: float) -> torch.Tensor:
+    """DPO: -log sigmoid(beta [(log pi(c) - log ref(c)) - (log pi(r) - log ref(r))]), mean."""
+    with torch.no_grad():
+        ref_c, ref_r = (_sequence_log_probs(reference, x, loss_from) for x in (chosen, rejected))
+    margin = (_sequence_log_probs(model, chosen, loss_from) - ref_c) - (_sequence_log_probs(model, rejected,
+                                                                                            loss_from) - ref_r)
+    return -torch.nn.functional.logsigmoid(beta * margin).mean()
+
+
 def _check(lr: float, batch_size: int, spring: float, replay_fraction: float) -> None:
     if not (math.isfinite(lr) and lr > 0) or batch_size < 1:
         raise ValueError(f"need a finite learning rate > 0 and batch_size >= 1, got {lr}, {batch_size}")
@@ -69,10 +84,13 @@ def pretrain(model, tokens: np.ndarray, *, steps: int, batch_size: int, lr: floa
 
 def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, batch_size: int, seed: int,
                loss_from: int, anchor=None, spring: float = 0.0, replay: np.ndarray | None = None,
-               replay_fraction: float = 0.0, on_checkpoint=None) -> list[dict]:
+               replay_fraction: float = 0.0, rejected: np.ndarray | None = None, beta: float = 0.1,
+               on_checkpoint=None) -> list[dict]:
     """Train ``model`` in place on ``tokens`` in order (one pass up to the last checkpoint) and
     return ``{"q": 0, ...}`` then one point per checkpoint: ``measure(model)`` plus the norms.
-    ``on_checkpoint(q, model, point)`` may keep a copy of the model at a point."""
+    With ``rejected`` (rows paired with ``tokens``), the objective is DPO against the model as
+    it enters the stage, ``tokens`` chosen. ``on_checkpoint(q, model, point)`` may keep a copy
+    of the model at a point."""
     checkpoints = sorted(int(q) for q in checkpoints)
     _check(lr, batch_size, spring, replay_fraction)
     if not checkpoints or checkpoints[0] < 1 or checkpoints[-1] > len(tokens):
@@ -82,12 +100,16 @@ def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, ba
         raise ValueError("a spring needs the anchor weights")
     if replay_fraction > 0 and (replay is None or len(replay) == 0):
         raise ValueError("replay needs a non-empty pool of examples")
+    if rejected is not None and (len(rejected) < checkpoints[-1] or not (math.isfinite(beta) and beta > 0)):
+        raise ValueError(f"DPO needs {checkpoints[-1]} rejected rows and beta > 0, got {len(rejected)}, {beta}")
     torch.set_num_threads(1)
     data = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
     pool = torch.from_numpy(np.asarray(replay, dtype=np.int64)) if replay_fraction > 0 else None
     generator = torch.Generator().manual_seed(seed)
     start = _vector(model)
     anchor_params = [p.detach().clone() for p in anchor.parameters()] if spring > 0 else None
+    worse = torch.from_numpy(np.asarray(rejected, dtype=np.int64)) if rejected is not None else None
+    reference = copy.deepcopy(model).eval() if worse is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)  # constant: points share one path
 
     def point(q: int) -> dict:
@@ -108,7 +130,10 @@ def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, ba
                 extra = round(take * replay_fraction / (1.0 - replay_fraction))
                 batch = torch.cat([batch, pool[torch.randint(0, len(pool), (extra,), generator=generator)]])
             model.train()
-            loss = _loss(model, batch, loss_from)
+            if worse is not None:
+                loss = _dpo_loss(model, reference, batch, worse[seen:seen + take], loss_from, beta)
+            else:
+                loss = _loss(model, batch, loss_from)
             if anchor_params is not None:
                 loss = loss + spring * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor_params,
                                                                                 strict=True))

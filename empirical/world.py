@@ -97,6 +97,14 @@ class World:
         f = self.config.pre_positive_fraction if positive_fraction is None else positive_fraction
         return {"pre": self.response_distribution(f), "align": self.p_pos, "perturb": self.p_neg}
 
+    def prompts(self, n: int) -> np.ndarray:
+        """The first ``n`` distinct prompts (lexicographic) as token ids, (n, prompt_length)."""
+        cfg = self.config
+        if not 1 <= n <= cfg.prompt_vocab ** cfg.prompt_length:
+            raise ValueError(f"there are {cfg.prompt_vocab ** cfg.prompt_length} distinct prompts, asked {n}")
+        digits = np.arange(n)[:, None] // cfg.prompt_vocab ** np.arange(cfg.prompt_length - 1, -1, -1)
+        return SPECIAL + digits % cfg.prompt_vocab
+
     def response_tokens(self) -> np.ndarray:
         """Every response as token ids (M, L), aligned with p_pos / p_neg."""
         return SPECIAL + self.config.prompt_vocab + self.responses

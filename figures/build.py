@@ -21,7 +21,7 @@ def _saved(plots):
     return build
 
 
-PER_RESULT = (("rebound", experiments.rebound), ("resist", experiments.resist),
+PER_RESULT = (("rebound", _saved(experiments.rebound)), ("resist", _saved(experiments.resist)),
               ("counterfactual", _saved(counterfactual.plots)))
 
 

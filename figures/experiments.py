@@ -1,163 +1,109 @@
-"""Experiment figures: rebound curves (Figures 2-7 analogues), the model-size and
-pre-training panels of a sweep, the Table 2 analogue, and predicted against observed code
-length changes."""
+"""Experiment figures: rebound curves with seed bands (Figures 2-7 analogues), the size and
+pre-training panels of a sweep, and the forward-vs-inverse effects (Table 2's claim, per pair,
+paired by seed). Each plot function returns (name, figure, caption); the numbers of Table 2
+itself go to the report as a table."""
 
+import numpy as np
 
 from figures import style
-from figures.results import ResultError, command
+from figures.results import ResultError
+
+SYNTHETIC_SCORE = r"$P(\mathrm{positive\ style})$, exact"
+CONTROLS = {"scratch": "never pre-trained (control)", "no_sft": "no first stage (control)"}
 
 
-def rebound(run_id: str, doc: dict, out) -> list[dict]:
-    """The figures of one rebound result (a single run, or a sweep's index)."""
+def rebound(run_id: str, doc: dict) -> list[tuple]:
     if "runs" in doc["metrics"]:
-        return _sweep_panels(run_id, doc, out)
-    entries = [_curves(run_id, doc, out)]
-    if any(c["predicted_vs_observed"] for c in doc["metrics"]["curves"]):
-        entries.append(_predicted(run_id, doc, out))
-    return entries
+        return _sweep_panels(run_id, doc)
+    return [_curves(run_id, doc)]
 
 
-def resist(run_id: str, doc: dict, out) -> list[dict]:
-    return [_table2(run_id, doc, out)]
+def _band(ax, x, stats, color, label, style_="o-"):
+    """Mean line and the 95% band over seeds; points withheld (None) are gaps."""
+    x = np.asarray(x, float)
+    mean = np.array([np.nan if s is None else s["mean"] for s in stats])
+    ax.plot(x, mean, style_, ms=3, color=color, label=label)
+    if all(s is None or s["ci95"] is not None for s in stats):
+        lo = np.array([np.nan if s is None else s["ci95"][0] for s in stats])
+        hi = np.array([np.nan if s is None else s["ci95"][1] for s in stats])
+        ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
 
 
-SYNTHETIC_SCORE = "P(positive style), exact"
-
-
-def _plot_curves(ax, curves, reference: float, title: str, ylabel: str = SYNTHETIC_SCORE):
-    pre = [c for c in curves if c["arm"] == "pretrained"]
+def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHETIC_SCORE):
+    pre = [c for c in m["curves"] if c["arm"] == "pretrained"]
     for i, c in enumerate(pre):
-        ax.plot(
-            c["q2"],
-            [s["mean"] for s in c["score"]],
-            "o-",
-            ms=3,
-            color=style.shade(i, len(pre)),
-            label=f"Q1 = {c['q1']}",
-        )
-    for c in curves:
-        if c["arm"] == "scratch":
-            ax.plot(c["q2"], [s["mean"] for s in c["score"]], ":", color="grey", lw=1)
-    if any(c["arm"] == "scratch" for c in curves):
-        ax.plot([], [], ":", color="grey", label="never pre-trained (control)")
-    ax.axhline(reference, color="k", ls="--", lw=1, label="reference (pre-trained)")
-    ax.set(xlabel="Q2 (examples of the second stage)", ylabel=ylabel, title=title)
-    ticks = sorted({q for c in curves for q in c["q2"]})
-    ax.set_xscale("symlog", linthresh=max(ticks[1] if len(ticks) > 1 else 1, 1), linscale=0.5)
-    ax.set_xlim(left=0, right=ticks[-1] * 1.1)
-    ax.set_xticks(ticks, [str(q) for q in ticks], rotation=45)
+        _band(ax, c["q2"], c["score"], style.shade(i, len(pre)), rf"pre-trained, $Q_1$ = {c['q1']}")
+    grey = {"scratch": "0.45", "no_sft": "0.7"}
+    for arm, label in CONTROLS.items():
+        for j, c in enumerate(cc for cc in m["curves"] if cc["arm"] == arm):
+            _band(ax, c["q2"], c["score"], grey[arm], label if j == 0 else None, ":" if arm == "scratch" else "--")
+    ax.axhline(reference, color="k", ls="-.", lw=1, label="reference: the pre-trained model's score")
+    q2s = m["curves"][0]["q2"]
+    ax.set_xscale("symlog", linthresh=max(min(q for q in q2s if q > 0), 1), linscale=0.5)
+    ax.set_xticks(q2s, [str(q) for q in q2s])
     ax.minorticks_off()
-    ax.legend()
+    ax.set(xlabel=r"$Q_2$ (second-stage examples seen)", ylabel=ylabel, title=title, ylim=(0, 1))
 
 
-def _curves(run_id, doc, out):
+def _curves(run_id, doc):
     cfg, m = doc["config"], doc["metrics"]
-    fig, ax = style.new()
+    fig, ax = style.new(width=7.5, height=4.6)
     data = "synthetic world" if cfg.get("dataset", "synthetic") == "synthetic" else cfg["dataset"]
     scorer = doc.get("scorer")
     ylabel = f"{scorer['name']} score ({scorer['units']})" if scorer else SYNTHETIC_SCORE
-    _plot_curves(ax[0, 0], m["curves"], doc["reference_score"], f"{run_id}: {m['variant']} ({data})", ylabel)
-    score = (
-        "exact probability of the positive style"
-        if data == "synthetic world"
-        else doc.get("scorer", {}).get("measures", "scorer")
-    )
-    caption = (
-        f"Rebound ({m['variant']}), {data}, model {cfg.get('model_path') or cfg['model_size']}: score "
-        f"({score}) after Q1 first-stage and Q2 second-stage examples, mean of {len(cfg['seeds'])} "
-        f"seed(s); dashed: the pre-trained model's own score."
-    )
-    return style.save(fig, out, f"rebound_{run_id}", caption, command(doc))
+    _plot_curves(ax[0, 0], m, doc["reference_score"], f"{m['variant']} ({data})", ylabel)
+    style.legend_outside(fig, ax[0, 0])
+    withheld = sum(sum(c["withheld"]) for c in m["curves"])
+    caption = (f"Rebound {run_id} ({m['variant']}, {data}, model {cfg.get('model_path') or cfg['model_size']}): "
+               f"score after Q1 first-stage examples and Q2 second-stage examples along one trajectory; mean and "
+               f"95% band over {len(cfg['seeds'])} seeds (each seed its own world); controls in grey. "
+               f"{withheld} seed-points withheld (the model put under {cfg.get('min_valid_mass', 0.5):g} of its "
+               f"mass on well-formed responses).")
+    return f"rebound_{run_id}", fig, caption
 
 
-def _sweep_panels(run_id, doc, out):
+def _sweep_panels(run_id, doc):
     runs = {r["run"]: r for r in doc["metrics"]["runs"]}
-    entries = []
-    for name, axis in (
-        ("size", ("size-tiny", "centre", "size-medium")),
-        ("pretraining", ("pretrain-1ep", "centre", "pretrain-4ep")),
-    ):
+    out = []
+    for name, axis, label in (("size", ("centre", "size-small", "size-medium"), "model {size}"),
+                              ("pretraining", ("pretrain-100steps", "centre", "pretrain-900steps"),
+                               "{steps} pre-training steps")):
         present = [r for r in axis if r in runs]
         if len(present) < 2:
             continue
-        fig, ax = style.new(len(present), width=3.6 * len(present), height=3.6)
+        fig, ax = style.new(len(present), width=3.8 * len(present), height=4.2)
         for i, r in enumerate(present):
             run = runs[r]
-            label = (
-                f"model {run['model_size']}"
-                if name == "size"
-                else f"{run['pretrain_epochs']} pre-training epochs"
-            )
-            _plot_curves(ax[0, i], run["curves"], run["reference_score"], label)
-        caption = (
-            f"Rebound against {name} (the paper's Figure {3 if name == 'size' else 4} analogue), sweep "
-            f"{run_id}: one panel per {name}, lines per Q1."
-        )
-        entries.append(style.save(fig, out, f"rebound_{run_id}_{name}", caption, command(doc)))
-    if not entries:
+            title = label.format(size=run["model_size"], steps=run["pretrain_steps"])
+            _plot_curves(ax[0, i], run, run["reference_score"], title)
+            if i:
+                ax[0, i].set_ylabel("")
+        for a in ax[0, 1:]:
+            a.sharey(ax[0, 0])
+        style.legend_outside(fig, ax[0, 0])
+        caption = (f"Rebound against {name} (the paper's Figure {3 if name == 'size' else 4} analogue), sweep "
+                   f"{run_id}: one panel per {name}, shared y axis, mean and 95% band over "
+                   f"{len(runs[present[0]]['seeds'])} seeds.")
+        out.append((f"rebound_{run_id}_{name}", fig, caption))
+    if not out:
         raise ResultError(f"rebound/{run_id}: a sweep without size or pre-training runs")
-    return entries
+    return out
 
 
-def _predicted(run_id, doc, out):
-    fig, ax = style.new()
-    curves = [c for c in doc["metrics"]["curves"] if c["predicted_vs_observed"]]
-    for i, c in enumerate(curves):
-        all_rows = c["predicted_vs_observed"]
-        for key, marker in zip(all_rows[-1]["optimal_code_length_nats"], "os^", strict=False):
-            # the optimal compressor has no code for the second dataset at Q2 = 0: changes are
-            # taken from the first Q2 where both have one
-            rows = [r for r in all_rows if key in r["optimal_code_length_nats"]]
-            observed = [r["observed_code_length_nats"][key] - rows[0]["observed_code_length_nats"][key]
-                        for r in rows]
-            optimal = [r["optimal_code_length_nats"][key] - rows[0]["optimal_code_length_nats"][key]
-                       for r in rows]
-            ax[0, 0].plot(optimal, observed, marker, ms=4, color=style.shade(i, len(curves)),
-                          label=f"{c['arm']} Q1={c['q1']}: {key}")
-    lim = ax[0, 0].get_xlim()
-    ax[0, 0].plot(lim, lim, "k--", lw=1, label="observed = predicted")
-    ax[0, 0].set(
-        xlabel="predicted change (optimal compressor), nats/token",
-        ylabel="observed change (model), nats/token",
-        title=f"{run_id}: code length changes",
-    )
-    ax[0, 0].legend(fontsize=6, ncol=2)
-    caption = (
-        "Per-dataset code length change from Q2 = 0 as Q2 grows: the model against the optimal "
-        "compressor of the size-weighted mixture (Definition C.9)."
-    )
-    return style.save(fig, out, f"predicted_vs_observed_{run_id}", caption, command(doc))
-
-
-def _table2(run_id, doc, out):
+def resist(run_id: str, doc: dict) -> list[tuple]:
     rows = doc["metrics"]["table2"]
-    fig, ax = style.new(width=11, height=1.5)
-    ax[0, 0].axis("off")
-
-    def cell(stat):
-        return f"{stat['mean']:.4f} [{stat['ci95'][0]:.4f}, {stat['ci95'][1]:.4f}]"
-
-    table = ax[0, 0].table(
-        cellText=[[r["label"], cell(r["inverse_nats"]), cell(r["forward_nats"]), r["verdict"]] for r in rows],
-        colLabels=["inverse vs. forward", "inverse (nats/token)", "forward (nats/token)", "verdict"],
-        colWidths=[0.3, 0.2, 0.2, 0.3],
-        loc="center",
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    cfg = doc["config"]
-    caption = (
-        f"Table 2 analogue ({cfg['dataset']}, {len(cfg['seeds'])} seeds, mean and 95% interval): cross-"
-        f"entropy to the target model after the inverse and the forward path."
-    )
-    entry = style.save(fig, out, f"table2_{run_id}", caption, command(doc))
-    entry["table"] = [
-        {
-            "pair": r["label"],
-            "inverse": cell(r["inverse_nats"]),
-            "forward": cell(r["forward_nats"]),
-            "verdict": r["verdict"],
-        }
-        for r in rows
-    ]
-    return entry
+    fig, ax = style.new(width=6.4, height=3.4)
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows, strict=True):
+        stat = row["forward_minus_inverse"]
+        err = None if stat["ci95"] is None else [[stat["mean"] - stat["ci95"][0]], [stat["ci95"][1] - stat["mean"]]]
+        ax[0, 0].errorbar([stat["mean"]], [yi], xerr=err, fmt="o", capsize=4, color=style.shade(0, 2))
+    ax[0, 0].axvline(0, color="k", lw=0.8)
+    ax[0, 0].set_yticks(y, [rf"$\theta_{r['pair'][0]}, \theta_{r['pair'][1]}$" for r in rows])
+    ax[0, 0].set(xlabel=rows[0]["effect"],
+                 title="> 0: the inverse path ends closer (the paper's claim)")
+    n = rows[0]["forward_minus_inverse"]["n"]
+    caption = (f"Forward against inverse alignment ({run_id}, {doc['config']['dataset']}): per pair, the paired "
+               f"difference of the distances after the two paths, mean and 95% interval over {n} seeds. "
+               f"Table 2's numbers are in the report.")
+    return [(f"resist_{run_id}", fig, caption)]
