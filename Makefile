@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE=1
 export HF_DATASETS_OFFLINE=1
 export MPLBACKEND=Agg
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench mutate clean
 
 # A new top-level package (a new */__init__.py) needs a reinstall of the editable package.
 $(STAMP): pyproject.toml constraints-cpu.txt $(wildcard */__init__.py)
@@ -39,6 +39,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_experiment.py
+
+# Mutation testing (tools/mutate.py): one small bug at a time into theory/, sim/ and the
+# statistics and measurement code; not part of CI (an hour or more).
+mutate: $(STAMP)
+	$(PY) tools/mutate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

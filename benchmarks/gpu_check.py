@@ -31,14 +31,15 @@ PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}
 
 PRESETS = {
     "gpu": ReboundConfig(
-        world=WorldConfig(n_pre=200_000, n_align=10_000, n_perturb=2_000, n_held_out=200),
-        model_size="gpu-100m", q1=(1000, 5000), q2=(100, 500, 2000), seeds=(0,), controls=False,
-        pretrain_epochs=2, pretrain_lr=3e-4, first_lr=1e-4, second_lr=1e-4, batch_size=256, eval_prompts=16),
+        world=WorldConfig(content_vocab=8, response_length=5, n_pre=200_000, n_align=4_096, n_perturb=4_096,
+                          n_held_out=200),
+        model_size="gpu-100m", q1=(256, 1024), q2=(64, 256, 1024), seeds=(0,), controls=False,
+        pretrain_steps=2_000, pretrain_batch=256, pretrain_lr=3e-4, first_lr=1e-4, second_lr=1e-4, batch_size=64),
     "cpu-smoke": ReboundConfig(
         world=WorldConfig(content_vocab=4, response_length=3, prompt_vocab=3, n_pre=600, n_align=100,
                           n_perturb=40, n_held_out=20),
-        model_size="tiny", q1=(50,), q2=(20,), seeds=(0,), controls=False, pretrain_epochs=1,
-        pretrain_lr=1e-2, first_lr=3e-3, second_lr=3e-3, batch_size=64, eval_prompts=2),
+        model_size="tiny", q1=(50,), q2=(10, 20), seeds=(0,), controls=False, pretrain_steps=20, pretrain_batch=64,
+        pretrain_lr=1e-2, first_lr=3e-3, second_lr=3e-3, batch_size=16, k_fit_points=2),
 }
 
 
@@ -60,8 +61,8 @@ def training_throughput(config, device: str) -> dict:
     cfg = config.world
     model = build_model(cfg.vocab_size, cfg.sequence_length, config.model_size, 0).to(device)
     n = count_parameters(model)
-    stage = StageConfig(epochs=1, learning_rate=config.pretrain_lr, batch_size=config.batch_size)
-    train(model, tokens[: config.batch_size * 4], stage)  # warm-up: kernels, allocator
+    stage = StageConfig(epochs=1, learning_rate=config.pretrain_lr, batch_size=config.pretrain_batch)
+    train(model, tokens[: config.pretrain_batch * 4], stage)  # warm-up: kernels, allocator
     _sync(device)
     start = time.perf_counter()
     train(model, tokens, stage)
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
     report["rebound_result"] = str(path)
     report["total_seconds"] = time.perf_counter() - total
     doc = json.loads(Path(path).read_text())
-    print(f"rebound     {rebound.n_cells(config)} cells in {report['rebound_seconds']:.1f} s; reference "
+    print(f"rebound     {rebound.n_points(config)} points in {report['rebound_seconds']:.1f} s; reference "
           f"{doc['reference_score']:.4f}; total {report['total_seconds']:.1f} s on {device_name}")
     out = args.results / f"gpu_check-{preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

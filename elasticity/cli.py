@@ -527,10 +527,12 @@ def config_show(experiment, preset):
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the figures go [default: RESULTS_DIR/figures].")
-@click.option("--report", "with_report", is_flag=True, help="Also write RESULTS_DIR/report (html + md).")
+@click.option("--report", "with_report", is_flag=True,
+              help="Also write the report (index.html + report.md) into OUT/report [default: RESULTS_DIR/report].")
 def figures(results_dir, out, with_report):
     """Build every figure there are results for under RESULTS_DIR (PNG + PDF + caption),
-    from the saved result files only; prints which were skipped and why."""
+    from the saved result files only; prints which were skipped and why (and the command that
+    makes what is missing)."""
     from figures.build import build_all
 
     if not results_dir.is_dir():
@@ -544,22 +546,24 @@ def figures(results_dir, out, with_report):
     if with_report:
         from elasticity import report
 
-        page, _ = report.write(results_dir, built, skipped, out)
+        page, _ = report.write(results_dir, built, skipped, out, out=out / "report" if out else None)
         click.echo(f"report: {page}")
 
 
 @cli.command()
 @click.option("--preset", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
-              help="quick: every figure on small runs (about 5 min here); full: the cpu-full sweep and "
-                   "the quick presets of every variant (about an hour).")
+              help="quick: every figure on small runs; full: the cpu-full sweep, the quick presets of every "
+                   "variant, resist with 30 seeds and the counterfactual cpu-standard (README: measured times).")
 @RESULTS
-def reproduce(preset, results_root):
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes for the experiments (one torch thread each).")
+def reproduce(preset, results_root, workers):
     """Run the audit, the theory curves, the simulation checks and the synthetic-world
     experiments (CPU), then build the figures and the report (results/report/index.html and
     report.md). Finished steps are read back, so a killed run resumes."""
     from elasticity import reproduce as plan
 
-    plan.run(preset, results_root, echo=click.echo)
+    plan.run(preset, results_root, echo=click.echo, workers=workers)
 
 
 def main(argv=None) -> int:

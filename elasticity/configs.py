@@ -199,7 +199,7 @@ class ReboundConfig:
         _require(self.q2_mode in Q2_MODES, f"q2_mode must be one of {Q2_MODES}, got {self.q2_mode!r}")
         _require(self.q2_mode == "trajectory" or self.variant != "dpo", "DPO runs as a trajectory only")
         _require(0 <= self.min_valid_mass < 1, f"min_valid_mass must lie in [0, 1), got {self.min_valid_mass}")
-        _require(2 <= self.k_fit_points <= len(self.q2),
+        _require(not self.synthetic or 2 <= self.k_fit_points <= len(self.q2),
                  f"k_fit_points must lie in [2, {len(self.q2)}] (the Q2 grid), got {self.k_fit_points}")
         _check_real(self, self.synthetic, REBOUND_DATASETS)
         _require(not self.scorer or self.scorer in SCORERS,

@@ -95,5 +95,5 @@ def sweep(experiment: str, preset: str, assignments=(), **real) -> tuple[list, l
     if centre.synthetic:
         return named, []
     dropped = [name for name, c in named
-               if c.model_size != centre.model_size or c.pretrain_epochs != centre.pretrain_epochs]
+               if c.model_size != centre.model_size or c.pretrain_steps != centre.pretrain_steps]
     return [(n, c) for n, c in named if n not in dropped], dropped

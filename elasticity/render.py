@@ -189,3 +189,58 @@ def world(info: dict) -> str:
             lines.append(f"  excess code length on D_{name:<8} {x:.4f} nats/token")
         lines.append(f"  captures {p['captured_share_of_kl']:.1%} of D_pre's KL to uniform")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------- tables for the report: (title, headers, rows)
+
+def _cell(stat: dict | None, digits: int = 4) -> str:
+    return "n/a" if stat is None or stat.get("mean") is None else interval(stat, digits)
+
+
+def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
+    m, e = doc["metrics"], doc["effect"]
+    rows = [["verdict", doc["verdict"], doc["verdict_note"]],
+            [f"effect (primary: {e['alignment']}-matched, lr {e['second_lr']:g})", _cell(e),
+             f"drop({m['low_arm']}) - drop({m['high_arm']}), {e['units']}, {e['n_seeds']} seeds"],
+            ["minimal detectable effect", "n/a" if doc["minimal_detectable_effect"] is None
+             else f"{doc['minimal_detectable_effect']:.4f}", "80% power, two-sided 5%"]]
+    for variant, by_lr in m["effects"].items():
+        for lr, units in by_lr.items():
+            rows.append([f"effect, {variant}-matched, lr {lr}", _cell(units["probability"]["area"]),
+                         f"logit units: {_cell(units['logit']['area'], 3)}"])
+    for variant, p in m.get("placebo", {}).items():
+        rows.append([f"placebo ({variant})", _cell(p), "covers 0" if p["covers_zero"] else "EXCLUDES 0"])
+    for row in doc["positive_controls"]["spring"]:
+        rows.append([f"spring lambda = {row['lambda']:g}", _cell(row["effect"]),
+                     "detected" if row["detected"] else ""])
+    if "replay" in doc["positive_controls"]:
+        r = doc["positive_controls"]["replay"]
+        rows.append(["replay", _cell(r["effect"]), "detected" if r["detected"] else ""])
+    for row in doc["effective_k"]:
+        rows.append([f"effective k, |D_pre| = {row['n_pre']}", _cell(row["observed"], 2),
+                     f"nominal {row['nominal_k']:g}; optimal compressor {row['predicted']:.6g}"])
+    return f"Counterfactual pre-training: {run_id}", ["quantity", "mean [95% interval]", "note"], rows
+
+
+def resist_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
+    rows = [[r["label"], _cell(r["inverse_nats"]), _cell(r["forward_nats"]), _cell(r["forward_minus_inverse"]),
+             r["verdict"]] for r in doc["metrics"]["table2"]]
+    effect = doc["metrics"]["table2"][0]["effect"]
+    return (f"Forward vs inverse (Table 2 analogue): {run_id}",
+            ["pair", "inverse (nats/token)", "forward (nats/token)", f"{effect}, per seed", "verdict"], rows)
+
+
+def rebound_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
+    runs = doc["metrics"]["runs"] if "runs" in doc["metrics"] else [{"run": run_id, **doc["metrics"]}]
+    rows = []
+    for run in runs:
+        for curve in run["curves"]:
+            if curve["arm"] == "no_sft":
+                continue
+            c = curve["crossing_q2"]
+            rows.append([run["run"], curve["arm"], str(curve["q1"]), _cell(c, 0), f"{c['n']} returned, {c['never']} "
+                         f"never; {sum(curve['withheld'])} points withheld", ""])
+        for v in run["versus_controls"]:
+            rows.append([run["run"], "pre-trained - control", str(v["q1"]), _cell(v.get("difference_q2"), 0),
+                         f"{v['seeds_paired']} seeds paired", v["verdict"]])
+    return (f"Rebound: {run_id}", ["run", "arm", "Q1", "returns at Q2 [95% interval]", "seeds", "verdict"], rows)

@@ -1,6 +1,11 @@
-"""The report: results/report/index.html (figures embedded, each with its caption and the
-command that made it; the audit table; the errata) and results/report/report.md (the same,
-linking the figure files). Only figures that were built are linked."""
+"""The report: <out>/report/index.html (figures embedded) and report.md (figures linked).
+
+Sections: a table of contents; the audit of the paper's closed forms (once); the experiments'
+numbers as tables (verdicts with intervals, crossings, Table 2), read from the result files;
+every figure with its caption and the command that made it; what was skipped and the command
+that would make it; the errata (docs/errata.md) rendered as HTML. Only figures that exist are
+linked.
+"""
 
 import base64
 import html
@@ -12,112 +17,140 @@ from elasticity import render, store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 
-
-def _audit_rows(root: Path, skipped: list[dict]) -> list[dict] | None:
-    """The audit's findings, or None (a damaged result is listed among the skipped items)."""
-    path = root / "audit" / "default"
-    if not (path / "result.json").is_file():
-        return None
-    try:
-        return store.read_result(path, experiment="audit")["metrics"]
-    except store.StoreError as err:
-        skipped.append({"figure": "audit table", "reason": str(err)})
-        return None
+# the command that makes each result a figure or table needs (named in "skipped")
+MAKES = {"audit": "elasticity audit", "theory": "elasticity reproduce --preset quick (theory curves)",
+         "sim_mc_vs_exact": "elasticity sim check --alpha 3 --k 100 --l L (at several L)",
+         "sim_error_vs_m": "elasticity reproduce --preset quick (simulation)",
+         "sim_huffman_band": "elasticity reproduce --preset quick (simulation)",
+         "rebound": "elasticity rebound --preset quick", "resist": "elasticity resist --preset quick",
+         "counterfactual": "elasticity counterfactual --preset cpu-standard --workers 2"}
 
 
-def _errata_text() -> str | None:
-    return ERRATA.read_text() if ERRATA.is_file() else None
+def _results(root: Path, experiment: str, skipped: list[dict]) -> list[tuple[str, dict]]:
+    out = []
+    for path in sorted((root / experiment).glob("*/result.json")):
+        try:
+            out.append((path.parent.name, store.read_result(path, experiment=experiment)))
+        except store.StoreError as err:
+            skipped.append({"figure": f"{experiment} table", "reason": str(err)})
+    return out
 
 
-def write(
-    root, built: list[dict], skipped: list[dict], figures_dir=None, title: str = ""
-) -> tuple[Path, Path]:
+def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, headers, rows) of every table the results allow; damaged results go to skipped."""
+    root = Path(root)
+    out = []
+    audit = root / "audit" / "default"
+    if (audit / "result.json").is_file():
+        try:
+            rows = store.read_result(audit, experiment="audit")["metrics"]
+            out.append(("Audit of the paper's closed forms", ["claim", "verdict", "evidence"],
+                        [[r["claim"], r["verdict"], r["evidence"]] for r in rows]))
+        except store.StoreError as err:
+            skipped.append({"figure": "audit table", "reason": str(err)})
+    for run_id, doc in _results(root, "counterfactual", skipped):
+        out.append(render.counterfactual_table(run_id, doc))
+    for run_id, doc in _results(root, "resist", skipped):
+        out.append(render.resist_table(run_id, doc))
+    for run_id, doc in _results(root, "rebound", skipped):
+        out.append(render.rebound_table(run_id, doc))
+    return out
+
+
+def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title: str = "",
+          out=None) -> tuple[Path, Path]:
+    """Write the report into ``out`` (default <root>/report); returns (index.html, report.md)."""
     root = Path(root)
     figures_dir = Path(figures_dir) if figures_dir else root / "figures"
-    out = root / "report"
+    out = Path(out) if out else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     existing = [e for e in built if (figures_dir / e["png"]).is_file()]
     skipped = list(skipped)
-    audit, errata = _audit_rows(root, skipped), _errata_text()
+    numbers = tables(root, skipped)
+    for item in skipped:
+        item.setdefault("make", MAKES.get(item["figure"].split("/")[0].split(" ")[0], ""))
+    errata = ERRATA.read_text() if ERRATA.is_file() else None
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"
-    md = _markdown(title, stamp, existing, skipped, audit, errata, Path(os.path.relpath(figures_dir, out)))
-    page = _html(title, stamp, existing, skipped, audit, errata, figures_dir)
-    (out / "report.md").write_text(md)
-    (out / "index.html").write_text(page)
+    md = _markdown(title, stamp, existing, skipped, numbers, errata, Path(os.path.relpath(figures_dir, out)))
+    page = _html(title, stamp, existing, skipped, numbers, errata, figures_dir)
+    store.atomic_write_text(out / "report.md", md)
+    store.atomic_write_text(out / "index.html", page)
     return out / "index.html", out / "report.md"
 
 
-def _markdown(title, stamp, entries, skipped, audit, errata, rel: Path) -> str:
-    lines = [f"# {title}", "", f"Built {stamp} from saved results.", ""]
-    if audit:
-        lines += ["## Audit of the paper's closed forms", "", render.audit_markdown(audit), ""]
-    lines += ["## Figures", ""]
+def _anchor(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def _sections(entries, skipped, numbers, errata) -> list[str]:
+    return ([t for t, _, _ in numbers] + (["Figures"] if entries else []) + (["Skipped"] if skipped else [])
+            + (["Errata"] if errata else []))
+
+
+def _markdown(title, stamp, entries, skipped, numbers, errata, rel: Path) -> str:
+    lines = [f"# {title}", "", f"Built {stamp} from saved results.", "", "## Contents", ""]
+    lines += [f"- [{s}](#{_anchor(s)})" for s in _sections(entries, skipped, numbers, errata)] + [""]
+    for name, headers, rows in numbers:
+        lines += [f"## {name}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows] + [""]
+    if entries:
+        lines += ["## Figures", ""]
     for e in entries:
-        lines += [
-            f"### {e['name']}",
-            "",
-            f"![{e['name']}]({rel / e['png']})",
-            "",
-            e["caption"],
-            "",
-            f"Made by: `{e['command']}`",
-            "",
-        ]
-        if "table" in e:
-            lines += ["| pair | inverse (nats/token) | forward (nats/token) | verdict |", "|---|---|---|---|"]
-            lines += [
-                f"| {r['pair']} | {r['inverse']} | {r['forward']} | {r['verdict']} |" for r in e["table"]
-            ]
-            lines.append("")
+        lines += [f"### {e['name']}", "", f"![{e['name']}]({rel / e['png']})", "", e["caption"], "",
+                  f"Made by: `{e['command']}`", ""]
     if skipped:
-        lines += ["## Skipped figures", ""] + [f"- {s['figure']}: {s['reason']}" for s in skipped] + [""]
+        lines += ["## Skipped", ""] + [f"- {s['figure']}: {s['reason']}" + (f" (make it: `{s['make']}`)"
+                                                                          if s["make"] else "") for s in skipped]
+        lines.append("")
     if errata:
-        lines += ["## Errata (docs/errata.md)", "", errata.replace("\n# ", "\n### ")]
-    return "\n".join(lines) + "\n"
+        lines += ["## Errata", "", errata.replace("\n# ", "\n### ").replace("\n## ", "\n### "), ""]
+    return "\n".join(lines)
 
 
-def _html(title, stamp, entries, skipped, audit, errata, figures_dir: Path) -> str:
+def _table_html(headers, rows) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _markdown_to_html(text: str) -> str:
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:  # the optional renderer is missing: the text as it is
+        return f"<pre>{html.escape(text)}</pre>"
+    return MarkdownIt("commonmark").enable("table").render(text.replace("\n# ", "\n### ").replace("\n## ", "\n### "))
+
+
+def _html(title, stamp, entries, skipped, numbers, errata, figures_dir: Path) -> str:
     esc = html.escape
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
-        "body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
-        "img{max-width:100%}table{border-collapse:collapse;font-size:0.85em}"
-        "td,th{border:1px solid #ccc;padding:3px 6px}code,pre{background:#f4f4f4}"
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
+        "body{font-family:sans-serif;max-width:1000px;margin:2em auto;line-height:1.4}"
+        "img{max-width:100%}table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}code,pre{background:#f4f4f4}"
         "pre{white-space:pre-wrap;padding:1em}figure{margin:2em 0}</style></head><body>",
-        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results.</p>",
+        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results.</p><nav><h2>Contents</h2><ul>",
+        *(f"<li><a href='#{_anchor(s)}'>{esc(s)}</a></li>" for s in _sections(entries, skipped, numbers, errata)),
+        "</ul></nav>",
     ]
-    if audit:
-        rows = "".join(
-            f"<tr><td>{esc(r['claim'])}</td><td>{esc(r['verdict'])}</td><td>{esc(r['evidence'])}</td></tr>"
-            for r in audit
-        )
-        parts.append(
-            f"<h2>Audit of the paper's closed forms</h2><table><tr><th>claim</th><th>verdict</th>"
-            f"<th>evidence</th></tr>{rows}</table>"
-        )
-    parts.append("<h2>Figures</h2>")
-    for e in entries:
-        data = base64.b64encode((figures_dir / e["png"]).read_bytes()).decode()
-        parts.append(
-            f"<figure id='{esc(e['name'])}'><img alt='{esc(e['name'])}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{esc(e['caption'])}<br>Made by: <code>{esc(e['command'])}</code></figcaption>"
-            "</figure>"
-        )
-        if "table" in e:
-            rows = "".join(
-                f"<tr><td>{esc(r['pair'])}</td><td>{esc(r['inverse'])}</td><td>{esc(r['forward'])}</td>"
-                f"<td>{esc(r['verdict'])}</td></tr>"
-                for r in e["table"]
-            )
-            parts.append(
-                "<table><tr><th>pair</th><th>inverse (nats/token)</th><th>forward (nats/token)</th>"
-                f"<th>verdict</th></tr>{rows}</table>"
-            )
+    for name, headers, rows in numbers:
+        parts.append(f"<section id='{_anchor(name)}'><h2>{esc(name)}</h2>{_table_html(headers, rows)}</section>")
+    if entries:
+        parts.append("<section id='figures'><h2>Figures</h2>")
+        for e in entries:
+            data = base64.b64encode((figures_dir / e["png"]).read_bytes()).decode()
+            parts.append(f"<figure id='{esc(e['name'])}'><img alt='{esc(e['name'])}' src='data:image/png;base64,"
+                         f"{data}'><figcaption>{esc(e['caption'])}<br>Made by: <code>{esc(e['command'])}</code>"
+                         f"</figcaption></figure>")
+        parts.append("</section>")
     if skipped:
-        items = "".join(f"<li>{esc(s['figure'])}: {esc(s['reason'])}</li>" for s in skipped)
-        parts.append(f"<h2>Skipped figures</h2><ul>{items}</ul>")
+        items = "".join(f"<li>{esc(s['figure'])}: {esc(s['reason'])}"
+                        + (f" (make it: <code>{esc(s['make'])}</code>)" if s["make"] else "") + "</li>"
+                        for s in skipped)
+        parts.append(f"<section id='skipped'><h2>Skipped</h2><ul>{items}</ul></section>")
     if errata:
-        parts.append(f"<h2>Errata (docs/errata.md)</h2><pre>{esc(errata)}</pre>")
+        parts.append(f"<section id='errata'><h2>Errata</h2>{_markdown_to_html(errata)}</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

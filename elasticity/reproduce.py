@@ -9,7 +9,9 @@ a killed reproduce resumes):
 - sim: Monte Carlo checks at several l, convergence in M, Huffman length against entropy;
 - rebound: the synthetic-world experiments (sft, dpo, reversed), and for ``full`` the
   cpu-full sweep;
-- resist: forward against inverse alignment on the synthetic world.
+- resist: forward against inverse alignment on the synthetic world;
+- counterfactual: the counterfactual pre-training experiment (``micro``; ``full``: the decisive
+  ``cpu-standard``).
 """
 
 import time
@@ -26,33 +28,19 @@ class Plan:
     sim_depth: int
     sim_replicates: int
     convergence_depths: tuple[int, ...]
-    rebound: tuple[tuple[str, str, tuple[str, ...]], ...]  # (preset, variant, --set overrides)
+    rebound: tuple[tuple[str, str], ...]  # (preset, variant)
     sweep: bool
     resist: str
+    counterfactual: str
 
 
 PLANS = {
-    "quick": Plan(
-        sim_depth=14,
-        sim_replicates=30,
-        convergence_depths=(8, 10, 12, 14),
-        sweep=False,
-        rebound=(("quick", "sft", ()), ("micro", "dpo", ()), ("micro", "reversed", ())),
-        resist="micro",
-    ),
-    "full": Plan(
-        sim_depth=18,
-        sim_replicates=60,
-        convergence_depths=(8, 10, 12, 14, 16, 18),
-        sweep=True,
-        # reversed: the negatives come first, so its world needs Q1 = 2000 of them
-        rebound=(
-            ("quick", "sft", ()),
-            ("quick", "dpo", ()),
-            ("quick", "reversed", ("world.n_perturb=2000",)),
-        ),
-        resist="quick",
-    ),
+    "quick": Plan(sim_depth=14, sim_replicates=30, convergence_depths=(8, 10, 12, 14),
+                  rebound=(("quick", "sft"), ("micro", "dpo"), ("micro", "reversed")), sweep=False,
+                  resist="micro", counterfactual="micro"),
+    "full": Plan(sim_depth=18, sim_replicates=60, convergence_depths=(8, 10, 12, 14, 16, 18),
+                 rebound=(("quick", "sft"), ("quick", "dpo"), ("quick", "reversed")), sweep=True,
+                 resist="quick", counterfactual="cpu-standard"),
 }
 SIM_POINT = {"alpha": 3.0, "k": 100.0}
 SIM_LS = (0.0, 0.05, 0.1, 0.2)
@@ -140,15 +128,13 @@ def huffman_band(seed: int = 0) -> dict:
     return {"laws": rows}
 
 
-def rebound_config(preset: str, variant: str, overrides: tuple[str, ...]):
-    from elasticity import overrides as ov
-    from elasticity import presets
+def rebound_config(preset: str, variant: str):
+    from elasticity import overrides, presets
 
-    # one build, so the world change and the variant are validated together
-    return ov.with_overrides(presets.REBOUND[preset], [*overrides, f"variant={variant}"])
+    return overrides.with_overrides(presets.REBOUND[preset], [f"variant={variant}"])
 
 
-def steps(preset: str, root: Path):
+def steps(preset: str, root: Path, workers: int = 2):
     """(name, callable) in order; each callable writes its results under ``root``."""
     from elasticity import runs
 
@@ -178,15 +164,21 @@ def steps(preset: str, root: Path):
     def rebound():
         from elasticity import presets
 
-        for name, variant, overrides in plan.rebound:
-            runs.rebound(rebound_config(name, variant, overrides), results=root, preset=name)
+        for name, variant in plan.rebound:
+            runs.rebound(rebound_config(name, variant), results=root, preset=name, workers=workers)
         if plan.sweep:
-            runs.rebound_sweep(presets.SWEEPS["cpu-full"], results=root, preset="cpu-full")
+            runs.rebound_sweep(presets.SWEEPS["cpu-full"], results=root, preset="cpu-full", workers=workers)
 
     def resist():
         from elasticity import presets
 
-        runs.resist(presets.RESIST[plan.resist], results=root, preset=plan.resist)
+        runs.resist(presets.RESIST[plan.resist], results=root, preset=plan.resist, workers=workers)
+
+    def counterfactual():
+        from elasticity import presets
+
+        runs.counterfactual(presets.COUNTERFACTUAL[plan.counterfactual], results=root, preset=plan.counterfactual,
+                            workers=workers)
 
     return [
         ("audit", audit),
@@ -194,10 +186,11 @@ def steps(preset: str, root: Path):
         ("simulation", simulation),
         ("rebound (synthetic world)", rebound),
         ("forward vs inverse (synthetic world)", resist),
+        ("counterfactual pre-training (synthetic world)", counterfactual),
     ]
 
 
-def run(preset: str, root, echo=print) -> None:
+def run(preset: str, root, echo=print, workers: int = 2) -> None:
     """Every step (finished ones read back), then the figures and the report."""
     from elasticity import report
     from figures.build import build_all
@@ -206,7 +199,7 @@ def run(preset: str, root, echo=print) -> None:
         raise ValueError(f"unknown reproduce preset {preset!r}; known: {', '.join(PLANS)}")
     root = Path(root)
     start = time.perf_counter()
-    for name, step in steps(preset, root):
+    for name, step in steps(preset, root, workers):
         began = time.perf_counter()
         echo(f"[{began - start:6.0f} s] {name} ...")
         step()

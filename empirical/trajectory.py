@@ -102,6 +102,8 @@ def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, ba
         raise ValueError("replay needs a non-empty pool of examples")
     if rejected is not None and (len(rejected) < checkpoints[-1] or not (math.isfinite(beta) and beta > 0)):
         raise ValueError(f"DPO needs {checkpoints[-1]} rejected rows and beta > 0, got {len(rejected)}, {beta}")
+    if rejected is not None and replay_fraction > 0:
+        raise ValueError("DPO pairs chosen and rejected rows; replay would break the pairs")
     torch.set_num_threads(1)
     data = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
     pool = torch.from_numpy(np.asarray(replay, dtype=np.int64)) if replay_fraction > 0 else None

@@ -67,7 +67,11 @@ CASES = [
     (["rebound", "--preset", "micro", "--set", "pretrain_lr=nan"], "must be a finite number"),
     (["rebound", "--preset", "micro", "--set", "first_lr=-1e-3"], "first_lr must be > 0"),
     (["rebound", "--preset", "micro", "--set", "batch_size=0"], "batch_size must be >= 1"),
-    (["rebound", "--preset", "micro", "--set", "pretrain_epochs=-1"], "pretrain_epochs must be > 0"),
+    (["rebound", "--preset", "micro", "--set", "pretrain_steps=-1"], "pretrain_steps must be > 0"),
+    (["counterfactual", "--preset", "micro", "--set", "fractions=0.5"], "at least two values"),
+    (["counterfactual", "--preset", "micro", "--set", "target_score=1.5"], "target_score"),
+    (["world", "--set", "zipf_s=-1"], "zipf_s must lie in"),
+    (["world", "--preset", "rebound/huge"], "unknown rebound preset 'huge'"),
     (["rebound", "--preset", "micro", "--set", "seeds=-1"], "seeds values must be >= 0"),
     (["rebound", "--preset", "micro", "--set", "dpo_beta=-1"], "dpo_beta must be > 0"),
     (["rebound", "--preset", "micro", "--set", "max_new_tokens=0"], "max_new_tokens must be >= 1"),
@@ -94,7 +98,7 @@ CASES = [
 @pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
 def test_bad_input_fails_cleanly_and_writes_nothing(files, tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)  # the default results folder would land here
-    stores = args[0] in ("rebound", "resist", "audit") or args[:2] == ["sim", "check"]
+    stores = args[0] in ("rebound", "resist", "audit", "counterfactual") or args[:2] == ["sim", "check"]
     argv = [a.replace("{d}", str(files)) for a in args] + (["--results", str(tmp_path / "results")]
                                                            if stores else [])
     assert main(argv) == 2

@@ -24,7 +24,7 @@ def test_nested_overrides_and_lists():
     ("pretrain_lr=-1e-3", "pretrain_lr must be > 0"),
     ("first_lr=0", "first_lr must be > 0"),
     ("batch_size=0", "batch_size must be >= 1"),
-    ("pretrain_epochs=-1", "pretrain_epochs must be > 0"),
+    ("pretrain_steps=-1", "pretrain_steps must be > 0"),
     ("seeds=-1", "seeds values must be >= 0"),
     ("dpo_beta=-1", "dpo_beta must be > 0"),
     ("max_new_tokens=0", "max_new_tokens must be >= 1"),
@@ -39,8 +39,8 @@ def test_nested_overrides_and_lists():
     ("world.alpha=1", "alpha must be > 1"),
     ("world.seed=-2", "seed must be >= 0"),
     ("variant=rlhf", "variant must be one of"),
-    ("q2=100000", "Q2 = 100000 is larger than the second-stage set"),
-    ("pretrain_epochs", "FIELD=VALUE"),
+    ("q2=16,100000", "Q2 = 100000 is larger than the second-stage set"),
+    ("pretrain_steps", "FIELD=VALUE"),
 ])
 def test_bad_overrides_are_refused_with_the_field_named(assignment, message):
     with pytest.raises(ValueError, match=message):
@@ -92,7 +92,7 @@ def test_yaml_keeps_omitted_fields_at_their_defaults(tmp_path):
     assert c.variant == "dpo" and c.world.n_pre == 3000 and c.q1 == configs.ReboundConfig().q1
 
 
-@given(st.lists(st.integers(1, 50), min_size=1, max_size=6, unique=True))
+@given(st.lists(st.integers(1, 50), min_size=2, max_size=6, unique=True))
 def test_tuple_fields_parse_any_list(values):
     c = overrides.with_overrides(MICRO, [f"q2={','.join(map(str, values))}"])
     assert c.q2 == tuple(values)

@@ -1,6 +1,6 @@
 """Figures and the report from fixture result files (tests/fixtures/results, written by
-`elasticity reproduce --preset quick`, a real-model micro run, and the cpu-full sweep's index
-with its cell list cut to five), under the Agg backend."""
+`elasticity reproduce --preset quick` for theory and simulation, tests/fixtures/make_fixtures.py
+for the experiments), under the Agg backend."""
 
 import json
 import shutil
@@ -17,7 +17,7 @@ from test_cli import run as run_cli
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",
             "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
-            "predicted_vs_observed_micro-dpo", "table2_micro-synthetic", "rebound_micro-sft-imdb-custom",
+            "resist_micro-synthetic", "rebound_micro-sft-imdb",
             "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining",
             *(f"counterfactual_{kind}_cpu-standard-c60c9f4d83" for kind in ("effect", "controls", "k"))}
 
@@ -33,7 +33,7 @@ def test_every_figure_builds_from_fixtures(results):
     for entry in built:
         for ext in ("png", "pdf", "json"):
             assert (results / "figures" / f"{entry['name']}.{ext}").stat().st_size > 0
-        assert entry["caption"] and entry["command"].startswith("elasticity ")
+        assert entry["caption"] and entry["command"].split()[0] in ("elasticity", "tests/fixtures/make_fixtures.py")
 
 
 def test_a_missing_or_malformed_result_skips_only_its_figures(results):
@@ -48,7 +48,7 @@ def test_a_missing_or_malformed_result_skips_only_its_figures(results):
     assert "no result file at" in reasons["sim_huffman_band"]
     assert "not valid JSON" in reasons["sim_error_vs_m"]
     assert reasons["rebound/micro-dpo"].endswith("micro-dpo/result.json: missing field 'metrics.curves'")
-    gone = {"sim_huffman_band", "sim_error_vs_m", "rebound_micro-dpo", "predicted_vs_observed_micro-dpo"}
+    gone = {"sim_huffman_band", "sim_error_vs_m", "rebound_micro-dpo"}
     assert {e["name"] for e in built} == EXPECTED - gone
 
 
@@ -59,8 +59,10 @@ def test_report_links_only_figures_that_exist(results):
     html, text = page.read_text(), md.read_text()
     assert "ghost" not in html and "ghost" not in text
     assert html.count("<figure") == len(built) and text.count("![") == len(built)
-    assert "Audit of the paper's closed forms" in html and "| erratum |" in text
-    assert "Table 2" in text and "H(theta_1, theta'_21)" in text
+    assert html.count("Audit of the paper&#x27;s closed forms") == 2  # in the contents and once as a section
+    assert "| erratum |" in text and "Table 2 analogue" in text and "H(theta_1, theta'_21)" in text
+    assert "Counterfactual pre-training: cpu-standard" in html and "placebo (target)" in text
+    assert "<h3>" in html.split("id='errata'")[1] and "## " not in html.split("id='errata'")[1]  # rendered
 
 
 def test_figures_import_neither_torch_nor_jax(results):

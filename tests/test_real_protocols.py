@@ -31,28 +31,28 @@ def _real(local, dataset="imdb", *extra):
 
 
 def test_rebound_micro_on_a_local_model_and_imdb_with_vader(local, tmp_path):
-    out = run_cli("rebound", "--preset", "micro", *_real(local), "--scorer", "vader",
-                  "--results", str(tmp_path), "--json")
+    args = ("rebound", "--preset", "micro", *_real(local), "--scorer", "vader", "--set", "seeds=0",
+            "--set", "eval_prompts=4", "--results", str(tmp_path), "--json")
+    out = run_cli(*args)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["config"]["model_path"] == str(local["lm"]) and doc["config"]["dataset"] == "imdb"
+    assert doc["run_id"].startswith("micro-sft-imdb-")
     assert doc["scorer"]["name"] == "vader" and doc["scorer"]["threshold"] == 0.05
-    assert len(doc["cells"]) == 14 and {c["arm"] for c in doc["cells"]} == {"pretrained", "scratch", "no_sft"}
+    assert len(doc["cells"]) == 5 * 3 and {c["arm"] for c in doc["cells"]} == {"pretrained", "scratch", "no_sft"}
     for cell in doc["cells"]:
         assert 0 <= cell["score"] <= 1 and cell["n_responses"] == 4
         assert set(cell["code_length_nats"]) == {"positive", "negative"}
         assert cell["kl_to_pretrained_nats"] is None
-    assert doc["run_id"].startswith("micro-sft-imdb-")
-    first = tmp_path / "rebound" / doc["run_id"] / "checkpoints" / "first-s0-q1_50"
-    assert (first / "model.safetensors").is_file() and (first / "tokenizer.json").is_file()
-    again = run_cli("rebound", "--preset", "micro", *_real(local), "--results", str(tmp_path), "--json")
-    assert again.returncode == 0 and json.loads(again.stdout)["cells"] == doc["cells"]  # resumed, not rerun
+    again = run_cli(*args)
+    assert again.returncode == 0 and json.loads(again.stdout)["cells"] == doc["cells"]  # read back, not rerun
+    assert "read back" in again.stderr
 
 
 def test_dpo_on_safe_rlhf_pairs_scored_by_the_cost_model(local, tmp_path):
     out = run_cli("rebound", "--preset", "micro", "--variant", "dpo", *_real(local, "safe-rlhf"),
                   "--scorer-path", str(local["cost"]), "--set", "controls=false", "--set", "q1=50",
-                  "--results", str(tmp_path), "--json")
+                  "--set", "seeds=0", "--set", "eval_prompts=4", "--results", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["scorer"]["name"] == "cost" and doc["config"]["variant"] == "dpo"
@@ -61,14 +61,13 @@ def test_dpo_on_safe_rlhf_pairs_scored_by_the_cost_model(local, tmp_path):
 
 def test_sweep_preset_drops_synthetic_only_axes_with_a_real_model(local, tmp_path):
     """cpu-full with a real model keeps only the runs whose axes apply (centre, LR); checked
-    with --shard 1/9999 so nothing trains."""
-    out = run_cli("rebound", "--preset", "cpu-full", *_real(local), "--shard", "1/9999",
-                  "--set", "q1=50", "--set", "q2=20", "--results", str(tmp_path))
+    with --shard 9998/9999 so nothing trains."""
+    out = run_cli("rebound", "--preset", "cpu-full", *_real(local), "--shard", "9998/9999", "--set", "q1=32,64",
+                  "--set", "q2=16,64", "--results", str(tmp_path))
     assert out.returncode == 0, out.stderr
-    assert "size-tiny, size-medium, pretrain-1ep, pretrain-4ep" in out.stderr
-    runs = sorted(p.name.split(".", 1)[1] for p in (tmp_path / "rebound").iterdir() if p.is_dir())
-    assert runs == ["centre", "lr2-0.0003", "lr2-0.003"]
-    folders = [p for p in (tmp_path / "rebound").iterdir() if p.is_dir()]
+    assert "size-small, size-medium, pretrain-100steps, pretrain-900steps" in out.stderr
+    folders = [p for p in (tmp_path / "rebound").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert sorted(p.name.split(".", 1)[1] for p in folders) == ["centre", "lr2-0.0003", "lr2-0.003"]
     assert all(p.name.startswith("cpu-full-sft-imdb-") for p in folders)
 
 
@@ -106,17 +105,23 @@ def test_bad_input_is_refused_before_training(local, tmp_path):
     assert not list(tmp_path.rglob("checkpoints/*"))
 
 
-def test_resist_micro_on_the_synthetic_world_fills_table_2(tmp_path):
+def test_resist_micro_on_the_synthetic_world_fills_table_2_with_exact_distances(tmp_path):
     path = resist.run(presets.RESIST["micro"], tmp_path, "r").path
     doc = store.read_result(path, experiment="resist")
     rows = doc["metrics"]["table2"]
     assert [r["pair"] for r in rows] == [[1, 2], [2, 3], [1, 3]]
     assert rows[0]["label"] == "H(theta_1, theta'_21) vs. H(theta_2, theta'_12)"
     for row in rows:
-        assert row["inverse_nats"]["n"] == 2 and row["inverse_nats"]["mean"] > 0
-        gap = row["forward_minus_inverse_nats"]["mean"]
-        assert gap == pytest.approx(row["forward_nats"]["mean"] - row["inverse_nats"]["mean"], abs=1e-12)
-    assert len(doc["cells"]) == 6
+        assert row["inverse_nats"]["n"] == 3 and row["inverse_nats"]["mean"] > 0
+        assert row["inverse_kl_nats"]["mean"] >= 0 and row["forward_kl_before_nats"]["mean"] > 0
+        # the effect is forward - inverse of the relative distances, paired by seed
+        per_seed = row["forward_minus_inverse"]["per_seed"]
+        cells = {c["seed"]: c for c in doc["cells"] if c["pair"] == row["pair"]}
+        assert per_seed == {str(s): pytest.approx(c["forward_relative"] - c["inverse_relative"], abs=1e-12)
+                            for s, c in cells.items()}
+        for c in cells.values():
+            assert c["inverse_relative"] == pytest.approx(c["inverse_kl_nats"] / c["inverse_kl_before_nats"])
+    assert len(doc["cells"]) == 9
     again = resist.run(presets.RESIST["micro"], tmp_path, "r")
     assert again.path == path and again.read_back  # finished: read back, nothing recomputed
 
@@ -159,7 +164,7 @@ def test_an_accelerate_config_runs_through_the_protocol(local, tmp_path):
     config = tmp_path / "ddp.yaml"
     config.write_text("distributed_type: MULTI_GPU\nnum_processes: 1\n")
     out = run_cli("rebound", "--preset", "micro", "--accelerate-config", str(config),
-                  "--set", "controls=false", "--set", "q1=50", "--set", "q2=20",
+                  "--set", "controls=false", "--set", "q1=32", "--set", "seeds=0",
                   "--results", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["config"]["accelerate_config"] == str(config)

@@ -1,4 +1,6 @@
-"""The rebound protocol end to end on the micro preset: results, resume, shards, bad input."""
+"""The rebound protocol end to end on the micro preset (resume, shards, variants, the CLI), and
+its summary on constructed records: crossings per seed against each arm's own reference,
+pairing by seed, withheld points."""
 
 import json
 
@@ -9,6 +11,7 @@ from empirical import rebound as protocols
 from test_cli import run as run_cli
 
 MICRO = presets.REBOUND["micro"]
+SMALL = overrides.with_overrides(MICRO, ["controls=false", "q1=32", "seeds=0"])
 
 
 def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
@@ -25,81 +28,117 @@ def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
     path = protocols.run(MICRO, tmp_path, "r").path
     assert all(p.stat().st_mtime_ns == first[p.name] for p in cells.glob("*.json") if p.name in first)
     doc = store.read_result(path, experiment="rebound")
-    assert len(doc["cells"]) == protocols.n_cells(MICRO) == 14
-    assert 0 < doc["reference_score"] < 1
+    assert len(doc["cells"]) == protocols.n_points(MICRO) == 10 * 3  # 10 trajectories, Q2 in {0, 16, 64}
+    assert {c["arm"] for c in doc["cells"]} == {"pretrained", "scratch", "no_sft"}
     for cell in doc["cells"]:
-        assert {"q1", "q2", "seed", "score", "code_length_nats"} <= set(cell)
-        assert set(cell["code_length_nats"]) == {"pre", "align", "perturb"}
-        assert cell["learning_rate"] == {"first": MICRO.first_lr, "second": MICRO.second_lr}
-    arms = {c["arm"] for c in doc["cells"]}
-    assert arms == {"pretrained", "scratch", "no_sft"}
-    assert (tmp_path / "rebound" / "r" / "world" / "world.npz").is_file()
-    versus = doc["metrics"]["elasticity_vs_controls"]
-    assert [row["q1"] for row in versus] == list(MICRO.q1) and all(row["verdict"] for row in versus)
-    curve = next(c for c in doc["metrics"]["curves"] if c["arm"] == "pretrained")
-    assert [e["q2"] for e in curve["predicted_vs_observed"]] == [0, *MICRO.q2]
-    assert doc["config"]["variant"] == "sft" and doc["provenance"]["seed"] == [0]
+        assert 0 <= cell["score"] <= 1 and set(cell["code_length_nats"]) == {"pre", "align", "perturb"}
+        assert cell["withheld"] == (cell["valid_mass"] < MICRO.min_valid_mass)
+    curves = {(c["arm"], c["q1"]): c for c in doc["metrics"]["curves"]}
+    assert set(curves) == {("pretrained", 32), ("pretrained", 128), ("scratch", 32), ("scratch", 128),
+                           ("no_sft", 0)}
+    assert all(c["q2"] == [0, 16, 64] for c in curves.values())
+    assert [row["q1"] for row in doc["metrics"]["versus_controls"]] == list(MICRO.q1)
+    assert [row["q1"] for row in doc["metrics"]["effective_k"]] == list(MICRO.q1)
+    scratch = [c for c in doc["cells"] if c["arm"] == "scratch"]
+    pretrained = [c for c in doc["cells"] if c["arm"] == "pretrained"]
+    assert {c["reference_score"] for c in scratch}.isdisjoint({c["reference_score"] for c in pretrained})
+    assert (tmp_path / "rebound" / "r" / "world" / "seed-1" / "world.npz").is_file()
 
 
-def test_shards_split_the_groups_and_the_last_one_summarizes(tmp_path):
-    """Two groups (Q1 = 50, 200); shard 0/2 runs the first and cannot summarize yet, shard
-    1/2 runs the second and writes the result with all cells."""
-    config = overrides.with_overrides(MICRO, ["controls=false", "q2=20"])
-    assert len(protocols.groups(config)) == 2
+def test_shards_split_the_grid_and_the_last_one_summarizes(tmp_path):
+    config = overrides.with_overrides(MICRO, ["controls=false"])
+    assert len(protocols.groups(config)) == 4
     assert protocols.run(config, tmp_path, "s", shard=(0, 2)).path is None
     path = protocols.run(config, tmp_path, "s", shard=(1, 2)).path
-    assert len(store.read_result(path)["cells"]) == protocols.n_cells(config) == 4
+    assert len(store.read_result(path)["cells"]) == protocols.n_points(config) == 12
 
 
 @pytest.mark.parametrize("variant", ["dpo", "reversed"])
 def test_other_variants_run(tmp_path, variant):
-    config = overrides.with_overrides(MICRO, [f"variant={variant}", "controls=false", "q1=50", "q2=20"])
-    doc = store.read_result(protocols.run(config, tmp_path, variant).path)
-    assert len(doc["cells"]) == 2 and doc["metrics"]["variant"] == variant
-    first = doc["metrics"]["curves"][0]["predicted_vs_observed"][0]["observed_code_length_nats"]
-    assert set(first) == {"pre", "align", "perturb"}
+    config = overrides.with_overrides(SMALL, [f"variant={variant}"])
+    doc = store.read_result(protocols.run(config, tmp_path, variant).path, experiment="rebound")
+    assert len(doc["cells"]) == 3 and doc["metrics"]["variant"] == variant
+    start, end = doc["cells"][0]["score"], doc["cells"][-1]["score"]
+    assert (end > start) if variant == "reversed" else (end < start)  # the second stage moves the score back
 
 
 def test_changed_config_in_the_same_run_is_refused(tmp_path):
-    config = overrides.with_overrides(MICRO, ["controls=false", "q1=50", "q2=20"])
-    protocols.run(config, tmp_path, "x")
-    other = overrides.with_overrides(config, ["second_lr=0.001"])
+    protocols.run(SMALL, tmp_path, "x")
+    other = overrides.with_overrides(SMALL, ["second_lr=0.002"])
     with pytest.raises(store.StoreError, match=r"another configuration \(differs in: second_lr\)"):
         protocols.run(other, tmp_path, "x")
 
 
 def test_cli_rebound_json_and_errors(tmp_path):
-    out = run_cli("rebound", "--preset", "micro", "--set", "controls=false", "--set", "q1=50",
-                  "--set", "q2=20", "--results", str(tmp_path), "--json")
+    out = run_cli("rebound", "--preset", "micro", "--set", "controls=false", "--set", "q1=32",
+                  "--set", "seeds=0", "--results", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert doc["run_id"].startswith("micro-sft-") and len(doc["cells"]) == 2
+    assert doc["run_id"].startswith("micro-sft-") and len(doc["cells"]) == 3
     for args, message in [(("--preset", "huge"), "Invalid value for '--preset'"),
-                          (("--preset", "micro", "--set", "q2=99999"), "larger than the second-stage set"),
+                          (("--preset", "micro", "--set", "q2=16,99999"), "larger than the second-stage set"),
                           (("--preset", "micro", "--shard", "3/2"), "need 0 <= i < N"),
                           (("--preset", "micro", "--set", "q1=50,50"), "q1 has duplicate values")]:
         bad = run_cli("rebound", *args, "--results", str(tmp_path))
         assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
         assert message in bad.stderr.strip().splitlines()[-1]
-    assert [p.name for p in (tmp_path / "rebound").iterdir()] == [doc["run_id"]]  # nothing else written
+    assert [p.name for p in (tmp_path / "rebound").iterdir() if not p.name.startswith(".")] == [doc["run_id"]]
 
 
 def test_sweep_runs_each_config_and_indexes_them(tmp_path):
-    base = overrides.with_overrides(MICRO, ["controls=false", "q1=50", "q2=20"])
-    named = [("a", base), ("b", overrides.with_overrides(base, ["second_lr=0.001"]))]
-    doc = store.read_result(protocols.run_sweep(named, tmp_path, "sw").path)
+    named = [("a", SMALL), ("b", overrides.with_overrides(SMALL, ["second_lr=0.002"]))]
+    doc = store.read_result(protocols.run_sweep(named, tmp_path, "sw").path, experiment="rebound")
     assert [r["run"] for r in doc["metrics"]["runs"]] == ["a", "b"]
-    assert {c["run"] for c in doc["cells"]} == {"a", "b"} and len(doc["cells"]) == 4
     assert (tmp_path / "rebound" / "sw.a" / "result.json").is_file()
+    again = protocols.run_sweep(named, tmp_path, "sw")
+    assert again.read_back
 
 
-def test_cpu_full_preset_is_the_paper_grid():
-    from elasticity.presets import SWEEPS
-
-    named = dict(SWEEPS["cpu-full"])
+def test_cpu_full_preset_sweeps_one_axis_at_a_time_with_controls_and_seeds():
+    named = dict(presets.SWEEPS["cpu-full"])
     centre = named["centre"]
-    assert centre.q1 == (1000, 2000, 5000, 10000) and centre.q2 == (100, 200, 500, 1000, 2000)
-    assert centre.seeds == (0, 1, 2) and centre.controls
+    assert len(centre.seeds) == 8 and centre.controls and centre.q1 == (32, 64, 128, 256)
+    assert all(c.seeds == centre.seeds and c.controls for c in named.values())
     assert {c.model_size for c in named.values()} == {"tiny", "small", "medium"}
-    assert {c.pretrain_epochs for c in named.values()} == {1, 2, 4}
-    assert len({c.second_lr for c in named.values()}) == 3
+    assert {c.pretrain_steps for c in named.values()} == {100, 300, 900}
+    assert {c.second_lr for c in named.values()} == {3e-4, 1e-3, 3e-3}
+
+
+# ------------------------------------------------------------- the summary on known records
+
+def _record(arm, seed, q1, reference, scores, valid=None):
+    valid = valid or [1.0] * len(scores)
+    return {"arm": arm, "seed": seed, "q1": q1, "reference_score": reference,
+            "points": [{"q": q, "score": s, "valid_mass": v, "withheld": v < 0.5,
+                        "code_length_nats": {"pre": 1.0 - 1e-3 * q, "align": 1.0 + 2e-3 * q, "perturb": 1.0}}
+                       for q, s, v in zip((0, 16, 64), scores, valid, strict=True)]}
+
+
+def test_crossings_are_per_seed_against_each_arms_own_reference_and_paired():
+    config = overrides.with_overrides(MICRO, ["q1=32"])
+    records = {}
+    for seed in (0, 1):
+        # pre-trained: reference 0.5, returns at Q2 = 16 + 48 * (0.7 - 0.5) / (0.7 - 0.3) = 40
+        records[f"pretrained-s{seed}-q1_32"] = _record("pretrained", seed, 32, 0.5, [0.9, 0.7, 0.3])
+        # never pre-trained: its own reference 0.4, returns at 16 * (0.9 - 0.4) / (0.9 - 0.1) = 10
+        records[f"scratch-s{seed}-q1_32"] = _record("scratch", seed, 32, 0.4, [0.9, 0.1, 0.1])
+        records[f"no_sft-s{seed}-q1_0"] = _record("no_sft", seed, 0, 0.5, [0.5, 0.4, 0.3])
+    metrics, top = protocols.summarize(config, records)
+    curves = {(c["arm"], c["q1"]): c for c in metrics["curves"]}
+    assert curves[("pretrained", 32)]["crossing_q2"]["mean"] == pytest.approx(40.0)
+    assert curves[("scratch", 32)]["crossing_q2"]["mean"] == pytest.approx(10.0)
+    (row,) = metrics["versus_controls"]
+    assert row["difference_q2"]["mean"] == pytest.approx(30.0) and row["seeds_paired"] == 2
+    assert row["verdict"].startswith("pre-trained returns later")
+    assert metrics["effective_k"][0]["observed"]["mean"] == pytest.approx(2.0)  # -(2e-3)/(-1e-3)
+    assert top["reference_score"] == 0.5
+
+
+def test_withheld_points_leave_the_statistics():
+    config = overrides.with_overrides(MICRO, ["q1=32", "controls=false", "seeds=0,1"])
+    records = {f"pretrained-s{s}-q1_32": _record("pretrained", s, 32, 0.5, [0.9, 0.7, 0.3],
+                                                   [1.0, 1.0, 0.2 if s == 0 else 1.0]) for s in (0, 1)}
+    metrics, _ = protocols.summarize(config, records)
+    (curve,) = metrics["curves"]
+    assert curve["withheld"] == [0, 0, 1] and curve["score"][2]["n"] == 1
+    assert curve["crossing_q2"]["per_seed"] == {"0": None, "1": pytest.approx(40.0)}

@@ -1,0 +1,163 @@
+"""Mutation testing: put one small bug at a time into the code and check that a test fails.
+
+    .venv/bin/python tools/mutate.py [--only MODULE ...] [--list] [--timeout 300] [--out mutants.json]
+
+(``make mutate``; not part of CI: it runs the mapped tests once per mutant, an hour or more.)
+
+Each mutant changes one node of a module's syntax tree: a comparison (< and <=, > and >=, ==
+and !=), an arithmetic operator (+ and -, * and /, ** and *), a number (n -> n + 1; 0.5 ->
+1.5; 0 -> 1), a unary minus removed, ``and`` and ``or``, ``True`` and ``False``. The project is
+copied to a temporary folder once; each mutant is written there and the module's tests (the
+``TARGETS`` map) run with ``-x`` against the copy. A mutant is *killed* when a test fails or
+times out, *survives* when every test passes. Survivors are listed with their line, so each can
+be judged (equivalent, or a missing test); the ones judged equivalent are listed in
+``EQUIVALENT`` with the reason, and the score counts the rest.
+"""
+
+import argparse
+import ast
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# module -> the tests that guard it (the fast ones: each runs once per mutant)
+TARGETS = {
+    "theory/pareto.py": ["tests/test_pareto.py", "tests/test_known_mutants.py"],
+    "theory/elasticity.py": ["tests/test_elasticity.py"],
+    "theory/quadrature.py": ["tests/test_elasticity.py"],
+    "theory/limits.py": ["tests/test_elasticity.py", "tests/test_audit.py"],
+    "theory/paper.py": ["tests/test_paper.py", "tests/test_audit.py"],
+    "sim/probability.py": ["tests/test_huffman.py"],
+    "sim/huffman.py": ["tests/test_huffman.py", "tests/test_known_mutants.py"],
+    "sim/rates.py": ["tests/test_tree.py", "tests/test_predict.py"],
+    "sim/montecarlo.py": ["tests/test_montecarlo.py", "tests/test_known_mutants.py"],
+    "empirical/statistics.py": ["tests/test_statistics.py"],
+    "empirical/metrics.py": ["tests/test_metrics.py"],
+    "empirical/measure.py": ["tests/test_empirical_core.py", "tests/test_known_mutants.py"],
+}
+
+# (module, line, what) -> why the mutant cannot change any result
+EQUIVALENT: dict[tuple[str, int, str], str] = {}
+
+SWAPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
+         ast.NotEq: ast.Eq, ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+         ast.Pow: ast.Mult, ast.And: ast.Or, ast.Or: ast.And}
+
+
+def _skipped(tree) -> set[int]:
+    """ids of nodes that are not behaviour: docstrings, annotations, and everything inside an
+    f-string or a raise statement (error messages)."""
+    out = set()
+    for node in ast.walk(tree):
+        inside = []
+        if isinstance(node, (ast.JoinedStr, ast.Raise)):
+            inside.append(node)
+        if isinstance(node, (ast.AnnAssign, ast.arg)) and getattr(node, "annotation", None) is not None:
+            inside.append(node.annotation)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            inside.append(node.returns)
+        for root in inside:
+            out |= {id(n) for n in ast.walk(root)}
+    return out
+
+
+def mutants(source: str):
+    """(line, description, mutated source) for every single-node mutation of ``source``."""
+    tree = ast.parse(source)
+    skipped = _skipped(tree)
+    order = list(ast.walk(tree))  # deterministic; a deep copy walks in the same order
+    for i, node in enumerate(order):
+        if id(node) in skipped:
+            continue
+        for what, change in _changes(node):
+            mutated = copy.deepcopy(tree)
+            change(list(ast.walk(mutated))[i])
+            yield getattr(node, "lineno", 0), what, ast.unparse(mutated)
+
+
+def _changes(node):
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in SWAPS:
+        new = SWAPS[type(node.ops[0])]
+        yield f"{type(node.ops[0]).__name__} -> {new.__name__}", lambda n, new=new: n.ops.__setitem__(0, new())
+    elif isinstance(node, ast.BinOp) and type(node.op) in SWAPS:
+        new = SWAPS[type(node.op)]
+        yield f"{type(node.op).__name__} -> {new.__name__}", lambda n, new=new: setattr(n, "op", new())
+    elif isinstance(node, ast.BoolOp) and type(node.op) in SWAPS:
+        new = SWAPS[type(node.op)]
+        yield f"{type(node.op).__name__} -> {new.__name__}", lambda n, new=new: setattr(n, "op", new())
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        yield "unary minus removed", lambda n: setattr(n, "op", ast.UAdd())
+    elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        yield f"{node.value} -> {not node.value}", lambda n: setattr(n, "value", not n.value)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        new = node.value + 1
+        yield f"{node.value!r} -> {new!r}", lambda n, new=new: setattr(n, "value", new)
+
+
+def run_tests(copy_root: Path, tests: list[str], timeout: float) -> str:
+    env = {**os.environ, "PYTHONPATH": str(copy_root), "HYPOTHESIS_PROFILE": "ci", "NUMBA_CACHE_DIR":
+           str(copy_root / ".numba-cache")}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+           *[str(copy_root / t) for t in tests]]
+    try:
+        out = subprocess.run(cmd, cwd=copy_root, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "killed (timeout)"
+    return "survived" if out.returncode == 0 else "killed"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", default=None, help="modules to mutate (default: all TARGETS)")
+    parser.add_argument("--list", action="store_true", help="count the mutants and stop")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant's tests")
+    parser.add_argument("--out", type=Path, default=ROOT / "mutants.json", help="where the outcome goes")
+    args = parser.parse_args(argv)
+    modules = args.only or list(TARGETS)
+    unknown = [m for m in modules if m not in TARGETS]
+    if unknown:
+        parser.error(f"not in TARGETS: {unknown}")
+    plan = [(m, line, what, src) for m in modules for line, what, src in mutants((ROOT / m).read_text())]
+    print(f"{len(plan)} mutants in {len(modules)} modules", flush=True)
+    if args.list:
+        return 0
+    outcome = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_root = Path(tmp) / "project"
+        shutil.copytree(ROOT, copy_root, ignore=shutil.ignore_patterns(".venv", ".git", "results", "__pycache__",
+                                                                        "*.egg-info", ".hypothesis"))
+        start = time.perf_counter()
+        for i, (module, line, what, source) in enumerate(plan, 1):
+            original = (copy_root / module).read_text()
+            (copy_root / module).write_text(source)
+            try:
+                result = run_tests(copy_root, TARGETS[module], args.timeout)
+            finally:
+                (copy_root / module).write_text(original)
+            why = EQUIVALENT.get((module, line, what))
+            outcome.append({"module": module, "line": line, "mutation": what, "result": result,
+                            **({"equivalent": why} if why else {})})
+            if result == "survived":
+                print(f"  survived: {module}:{line} {what}" + (f" (equivalent: {why})" if why else ""), flush=True)
+            if i % 20 == 0:
+                print(f"{i}/{len(plan)} mutants, {time.perf_counter() - start:.0f} s", flush=True)
+    judged = [o for o in outcome if "equivalent" not in o]
+    killed = sum(o["result"] != "survived" for o in judged)
+    score = killed / len(judged) if judged else 1.0
+    args.out.write_text(json.dumps({"score": score, "killed": killed, "counted": len(judged),
+                                    "equivalent": len(outcome) - len(judged), "mutants": outcome}, indent=1))
+    print(f"mutation score: {killed}/{len(judged)} = {score:.1%} killed ({len(outcome) - len(judged)} judged "
+          f"equivalent); details in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
