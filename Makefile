@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`. Each creates .venv when missing and
-# installs the project with the CPU constraints (see DESIGN.md section 9) before it runs.
+# installs the project with the CPU constraints (see docs/design.md, section 8) before it runs.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev

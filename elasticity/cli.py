@@ -524,6 +524,22 @@ def config_show(experiment, preset):
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The file to write [default: RUN_DIR/cells.<format>].")
+def export(run_dir, fmt, out):
+    """A run as a tidy table: one row per measured point, one column per configuration field
+    and measurement (RUN_DIR is results/<experiment>/<run_id>)."""
+    from elasticity import export as tidy
+
+    if not run_dir.is_dir():
+        raise click.BadParameter(f"{run_dir} is not a directory", param_hint="RUN_DIR")
+    path = tidy.write(run_dir, fmt, out)
+    click.echo(f"wrote {path}")
+
+
+@cli.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the figures go [default: RESULTS_DIR/figures].")

@@ -104,6 +104,10 @@ def atomic_write_text(path, text: str) -> None:
     _atomic_write(Path(path), lambda handle: handle.write(text.encode("utf-8")))
 
 
+def atomic_write_bytes(path, data: bytes) -> None:
+    _atomic_write(Path(path), lambda handle: handle.write(data))
+
+
 def atomic_write_json(path, document) -> None:
     try:
         text = json.dumps(document, indent=1, allow_nan=False)

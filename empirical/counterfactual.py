@@ -1,5 +1,5 @@
 """The counterfactual pre-training experiment: does what a model was pre-trained on decide how
-far the same perturbation pulls it back? (DESIGN.md section 6.)
+far the same perturbation pulls it back? (docs/design.md, section 6.)
 
 Per seed, one world (laws and data drawn for that seed) and these arms, each a cell:
 

@@ -1,4 +1,4 @@
-"""Statistics of experimental claims (DESIGN.md section 6): means with 95% t-intervals over
+"""Statistics of experimental claims (docs/design.md, section 6): means with 95% t-intervals over
 seeds, effects paired by seed, the minimal detectable effect, verdicts read from intervals.
 
 Plain numpy/scipy. An interval needs two seeds: with one, ``ci95`` is None ("no interval"),

@@ -172,7 +172,7 @@ def dpo_pairs(model, tokenizer, prompts: list[str], chosen: list[str], rejected:
     torch.set_num_threads(config.threads)
     data = Dataset.from_dict({"prompt": list(prompts), "chosen": list(chosen), "rejected": list(rejected)})
     lora = _lora(config)
-    # ref_model=None fails for a model built from a config (DESIGN.md section 9); trl refuses
+    # ref_model=None fails for a model built from a config (docs/design.md, section 8); trl refuses
     # a reference model next to a peft config
     reference = None if lora else copy.deepcopy(model).eval()
     with tempfile.TemporaryDirectory() as out, _quiet():

@@ -1,4 +1,4 @@
-"""The synthetic world: token data whose distribution is known exactly (DESIGN.md section 6).
+"""The synthetic world: token data whose distribution is known exactly (docs/design.md, section 6).
 
 A sequence is  BOS prompt SEP response EOS.  Prompts are ``prompt_length`` tokens drawn
 uniformly from a prompt vocabulary (like the first tokens of an IMDb review). Responses do

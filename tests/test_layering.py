@@ -1,4 +1,4 @@
-"""Dependency direction (DESIGN.md section 3): theory, sim and the CLI's theory and sim paths
+"""Dependency direction (docs/design.md, section 3): theory, sim and the CLI's theory and sim paths
 never import torch, jax or transformers. Checked in a fresh interpreter so other tests cannot
 mask it."""
 
@@ -32,7 +32,7 @@ def test_cli_theory_and_audit_import_no_heavy_frameworks():
 
 
 def test_cli_figures_imports_no_heavy_frameworks(tmp_path):
-    """`elasticity figures` (DESIGN.md section 3) reads result files and plots: no torch, no jax."""
+    """`elasticity figures` (docs/design.md, section 3) reads result files and plots: no torch, no jax."""
     fixtures = Path(__file__).parent / "fixtures" / "results"
     loaded = _modules_after(
         "from elasticity.cli import main\n"
@@ -54,7 +54,7 @@ def test_configs_presets_store_and_engine_import_no_heavy_frameworks():
 FLOOR = {"elasticity.store", "elasticity.engine", "elasticity.configs", "elasticity.overrides",
          "elasticity.schemas", "elasticity.progress", "elasticity.presets", "elasticity"}
 TOP = {"elasticity.cli", "elasticity.reproduce", "elasticity.report", "elasticity.runs",
-       "elasticity.render", "elasticity.__main__"}
+       "elasticity.render", "elasticity.export", "elasticity.__main__"}
 ALLOWED = {  # package -> the project packages (or floor modules) it may import
     "theory": {"theory"},
     "sim": {"theory", "sim"},

@@ -1,0 +1,58 @@
+"""Tidy export: one row per measured point, configuration fields as columns, csv and parquet."""
+
+import json
+
+import pandas as pd
+import pytest
+from toy_protocol import Toy, ToyConfig
+
+from elasticity import engine, export
+from test_cli import run as run_cli
+
+
+def test_nested_records_become_rows_with_their_series():
+    record = {"arm": "f0.2", "pretrain": {"score": 0.2, "code_length_nats": {"pre": 1.1}},
+              "perturb": {"dose": {"0.001": [{"q": 0, "score": 0.9}, {"q": 16, "score": 0.7}]},
+                          "target": {"0.001": [{"q": 0, "score": 0.8}]}},
+              "replay": [{"q": 0, "score": 0.5}]}
+    rows = export._explode(record)
+    assert [(r["series"], r["q"], r["score"]) for r in rows] == [
+        ("perturb.dose.0.001", 0, 0.9), ("perturb.dose.0.001", 16, 0.7), ("perturb.target.0.001", 0, 0.8),
+        ("replay", 0, 0.5)]
+    assert all(r["arm"] == "f0.2" and r["pretrain.code_length_nats.pre"] == 1.1 for r in rows)
+
+
+def test_a_run_exports_one_row_per_cell_with_the_config(tmp_path):
+    out = engine.run(Toy(ToyConfig(values=(1, 2, 3)), tmp_path / "log"), tmp_path / "res", "r")
+    folder = out.path.parent
+    frame = export.table(folder)
+    assert list(frame["square"]) == [1, 4, 9] and list(frame["config.values"]) == ["1,2,3"] * 3
+    assert list(frame["cell"]) == ["v1", "v2", "v3"]
+    path = export.write(folder, "parquet")
+    assert path == folder / "cells.parquet" and pd.read_parquet(path)["square"].tolist() == [1, 4, 9]
+
+
+def test_cli_export_and_its_errors(tmp_path):
+    engine.run(Toy(ToyConfig(values=(1, 2)), tmp_path / "log"), tmp_path / "res", "r")
+    folder = tmp_path / "res" / "toy" / "r"
+    done = run_cli("export", str(folder), "--out", str(tmp_path / "t.csv"))
+    assert done.returncode == 0 and pd.read_csv(tmp_path / "t.csv")["value"].tolist() == [1, 2]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = run_cli("export", str(empty))
+    assert bad.returncode == 2 and "nothing to export" in bad.stderr and "Traceback" not in bad.stderr
+    assert run_cli("export", str(folder), "--format", "xlsx").returncode == 2
+
+
+def test_a_result_without_cells_exports_its_metrics(tmp_path):
+    from elasticity import store
+
+    store.write_result(tmp_path, "demo", "r", config={"alpha": 3.0}, metrics={"rows": [{"a": 1}, {"a": 2}]})
+    frame = export.table(tmp_path / "demo" / "r")
+    assert frame["a"].tolist() == [1, 2] and frame["config.alpha"].tolist() == [3.0, 3.0]
+    assert json.loads((tmp_path / "demo" / "r" / "result.json").read_text())["metrics"]["rows"][0] == {"a": 1}
+
+
+def test_write_refuses_unknown_formats(tmp_path):
+    with pytest.raises(ValueError, match="--format must be one of"):
+        export.write(tmp_path, "xlsx")
