@@ -97,8 +97,10 @@ def resist(run_id: str, doc: dict) -> list[tuple]:
     for yi, row in zip(y, rows, strict=True):
         stat = row["forward_minus_inverse"]
         err = None if stat["ci95"] is None else [[stat["mean"] - stat["ci95"][0]], [stat["ci95"][1] - stat["mean"]]]
-        ax[0, 0].errorbar([stat["mean"]], [yi], xerr=err, fmt="o", capsize=4, color=style.shade(0, 2))
+        ax[0, 0].errorbar([stat["mean"]], [yi], xerr=err, fmt="o", capsize=4, color=style.shade(0, 2),
+                          label="mean and 95% interval over seeds, paired" if yi == y[0] else None)
     ax[0, 0].axvline(0, color="k", lw=0.8)
+    style.legend_outside(fig, ax[0, 0])
     ax[0, 0].set_yticks(y, [rf"$\theta_{r['pair'][0]}, \theta_{r['pair'][1]}$" for r in rows])
     ax[0, 0].set(xlabel=rows[0]["effect"],
                  title="> 0: the inverse path ends closer (the paper's claim)")

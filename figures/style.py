@@ -1,12 +1,14 @@
-"""One look for every figure, and the one way figures are saved (PNG + PDF + caption)."""
+"""One look for every figure, and the one way figures are saved (PNG + PDF + caption).
+
+Figures are made with ``matplotlib.figure.Figure`` directly (not pyplot): no backend is chosen
+or needed, nothing opens a window, and a notebook's inline plotting is left alone (a returned
+figure displays there as usual)."""
 
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never a window
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib as mpl
+from matplotlib.figure import Figure
 
 RC = {
     "figure.figsize": (6.4, 4.0),
@@ -20,12 +22,14 @@ RC = {
     "legend.frameon": False,
     "legend.fontsize": 8,
 }
-COLORS = plt.get_cmap("viridis")
+COLORS = mpl.colormaps["viridis"]
 
 
 def new(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.0):
-    with plt.rc_context(RC):
-        return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained")
+    """(figure, axes as a 2-D array) in the house style."""
+    with mpl.rc_context(RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def shade(i: int, n: int):
@@ -34,11 +38,11 @@ def shade(i: int, n: int):
 
 def save(fig, out_dir: Path, name: str, caption: str, command: str) -> dict:
     """Write name.png, name.pdf and name.json (caption and command); returns the entry."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context(RC):
+    with mpl.rc_context(RC):
         for ext in ("png", "pdf"):
             fig.savefig(out_dir / f"{name}.{ext}")
-    plt.close(fig)
     entry = {"name": name, "png": f"{name}.png", "pdf": f"{name}.pdf", "caption": caption, "command": command}
     (out_dir / f"{name}.json").write_text(json.dumps(entry, indent=1) + "\n")
     return entry

@@ -84,3 +84,27 @@ def test_figures_command_end_to_end(results, tmp_path):
     empty.mkdir()
     nothing = run_cli("figures", str(empty))
     assert nothing.returncode == 0 and "0 figures" in nothing.stdout and "skipped theory" in nothing.stdout
+
+
+def test_no_legend_covers_the_plotted_data(results):
+    """Every figure, drawn: no legend box overlaps any axes' data area (legends sit outside)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from figures.build import figures
+
+    made, skipped = figures(results)
+    assert skipped == [] and {name for name, *_ in made} == EXPECTED
+    for name, fig, _, _ in made:
+        FigureCanvasAgg(fig).draw()
+        legends = [*fig.legends, *(a.get_legend() for a in fig.axes if a.get_legend() is not None)]
+        assert legends, name  # every figure explains its marks
+        for legend in legends:
+            box = legend.get_window_extent()
+            for ax in fig.axes:
+                assert not box.overlaps(ax.get_window_extent()), (name, ax.get_title())
+
+
+def test_figures_leave_the_matplotlib_backend_alone():
+    code = ("import matplotlib, figures.build, figures.style; import sys; "
+            "sys.exit(0 if 'matplotlib.pyplot' not in sys.modules else 1)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
