@@ -79,13 +79,19 @@ def _closed_forms(m):
     ax[0, 0].set(xlabel=r"$\alpha$", ylabel="paper units", title="limits: printed against exact")
     slopes = c["slopes_alpha_2"]
     k = [r["k"] for r in slopes]
-    for key, label, marker in (("dS_1_dl_exact", r"$dS_1/dl$ exact", "-"),
-                               ("dS_1_dl_printed_eq88", "(88) printed", "o"),
-                               ("dH_dl_exact", r"$dH/dl$ exact", "--"), ("dH_dl_printed_eq95", "(95) printed", "s")):
-        ax[0, 1].plot(k, [r[key] for r in slopes], marker, ms=4, label=label)
+    for i, (key, label, marker) in enumerate((("dS_1_dl_exact", r"$dS_1/dl$ exact", "o-"),
+                                              ("dS_1_dl_printed_eq88", "(88) printed", "s"),
+                                              ("dH_dl_exact", r"$dH/dl$ exact", "^--"),
+                                              ("dH_dl_printed_eq95", "(95) printed", "D"))):
+        values = np.array([r[key] for r in slopes])
+        color = style.shade(i, 4)
+        ax[0, 1].plot(k, np.abs(values), marker, ms=4, color=color, mfc="none", label=label)
+        positive = values > 0  # filled markers: positive values; open: negative (a sign is not hidden by |.|)
+        ax[0, 1].plot(np.asarray(k)[positive], np.abs(values)[positive], marker[0], ms=4, color=color)
     ax[0, 1].set_xscale("log")
-    ax[0, 1].set_yscale("symlog", linthresh=1e-12)  # (88) has the wrong sign: signs shown, not hidden by |.|
-    ax[0, 1].set(xlabel=r"$k$", ylabel=r"slope at $l = 0$ (paper units)", title=r"slopes at $\alpha = 2$")
+    ax[0, 1].set_yscale("log")
+    ax[0, 1].set(xlabel=r"$k$", ylabel=r"|slope| at $l = 0$ (paper units)",
+                 title=r"slopes at $\alpha = 2$ (filled: > 0, open: < 0)")
     handles = [h for a in ax[0] for h in a.get_legend_handles_labels()[0]]
     labels = [lab for a in ax[0] for lab in a.get_legend_handles_labels()[1]]
     fig.legend(handles, labels, loc="outside lower center", ncols=4)
