@@ -1,7 +1,7 @@
 """Throughput of the counterfactual experiment: two worker processes against one process, the
 same grid, side by side in one run (the baseline is the engine with --workers 1).
 
-    .venv/bin/python benchmarks/bench_experiment.py [--preset micro] [--seeds 4]
+    .venv/bin/python benchmarks/bench_experiment.py [--preset micro] [--seeds 12]    (about 2 minutes)
 
 Each setting runs the preset's grid from an empty folder (start-up of the workers included);
 the ratio is cells per second with two workers over cells per second with one.
@@ -26,7 +26,7 @@ def _cells_per_second(config, workers: int) -> tuple[float, int]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="micro", choices=sorted(presets.COUNTERFACTUAL))
-    parser.add_argument("--seeds", type=int, default=4, help="seeds of the grid (cells = seeds x arms)")
+    parser.add_argument("--seeds", type=int, default=12, help="seeds of the grid (cells = seeds x arms)")
     args = parser.parse_args(argv)
     config = overrides.with_overrides(presets.COUNTERFACTUAL[args.preset],
                                       [f"seeds={','.join(str(s) for s in range(args.seeds))}"])

@@ -15,8 +15,10 @@ synthetic world), constant learning rate, with measurements at checkpoints of ex
   steps on batches drawn with replacement from the first Q examples (Q sets the data, not the
   number of updates).
 
-Each point records the measurement, the parameter norm and the relative size of the update
-since the stage began, ||theta - theta_start|| / ||theta_start||. One torch thread.
+Each point records the measurement, the parameter norm, the relative size of the update since
+the stage began, ||theta - theta_start|| / ||theta_start||, and the mean training loss of the
+steps since the previous point (nats per token; with a spring, the penalty included). One
+torch thread.
 """
 
 import copy
@@ -114,11 +116,15 @@ def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, ba
     reference = copy.deepcopy(model).eval() if worse is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)  # constant: points share one path
 
+    losses: list[float] = []  # training losses since the last checkpoint
+
     def point(q: int) -> dict:
         model.eval()
         now = _vector(model)
         out = {"q": q, **measure(model), "param_norm": float(now.norm()),
-               "relative_update": float((now - start).norm() / start.norm())}
+               "relative_update": float((now - start).norm() / start.norm()),
+               "train_loss_nats": float(np.mean(losses)) if losses else None}
+        losses.clear()
         if on_checkpoint is not None:
             on_checkpoint(q, model, out)
         return out
@@ -142,6 +148,7 @@ def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, ba
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            losses.append(loss.item())
             seen += take
         points.append(point(target))
     return points
