@@ -108,3 +108,41 @@ def test_figures_leave_the_matplotlib_backend_alone():
     code = ("import matplotlib, figures.build, figures.style; import sys; "
             "sys.exit(0 if 'matplotlib.pyplot' not in sys.modules else 1)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
+
+
+def test_the_report_page_is_well_formed_and_every_link_resolves(results, tmp_path):
+    """Parsed with html.parser: tags balanced, every contents link points at an element id,
+    every image is an embedded, non-empty PNG; --out puts the report outside the results."""
+    from html.parser import HTMLParser
+
+    class Page(HTMLParser):
+        VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+        def __init__(self):
+            super().__init__()
+            self.stack, self.ids, self.links, self.images, self.errors = [], set(), [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if "id" in attrs:
+                self.ids.add(attrs["id"])
+            if tag == "a" and attrs.get("href", "").startswith("#"):
+                self.links.append(attrs["href"][1:])
+            if tag == "img":
+                self.images.append(attrs.get("src", ""))
+            if tag not in self.VOID:
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if not self.stack or self.stack.pop() != tag:
+                self.errors.append(tag)
+
+    out = run_cli("figures", str(results), "--out", str(tmp_path / "figs"), "--report")
+    assert out.returncode == 0, out.stderr
+    page = Page()
+    page.feed((tmp_path / "figs" / "report" / "index.html").read_text())
+    assert page.errors == [] and page.stack == []
+    assert page.links and all(link in page.ids for link in page.links)
+    assert len(page.images) == len(EXPECTED)
+    assert all(src.startswith("data:image/png;base64,") and len(src) > 1000 for src in page.images)
+    assert not (results / "report").exists()  # --out honoured: the results folder is left alone
