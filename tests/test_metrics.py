@@ -2,7 +2,7 @@
 
 import pytest
 
-from empirical.metrics import crossing_q2, curve_metrics, kl_below_q2, slopes
+from empirical.metrics import crossing_q2, kl_below_q2
 
 
 def test_crossing_is_interpolated():
@@ -18,17 +18,9 @@ def test_crossing_from_below_for_the_reversed_variant():
     assert crossing_q2([0, 100], [0.5, 0.9], 0.5) is None  # starts on the line: no side to return from
 
 
-def test_fast_then_slow_slopes():
-    q2, score = [0, 100, 200, 1000], [0.9, 0.5, 0.45, 0.4]
-    cross = crossing_q2(q2, score, 0.5)
-    before, after = slopes(q2, score, cross)
-    assert cross == pytest.approx(100.0)
-    assert before == pytest.approx(-0.004) and after == pytest.approx(-0.1 / 900)
-    assert abs(before) > 10 * abs(after)
-
-
-def test_kl_threshold_and_bundle():
+def test_kl_threshold():
     assert kl_below_q2([0, 10, 20], [0.5, 0.02, 0.005]) == 20
     assert kl_below_q2([0, 10], [0.5, 0.2]) is None
-    m = curve_metrics([0, 100, 200], [0.9, 0.7, 0.3], [1.0, 0.1, 0.001], 0.5)
-    assert m["crossing_q2"] == pytest.approx(150.0) and m["kl_below_threshold_q2"] == 200
+    assert kl_below_q2([0, 10], [0.5, 0.01]) is None  # strictly below the threshold
+    with pytest.raises(ValueError):
+        kl_below_q2([0, 10, 20], [0.5, 0.2])  # every point needs its KL

@@ -144,3 +144,61 @@ def test_positive_control_detection_and_effective_k():
     assert row["observed"]["mean"] == pytest.approx(2.0, rel=1e-9)
     assert row["nominal_k"] == CONFIG.world.n_pre / CONFIG.q1_dose
     assert row["predicted"] == pytest.approx(row["nominal_k"], rel=1e-9)  # the theorem's identity
+
+
+@pytest.mark.parametrize("sd, n", [(None, 5), (0.3, 1), (None, 1)])
+def test_no_minimal_detectable_effect_without_a_spread_and_two_seeds(sd, n):
+    assert statistics.minimal_detectable_effect(sd, n) is None
+
+
+def test_an_interval_touching_zero_is_not_resolved():
+    assert statistics.verdict([-0.3, 0.0]) == "not resolved" and statistics.verdict([0.0, 0.3]) == "not resolved"
+
+
+@pytest.mark.parametrize("x", [[1.0], [2.0, 2.0], [3.0, 3.0, 3.0]])
+def test_a_slope_needs_two_distinct_x(x):
+    with pytest.raises(ValueError, match="two distinct x"):
+        statistics.slope(x, list(range(len(x))))
+    assert statistics.slope([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]) == pytest.approx(2.0, rel=1e-12)
+
+
+GOLDEN_RATIO_CI = [1.2857142857142858, 2.6363636363636362]  # ratio_ci of the inputs below, seed 0, 4000 draws
+
+
+def test_ratio_ci_bootstrap_is_fixed_by_its_seed():
+    """Golden values (this seed and number of draws; any change to either changes them)."""
+    got = statistics.ratio_ci([1.0, 2.0, 3.0, 4.0, 2.5], [1.0, 1.5, 2.0, 2.0, 0.5])
+    assert got["mean"] == pytest.approx(12.5 / 7.0, rel=1e-15)
+    assert got["ci95"] == pytest.approx(GOLDEN_RATIO_CI, rel=1e-12)  # the same draws, rounding only
+
+
+def test_ratio_ci_refuses_unpaired_input():
+    for num, den in (([1.0, 2.0], [1.0]), ([], [])):
+        with pytest.raises(ValueError, match="paired and non-empty"):
+            statistics.ratio_ci(num, den)
+
+
+def test_two_seeds_give_a_ratio_interval():
+    assert statistics.ratio_ci([1.0, 3.0], [1.0, 2.0])["ci95"] is not None
+
+
+def test_paired_keeps_each_seeds_difference():
+    got = statistics.paired({0: 1.0, 1: 5.0}, {0: 0.25, 1: 2.0})
+    assert got["per_seed"] == {"0": 0.75, "1": 3.0} and got["mean"] == pytest.approx(1.875)
+
+
+def test_two_seeds_have_a_minimal_detectable_effect():
+    expected = (stats.t.ppf(0.975, 1) + stats.t.ppf(0.8, 1)) * 0.3 / math.sqrt(2)
+    assert statistics.minimal_detectable_effect(0.3, 2) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("p, expected", [(0.5, 0.0), (0.9, math.log(9.0)), (0.2, -math.log(4.0)),
+                                         (0.0, math.log(1e-12 / (1 - 1e-12))),
+                                         (1.0, math.log((1 - 1e-12) / 1e-12))])
+def test_logit(p, expected):
+    # near 1, 1 - (1 - 1e-12) is 1e-12 only to about 1e-4 in float64: that case gets 1e-3
+    assert statistics.logit(p) == pytest.approx(expected, rel=1e-3 if p == 1.0 else 1e-9, abs=1e-12)
+
+
+def test_a_slope_through_two_points():
+    assert statistics.slope([1.0, 3.0], [2.0, 8.0]) == pytest.approx(3.0, rel=1e-12)
