@@ -38,7 +38,7 @@ class Progress:
         finished_now = done == self.total and self.done != done
         self.done = done
         now = time.perf_counter()
-        if self.tty or now - self.last >= self.every or finished_now:
+        if self.tty or now - self.last >= self.every or (finished_now and now - self.start >= self.every):
             self._show(now, final=False)
             self.last = now
 

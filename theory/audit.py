@@ -23,6 +23,8 @@ GRID_L = (0.0, 0.01)
 CLAIMS = ("eq77", "eq81", "eq85", "eq88", "eq91", "eq95", "eq98",
           "eq33", "eq34", "eq35", "thm2.5", "thmC.8", "defC.11")
 
+BOUNDARY_ALPHAS = (2.6, 3.0, 4.0, 6.0, 10.0)  # where the audit cites k*(alpha) of claim (35)
+
 # A printed limit "holds" only if it is exact at every k (quadrature is good to ~1e-12);
 # it is "asymptotic" if its relative error shrinks with k and is below 1e-3 at k = 1e5
 # (then the rate is reported); anything else is an erratum.
@@ -164,6 +166,14 @@ def _sign(grid: Grid, claim: str, attr: str) -> Finding:
                 f"alpha={a:g}, k={k:g}, l={l:g}: {attr} = {values[(a, k, l)]:.4e}; corrected: "
                 f"as k -> inf, sign({attr}) = sign(alpha m1 + (alpha+1) m0), positive only "
                 f"for alpha < {star:.4f}")
+    if claim == "eq35":  # the whole boundary, not just its k -> infinity end
+        from theory.boundary import boundary
+
+        curve = boundary(BOUNDARY_ALPHAS)
+        details["k_star"] = curve
+        evidence += ("; at l = 0 it turns negative at k*(alpha) = "
+                     + ", ".join(f"{r['k_star']:.4g} (alpha={r['alpha']:g})" for r in curve)
+                     + " (elasticity theory boundary)")
     return Finding(claim, "erratum", evidence, details)
 
 
