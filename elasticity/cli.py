@@ -70,17 +70,54 @@ def cli():
     """
 
 
-@cli.command()
-@click.option("--alpha", type=FLOATS, required=True,
+class Range(click.ParamType):
+    """A grid axis: ``START:STOP:N`` (linear), ``START:STOP:N:log`` (logarithmic) or a list
+    ``A,B,C``."""
+
+    name = "START:STOP:N[:log]|LIST"
+
+    def convert(self, value, param, ctx):
+        import numpy as np
+
+        if isinstance(value, tuple):
+            return value
+        text = str(value)
+        if ":" not in text:
+            return FLOATS.convert(text, param, ctx)
+        parts = text.split(":")
+        try:
+            if len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] not in ("lin", "log")):
+                raise ValueError
+            start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
+        except ValueError:
+            self.fail(f"{text!r}: expected START:STOP:N or START:STOP:N:log", param, ctx)
+        if not (math.isfinite(start) and math.isfinite(stop)) or not 1 <= n <= 100_000:
+            self.fail(f"{text!r}: finite START and STOP, 1 <= N <= 1e5", param, ctx)
+        if len(parts) == 4 and parts[3] == "log":
+            if start <= 0 or stop <= 0:
+                self.fail(f"{text!r}: a log range needs START, STOP > 0", param, ctx)
+            return tuple(float(x) for x in np.geomspace(start, stop, n))
+        return tuple(float(x) for x in np.linspace(start, stop, n))
+
+
+RANGE = Range()
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--alpha", type=FLOATS, default=None,
               help="Pareto tail index, 1.1 <= alpha <= 100 (outside, the quadrature cannot hold its "
                    "1e-10 accuracy). A comma list evaluates a grid.")
-@click.option("--k", "k", type=FLOATS, required=True,
+@click.option("--k", "k", type=FLOATS, default=None,
               help="k = |D_1|/|D_2|, 0 < k <= 1e12 (pre-training vs alignment size).")
 @click.option("--l", "l", type=FLOATS, default=(0.0,), show_default="0",
               help="l = |D_3|/|D_2|, 0 <= l <= 1e12; 0 is the limit from the right.")
+@click.option("--backend", type=click.Choice(["numpy", "jax"]), default="numpy", show_default=True,
+              help="numpy: one point at a time (the reference; --errors); jax: the whole grid at once, "
+                   "compiled (faster from about a hundred points of one alpha on).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one object, or a list for a grid.")
-@click.option("--errors", is_flag=True, help="Add per-quantity absolute error estimates (key abs_error).")
-def theory(alpha, k, l, as_json, errors):
+@click.option("--errors", is_flag=True, help="Add per-quantity absolute error estimates (key abs_error; numpy).")
+@click.pass_context
+def theory(ctx, alpha, k, l, backend, as_json, errors):
     """Exact N_j, H, gamma_j and their l-derivatives under the paper's Pareto model.
 
     N_j = E[-X_j log X_D] and H = E[-X_D log X_D] are the cross-entropies and the entropy of
@@ -88,18 +125,76 @@ def theory(alpha, k, l, as_json, errors):
     Definition C.16 (the later paper's difference form is N_j itself). Accurate to about
     1e-12 relative (absolute for quantities near zero); a warning names any quantity whose
     error estimate exceeds 1e-8 of its value (dN_1/dl at very large k, for example).
-    """
-    from theory.elasticity import evaluate_points
 
-    with _progress("theory", enabled=not as_json, unit="points") as bar:
-        rows, flagged = evaluate_points(alpha, k, l, with_errors=errors, progress=bar)
-    for row, names in flagged:
-        click.echo(f"elasticity: warning: at alpha={row['alpha']:g} k={row['k']:g} l={row['l']:g} the "
-                   f"error estimate of {', '.join(names)} exceeds 1e-8 relative (see --errors)", err=True)
+    Subcommands: `theory map` (a dense grid, saved), `theory boundary` (where dgamma_2/dl
+    changes sign).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if alpha is None or k is None:
+        raise click.UsageError("give --alpha and --k (or a subcommand: map, boundary)")
+    if backend == "jax":
+        if errors:
+            raise click.UsageError("--errors needs --backend numpy")
+        from elasticity import runs
+
+        rows = runs.theory_rows_jax(alpha, k, l)
+    else:
+        from theory.elasticity import evaluate_points
+
+        with _progress("theory", enabled=not as_json, unit="points") as bar:
+            rows, flagged = evaluate_points(alpha, k, l, with_errors=errors, progress=bar)
+        for row, names in flagged:
+            click.echo(f"elasticity: warning: at alpha={row['alpha']:g} k={row['k']:g} l={row['l']:g} the "
+                       f"error estimate of {', '.join(names)} exceeds 1e-8 relative (see --errors)", err=True)
     if as_json:
         _emit_json(rows[0] if len(rows) == 1 else rows)
     else:
         click.echo(render.theory(rows, errors))
+
+
+@theory.command("map")
+@click.option("--alpha", type=RANGE, required=True, help="alpha axis, e.g. 1.5:6:200 or 2,3,4.")
+@click.option("--k", "k", type=RANGE, required=True, help="k axis, e.g. 1:1e6:200:log.")
+@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l, one value.")
+@click.option("--derivatives", is_flag=True, help="Also d<q>/dalpha and d<q>/dk by autodiff (about 4x the time).")
+@RESULTS
+@RUN_ID
+@click.option("--json", "as_json", is_flag=True, help="Print the result's metadata as JSON.")
+def theory_map(alpha, k, l, derivatives, results_root, run_id, as_json):
+    """Every quantity on a dense alpha x k grid (JAX), saved as a result: arrays in arrays.npz
+    (one 2-D array per quantity, alpha along rows), the axes and the sign boundary of
+    dgamma_2/dl in result.json; `elasticity figures` turns it into a heat map."""
+    from elasticity import runs
+
+    doc = runs.theory_map(alpha, k, l, derivatives=derivatives, results=results_root, run_id=run_id,
+                          on_read_back=_read_back_note)
+    if as_json:
+        _emit_json({key: doc[key] for key in ("run_id", "config", "metrics")})
+    else:
+        m = doc["metrics"]
+        click.echo(f"{m['points']} points ({len(m['alpha'])} alpha x {len(m['k'])} k, l = {l:g}) in "
+                   f"{m['seconds_with_compilation']:.1f} s (compilation included; benchmarks/bench_theory.py "
+                   f"times it apart); dgamma_2/dl < 0 at {m['negative_fraction']:.1%} of them")
+        click.echo(f"saved {Path(results_root) / 'theory-map' / doc['run_id']}")
+
+
+@theory.command("boundary")
+@click.option("--alpha", type=RANGE, required=True, help="alpha values, e.g. 2.6,3,4,6 or 2.6:6:20.")
+@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l, one value.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {alpha, k_star}.")
+def theory_boundary(alpha, l, as_json):
+    """For each alpha, k_star: the k at which dgamma_2/dl changes sign (the boundary of the
+    paper's claim (35)), to 1e-8 relative or better; null where there is none in [1e-2, 1e12]."""
+    from theory.boundary import boundary
+
+    rows = boundary(alpha, l)
+    if as_json:
+        _emit_json(rows)
+        return
+    for row in rows:
+        shown = "none in [1e-2, 1e12]" if row["k_star"] is None else f"{row['k_star']:.10g}"
+        click.echo(f"alpha={row['alpha']:g}  k_star={shown}")
 
 
 @cli.command()

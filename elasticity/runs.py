@@ -166,3 +166,56 @@ def _pretrained_model_numbers(world, info: dict, *, steps: int, batch_size: int,
             "code_length_nats_per_token": got["code_length_nats"], "excess_nats_per_token": excess,
             "captured_share_of_kl": 1.0 - excess["pre"] / kl, "score": got["score"],
             "valid_mass": got["valid_mass"], "seconds": time.perf_counter() - start}
+
+
+def theory_rows_jax(alphas, ks, ls) -> list[dict]:
+    """``elasticity theory --backend jax``: every (alpha, k, l) of the three lists, as the numpy
+    path's rows, plus d<q>_dalpha and d<q>_dk by autodiff."""
+    import numpy as np
+
+    from theory import batch
+
+    a, k, l = (np.asarray(v, float).ravel() for v in np.meshgrid(alphas, ks, ls, indexing="ij"))
+    got = batch.evaluate(a, k, l)
+    keys = [key for key in got if not key.endswith("_autodiff")]
+    return [{key: float(got[key][i]) for key in keys} for i in range(a.size)]
+
+
+def theory_map(alphas, ks, l: float = 0.0, *, derivatives: bool = False, results="results",
+               run_id: str | None = None, on_read_back=None) -> dict:
+    """A dense alpha x k map of every quantity (theory.batch), stored with its arrays: one 2-D
+    array per quantity in arrays.npz (alpha along rows); the axes, the share of the map where
+    dgamma_2/dl < 0 and the sign boundary k*(alpha) at up to 25 of the alphas in result.json."""
+    import time
+
+    import numpy as np
+
+    from theory import batch
+    from theory.boundary import boundary
+
+    config = {"alpha": [float(a) for a in alphas], "k": [float(k) for k in ks], "l": float(l),
+              "derivatives": bool(derivatives)}
+    if run_id is None:
+        prefix = (f"a{short_number(min(alphas))}-{short_number(max(alphas))}x{len(alphas)}"
+                  f"-k{short_number(min(ks))}-{short_number(max(ks))}x{len(ks)}-l{short_number(l)}")
+        run_id = store.default_run_id(prefix, config)
+    store.check_name("run_id", run_id)
+    with store.locked(store.run_lock(results, "theory-map", run_id)):
+        stored = store.finished(results, "theory-map", run_id, config)
+        if stored is not None:
+            _notify(on_read_back, store.run_dir(results, "theory-map", run_id))
+            return stored
+        A, K = np.meshgrid(np.asarray(config["alpha"]), np.asarray(config["k"]), indexing="ij")
+        start = time.perf_counter()
+        got = batch.evaluate(A, K, l, derivatives=derivatives)
+        done = time.perf_counter()
+        chosen = sorted(set(np.asarray(config["alpha"])[np.linspace(0, len(alphas) - 1, min(25, len(alphas)),
+                                                                      dtype=int)]))
+        metrics = {"alpha": config["alpha"], "k": config["k"], "l": config["l"], "points": int(A.size),
+                   "negative_fraction": float(np.mean(got["dgamma_2_dl"] < 0)),
+                   "boundary": boundary(chosen, l), "seconds_with_compilation": done - start,
+                   "arrays": sorted(key for key in got if key not in ("alpha", "k", "l"))}
+        arrays = {key: got[key] for key in metrics["arrays"]}
+        path = store.write_result(results, "theory-map", run_id, config=config, metrics=metrics, arrays=arrays,
+                                  wall_time_s=time.perf_counter() - start)
+        return store.read_result(path, experiment="theory-map")

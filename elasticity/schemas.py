@@ -35,6 +35,9 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
                *((f"metrics.table2[].{name}.mean", "number")
                  for name in ("inverse_nats", "forward_nats", "forward_minus_inverse")),
                ("cells", "list")),
+    "theory-map": (("metrics.alpha", "list"), ("metrics.k", "list"), ("metrics.points", "int"),
+                   ("metrics.negative_fraction", "number"), ("metrics.boundary[].alpha", "number"),
+                   ("metrics.boundary[].k_star", "number?"), ("metrics.arrays", "list")),
     "counterfactual": (("verdict", "str"), ("verdict_note", "str"), ("effect.mean", "number"),
                        ("effect.n_seeds", "int"), ("minimal_detectable_effect", "number?"),
                        ("positive_controls.spring[].lambda", "number"),
