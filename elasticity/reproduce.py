@@ -47,8 +47,10 @@ SIM_LS = (0.0, 0.05, 0.1, 0.2)
 
 
 def theory_curves() -> dict:
-    """The exact theory on the grids the theory figures plot (about 1 s)."""
-    from theory import paper
+    """The exact theory on the grids the theory figures plot (about 10 s: the sign of dgamma_2/dl
+    on a dense 48 x 61 map through theory.batch, and its boundary k*(alpha))."""
+    from theory import batch, paper
+    from theory.boundary import boundary
     from theory.elasticity import exact, normalized_rates
     from theory.limits import alpha_star, k_infinity
 
@@ -68,9 +70,11 @@ def theory_curves() -> dict:
         ratio.append(
             {"alpha": alpha, "k": ks, "ratio": [p["dgamma_2_dl"] / p["dgamma_1_dl"] for p in points]}
         )
-    alphas = [float(a) for a in np.linspace(1.25, 6.0, 20)]
-    sign_ks = [float(k) for k in np.logspace(1, 5, 13)]
-    sign = [[float(np.sign(rates(a, k, 0.0)["dgamma_2_dl"])) for k in sign_ks] for a in alphas]
+    alphas = [float(a) for a in np.linspace(1.25, 6.0, 48)]
+    sign_ks = [float(k) for k in np.logspace(0, 6, 61)]
+    dense = batch.evaluate(np.asarray(alphas)[:, None], np.asarray(sign_ks)[None, :], 0.0, derivatives=False)
+    sign = np.sign(dense["dgamma_2_dl"]).tolist()
+    edge = [a for a in np.linspace(2.58, 6.0, 18)]  # above alpha* = 2.5733: a finite k* each
     limits_alphas = [float(a) for a in np.linspace(1.5, 6.0, 10)]
     closed = {
         "alpha": limits_alphas,
@@ -95,7 +99,8 @@ def theory_curves() -> dict:
     return {
         "gamma_vs_l": gamma,
         "ratio_vs_k": ratio,
-        "sign_dgamma_2_dl": {"alpha": alphas, "k": sign_ks, "sign": sign, "alpha_star": alpha_star()},
+        "sign_dgamma_2_dl": {"alpha": alphas, "k": sign_ks, "sign": sign, "alpha_star": alpha_star(),
+                             "boundary": boundary(edge)},
         "closed_forms": closed,
     }
 

@@ -5,6 +5,7 @@ Plot functions return (name, figure, caption) and touch no backend; this module 
 
 from pathlib import Path
 
+from elasticity import store
 from figures import counterfactual, experiments, simulation, style, theory
 from figures.results import ResultError, command, load
 
@@ -14,8 +15,22 @@ FROM_FIXED_RESULTS = (  # (name, plots(root) -> (result document, [(name, figure
     ("sim_error_vs_m", simulation.error_vs_m),
     ("sim_huffman_band", simulation.huffman),
 )
-PER_RESULT = (("rebound", experiments.rebound), ("resist", experiments.resist),
-              ("counterfactual", counterfactual.plots))
+
+
+def _map(run_id, doc, folder):
+    try:
+        arrays = store.read_arrays(folder)
+    except store.StoreError as err:
+        raise ResultError(str(err)) from None
+    return theory.map_plots(run_id, doc, arrays)
+
+
+PER_RESULT = (  # (experiment, plots(run_id, document, folder))
+    ("rebound", lambda run_id, doc, _: experiments.rebound(run_id, doc)),
+    ("resist", lambda run_id, doc, _: experiments.resist(run_id, doc)),
+    ("counterfactual", lambda run_id, doc, _: counterfactual.plots(run_id, doc)),
+    ("theory-map", _map),
+)
 
 
 def figures(root) -> tuple[list[tuple], list[dict]]:
@@ -28,12 +43,12 @@ def figures(root) -> tuple[list[tuple], list[dict]]:
         _try(lambda p=plots: p(root), name, made, skipped)
     for experiment, plots in PER_RESULT:
         paths = sorted((root / experiment).glob("*/result.json"))
-        if not paths:
+        if not paths and experiment != "theory-map":  # a map is optional: nothing to say when there is none
             skipped.append({"figure": experiment, "reason": f"no {experiment} results under {root / experiment}"})
         for path in paths:
             def build(p=path, plots=plots):
                 doc = load(p)
-                return doc, plots(p.parent.name, doc)
+                return doc, plots(p.parent.name, doc, p.parent)
             _try(build, f"{experiment}/{path.parent.name}", made, skipped)
     return made, skipped
 

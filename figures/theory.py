@@ -60,12 +60,18 @@ def _sign_plane(m):
     ax[0, 0].set_xscale("log")
     ax[0, 0].axhline(s["alpha_star"], color="k", ls="--", lw=1,
                      label=rf"$\alpha^*$ = {s['alpha_star']:.4f} ($k \to \infty$)")
+    edge = [r for r in s.get("boundary", []) if r["k_star"] is not None]
+    if edge:
+        ax[0, 0].plot([r["k_star"] for r in edge], [r["alpha"] for r in edge], "k-", lw=1.5,
+                      label=r"boundary $k^*(\alpha)$ (exact root)")
     ax[0, 0].fill_between([], [], color="#4393c3", label=r"$d\gamma_2/dl > 0$ (the paper's claim holds)")
     ax[0, 0].fill_between([], [], color="#d6604d", label=r"$d\gamma_2/dl < 0$ (it fails)")
     ax[0, 0].set(xlabel=r"$k$", ylabel=r"$\alpha$ (Pareto tail index)", title=r"sign of $d\gamma_2/dl$ at $l = 0$")
     style.legend_outside(fig, ax[0, 0])
-    caption = ("Where the paper's claim dgamma_2/dl > 0 (eq. 35) holds (blue) and fails (red), exactly, on a grid "
-               "of (alpha, k); it fails for alpha above alpha*, the k -> infinity boundary.")
+    caption = ("Where the paper's claim dgamma_2/dl > 0 (eq. 35) holds (blue) and fails (red), exactly, on a dense "
+               "(alpha, k) map (theory.batch), with the boundary k*(alpha) found by root-finding (theory.boundary): "
+               "the claim fails for alpha above alpha* beyond k*(alpha), which grows without bound as alpha falls "
+               "to alpha*.")
     return "theory_sign_plane", fig, caption
 
 
@@ -98,3 +104,31 @@ def _closed_forms(m):
     caption = ("The paper's closed forms against the exact values: the k -> infinity limits (77), (81) agree; the "
                "slopes (88) and (95) do not (sign, factor and order in k; docs/errata.md).")
     return "theory_closed_forms", fig, caption
+
+
+def map_plots(run_id: str, doc: dict, arrays: dict) -> list[tuple]:
+    """A saved ``elasticity theory map``: the sign of dgamma_2/dl with the boundary k*(alpha),
+    and gamma_2 itself, over the alpha x k grid."""
+    m = doc["metrics"]
+    alpha, k = np.asarray(m["alpha"]), np.asarray(m["k"])
+    fig, ax = style.new(2, width=11, height=4.4)
+    two = ListedColormap(["#d6604d", "#4393c3"])
+    ax[0, 0].pcolormesh(k, alpha, arrays["dgamma_2_dl"] > 0, cmap=two, vmin=0, vmax=1, shading="nearest")
+    edge = [r for r in m["boundary"] if r["k_star"] is not None]
+    if edge:
+        ax[0, 0].plot([r["k_star"] for r in edge], [r["alpha"] for r in edge], "ko-", ms=3, lw=1,
+                      label=r"$k^*(\alpha)$, root of $d\gamma_2/dl$")
+    ax[0, 0].fill_between([], [], color="#4393c3", label=r"$d\gamma_2/dl > 0$")
+    ax[0, 0].fill_between([], [], color="#d6604d", label=r"$d\gamma_2/dl < 0$")
+    mesh = ax[0, 1].pcolormesh(k, alpha, arrays["gamma_2"], cmap="viridis", shading="nearest")
+    fig.colorbar(mesh, ax=ax[0, 1], label=r"$\gamma_2$ (ratio form)")
+    for a in ax[0]:
+        a.set_xscale("log" if k.min() > 0 and k.max() / k.min() > 50 else "linear")
+        a.set(xlabel=r"$k$", ylabel=r"$\alpha$")
+    ax[0, 0].set_title(rf"sign of $d\gamma_2/dl$ at $l$ = {m['l']:g}")
+    ax[0, 1].set_title(r"$\gamma_2$")
+    style.legend_outside(fig, ax[0, 0])
+    caption = (f"Theory map {run_id}: {m['points']} points ({len(alpha)} alpha x {len(k)} k, l = {m['l']:g}) from "
+               f"theory.batch; left, where the paper's claim (35) dgamma_2/dl > 0 holds (blue) and fails (red), "
+               f"with the exact boundary k*(alpha); right, gamma_2.")
+    return [(f"theory_map_{run_id}", fig, caption)]

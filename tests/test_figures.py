@@ -17,7 +17,7 @@ from test_cli import run as run_cli
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",
             "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
-            "resist_micro-synthetic", "rebound_micro-sft-imdb",
+            "resist_micro-synthetic", "rebound_micro-sft-imdb", "theory_map_small",
             "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining",
             *(f"counterfactual_{kind}_cpu-standard-c60c9f4d83" for kind in ("effect", "controls", "k"))}
 
