@@ -90,6 +90,7 @@ def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for whoever shares the folder to read
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
