@@ -241,11 +241,14 @@ def sim():
               help="Independent draws (2..1e6; 32 bytes kept per draw).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of numpy's default_rng.")
+@click.option("--backend", type=click.Choice(["numpy", "jax"]), default="numpy", show_default=True,
+              help="numpy: draws from numpy's default_rng (the reference; fastest on a CPU); jax: JAX draws, "
+                   "many replicates at once (for a GPU; the same distribution, other draws).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result's metrics as one JSON object.")
 @RESULTS
 @RUN_ID
 @click.option("--force", is_flag=True, help="Recompute even if this run is already finished.")
-def sim_check(alpha, k, l, depth, replicates, seed, as_json, results_root, run_id, force):
+def sim_check(alpha, k, l, depth, replicates, seed, backend, as_json, results_root, run_id, force):
     """Monte Carlo check of Theorem 2.6 on finite trees against the exact theory.
 
     Draws the leaf masses of D_1, D_2, D_3 iid Pareto (E[X] = 1), mixes them with sizes
@@ -259,7 +262,7 @@ def sim_check(alpha, k, l, depth, replicates, seed, as_json, results_root, run_i
 
     with _progress(f"sim check M=2^{depth - 1}", unit="replicates") as bar:
         doc = runs.sim_check(alpha, k, l, depth, replicates, seed, results=results_root, run_id=run_id,
-                             force=force, progress=bar, on_read_back=_read_back_note)
+                             force=force, progress=bar, on_read_back=_read_back_note, backend=backend)
     if as_json:
         _emit_json(doc["metrics"])
     else:

@@ -18,37 +18,46 @@ def _notify(on_read_back, path) -> None:
         on_read_back(path)
 
 
-def sim_check_config(alpha, k, l, depth: int, replicates: int, seed: int) -> dict:
-    """The validated configuration of a Monte Carlo check (see ``sim.montecarlo.check``)."""
+def sim_check_config(alpha, k, l, depth: int, replicates: int, seed: int, backend: str = "numpy") -> dict:
+    """The validated configuration of a Monte Carlo check (see ``sim.montecarlo.check``); the
+    JAX backend's draws differ from numpy's, so it is part of the configuration."""
     from sim import montecarlo
 
     alpha, k, l, depth, replicates = montecarlo.check_inputs(alpha, k, l, depth, replicates)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return {"alpha": alpha, "k": k, "l": l, "depth": depth, "replicates": replicates, "seed": seed}
+    if backend not in ("numpy", "jax"):
+        raise ValueError(f"backend must be 'numpy' or 'jax', got {backend!r}")
+    config = {"alpha": alpha, "k": k, "l": l, "depth": depth, "replicates": replicates, "seed": seed}
+    return config | ({"backend": backend} if backend != "numpy" else {})  # numpy runs keep their ids
 
 
 def sim_check_run_id(config: dict) -> str:
     c = config
     prefix = (f"a{short_number(c['alpha'])}-k{short_number(c['k'])}-l{short_number(c['l'])}"
-              f"-d{c['depth']}-r{c['replicates']}-s{c['seed']}")
+              f"-d{c['depth']}-r{c['replicates']}-s{c['seed']}" + ("-jax" if c.get("backend") == "jax" else ""))
     return store.default_run_id(prefix, c)
 
 
 def sim_check(alpha, k, l, depth: int = 16, replicates: int = 50, seed: int = 0, *, results="results",
-              run_id: str | None = None, force: bool = False, progress=None, on_read_back=None) -> dict:
-    """The stored result of ``elasticity sim check`` (its ``metrics`` are ``montecarlo.check``'s)."""
+              run_id: str | None = None, force: bool = False, progress=None, on_read_back=None,
+              backend: str = "numpy") -> dict:
+    """The stored result of ``elasticity sim check`` (its ``metrics`` are ``montecarlo.check``'s,
+    or ``montecarlo_jax.check``'s with ``backend="jax"``)."""
     import numpy as np
 
     from sim import montecarlo
 
-    config = sim_check_config(alpha, k, l, depth, replicates, seed)
+    config = sim_check_config(alpha, k, l, depth, replicates, seed, backend)
     run_id = store.check_name("run_id", run_id) if run_id is not None else sim_check_run_id(config)
+    args = (config["alpha"], config["k"], config["l"], config["depth"], config["replicates"])
 
     def compute():
-        return montecarlo.check(config["alpha"], config["k"], config["l"], config["depth"],
-                                config["replicates"], np.random.default_rng(seed),
-                                progress=progress)
+        if backend == "jax":
+            from sim import montecarlo_jax
+
+            return montecarlo_jax.check(*args, seed=seed, progress=progress)
+        return montecarlo.check(*args, np.random.default_rng(seed), progress=progress)
 
     return store.compute_once(results, "sim-check", run_id, compute, config=config, seed=seed, force=force,
                               on_read_back=on_read_back)
