@@ -39,7 +39,9 @@ def test_seeded_and_chunked_alike():
     finally:
         montecarlo_jax.MASSES_AT_ONCE = old
     assert a["replicates"] == b["replicates"] == 12 and "jax" in a["backend"]
-    for name in montecarlo.REPORTED:
-        assert a[name] == b[name]  # replicate i draws from fold_in(key, i): chunks do not matter
+    for name in montecarlo.REPORTED:  # replicate i draws from fold_in(key, i): chunks do not matter
+        # (1e-12: other batch shapes sum the same numbers in another order)
+        assert a[name]["mean"] == pytest.approx(b[name]["mean"], rel=1e-12)
+        assert a[name]["ci95"] == pytest.approx(b[name]["ci95"], rel=1e-12)
     c = montecarlo_jax.check(2.5, 10.0, 0.1, 8, 12, seed=8)
     assert c["gamma_1"]["mean"] != a["gamma_1"]["mean"]
