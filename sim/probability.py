@@ -27,6 +27,32 @@ def check_probabilities(p, name: str = "p") -> np.ndarray:
     return arr
 
 
+def as_vector(p, name: str = "p") -> np.ndarray:
+    """``p`` as a non-empty 1-D float64 array (no pass over the values: dtype and shape only)."""
+    if np.iscomplexobj(p):
+        raise ValueError(f"{name} must be real numbers, got a complex array")
+    try:
+        arr = np.asarray(p, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of numbers ({err})") from err
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    return arr
+
+
+def check_sorted(leaves: np.ndarray, name: str = "p") -> int:
+    """The checks of ``check_probabilities`` on an ascending array (np.sort puts NaN last, so the
+    ends decide finiteness and sign); returns the index of the first positive entry."""
+    if not (np.isfinite(leaves[0]) and np.isfinite(leaves[-1])):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    if leaves[0] < 0:
+        raise ValueError(f"{name} must be non-negative (min {leaves[0]:g})")
+    total = float(leaves.sum())
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ValueError(f"{name} must sum to 1 within {SUM_TOLERANCE:g}, sums to {total!r}")
+    return int(np.searchsorted(leaves, 0.0, side="right"))
+
+
 def entropy_bits(p) -> float:
     """Shannon entropy -sum p log2 p in bits (0 log 0 = 0)."""
     p = check_probabilities(p)
