@@ -95,6 +95,25 @@ def generation_throughput(config, device: str, batch: int = 512) -> dict:
             "flops_per_token": 2 * n}
 
 
+def theory_throughput(preset: str) -> dict:
+    """The JAX batch path (theory.batch) on a map: values, points per second after compilation."""
+    import jax
+    import numpy as np
+
+    from theory import batch
+
+    n_alpha, n_k = (50, 2000) if preset == "gpu" else (4, 50)
+    A, K = np.meshgrid(np.linspace(1.5, 6.0, n_alpha), np.geomspace(1.0, 1e6, n_k), indexing="ij")
+    start = time.perf_counter()
+    batch.evaluate(A, K, 0.0, derivatives=False)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    batch.evaluate(A, K, 0.0, derivatives=False)
+    seconds = time.perf_counter() - start
+    return {"points": int(A.size), "seconds": seconds, "points_per_s": A.size / seconds,
+            "compile_s": first - seconds, "backend": jax.default_backend()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -115,6 +134,10 @@ def main(argv=None) -> int:
         mfu = f"{stats['mfu']:.1%}" if stats["mfu"] is not None else "n/a (unknown peak)"
         print(f"{name:<11} {stats['parameters'] / 1e6:7.1f}M params  "
               f"{stats['tokens_per_s']:12,.0f} tokens/s  MFU {mfu}", flush=True)
+    report["theory_batch"] = theory_throughput(preset)
+    t = report["theory_batch"]
+    print(f"theory      {t['points']} points: {t['points_per_s']:,.0f} points/s on {t['backend']} "
+          f"(compilation {t['compile_s']:.1f} s; target on a GPU >= 1e5 points/s)", flush=True)
     start = time.perf_counter()
     path = rebound.run(config, args.results, f"gpu-check-{preset}", device=args.device).path
     report["rebound_seconds"] = time.perf_counter() - start
