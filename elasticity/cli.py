@@ -386,7 +386,11 @@ def _real_model_options(command):
                      help="A local causal LM (a directory, or a Hugging Face id already in the local "
                           "cache; nothing is downloaded). Needs --dataset and --data-dir."),
         click.option("--data-dir", default="", metavar="DIR",
-                     help="Local dataset: train/test .jsonl/.json/.parquet/.csv, or a datasets save dir."),
+                     help="Local dataset: train/test .jsonl/.json/.parquet/.csv, a datasets save dir, or the name "
+                          "of a dataset in the local datasets cache (read with `datasets`; nothing downloaded)."),
+        click.option("--columns", default="", metavar="WANTED=FOUND,...",
+                     help="Column mapping when the files name the format's columns otherwise "
+                          "(e.g. text=review,label=sentiment)."),
         click.option("--lora-rank", type=click.IntRange(min=0), default=None,
                      help="0: full fine-tuning; r > 0: LoRA of rank r on every linear layer (merged "
                           "after each stage) [default: the preset's, 0]."),
@@ -466,7 +470,7 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
               help="Where to train and measure [default: cpu for the synthetic world, else cuda when "
                    "available].")
 @_experiment_options(shard="groups i, i+N, ... of the grid")
-def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerate_config,
+def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, accelerate_config,
             trust_remote_code, scorer, scorer_path, device, config_file, assignments, results_root, run_id,
             shard, workers, as_json):
     """The rebound experiment (paper Section 3, Figures 2-7).
@@ -484,7 +488,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerat
     """
     from elasticity import presets, runs
 
-    real = dict(variant=variant, dataset=dataset, model_path=model_path, data_dir=data_dir,
+    real = dict(variant=variant, dataset=dataset, model_path=model_path, data_dir=data_dir, columns=columns,
                 lora_rank=lora_rank, accelerate_config=accelerate_config, trust_remote_code=trust_remote_code,
                 scorer=scorer, scorer_path=scorer_path)
     with _progress("rebound") as bar:
@@ -515,7 +519,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, lora_rank, accelerat
               help="Real models only: an Alpaca-format folder to fine-tune the base on first (the paper "
                    "does for safe and truthful).")
 @_experiment_options(shard="cells i, i+N, ... of the (seed, pair) grid")
-def resist(preset, dataset, model_path, data_dir, lora_rank, accelerate_config, trust_remote_code,
+def resist(preset, dataset, model_path, data_dir, columns, lora_rank, accelerate_config, trust_remote_code,
            warmup_data_dir, config_file, assignments, results_root, run_id, shard, workers, as_json):
     """Forward against inverse alignment (paper Appendix E, Table 2).
 
@@ -528,7 +532,7 @@ def resist(preset, dataset, model_path, data_dir, lora_rank, accelerate_config, 
     from elasticity import runs
 
     config = _config("resist", preset, config_file, assignments, dataset=dataset, model_path=model_path,
-                     data_dir=data_dir, lora_rank=lora_rank, accelerate_config=accelerate_config,
+                     data_dir=data_dir, columns=columns, lora_rank=lora_rank, accelerate_config=accelerate_config,
                      trust_remote_code=trust_remote_code, warmup_data_dir=warmup_data_dir)
     with _progress("resist") as bar:
         outcome = runs.resist(config, results=results_root, run_id=run_id, preset=preset, shard=shard,

@@ -178,6 +178,7 @@ class ReboundConfig:
     dataset: str = "synthetic"
     model_path: str = ""
     data_dir: str = ""
+    columns: str = ""  # "wanted=found,..." when the files name the format's columns otherwise
     scorer: str = ""  # "" = the dataset's default (vader for imdb, cost for safe-rlhf)
     scorer_path: str = ""
     lora_rank: int = 0
@@ -247,6 +248,7 @@ class ResistConfig:
     dataset: str = "synthetic"
     model_path: str = ""
     data_dir: str = ""
+    columns: str = ""  # "wanted=found,..." when the files name the format's columns otherwise
     warmup_data_dir: str = ""  # an Alpaca-format folder for the instruction warm-up ("" = none)
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=2_048, n_perturb=16,
                                                                    n_held_out=50))

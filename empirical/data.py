@@ -1,9 +1,13 @@
 """Real datasets from local files, in their public column layouts (nothing is downloaded).
 
-A data directory holds one file per split named after it (``train.jsonl``, ``test.jsonl``;
-or ``.json`` lines, ``.parquet``, ``.csv``), or is a ``datasets`` ``save_to_disk`` folder
-(a DatasetDict with those splits, or one Dataset taken as ``train``). Without a ``test``
-split every tenth training row is held out (rows 9, 19, ...), so the held-out set is fixed.
+Read with Hugging Face ``datasets``: a data directory holds one file per split named after it
+(``train.jsonl``, ``test.jsonl``; or ``.json``, ``.parquet``, ``.csv``; read by
+``load_dataset(<builder>, data_files=...)``), or is a ``save_to_disk`` folder (a DatasetDict
+with those splits, or one Dataset taken as ``train``; ``load_from_disk``); a name that is not a
+directory is looked up in the local ``datasets`` cache (offline: nothing is downloaded).
+Without a ``test`` split every tenth training row is held out (rows 9, 19, ...), so the
+held-out set is fixed. ``columns`` maps the format's column names to the file's
+(``text=review,label=sentiment``).
 
 Formats (columns):
 - ``imdb``: text, label (1 positive, 0 negative). Prompts are the first 2 to 8 tokens of a
@@ -16,8 +20,6 @@ Formats (columns):
 - ``qa`` (TruthfulQA-style): question, and best_answer or answer.
 """
 
-import csv
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,36 +55,48 @@ def _split_file(data_dir: Path, split: str) -> Path | None:
     return None
 
 
+BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
 def _read_file(path: Path) -> list[dict]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+    import datasets
 
-        return pq.read_table(path).to_pylist()
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    text = path.read_text(encoding="utf-8").strip()
-    if path.suffix == ".json" and text.startswith("["):
-        return json.loads(text)
+    datasets.disable_progress_bars()
     try:
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not JSON lines ({err})") from None
+        return datasets.load_dataset(BUILDERS[path.suffix], data_files=str(path), split="train").to_list()
+    except Exception as err:  # datasets raises many kinds; any of them means this file cannot be read
+        raise ValueError(f"{path}: not readable as {path.suffix[1:]} ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0][:200]})") from None
 
 
-def read_splits(data_dir) -> dict[str, list[dict]]:
-    """{'train': rows, 'test': rows} from files or a datasets save directory."""
-    data_dir = Path(data_dir).expanduser()
-    if not data_dir.is_dir():
-        raise ValueError(f"--data-dir {data_dir} is not a directory")
-    if (data_dir / "dataset_dict.json").is_file() or (data_dir / "state.json").is_file():
+def _from_cache(name: str) -> dict[str, list[dict]]:
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception:
+        raise ValueError(f"--data-dir {name} is not a directory, and no dataset of that name is in the "
+                         f"local datasets cache (nothing is downloaded)") from None
+    return {split: loaded[split].to_list() for split in loaded}
+
+
+def read_splits(data_dir, columns: str = "") -> dict[str, list[dict]]:
+    """{'train': rows, 'test': rows} from files, a datasets save directory or the local cache,
+    with the columns renamed as ``columns`` says (``wanted=found,...``)."""
+    path = Path(data_dir).expanduser()
+    if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
         from datasets import DatasetDict, load_from_disk
 
-        saved = load_from_disk(str(data_dir))
+        saved = load_from_disk(str(path))
         splits = {k: saved[k].to_list() for k in saved} if isinstance(saved, DatasetDict) \
             else {"train": saved.to_list()}
+    elif path.is_dir():
+        splits = {s: _read_file(p) for s in ("train", "test") if (p := _split_file(path, s))}
+    elif path.exists():
+        raise ValueError(f"--data-dir {path} is not a directory")
     else:
-        splits = {s: _read_file(p) for s in ("train", "test") if (p := _split_file(data_dir, s))}
+        splits = _from_cache(str(data_dir))
     if "train" not in splits or not splits["train"]:
         raise ValueError(f"--data-dir {data_dir} has no train split (train.jsonl, train.json, "
                          f"train.parquet, train.csv or a datasets save directory)")
@@ -90,7 +104,17 @@ def read_splits(data_dir) -> dict[str, list[dict]]:
         rows = splits["train"]
         splits = {"train": [r for i, r in enumerate(rows) if i % 10 != 9],
                   "test": [r for i, r in enumerate(rows) if i % 10 == 9]}
-    return splits
+    return {name: _renamed(rows, columns) for name, rows in splits.items()}
+
+
+def _renamed(rows: list[dict], columns: str) -> list[dict]:
+    if not columns:
+        return rows
+    pairs = [item.split("=", 1) for item in columns.split(",")]
+    if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+        raise ValueError(f"--columns expects WANTED=FOUND pairs, comma-separated; got {columns!r}")
+    mapping = {found: wanted for wanted, found in pairs}
+    return [{mapping.get(k, k): v for k, v in row.items()} for row in rows]
 
 
 def _check_columns(rows: list[dict], dataset: str, where: str) -> None:
@@ -168,12 +192,12 @@ def _interleave(a: list, b: list) -> list:
     return [x for pair in zip(a[:n], b[:n], strict=True) for x in pair] + a[n:] + b[n:]
 
 
-def load(dataset: str, data_dir, seed: int = 0, tokenizer=None) -> TextData:
+def load(dataset: str, data_dir, seed: int = 0, tokenizer=None, columns: str = "") -> TextData:
     """Read and convert a local dataset; raises ValueError naming the file and the problem."""
     if dataset not in FORMATS:
         raise ValueError(f"dataset must be one of {sorted(FORMATS)}, got {dataset!r}")
     out = {}
-    for split, rows in read_splits(data_dir).items():
+    for split, rows in read_splits(data_dir, columns).items():
         where = f"{data_dir} ({split} split)"
         _check_columns(rows, dataset, where)
         if dataset == "imdb":

@@ -57,7 +57,7 @@ class _Real:
         self.config, self.device = config, device
         self.model_dir = text.check_causal_lm(config.model_path)
         self.tokenizer = text.load_tokenizer(self.model_dir, config.trust_remote_code)
-        loaded = data.load(config.dataset, config.data_dir, tokenizer=self.tokenizer)
+        loaded = data.load(config.dataset, config.data_dir, tokenizer=self.tokenizer, columns=config.columns)
         self.pairs = loaded.positive  # alpaca/qa: every example; safe-rlhf: the safe answers
         self.eval_prompts = loaded.eval_prompts[: config.eval_prompts]
         self.warmup = data.load("alpaca", config.warmup_data_dir).positive if config.warmup_data_dir else []

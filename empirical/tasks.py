@@ -142,7 +142,8 @@ class TextTask:
         self.config, self.device = config, device
         self.model_dir = text.check_causal_lm(config.model_path)
         self.tokenizer = text.load_tokenizer(self.model_dir, config.trust_remote_code)
-        self.data = data.load(config.dataset, config.data_dir, seed=0, tokenizer=self.tokenizer)
+        self.data = data.load(config.dataset, config.data_dir, seed=0, tokenizer=self.tokenizer,
+                              columns=config.columns)
         reverse = config.variant == "reversed"
         self.first, self.second = ((self.data.negative, self.data.positive) if reverse
                                    else (self.data.positive, self.data.negative))

@@ -195,3 +195,20 @@ def test_trainer_extra_reaches_the_trl_arguments(tmp_path):
     args = _trainer_args(SFTConfig, StageConfig(trainer_extra={"gradient_accumulation_steps": 3},
                                                 lr_scheduler="constant"), str(tmp_path))
     assert args.gradient_accumulation_steps == 3 and args.lr_scheduler_type == "constant"
+
+
+def test_columns_map_other_names_onto_the_format(tmp_path):
+    rows = [{"review": r["text"], "sentiment": r["label"]} for r in F.imdb_rows(20, 20)]
+    folder = F.write(tmp_path / "renamed", {"train": rows})
+    got = data.load("imdb", folder, columns="text=review,label=sentiment")
+    plain = data.load("imdb", F.write(tmp_path / "plain", {"train": F.imdb_rows(20, 20)}))
+    assert got.positive == plain.positive and got.negative == plain.negative
+    with pytest.raises(ValueError, match="needs columns"):
+        data.load("imdb", folder)
+    with pytest.raises(ValueError, match="--columns expects WANTED=FOUND"):
+        data.load("imdb", folder, columns="text")
+
+
+def test_a_name_not_in_the_local_cache_is_refused_offline():
+    with pytest.raises(ValueError, match="no dataset of that name is in the local datasets cache"):
+        data.read_splits("surely-not-a-cached-dataset-name")
