@@ -394,9 +394,6 @@ def _real_model_options(command):
         click.option("--lora-rank", type=click.IntRange(min=0), default=None,
                      help="0: full fine-tuning; r > 0: LoRA of rank r on every linear layer (merged "
                           "after each stage) [default: the preset's, 0]."),
-        click.option("--accelerate-config", default="", metavar="FILE",
-                     help="An accelerate config (YAML); its DDP/FSDP/DeepSpeed setup is passed to the "
-                          "trainers. Launch with `accelerate launch --config_file FILE -m elasticity ...`."),
         click.option("--trust-remote-code", is_flag=True, help="Allow code shipped with the model to run."),
     ])(command)
 
@@ -434,8 +431,12 @@ def _config(experiment: str, preset: str, config_file, assignments, **real):
 
 
 def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
+    import os
+
     from elasticity import store
 
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under a distributed launch, rank 0 reports (and writes)
     if outcome.path is None:
         click.echo(f"shard {shard or '0/1'} done: {outcome.done}/{outcome.total} cells on disk; the other "
                    f"shards still owe cells (rerun any shard to write the result)")
@@ -470,8 +471,8 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
               help="Where to train and measure [default: cpu for the synthetic world, else cuda when "
                    "available].")
 @_experiment_options(shard="groups i, i+N, ... of the grid")
-def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, accelerate_config,
-            trust_remote_code, scorer, scorer_path, device, config_file, assignments, results_root, run_id,
+def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, trust_remote_code,
+            scorer, scorer_path, device, config_file, assignments, results_root, run_id,
             shard, workers, as_json):
     """The rebound experiment (paper Section 3, Figures 2-7).
 
@@ -489,7 +490,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
     from elasticity import presets, runs
 
     real = dict(variant=variant, dataset=dataset, model_path=model_path, data_dir=data_dir, columns=columns,
-                lora_rank=lora_rank, accelerate_config=accelerate_config, trust_remote_code=trust_remote_code,
+                lora_rank=lora_rank, trust_remote_code=trust_remote_code,
                 scorer=scorer, scorer_path=scorer_path)
     with _progress("rebound") as bar:
         if preset in presets.SWEEPS and config_file is None:
@@ -519,7 +520,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
               help="Real models only: an Alpaca-format folder to fine-tune the base on first (the paper "
                    "does for safe and truthful).")
 @_experiment_options(shard="cells i, i+N, ... of the (seed, pair) grid")
-def resist(preset, dataset, model_path, data_dir, columns, lora_rank, accelerate_config, trust_remote_code,
+def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remote_code,
            warmup_data_dir, config_file, assignments, results_root, run_id, shard, workers, as_json):
     """Forward against inverse alignment (paper Appendix E, Table 2).
 
@@ -532,7 +533,7 @@ def resist(preset, dataset, model_path, data_dir, columns, lora_rank, accelerate
     from elasticity import runs
 
     config = _config("resist", preset, config_file, assignments, dataset=dataset, model_path=model_path,
-                     data_dir=data_dir, columns=columns, lora_rank=lora_rank, accelerate_config=accelerate_config,
+                     data_dir=data_dir, columns=columns, lora_rank=lora_rank,
                      trust_remote_code=trust_remote_code, warmup_data_dir=warmup_data_dir)
     with _progress("resist") as bar:
         outcome = runs.resist(config, results=results_root, run_id=run_id, preset=preset, shard=shard,

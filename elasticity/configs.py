@@ -185,7 +185,6 @@ class ReboundConfig:
     max_length: int = 256  # tokens of prompt + completion in training and code lengths
     max_new_tokens: int = 48
     trust_remote_code: bool = False
-    accelerate_config: str = ""
 
     def __post_init__(self):
         _finite_fields(self)
@@ -277,7 +276,6 @@ class ResistConfig:
     max_length: int = 256
     lora_rank: int = 0
     trust_remote_code: bool = False
-    accelerate_config: str = ""
 
     def __post_init__(self):
         _finite_fields(self)

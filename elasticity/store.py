@@ -166,6 +166,7 @@ def provenance(*, seed=None, wall_time_s=None, device: str = "cpu") -> dict:
         "platform": platform.platform(),
         "packages": versions,
         "device": device,
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),  # > 1 under accelerate launch / torchrun
         "seed": seed,
         "wall_time_s": wall_time_s,
         "command": _command(),

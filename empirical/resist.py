@@ -42,7 +42,7 @@ import numpy as np
 from elasticity import engine, store
 from elasticity.configs import ResistConfig
 from empirical import measure, statistics, text, trajectory
-from empirical.distributed import is_main_process, trainer_kwargs
+from empirical.distributed import is_main_process
 from empirical.tasks import checkpoint
 from empirical.train import StageConfig, sft_pairs
 from empirical.world import World
@@ -76,10 +76,8 @@ class _Real:
 
 def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, seed, device):
     prompts, completions = zip(*pairs, strict=True)
-    extra = trainer_kwargs(config.accelerate_config)
     stage = StageConfig(learning_rate=lr, epochs=epochs, batch_size=config.batch_size, seed=seed,
-                        lr_scheduler=scheduler, lora_rank=config.lora_rank, device=device,
-                        trainer_extra=extra)
+                        lr_scheduler=scheduler, lora_rank=config.lora_rank, device=device)
     sft_pairs(model, tokenizer, prompts, completions, stage, config.max_length)
 
 
@@ -117,7 +115,6 @@ class Resist:
 
     def prepare(self, folder: Path) -> None:
         self.folder = folder
-        trainer_kwargs(self.config.accelerate_config)  # checked before any training
         if self.synthetic:
             return  # sizes checked by the config
         if self.part < 1 or 4 * self.part > len(self.source.pairs):

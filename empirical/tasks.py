@@ -24,7 +24,7 @@ import numpy as np
 
 from elasticity import store
 from empirical import measure, trajectory
-from empirical.distributed import is_main_process, trainer_kwargs
+from empirical.distributed import is_main_process
 from empirical.train import StageConfig, dpo_pairs, sft_pairs
 
 PRE_STREAM, FIRST_STREAM, SECOND_STREAM = 10, 12, 13
@@ -160,7 +160,6 @@ class TextTask:
             raise ValueError(f"{config.data_dir}: need at least 2 test prompts, found {len(self.prompts)}")
         self.scorer = score.make(config.scorer, config.scorer_path, device)
         self.decoding = text.Decoding(max_new_tokens=config.max_new_tokens)
-        self.trainer_extra = trainer_kwargs(config.accelerate_config)  # checked here
 
     def save_inputs(self, folder: Path, seed: int) -> None:
         """Nothing to save: the model and the data are the user's files."""
@@ -181,7 +180,7 @@ class TextTask:
     def _stage(self, lr: float, seed: int) -> StageConfig:
         c = self.config
         return StageConfig(learning_rate=lr, epochs=1, batch_size=c.batch_size, seed=seed, lr_scheduler="constant",
-                           lora_rank=c.lora_rank, device=self.device, trainer_extra=self.trainer_extra)
+                           lora_rank=c.lora_rank, device=self.device)
 
     def first_stage(self, model, q1: int, seed: int) -> None:
         c = self.config

@@ -64,7 +64,7 @@ def test_audit_human_output(tmp_path):
     (("theory", "--alpha", "nan", "--k", "10"), "not a finite number"),
     (("theory", "--alpha", "two", "--k", "10"), "'two' is not a number"),
     (("theory", "--alpha", "2,x", "--k", "10"), "'x' is not a number"),
-    (("theory", "--k", "10"), "Missing option '--alpha'"),
+    (("theory", "--k", "10"), "give --alpha and --k"),
     (("nonsense",), "No such command"),
     (("audit", "--run-id", "../x", "--results", "/tmp"), "run_id must be"),
 ])

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import text_fixtures as F
-from empirical import data, distributed, score, text
+from empirical import data, score, text
 
 
 @pytest.fixture(scope="module")
@@ -164,30 +164,8 @@ def test_generation_is_seeded_and_code_length_is_padding_free(tiny):
     assert parts[0]["nats_per_token"] == pytest.approx(float(loss), rel=1e-5)  # float32 logits in torch
 
 
-def test_accelerate_configs_become_trainer_arguments(tmp_path):
-    fsdp = tmp_path / "fsdp.yaml"
-    fsdp.write_text("distributed_type: FSDP\nnum_processes: 8\nfsdp_config:\n"
-                    "  fsdp_sharding_strategy: FULL_SHARD\n  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP\n"
-                    "  fsdp_transformer_layer_cls_to_wrap: LlamaDecoderLayer\n")
-    kwargs = distributed.trainer_kwargs(fsdp)
-    assert kwargs["fsdp"] == "full_shard auto_wrap"
-    assert kwargs["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"] == "LlamaDecoderLayer"
-    ds = tmp_path / "ds.yaml"
-    ds.write_text("distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 3\n")
-    assert distributed.trainer_kwargs(ds)["deepspeed"]["zero_optimization"] == {"stage": 3}
-    ddp = tmp_path / "ddp.yaml"
-    ddp.write_text("distributed_type: MULTI_GPU\nnum_processes: 2\n")
-    assert distributed.trainer_kwargs(ddp) == {}
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("distributed_type: TPU_POD\n")
-    with pytest.raises(ValueError, match="distributed_type must be one of"):
-        distributed.trainer_kwargs(bad)
-    with pytest.raises(ValueError, match="is not a file"):
-        distributed.trainer_kwargs(tmp_path / "missing.yaml")
-
-
 def test_trainer_extra_reaches_the_trl_arguments(tmp_path):
-    """What an accelerate config implies is passed to trl unchanged (here a setting CPU accepts)."""
+    """Extra trainer arguments reach trl unchanged (here a setting CPU accepts)."""
     from trl import SFTConfig
 
     from empirical.train import StageConfig, _trainer_args

@@ -96,7 +96,6 @@ def test_bad_input_is_refused_before_training(local, tmp_path):
          "needs columns"),
         (("--dataset", "imdb", "--data-dir", str(local["imdb"])), "needs --model-path"),
         (_real(local, "safe-rlhf"), "needs --scorer-path"),
-        (_real(local, "imdb", "--accelerate-config", str(tmp_path / "none.yaml")), "is not a file"),
     ]
     for args, message in cases:
         out = run_cli("rebound", "--preset", "micro", *args, "--results", str(tmp_path))
@@ -159,12 +158,26 @@ def test_dpo_with_lora_uses_the_adapter_free_model_as_reference(local):
     assert margin() > before and not any("lora" in k for k in model.state_dict())
 
 
-def test_an_accelerate_config_runs_through_the_protocol(local, tmp_path):
-    """A DDP config adds nothing on one process; the run goes through and records the file."""
-    config = tmp_path / "ddp.yaml"
-    config.write_text("distributed_type: MULTI_GPU\nnum_processes: 1\n")
-    out = run_cli("rebound", "--preset", "micro", "--accelerate-config", str(config),
-                  "--set", "controls=false", "--set", "q1=32", "--set", "seeds=0",
-                  "--results", str(tmp_path), "--json")
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["config"]["accelerate_config"] == str(config)
+def test_two_processes_on_this_cpu_train_with_ddp(local, tmp_path):
+    """`torchrun --nproc_per_node 2` (gloo DDP: accelerate's own multi-CPU launcher needs mpirun,
+    and `accelerate launch --cpu --num_processes 2` on one machine starts a single process): the
+    trainers take the distributed setup from the launcher, every rank runs every cell, rank 0
+    writes; the result records two processes and is of the same kind as a single process's."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    launcher = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    args = ["rebound", "--preset", "micro", *_real(local), "--set", "seeds=0", "--set", "controls=false",
+            "--set", "q1=32", "--set", "eval_prompts=4", "--json"]
+    out = subprocess.run([launcher, "--nproc_per_node", "2", "-m", "elasticity", *args, "--results",
+                          str(tmp_path / "two")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "DDP" in out.stderr  # the trainer wrapped the model in DistributedDataParallel
+    assert "still owe" not in out.stdout  # the other rank stays quiet
+    two = store.read_result(next((tmp_path / "two" / "rebound").glob("*/result.json")), experiment="rebound")
+    one = json.loads(run_cli(*args, "--results", str(tmp_path / "one")).stdout)
+    assert two["provenance"]["processes"] == 2 and one["provenance"]["processes"] == 1
+    assert two["run_id"] == one["run_id"] and len(two["cells"]) == len(one["cells"]) == 3
+    assert [c["q"] for c in two["cells"]] == [c["q"] for c in one["cells"]]
