@@ -197,11 +197,12 @@ class TextTask:
             stage = self._stage(c.second_lr, seed + q)
             if c.variant == "dpo":  # safe-rlhf: first[i] answers the same prompt as second[i]
                 rejected = [completion for _, completion in self.first[seen:q]]
-                dpo_pairs(model, self.tokenizer, prompts, completions, rejected, stage, c.max_length, c.dpo_beta)
+                loss = dpo_pairs(model, self.tokenizer, prompts, completions, rejected, stage, c.max_length,
+                                 c.dpo_beta)
             else:
-                sft_pairs(model, self.tokenizer, prompts, completions, stage, c.max_length)
+                loss = sft_pairs(model, self.tokenizer, prompts, completions, stage, c.max_length)
             seen = q
-            points.append({"q": q, **self.measure(model, seed)})
+            points.append({"q": q, **self.measure(model, seed), "train_loss_nats": loss})
         return points
 
     def measure(self, model, seed: int, reference=None) -> dict:
