@@ -168,3 +168,65 @@ def test_trl_sft_and_dpo_move_the_score_and_leave_copies_independent(world):
         StageConfig(epochs=3, learning_rate=1e-2, batch_size=32))
     assert style_score(branch, world, prompts)["score"] < after_sft - 0.05
     assert style_score(model, world, prompts)["score"] == after_sft  # the original is untouched
+
+
+def test_enumerated_log_probs_are_the_oracles_law(world):
+    """Every response's log-probability, EOS included, for every prompt: the law itself."""
+    prompts = world.prompts(3)
+    oracle = Oracle(world, 0.3)
+    got = response_log_probs(oracle, world, prompts, batch_size=7)  # batches cut mid-way on purpose
+    law = world.response_distribution(0.3)
+    assert got.shape == (3, law.size)
+    assert np.allclose(got, np.log(np.maximum(law, 1e-300)), rtol=0, atol=1e-9)  # float64 sums of 4 logs
+
+
+def test_law_measures_are_the_exact_cross_entropies_and_kl(world):
+    from empirical.measure import law_measures
+
+    prompts = world.prompts(2)
+    tokens = CFG.response_length + 1
+    log_q = response_log_probs(Oracle(world, 0.3), world, prompts)
+    log_r = response_log_probs(Oracle(world, 0.8), world, prompts)
+    laws = world.laws(0.3)
+    got = law_measures(log_q, world, laws, log_r)
+    q, r = world.response_distribution(0.3), world.response_distribution(0.8)
+    for name, p in laws.items():  # -sum p log q / (L + 1), with q the oracle's law
+        on = p > 0
+        assert got["code_length_nats"][name] == pytest.approx(-(p[on] @ np.log(q[on])) / tokens, rel=1e-10)
+    assert got["score"] == pytest.approx(0.3, abs=1e-12)
+    assert got["score_logit"] == pytest.approx(math.log(0.3 / 0.7), rel=1e-9)
+    assert got["kl_to_pretrained_nats"] == pytest.approx(q @ (np.log(q) - np.log(r)), rel=1e-9)
+    assert "kl_to_pretrained_nats" not in law_measures(log_q, world, laws)
+
+
+def test_a_saturated_score_has_a_finite_logit(world):
+    from empirical.measure import law_measures
+
+    log_q = np.where(world.is_positive, np.log(1.0 / world.is_positive.sum()), -np.inf)[None, :]
+    got = law_measures(log_q, world, {})
+    assert got["score"] == 1.0 and got["score_logit"] == pytest.approx(math.log((1 - 1e-12) / 1e-12), rel=1e-3)
+
+
+def test_score_standard_error_is_over_prompts(world):
+    from empirical.measure import score_from_log_probs
+
+    shares = np.array([0.2, 0.5, 0.9])
+    pos, neg = world.is_positive, ~world.is_positive
+    q = shares[:, None] * pos / pos.sum() + (1 - shares[:, None]) * neg / neg.sum()
+    got = score_from_log_probs(np.log(q), world)
+    assert got["score"] == pytest.approx(shares.mean(), rel=1e-12)
+    assert got["score_se"] == pytest.approx(shares.std(ddof=1) / math.sqrt(3), rel=1e-12)
+    assert score_from_log_probs(np.log(q[:1]), world)["score_se"] == 0.0  # one prompt: no spread
+
+
+def test_kl_ignores_responses_the_model_never_gives():
+    from empirical.measure import kl_from_log_probs
+
+    log_q = np.array([[math.log(0.5), math.log(0.5), -np.inf]])  # the third response: probability 0
+    log_r = np.log(np.array([[0.25, 0.25, 0.5]]))
+    assert kl_from_log_probs(log_q, log_r) == pytest.approx(math.log(2.0), rel=1e-12)
+
+
+def test_code_length_in_bits_is_nats_over_log_2(world):
+    got = code_length(Oracle(world, 0.3), world.sample(50, 0.3, stream=5).tokens, CFG.response_start)
+    assert got["bits_per_token"] == pytest.approx(got["nats_per_token"] / math.log(2), rel=1e-15)

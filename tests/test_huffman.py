@@ -99,3 +99,25 @@ def test_bad_input(bad, match):
         huffman.expected_length_bits(bad)
     with pytest.raises(ValueError, match=match):
         huffman.code_lengths(bad)
+
+
+def test_summary_reports_the_code_of_a_law():
+    p = np.array([0.4, 0.2, 0.2, 0.1, 0.1])
+    got = huffman.summary(p)
+    entropy = -(p @ np.log2(p))
+    assert got["symbols"] == 5 and got["max_code_length"] == 3 and got["kraft_sum"] == 1.0
+    assert got["expected_length_bits"] == pytest.approx(2.2, abs=1e-15)
+    assert got["entropy_bits"] == got["arithmetic_length_bits"] == pytest.approx(entropy, rel=1e-14)
+    assert got["seconds"] >= 0 and got["compile_seconds"] >= 0
+    drawn = huffman.summary(n_random=1000, seed=3)
+    assert drawn["symbols"] == 1000
+    assert drawn["entropy_bits"] <= drawn["expected_length_bits"] < drawn["entropy_bits"] + 1
+    assert drawn == {**huffman.summary(n_random=1000, seed=3), "seconds": drawn["seconds"],
+                     "compile_seconds": drawn["compile_seconds"]}  # seeded
+
+
+@pytest.mark.parametrize("kwargs, match", [({}, "exactly one"), ({"p": [1.0], "n_random": 3}, "exactly one"),
+                                           ({"n_random": 0}, r"n_random must be in \[1, 1e8\]")])
+def test_summary_refuses(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        huffman.summary(**kwargs)

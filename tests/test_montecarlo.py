@@ -66,3 +66,48 @@ def test_bad_input(kwargs, match):
             "rng": np.random.default_rng(0)} | kwargs
     with pytest.raises(ValueError, match=match):
         montecarlo.check(**args)
+
+
+# montecarlo.check(3, 100, 0.01, depth=6, replicates=5, default_rng(0)), written by this code on
+# 2026-12-02: any change to the draw or to the finite-tree formulas moves these numbers
+GOLDEN_CHECK = {"gamma_1": (1.0203860249598546, 1.0151551895667785, 1.0256168603529308),
+                "gamma_2": (-1.018388304443542, -1.536595351189752, -0.5001812576973318),
+                "dgamma_1_dl": (0.020243039473066955, 0.015281887998644019, 0.02520419094748989),
+                "dgamma_2_dl": (-0.003044394848148192, -0.009839230456185113, 0.003750440759888729)}
+
+
+def test_a_seeded_check_reproduces_its_golden_numbers():
+    calls = []
+    got = montecarlo.check(3.0, 100.0, 0.01, 6, 5, np.random.default_rng(0),
+                           progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 5) for i in range(1, 6)] and got["leaves"] == 32 and got["replicates"] == 5
+    for name, (mean, lo, hi) in GOLDEN_CHECK.items():
+        # 1e-12 relative: the same operations in the same order; only a different BLAS could move them
+        assert got[name]["mean"] == pytest.approx(mean, rel=1e-12)
+        assert got[name]["ci95"] == pytest.approx([lo, hi], rel=1e-12)
+        exact = got["exact"][name]
+        assert got["exact_inside_ci95"][name] == (lo <= exact <= hi)
+
+
+@pytest.mark.parametrize("depth, replicates, match", [(2.5, 3, "depth must be an integer"),
+                                                      (True, 3, "depth must be an integer"),
+                                                      (6, 10**6 + 1, r"replicates must be in \[2, 1000000\]")])
+def test_check_inputs_refuses(depth, replicates, match):
+    with pytest.raises(ValueError, match=match):
+        montecarlo.check_inputs(3.0, 10.0, 0.0, depth, replicates)
+
+
+def test_check_inputs_accepts_the_limits():
+    assert montecarlo.check_inputs(3.0, 10.0, 0.0, 25, 10**6)[3:] == (25, 10**6)
+    assert montecarlo.check_inputs(3.0, 10.0, 0.0, 2.0, 2)[3:] == (2, 2)
+
+
+@pytest.mark.parametrize("depths", [[8], [8, 8], []])
+def test_convergence_needs_two_different_depths(depths):
+    with pytest.raises(ValueError, match="at least two different"):
+        montecarlo.convergence(3.0, 10.0, 0.0, depths, 3, np.random.default_rng(0))
+
+
+def test_convergence_reports_leaves_per_depth():
+    got = montecarlo.convergence(3.0, 10.0, 0.0, [4, 6], 3, np.random.default_rng(0))
+    assert got["leaves"] == [8, 32] and got["depths"] == [4, 6]
