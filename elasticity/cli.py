@@ -395,6 +395,10 @@ def _real_model_options(command):
                      help="0: full fine-tuning; r > 0: LoRA of rank r on every linear layer (merged "
                           "after each stage) [default: the preset's, 0]."),
         click.option("--trust-remote-code", is_flag=True, help="Allow code shipped with the model to run."),
+        click.option("--report-to", default="", metavar="NAMES",
+                     help="Real models: transformers logging integrations for the trl stages, comma-separated "
+                          "(tensorboard, wandb, mlflow, ...); each stage logs every step's loss under "
+                          "RUN_DIR/logs/. The result keeps each stage's training loss either way."),
     ])(command)
 
 
@@ -418,6 +422,10 @@ def _experiment_options(shard: str):
                           "cells of this shard."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ])
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _config(experiment: str, preset: str, config_file, assignments, **real):
@@ -472,7 +480,7 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
                    "available].")
 @_experiment_options(shard="groups i, i+N, ... of the grid")
 def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, trust_remote_code,
-            scorer, scorer_path, device, config_file, assignments, results_root, run_id,
+            report_to, scorer, scorer_path, device, config_file, assignments, results_root, run_id,
             shard, workers, as_json):
     """The rebound experiment (paper Section 3, Figures 2-7).
 
@@ -499,12 +507,13 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
                 click.echo(f"real model: the runs {', '.join(dropped)} vary synthetic-only axes; skipped",
                            err=True)
             outcome = runs.rebound_sweep(named, results=results_root, run_id=run_id, preset=preset,
-                                         shard=shard, workers=workers, device=device, progress=bar)
+                                         shard=shard, workers=workers, device=device, progress=bar,
+                                         report_to=_names(report_to))
         else:
             config = _config("rebound", preset if preset not in presets.SWEEPS else "quick", config_file,
                              assignments, **real)
             outcome = runs.rebound(config, results=results_root, run_id=run_id, preset=preset, shard=shard,
-                                   workers=workers, device=device, progress=bar)
+                                   workers=workers, device=device, progress=bar, report_to=_names(report_to))
     _finish(outcome, shard, as_json, render.rebound, "rebound")
 
 
@@ -520,7 +529,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
               help="Real models only: an Alpaca-format folder to fine-tune the base on first (the paper "
                    "does for safe and truthful).")
 @_experiment_options(shard="cells i, i+N, ... of the (seed, pair) grid")
-def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remote_code,
+def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remote_code, report_to,
            warmup_data_dir, config_file, assignments, results_root, run_id, shard, workers, as_json):
     """Forward against inverse alignment (paper Appendix E, Table 2).
 
@@ -537,7 +546,7 @@ def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remo
                      trust_remote_code=trust_remote_code, warmup_data_dir=warmup_data_dir)
     with _progress("resist") as bar:
         outcome = runs.resist(config, results=results_root, run_id=run_id, preset=preset, shard=shard,
-                              workers=workers, progress=bar)
+                              workers=workers, progress=bar, report_to=_names(report_to))
     _finish(outcome, shard, as_json, render.resist, "resist")
 
 

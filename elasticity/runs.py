@@ -89,19 +89,32 @@ def experiment_run_id(preset: str, config, suffix: str = "") -> str:
     return store.default_run_id("-".join(p for p in parts if p), config.as_dict())
 
 
+def _report_to(names) -> tuple[str, ...]:
+    """Logging integrations checked before anything is written (known to transformers, installed)."""
+    if not names:
+        return ()
+    from empirical.train import check_report_to
+
+    return check_report_to(names)
+
+
 def rebound(config, *, results="results", run_id: str | None = None, preset: str = "custom",
-            shard=None, workers: int = 1, device: str | None = None, progress=None) -> engine.Outcome:
-    """Run (or resume, or read back) one rebound configuration."""
+            shard=None, workers: int = 1, device: str | None = None, progress=None,
+            report_to=()) -> engine.Outcome:
+    """Run (or resume, or read back) one rebound configuration; ``report_to`` (real models):
+    transformers logging integrations for the trl stages, logging under ``<run>/logs/``."""
     from empirical import rebound as protocol
     from empirical.text import default_device
 
     device = device or ("cpu" if config.synthetic else default_device())
     run_id = store.check_name("run_id", run_id) if run_id is not None else experiment_run_id(preset, config)
-    return protocol.run(config, results, run_id, engine.parse_shard(shard), progress, device, workers)
+    return protocol.run(config, results, run_id, engine.parse_shard(shard), progress, device, workers,
+                        _report_to(report_to))
 
 
 def rebound_sweep(named, *, results="results", run_id: str | None = None, preset: str = "sweep",
-                  shard=None, workers: int = 1, device: str | None = None, progress=None) -> engine.Outcome:
+                  shard=None, workers: int = 1, device: str | None = None, progress=None,
+                  report_to=()) -> engine.Outcome:
     """Run a sweep (several named rebound configurations) and its index result."""
     from empirical import rebound as protocol
     from empirical.text import default_device
@@ -112,12 +125,14 @@ def rebound_sweep(named, *, results="results", run_id: str | None = None, preset
         prefix = "-".join(p for p in (preset, first.variant, "" if first.synthetic else first.dataset) if p)
         run_id = store.default_run_id(prefix, {n: c.as_dict() for n, c in named})
     return protocol.run_sweep(named, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
-                              progress, device, workers)
+                              progress, device, workers, _report_to(report_to))
 
 
 def resist(config, *, results="results", run_id: str | None = None, preset: str = "custom",
-           shard=None, workers: int = 1, device: str | None = None, progress=None) -> engine.Outcome:
-    """Run (or resume, or read back) the forward-vs-inverse experiment."""
+           shard=None, workers: int = 1, device: str | None = None, progress=None,
+           report_to=()) -> engine.Outcome:
+    """Run (or resume, or read back) the forward-vs-inverse experiment (``report_to`` as for
+    ``rebound``)."""
     from empirical import resist as protocol
     from empirical.text import default_device
 
@@ -125,7 +140,7 @@ def resist(config, *, results="results", run_id: str | None = None, preset: str 
     if run_id is None:
         run_id = store.default_run_id(f"{preset}-{config.dataset}", config.as_dict())
     return protocol.run(config, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
-                        progress, device, workers)
+                        progress, device, workers, _report_to(report_to))
 
 
 def counterfactual(config, *, results="results", run_id: str | None = None, preset: str = "custom",

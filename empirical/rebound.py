@@ -26,6 +26,7 @@ from pathlib import Path
 from elasticity import engine, store
 from elasticity.configs import ReboundConfig
 from empirical import metrics, statistics, tasks
+from empirical.train import NO_REPORT_TO
 
 ARMS = ("pretrained", "scratch", "no_sft")
 
@@ -54,8 +55,10 @@ class Rebound:
 
     experiment = "rebound"
 
-    def __init__(self, config: ReboundConfig, device: str = "cpu"):
-        self.config, self.device = config, device
+    def __init__(self, config: ReboundConfig, device: str = "cpu", report_to: tuple[str, ...] = ()):
+        if report_to and config.synthetic:
+            raise ValueError(NO_REPORT_TO)
+        self.config, self.device, self.report_to = config, device, tuple(report_to)
         self._task = None
 
     def __getstate__(self):  # worker processes rebuild the task (models, data) themselves
@@ -65,6 +68,7 @@ class Rebound:
     def task(self):
         if self._task is None:
             self._task = tasks.make(self.config, self.device)  # reads and checks every input
+            self._task.report_to = self.report_to
         return self._task
 
     def cells(self) -> list[str]:
@@ -85,6 +89,8 @@ class Rebound:
 
     def run_cell(self, key: str, folder: Path) -> dict:
         group = next(g for g in groups(self.config) if g.key == key)
+        if self.report_to:  # each trl stage of the cell logs under logs/<cell>/<stage>
+            self.task.log_dir = folder / "logs" / key
         began = time.perf_counter()
         self.task.save_inputs(folder, group.seed)
         start = self.task.fresh(group.seed) if group.arm == "scratch" else self._base(folder, group.seed)
@@ -106,9 +112,10 @@ class Rebound:
 
 
 def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None,
-        device: str = "cpu", workers: int = 1) -> engine.Outcome:
-    """Run (or resume, or read back) the rebound grid; see ``elasticity.engine``."""
-    return engine.run(Rebound(config, device), results_root, run_id, shard, progress, workers)
+        device: str = "cpu", workers: int = 1, report_to: tuple[str, ...] = ()) -> engine.Outcome:
+    """Run (or resume, or read back) the rebound grid; see ``elasticity.engine``. ``report_to``:
+    transformers logging integrations for the trl stages, logged under ``<run>/logs/``."""
+    return engine.run(Rebound(config, device, report_to), results_root, run_id, shard, progress, workers)
 
 
 # ----------------------------------------------------------------------------------- summary
@@ -192,11 +199,11 @@ def summarize(c: ReboundConfig, records: dict) -> tuple[dict, dict]:
 
 
 def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str, shard=(0, 1),
-              progress=None, device: str = "cpu", workers: int = 1) -> engine.Outcome:
+              progress=None, device: str = "cpu", workers: int = 1, report_to: tuple[str, ...] = ()) -> engine.Outcome:
     """Several rebound runs (one per named configuration, run_id ``<run_id>.<name>``); when
     all are complete, an index result at ``<run_id>`` with each run's curves and comparisons."""
     start = time.perf_counter()
-    outcomes = [run(config, results_root, f"{run_id}.{name}", shard, progress, device, workers)
+    outcomes = [run(config, results_root, f"{run_id}.{name}", shard, progress, device, workers, report_to)
                 for name, config in named]
     total = sum(o.total for o in outcomes)
     if any(o.path is None for o in outcomes):

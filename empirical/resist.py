@@ -44,17 +44,18 @@ from elasticity.configs import ResistConfig
 from empirical import measure, statistics, text, trajectory
 from empirical.distributed import is_main_process
 from empirical.tasks import checkpoint
-from empirical.train import StageConfig, sft_pairs
+from empirical.train import NO_REPORT_TO, StageConfig, logging_to, sft_pairs
 from empirical.world import World
 
 PAIRS = ((1, 2), (2, 3), (1, 3))
 
 
 class _Real:
-    def __init__(self, config: ResistConfig, device: str):
+    def __init__(self, config: ResistConfig, device: str, report_to: tuple[str, ...] = (), log_root=None):
         from empirical import data
 
         self.config, self.device = config, device
+        self.report_to, self.log_root = report_to, log_root  # trl logging: <run>/logs/<stage>
         self.model_dir = text.check_causal_lm(config.model_path)
         self.tokenizer = text.load_tokenizer(self.model_dir, config.trust_remote_code)
         loaded = data.load(config.dataset, config.data_dir, tokenizer=self.tokenizer, columns=config.columns)
@@ -67,17 +68,20 @@ class _Real:
         if self.warmup:
             c = self.config
             _sft(model, self.tokenizer, self.warmup, c, c.warmup_lr, c.warmup_epochs, c.warmup_scheduler,
-                 seed, self.device)
+                 seed, self.device, self.logging(f"warmup-s{seed}"))
         return model
 
     def load(self, path):
         return text.load_causal_lm(path, self.device, self.config.trust_remote_code)
 
+    def logging(self, stage: str) -> dict:
+        return logging_to(self.report_to, self.log_root and self.log_root / stage)
 
-def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, seed, device):
+
+def _sft(model, tokenizer, pairs, config: ResistConfig, lr, epochs, scheduler, seed, device, logging: dict):
     prompts, completions = zip(*pairs, strict=True)
     stage = StageConfig(learning_rate=lr, epochs=epochs, batch_size=config.batch_size, seed=seed,
-                        lr_scheduler=scheduler, lora_rank=config.lora_rank, device=device)
+                        lr_scheduler=scheduler, lora_rank=config.lora_rank, device=device, **logging)
     sft_pairs(model, tokenizer, prompts, completions, stage, config.max_length)
 
 
@@ -87,9 +91,11 @@ class Resist:
 
     experiment = "resist"
 
-    def __init__(self, config: ResistConfig, device: str = "cpu"):
-        self.config, self.device = config, device
-        self._source = None
+    def __init__(self, config: ResistConfig, device: str = "cpu", report_to: tuple[str, ...] = ()):
+        if report_to and config.dataset == "synthetic":
+            raise ValueError(NO_REPORT_TO)
+        self.config, self.device, self.report_to = config, device, tuple(report_to)
+        self._source, self.folder = None, None  # the run folder: set by prepare and run_cell
 
     def __getstate__(self):  # worker processes rebuild the source (models, data) themselves
         return {**self.__dict__, "_source": None}
@@ -101,7 +107,8 @@ class Resist:
     @property
     def source(self):
         if self._source is None:
-            self._source = _Real(self.config, self.device)
+            self._source = _Real(self.config, self.device, self.report_to,
+                                 self.folder / "logs" if self.report_to else None)
         return self._source
 
     @property
@@ -147,7 +154,7 @@ class Resist:
             def make(prev=models[-1], i=i):
                 model = copy.deepcopy(prev)
                 _sft(model, self.source.tokenizer, parts[i - 1], c, c.sequential_lr, c.sequential_epochs,
-                     c.sequential_scheduler, seed, self.device)
+                     c.sequential_scheduler, seed, self.device, self.source.logging(f"theta{i}-s{seed}"))
                 return model
             models.append(self._model(f"theta{i}-s{seed}", make))
         return models
@@ -170,11 +177,11 @@ class Resist:
         return text.completion_code_length(model, self.source.tokenizer, self.source.eval_prompts, answers,
                                            self.config.max_length)["nats_per_token"]
 
-    def _path(self, start, answers: list[str], prompts, seed: int):
+    def _path(self, start, answers: list[str], prompts, seed: int, name: str):
         c = self.config
         model = copy.deepcopy(start)
         _sft(model, self.source.tokenizer, list(zip(prompts, answers, strict=True)), c, c.path_lr,
-             c.path_epochs, c.path_scheduler, seed, self.device)
+             c.path_epochs, c.path_scheduler, seed, self.device, self.source.logging(name))
         return model
 
     def run_cell(self, key: str, folder: Path) -> dict:
@@ -188,8 +195,8 @@ class Resist:
         thetas = self.thetas(seed, parts)
         gen = {n: self.generations(seed, n, thetas[n], d4_prompts) for n in (i, j)}
         start = time.perf_counter()
-        forward = self._path(thetas[i], gen[j]["train"], d4_prompts, seed)  # theta'_ij
-        inverse = self._path(thetas[j], gen[i]["train"], d4_prompts, seed)  # theta'_ji
+        forward = self._path(thetas[i], gen[j]["train"], d4_prompts, seed, f"{key}-forward")  # theta'_ij
+        inverse = self._path(thetas[j], gen[i]["train"], d4_prompts, seed, f"{key}-inverse")  # theta'_ji
         ce = self._cross_entropy  # ce(model, answers of theta_a) = H(theta_a, model)
         return {"seed": seed, "pair": [i, j],
                 "inverse_nats": ce(inverse, gen[i]["test"]), "forward_nats": ce(forward, gen[j]["test"]),
@@ -218,9 +225,10 @@ def n_cells(config: ResistConfig) -> int:
 
 
 def run(config: ResistConfig, results_root, run_id: str, shard=(0, 1), progress=None,
-        device: str = "cpu", workers: int = 1) -> engine.Outcome:
-    """Run (or resume, or read back) the experiment on the run engine."""
-    return engine.run(Resist(config, device), results_root, run_id, shard, progress, workers)
+        device: str = "cpu", workers: int = 1, report_to: tuple[str, ...] = ()) -> engine.Outcome:
+    """Run (or resume, or read back) the experiment on the run engine; ``report_to``: logging
+    integrations for the trl stages of a real model, logged under ``<run>/logs/``."""
+    return engine.run(Resist(config, device, report_to), results_root, run_id, shard, progress, workers)
 
 
 EXACT = ("inverse_kl_nats", "forward_kl_nats", "inverse_kl_before_nats", "forward_kl_before_nats",

@@ -25,7 +25,7 @@ import numpy as np
 from elasticity import store
 from empirical import measure, trajectory
 from empirical.distributed import is_main_process
-from empirical.train import StageConfig, dpo_pairs, sft_pairs
+from empirical.train import StageConfig, dpo_pairs, logging_to, sft_pairs
 
 PRE_STREAM, FIRST_STREAM, SECOND_STREAM = 10, 12, 13
 
@@ -140,6 +140,7 @@ class TextTask:
         from empirical import data, score, text
 
         self.config, self.device = config, device
+        self.report_to, self.log_dir = (), None  # trl logging integrations; the protocol sets both per cell
         self.model_dir = text.check_causal_lm(config.model_path)
         self.tokenizer = text.load_tokenizer(self.model_dir, config.trust_remote_code)
         self.data = data.load(config.dataset, config.data_dir, seed=0, tokenizer=self.tokenizer,
@@ -177,15 +178,16 @@ class TextTask:
             model = AutoModelForCausalLM.from_config(config, trust_remote_code=self.config.trust_remote_code)
         return model.to(self.device, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32)
 
-    def _stage(self, lr: float, seed: int) -> StageConfig:
+    def _stage(self, lr: float, seed: int, name: str) -> StageConfig:
         c = self.config
         return StageConfig(learning_rate=lr, epochs=1, batch_size=c.batch_size, seed=seed, lr_scheduler="constant",
-                           lora_rank=c.lora_rank, device=self.device)
+                           lora_rank=c.lora_rank, device=self.device,
+                           **logging_to(self.report_to, self.log_dir and self.log_dir / name))
 
     def first_stage(self, model, q1: int, seed: int) -> None:
         c = self.config
         prompts, completions = zip(*self.first[:q1], strict=True)
-        sft_pairs(model, self.tokenizer, prompts, completions, self._stage(c.first_lr, seed), c.max_length)
+        sft_pairs(model, self.tokenizer, prompts, completions, self._stage(c.first_lr, seed, "first"), c.max_length)
 
     def second_trajectory(self, model, seed: int, reference) -> list[dict]:
         """Chunks of the second stage between checkpoints, each a trl stage at the constant
@@ -194,7 +196,7 @@ class TextTask:
         points, seen = [{"q": 0, **self.measure(model, seed)}], 0
         for q in sorted(c.q2):
             prompts, completions = zip(*self.second[seen:q], strict=True)
-            stage = self._stage(c.second_lr, seed + q)
+            stage = self._stage(c.second_lr, seed + q, f"second-q{q}")
             if c.variant == "dpo":  # safe-rlhf: first[i] answers the same prompt as second[i]
                 rejected = [completion for _, completion in self.first[seen:q]]
                 loss = dpo_pairs(model, self.tokenizer, prompts, completions, rejected, stage, c.max_length,

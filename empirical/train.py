@@ -36,7 +36,9 @@ class StageConfig:
     lr_scheduler: str = "linear"  # a transformers scheduler name (the paper's Table 1: constant, cosine)
     lora_rank: int = 0  # 0: full fine-tuning; r > 0: LoRA of rank r on every linear layer
     device: str = "cpu"  # "cuda": bf16 mixed precision on the GPU
-    trainer_extra: dict = field(default_factory=dict)  # e.g. FSDP/DeepSpeed from an accelerate config
+    trainer_extra: dict = field(default_factory=dict)  # further trainer arguments, for Python callers
+    report_to: tuple[str, ...] = ()  # transformers logging integrations ("tensorboard", "wandb", ...)
+    log_dir: str | None = None  # where they log (the trainer's output_dir); required with report_to
 
     def __post_init__(self):
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
@@ -47,6 +49,40 @@ class StageConfig:
             raise ValueError(f"lora_rank must be >= 0, got {self.lora_rank}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.report_to:
+            check_report_to(self.report_to)
+            if not self.log_dir:
+                raise ValueError("report_to needs a log_dir for the integrations' files")
+
+
+# the synthetic world trains with the plain loop (empirical.trajectory): no trainer to log from
+NO_REPORT_TO = ("--report-to applies to the trl stages of real models; the synthetic world trains with a plain "
+                "loop whose training loss is kept at every point of the result (train_loss_nats)")
+
+
+def logging_to(report_to, log_dir) -> dict:
+    """StageConfig's logging fields: nothing without integrations, else where this stage logs."""
+    return {"report_to": tuple(report_to), "log_dir": str(log_dir)} if report_to else {}
+
+
+def check_report_to(names) -> tuple[str, ...]:
+    """``names`` as a tuple of logging integrations that transformers knows and that are
+    installed; the error names what is known and what to install."""
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    names = tuple(names)
+    unknown = [n for n in names if n not in INTEGRATION_TO_CALLBACK]
+    if unknown:
+        raise ValueError(f"unknown --report-to integration(s) {unknown}; transformers knows "
+                         f"{sorted(INTEGRATION_TO_CALLBACK)}")
+    missing = [n for n in names if n not in get_available_reporting_integrations()]
+    if missing:
+        hint = " (pip install tensorboardX, or tensorboard)" if "tensorboard" in missing else ""
+        raise ValueError(f"--report-to {','.join(missing)}: not installed{hint}")
+    return names
 
 
 def train(model, tokens: np.ndarray, config: StageConfig, progress=None) -> list[float]:
@@ -83,12 +119,16 @@ def train(model, tokens: np.ndarray, config: StageConfig, progress=None) -> list
 
 
 def _trainer_args(cls, config: StageConfig, out_dir: str, **extra):
+    """The trainer's arguments. Without integrations nothing is logged and the output folder is
+    temporary; with them, every step's loss goes to ``log_dir`` (no checkpoints either way)."""
     gpu = config.device == "cuda"
-    return cls(output_dir=out_dir, use_cpu=not gpu, bf16=gpu, num_train_epochs=config.epochs,
-               per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
-               lr_scheduler_type=config.lr_scheduler, seed=config.seed, report_to=[],
-               save_strategy="no", logging_strategy="no", disable_tqdm=True,
-               activation_checkpointing=False, **config.trainer_extra, **extra)
+    logging = ({"report_to": list(config.report_to), "logging_strategy": "steps", "logging_steps": 1}
+               if config.report_to else {"report_to": [], "logging_strategy": "no"})
+    return cls(output_dir=config.log_dir if config.report_to else out_dir, use_cpu=not gpu, bf16=gpu,
+               num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
+               learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler, seed=config.seed,
+               save_strategy="no", disable_tqdm=True, activation_checkpointing=False, **logging,
+               **config.trainer_extra, **extra)
 
 
 def _lora(config: StageConfig):

@@ -83,6 +83,10 @@ CASES = [
     (["rebound", "--preset", "micro", "--config", "{d}/bad.yaml"], "not valid YAML"),
     (["rebound", "--preset", "micro", "--config", "{d}/dup.yaml"], "q1 has duplicate values"),
     (["rebound", "--preset", "micro", "--config", "{d}/missing.yaml"], "cannot read"),
+    (["rebound", "--preset", "micro", "--report-to", "tensorboard"], "--report-to applies to the trl stages"),
+    (["rebound", "--preset", "micro", "--report-to", "tensorbored"], "unknown --report-to integration"),
+    (["resist", "--preset", "micro", "--report-to", "wandb"], "--report-to wandb: not installed"),
+    (["resist", "--preset", "micro", "--report-to", "tensorboard"], "--report-to applies to the trl stages"),
     # resist
     (["resist", "--preset", "micro", "--warmup-data-dir", "/nonexistent"], "warmup_data_dir applies to"),
     (["resist", "--preset", "micro", "--set", "temperature=0"], "temperature > 0"),

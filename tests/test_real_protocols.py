@@ -3,6 +3,7 @@ plus LoRA, DPO on PKU-SafeRLHF pairs, the forward/inverse experiment, and bad in
 be refused before any training starts."""
 
 import json
+import struct
 
 import pytest
 import torch
@@ -49,14 +50,38 @@ def test_rebound_micro_on_a_local_model_and_imdb_with_vader(local, tmp_path):
     assert "read back" in again.stderr
 
 
+def tensorboard_losses(folder) -> list[float]:
+    """Every train/loss scalar in the event files under ``folder`` (TFRecord: length, its CRC,
+    the Event message, its CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    losses = []
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at:at + 8])
+            event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
+            losses += [v.simple_value for v in event.summary.value if v.tag == "train/loss"]
+            at += 12 + length + 4
+    return losses
+
+
 def test_dpo_on_safe_rlhf_pairs_scored_by_the_cost_model(local, tmp_path):
     out = run_cli("rebound", "--preset", "micro", "--variant", "dpo", *_real(local, "safe-rlhf"),
                   "--scorer-path", str(local["cost"]), "--set", "controls=false", "--set", "q1=50",
-                  "--set", "seeds=0", "--set", "eval_prompts=4", "--results", str(tmp_path), "--json")
+                  "--set", "seeds=0", "--set", "eval_prompts=4", "--results", str(tmp_path), "--json",
+                  "--report-to", "tensorboard")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["scorer"]["name"] == "cost" and doc["config"]["variant"] == "dpo"
     assert all("unsafe_fraction" in c for c in doc["cells"]) and len(doc["cells"]) == 3
+    # --report-to: every trl stage of the cell logged each step's loss under logs/<cell>/<stage>
+    logs = store.run_dir(tmp_path, "rebound", doc["run_id"]) / "logs" / "pretrained-s0-q1_50"
+    stages = sorted(p.name for p in logs.iterdir())
+    assert stages == ["first", *(f"second-q{q}" for q in sorted(doc["config"]["q2"]) if q > 0)]
+    for stage in stages:
+        losses = tensorboard_losses(logs / stage)
+        assert losses and all(loss == loss and loss >= 0 for loss in losses), (stage, losses)
 
 
 def test_sweep_preset_drops_synthetic_only_axes_with_a_real_model(local, tmp_path):
@@ -129,9 +154,14 @@ def test_resist_on_a_local_model_and_alpaca_through_the_cli(local, tmp_path):
     out = run_cli("resist", "--preset", "micro", "--dataset", "alpaca", "--model-path", str(local["lm"]),
                   "--data-dir", str(local["alpaca"]), "--set", "seeds=0", "--set", "part_size=20",
                   "--set", "max_new_tokens=5", "--warmup-data-dir", str(local["alpaca"]),
-                  "--results", str(tmp_path))
+                  "--results", str(tmp_path), "--report-to", "tensorboard")
     assert out.returncode == 0, out.stderr
     assert "H(theta_1, theta'_21) vs. H(theta_2, theta'_12)" in out.stdout and "one seed" in out.stdout
+    logs = next((tmp_path / "resist").glob("micro-alpaca-*")) / "logs"
+    pairs = [f"s0-pair_{i}{j}-{way}" for i, j in resist.PAIRS for way in ("forward", "inverse")]
+    assert sorted(p.name for p in logs.iterdir()) == sorted(["warmup-s0", "theta1-s0", "theta2-s0",
+                                                                "theta3-s0", *pairs])
+    assert all(tensorboard_losses(p) for p in logs.iterdir())
     bad = run_cli("resist", "--preset", "micro", "--dataset", "alpaca", "--model-path", str(local["lm"]),
                   "--data-dir", str(local["alpaca"]), "--set", "part_size=1000",
                   "--results", str(tmp_path / "bad"))

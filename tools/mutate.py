@@ -1,6 +1,6 @@
 """Mutation testing: put one small bug at a time into the code and check that a test fails.
 
-    .venv/bin/python tools/mutate.py [--only MODULE ...] [--list] [--timeout 300] [--out mutants.json]
+    .venv/bin/python tools/mutate.py [--only MODULE ...] [--list] [--jobs 2] [--timeout 300] [--out mutants.json]
 
 (``make mutate``; not part of CI: it runs the mapped tests once per mutant, an hour or more.)
 
@@ -19,11 +19,13 @@ import ast
 import copy
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,8 +127,11 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="modules to mutate (default: all TARGETS)")
     parser.add_argument("--list", action="store_true", help="count the mutants and stop")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant's tests")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (one project copy each)")
     parser.add_argument("--out", type=Path, default=ROOT / "mutants.json", help="where the outcome goes")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     modules = args.only or list(TARGETS)
     unknown = [m for m in modules if m not in TARGETS]
     if unknown:
@@ -137,33 +142,54 @@ def main(argv=None) -> int:
         return 0
     outcome = []
     with tempfile.TemporaryDirectory() as tmp:
-        copy_root = Path(tmp) / "project"
-        shutil.copytree(ROOT, copy_root, ignore=shutil.ignore_patterns(".venv", ".git", "results", "__pycache__",
-                                                                        "*.egg-info", ".hypothesis"))
-        start = time.perf_counter()
-        for i, (module, line, what, source) in enumerate(plan, 1):
+        copies = queue.Queue()  # one project copy per job: a mutant owns its copy while its tests run
+        for j in range(args.jobs):
+            copy_root = Path(tmp) / f"project{j}"
+            shutil.copytree(ROOT, copy_root, ignore=shutil.ignore_patterns(
+                ".venv", ".git", "results", "__pycache__", "*.egg-info", ".hypothesis", "mutants*.json"))
+            copies.put(copy_root)
+
+        def one(item):
+            module, line, what, source = item
+            copy_root = copies.get()
             original = (copy_root / module).read_text()
             (copy_root / module).write_text(source)
             try:
-                result = run_tests(copy_root, TARGETS[module], args.timeout)
+                return module, line, what, run_tests(copy_root, TARGETS[module], args.timeout)
             finally:
                 (copy_root / module).write_text(original)
-            why = EQUIVALENT.get((module, line, what))
-            outcome.append({"module": module, "line": line, "mutation": what, "result": result,
-                            **({"equivalent": why} if why else {})})
-            if result == "survived":
-                print(f"  survived: {module}:{line} {what}" + (f" (equivalent: {why})" if why else ""), flush=True)
-            if i % 20 == 0:
-                print(f"{i}/{len(plan)} mutants, {time.perf_counter() - start:.0f} s", flush=True)
-    judged = [o for o in outcome if "equivalent" not in o]
-    killed = sum(o["result"] != "survived" for o in judged)
-    score = killed / len(judged) if judged else 1.0
-    args.out.write_text(json.dumps({"score": score, "killed": killed, "counted": len(judged),
-                                    "equivalent": len(outcome) - len(judged), "mutants": outcome}, indent=1))
-    print(f"mutation score: {killed}/{len(judged)} = {score:.1%} killed ({len(outcome) - len(judged)} judged "
+                copies.put(copy_root)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for i, (module, line, what, result) in enumerate(pool.map(one, plan), 1):
+                why = EQUIVALENT.get((module, line, what))
+                outcome.append({"module": module, "line": line, "mutation": what, "result": result,
+                                **({"equivalent": why} if why else {})})
+                if result == "survived":
+                    print(f"  survived: {module}:{line} {what}" + (f" (equivalent: {why})" if why else ""),
+                          flush=True)
+                _write(args.out, outcome, finished=i == len(plan))  # a stopped run keeps what it measured
+                if i % 20 == 0:
+                    print(f"{i}/{len(plan)} mutants, {time.perf_counter() - start:.0f} s", flush=True)
+    score, killed, counted = _score(outcome)
+    print(f"mutation score: {killed}/{counted} = {score:.1%} killed ({len(outcome) - counted} judged "
           f"equivalent); details in {args.out}")
     return 0
 
+
+def _score(outcome):
+    judged = [o for o in outcome if "equivalent" not in o]
+    killed = sum(o["result"] != "survived" for o in judged)
+    return (killed / len(judged) if judged else 1.0), killed, len(judged)
+
+
+def _write(path: Path, outcome, finished: bool) -> None:
+    score, killed, counted = _score(outcome)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"finished": finished, "score": score, "killed": killed, "counted": counted,
+                               "equivalent": len(outcome) - counted, "mutants": outcome}, indent=1))
+    tmp.replace(path)
 
 if __name__ == "__main__":
     sys.exit(main())
