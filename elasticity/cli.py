@@ -638,16 +638,19 @@ def config_show(experiment, preset):
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--table", "what", type=click.Choice(["cells", "summary"]), default="cells", show_default=True,
+              help="cells: one row per measured point; summary: the finished run's table as the report "
+                   "shows it (audit, rebound, resist, counterfactual).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The file to write [default: RUN_DIR/cells.<format>].")
-def export(run_dir, fmt, out):
+              help="The file to write [default: RUN_DIR/<table>.<format>].")
+def export(run_dir, fmt, what, out):
     """A run as a tidy table: one row per measured point, one column per configuration field
-    and measurement (RUN_DIR is results/<experiment>/<run_id>)."""
+    and measurement, or the run's summary (RUN_DIR is results/<experiment>/<run_id>)."""
     from elasticity import export as tidy
 
     if not run_dir.is_dir():
         raise click.BadParameter(f"{run_dir} is not a directory", param_hint="RUN_DIR")
-    path = tidy.write(run_dir, fmt, out)
+    path = tidy.write(run_dir, fmt, out, what)
     click.echo(f"wrote {path}")
 
 

@@ -1,6 +1,7 @@
 """Tidy results: one row per measured point of a run, one column per configuration field and
 measurement (``elasticity export RUN_DIR --format csv|parquet``; ``table(run_dir)`` returns a
-pandas DataFrame).
+pandas DataFrame); and a finished run's summary table (``--table summary``; ``summary(run_dir)``),
+which is also the report's table of that run.
 
 A run folder's cell records are nested (a trajectory of points, curves by variant and learning
 rate); every list of records becomes rows, labelled by the path that led to it (column
@@ -11,9 +12,13 @@ run without cell records (sim check, audit) gives one row per result.
 
 from pathlib import Path
 
-from elasticity import store
+from elasticity import render, store
 
 FORMATS = ("csv", "parquet")
+TABLES = ("cells", "summary")
+# the experiments with a summary table (verdicts with intervals, crossings, Table 2)
+SUMMARIES = {"audit": render.audit_table, "counterfactual": render.counterfactual_table,
+             "resist": render.resist_table, "rebound": render.rebound_table}
 
 
 def _explode(obj: dict, prefix: str = "") -> list[dict]:
@@ -58,21 +63,47 @@ def rows(run_dir) -> list[dict]:
     raise store.StoreError(f"{folder} holds no cells and no result.json: nothing to export")
 
 
-def table(run_dir):
-    """``rows(run_dir)`` as a pandas DataFrame."""
+def summary(run_dir) -> tuple[str, list[str], list[list[str]]]:
+    """(title, headers, rows) of a finished run's result, as the report shows it; the result is
+    read through the store's checked reader (a damaged one raises StoreError)."""
+    folder = Path(run_dir)
+    experiment = folder.parent.name
+    if experiment not in SUMMARIES:
+        raise ValueError(f"{folder}: no summary table for {experiment!r} results (there is one for "
+                         f"{sorted(SUMMARIES)}); --table cells exports any run")
+    if not (folder / store.RESULT_FILE).is_file():
+        raise store.StoreError(f"{folder} has no {store.RESULT_FILE}: the run is not finished")
+    return SUMMARIES[experiment](folder.name, store.read_result(folder, experiment=experiment))
+
+
+def _pandas():
     try:
         import pandas as pd
     except ImportError:
         raise ValueError("export needs pandas: pip install -c constraints-cpu.txt -e '.[empirical]'") from None
-    return pd.DataFrame(rows(run_dir))
+    return pd
 
 
-def write(run_dir, fmt: str = "csv", out=None) -> Path:
-    """The table written as ``fmt`` to ``out`` (default RUN_DIR/cells.<fmt>), atomically."""
+def table(run_dir):
+    """``rows(run_dir)`` as a pandas DataFrame."""
+    return _pandas().DataFrame(rows(run_dir))
+
+
+def summary_table(run_dir):
+    """``summary(run_dir)`` as a pandas DataFrame (one column per header)."""
+    _, headers, body = summary(run_dir)
+    return _pandas().DataFrame(body, columns=headers)
+
+
+def write(run_dir, fmt: str = "csv", out=None, what: str = "cells") -> Path:
+    """The ``what`` table (cells or summary) written as ``fmt`` to ``out`` (default
+    RUN_DIR/<what>.<fmt>), atomically."""
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, got {fmt!r}")
-    frame = table(run_dir)
-    out = Path(out) if out else Path(run_dir) / f"cells.{fmt}"
+    if what not in TABLES:
+        raise ValueError(f"--table must be one of {TABLES}, got {what!r}")
+    frame = table(run_dir) if what == "cells" else summary_table(run_dir)
+    out = Path(out) if out else Path(run_dir) / f"{what}.{fmt}"
     if fmt == "csv":
         store.atomic_write_text(out, frame.to_csv(index=False))
     else:

@@ -197,6 +197,11 @@ def _cell(stat: dict | None, digits: int = 4) -> str:
     return "n/a" if stat is None or stat.get("mean") is None else interval(stat, digits)
 
 
+def audit_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
+    return ("Audit of the paper's closed forms", ["claim", "verdict", "evidence"],
+            [[r["claim"], r["verdict"], r["evidence"]] for r in doc["metrics"]])
+
+
 def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
     m, e = doc["metrics"], doc["effect"]
     rows = [["verdict", doc["verdict"], doc["verdict_note"]],

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from elasticity import render, store
+from elasticity import export, store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 
@@ -26,34 +26,20 @@ MAKES = {"audit": "elasticity audit", "theory": "elasticity reproduce --preset q
          "counterfactual": "elasticity counterfactual --preset cpu-standard --workers 2"}
 
 
-def _results(root: Path, experiment: str, skipped: list[dict]) -> list[tuple[str, dict]]:
-    out = []
-    for path in sorted((root / experiment).glob("*/result.json")):
-        try:
-            out.append((path.parent.name, store.read_result(path, experiment=experiment)))
-        except store.StoreError as err:
-            skipped.append({"figure": f"{experiment} table", "reason": str(err)})
-    return out
-
-
 def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, headers, rows) of every table the results allow; damaged results go to skipped."""
+    """(title, headers, rows) of every finished run's summary (``export.summary``, the table
+    ``elasticity export --table summary`` writes): the audit's default run, then every
+    counterfactual, resist and rebound run; damaged results go to skipped."""
     root = Path(root)
+    folders = [root / "audit" / "default"] if (root / "audit" / "default" / store.RESULT_FILE).is_file() else []
+    for experiment in ("counterfactual", "resist", "rebound"):
+        folders += sorted(p.parent for p in (root / experiment).glob(f"*/{store.RESULT_FILE}"))
     out = []
-    audit = root / "audit" / "default"
-    if (audit / "result.json").is_file():
+    for folder in folders:
         try:
-            rows = store.read_result(audit, experiment="audit")["metrics"]
-            out.append(("Audit of the paper's closed forms", ["claim", "verdict", "evidence"],
-                        [[r["claim"], r["verdict"], r["evidence"]] for r in rows]))
+            out.append(export.summary(folder))
         except store.StoreError as err:
-            skipped.append({"figure": "audit table", "reason": str(err)})
-    for run_id, doc in _results(root, "counterfactual", skipped):
-        out.append(render.counterfactual_table(run_id, doc))
-    for run_id, doc in _results(root, "resist", skipped):
-        out.append(render.resist_table(run_id, doc))
-    for run_id, doc in _results(root, "rebound", skipped):
-        out.append(render.rebound_table(run_id, doc))
+            skipped.append({"figure": f"{folder.parent.name} table", "reason": str(err)})
     return out
 
 

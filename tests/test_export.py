@@ -1,6 +1,7 @@
 """Tidy export: one row per measured point, configuration fields as columns, csv and parquet."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -56,3 +57,36 @@ def test_a_result_without_cells_exports_its_metrics(tmp_path):
 def test_write_refuses_unknown_formats(tmp_path):
     with pytest.raises(ValueError, match="--format must be one of"):
         export.write(tmp_path, "xlsx")
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
+
+
+def test_summary_export_is_the_reports_table(tmp_path):
+    """The counterfactual fixture's summary: the same (title, headers, rows) the report shows,
+    and the CSV holds those rows, numbers included (the primary effect's interval)."""
+    from elasticity import report, store
+
+    folder = FIXTURES / "counterfactual" / "cpu-standard-c60c9f4d83"
+    title, headers, body = export.summary(folder)
+    assert (title, headers, body) in report.tables(FIXTURES, [])
+    doc = store.read_result(folder, experiment="counterfactual")
+    effect = doc["effect"]
+    primary = next(r for r in body if r[0].startswith("effect (primary"))
+    assert primary[1].startswith(f"{effect['mean']:.4f} [{effect['ci95'][0]:.4f}, {effect['ci95'][1]:.4f}]")
+    done = run_cli("export", str(folder), "--table", "summary", "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
+    assert list(frame.columns) == headers and frame.values.tolist() == body
+
+
+def test_summary_refuses_what_it_cannot_summarize(tmp_path):
+    from elasticity import store
+
+    with pytest.raises(ValueError, match="no summary table for 'sim-check'"):
+        export.summary(FIXTURES / "sim-check" / "a3-k100-l0-d14-r30-s0")
+    (tmp_path / "rebound" / "half").mkdir(parents=True)
+    with pytest.raises(store.StoreError, match="not finished"):
+        export.summary(tmp_path / "rebound" / "half")
+    with pytest.raises(ValueError, match="--table must be one of"):
+        export.write(tmp_path, "csv", what="everything")
