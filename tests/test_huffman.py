@@ -121,3 +121,29 @@ def test_summary_reports_the_code_of_a_law():
 def test_summary_refuses(kwargs, match):
     with pytest.raises(ValueError, match=match):
         huffman.summary(**kwargs)
+
+
+def test_summary_times_are_bounded_by_the_wall_clock():
+    """Both times are durations within the call (a sum of clock readings would exceed it)."""
+    import time
+
+    start = time.perf_counter()
+    got = huffman.summary(np.full(64, 1 / 64))
+    wall = time.perf_counter() - start
+    assert 0 <= got["seconds"] <= wall and 0 <= got["compile_seconds"] <= wall
+
+
+def test_summary_draws_with_seed_zero_by_default():
+    assert huffman.summary(n_random=50)["expected_length_bits"] == huffman.summary(
+        n_random=50, seed=0)["expected_length_bits"]
+
+
+def test_kraft_sum_counts_only_coded_symbols():
+    """Length 0 marks a symbol with p = 0 (no code word): it adds nothing, not 2^0."""
+    assert huffman.kraft_sum([0, 1, 2, 2, 0]) == 1.0
+    assert huffman.kraft_sum([1, 2, 3]) == 0.875  # an incomplete prefix code
+
+
+def test_ideal_lengths_are_minus_log2_p():
+    got = probability.ideal_lengths_bits([0.5, 0.25, 0.125, 0.125, 0.0])
+    assert got.tolist() == [1.0, 2.0, 3.0, 3.0, float("inf")]
