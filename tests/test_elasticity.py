@@ -142,7 +142,9 @@ def test_k_infinity_limits(alpha):
     O(1/k) (alpha > 2) or O(k^(1-alpha) log k) (alpha = 2) corrections: 1e-4 relative."""
     k = 1e7
     p, lim = exact(alpha, k, 0.0), limits.k_infinity(alpha)
-    pairs = [(p.N_1, lim["N_1"]), (p.N_2, lim["N_2"]), (p.H, lim["H"]), (p.gamma_2, lim["gamma_2"]),
+    pairs = [(p.N_1, lim["N_1"]), (p.N_2, lim["N_2"]), (p.N_3, lim["N_3"]), (p.H, lim["H"]),
+             (p.gamma_1, lim["gamma_1"]), (p.gamma_2, lim["gamma_2"]), (p.gamma_3, lim["gamma_3"]),
+             (p.dgamma_2_dl / p.dgamma_1_dl, lim["dgamma_2_over_dgamma_1"]),
              (k * p.dN_2_dl, lim["k_dN_2_dl"]), (k * k * p.dN_1_dl, lim["k2_dN_1_dl"]),
              (k * p.dH_dl, lim["k_dH_dl"]), (k * p.dgamma_1_dl, lim["k_dgamma_1_dl"]),
              (k * p.dgamma_2_dl, lim["k_dgamma_2_dl"])]
@@ -196,3 +198,71 @@ def test_error_estimates_are_small_and_positive():
 def test_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         exact(*args)
+
+
+def _monomial_bound(monomials, values, errors):
+    """First-order error of a sum of monomials c * prod x^a with absolute values: each monomial
+    contributes |c prod x^a| * sum |a| e_x / |x| (the rule exact_with_error documents)."""
+    total = 0.0
+    for coef, powers in monomials:
+        size = abs(coef) * math.prod(abs(values[x]) ** a for x, a in powers.items())
+        total += size * sum(abs(a) * errors[x] / abs(values[x]) for x, a in powers.items())
+    return total
+
+
+@pytest.mark.parametrize("point", [(2.0, 10.0, 0.3), (3.5, 1e3, 1.5), (1.5, 0.7, 2.0)])
+def test_error_estimate_twin(point):
+    """A slow twin of exact_with_error's bound, written from its specification: primitive
+    errors are the change when both steps grow 1.25x plus 64 ulp of the summed terms
+    (N_j = -log C - C E[...]: terms of size |log C| and |log C| + |N_j|; dN_j/dl = (1 - C E)/T:
+    two terms of size 1/T); H, dH/dl, gamma_j and dgamma_j/dl, each a sum of monomials of the
+    quantities before it, get the monomial rule. l > 0 so that every coefficient counts."""
+    from theory.elasticity import T_STEP, W_STEP, _evaluate
+
+    alpha, k, l = point
+    T = k + 1 + l
+    p = _evaluate(alpha, k, l, W_STEP, T_STEP).as_dict()
+    q = _evaluate(alpha, k, l, 1.25 * W_STEP, 1.25 * T_STEP).as_dict()
+    ulp, log_c = 64 * np.finfo(float).eps, abs(math.log(pareto.scale(alpha)))
+    e = {f"N_{j}": abs(p[f"N_{j}"] - q[f"N_{j}"]) + ulp * (2 * log_c + abs(p[f"N_{j}"])) for j in (1, 2, 3)}
+    e |= {f"dN_{j}_dl": abs(p[f"dN_{j}_dl"] - q[f"dN_{j}_dl"]) + ulp * 2 / T for j in (1, 2)}
+    e["H"] = _monomial_bound([(k / T, {"N_1": 1}), (1 / T, {"N_2": 1}), (l / T, {"N_3": 1})], p, e)
+    e["dH_dl"] = _monomial_bound([(1 / T, {"N_3": 1}), (-1 / T, {"H": 1})], p, e)
+    for j in (1, 2, 3):
+        e[f"gamma_{j}"] = _monomial_bound([(1, {f"N_{j}": 1, "H": -1})], p, e)
+    for j in (1, 2):
+        e[f"dgamma_{j}_dl"] = _monomial_bound(
+            [(1, {f"dN_{j}_dl": 1, "H": -1}), (-1, {f"N_{j}": 1, "dH_dl": 1, "H": -2})], p, e)
+    _, got = exact_with_error(*point)
+    for name in QUANTITIES:
+        assert got[name] == pytest.approx(e[name], rel=1e-12), name  # the same sums, reordered
+
+
+def test_defaults_and_limits_of_the_domain():
+    """l defaults to 0; alpha = ALPHA_MAX and k, l = MAX_SIZE_RATIO are served, one step beyond
+    is refused."""
+    from theory.elasticity import MAX_SIZE_RATIO
+
+    assert exact(3.0, 10.0) == exact(3.0, 10.0, 0.0)
+    assert exact_with_error(3.0, 10.0) == exact_with_error(3.0, 10.0, 0.0)
+    assert math.isfinite(exact(quadrature.ALPHA_MAX, 10.0).gamma_2)
+    assert math.isfinite(exact(3.0, MAX_SIZE_RATIO, MAX_SIZE_RATIO).H)
+    for args in ((quadrature.ALPHA_MAX * (1 + 1e-15), 10.0, 0.0), (3.0, MAX_SIZE_RATIO + 1e-3 * MAX_SIZE_RATIO, 0.0),
+                 (3.0, 10.0, MAX_SIZE_RATIO + 1.0)):
+        with pytest.raises(ValueError, match="must be <="):
+            exact(*args)
+
+
+def test_evaluate_points_flags_what_lost_its_digits():
+    """At k = 1e12 dN_1/dl's estimated error is about 10% of its value (flagged); at an
+    ordinary point nothing is; errors are attached only when asked for."""
+    from theory.elasticity import evaluate_points
+
+    calls = []
+    rows, flagged = evaluate_points([3.0], [10.0, 1e12], [0.0], progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 2), (2, 2)] and [r["k"] for r in rows] == [10.0, 1e12]
+    assert "abs_error" not in rows[0]
+    assert len(flagged) == 1 and flagged[0][0]["k"] == 1e12 and "dN_1_dl" in flagged[0][1]
+    assert "H" not in flagged[0][1]
+    rows, _ = evaluate_points([3.0], [10.0], [0.0], with_errors=True)
+    assert rows[0]["abs_error"] == exact_with_error(3.0, 10.0, 0.0)[1]

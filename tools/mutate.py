@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
     "theory/pareto.py": ["tests/test_pareto.py", "tests/test_known_mutants.py"],
     "theory/elasticity.py": ["tests/test_elasticity.py"],
-    "theory/quadrature.py": ["tests/test_elasticity.py"],
+    "theory/quadrature.py": ["tests/test_quadrature.py", "tests/test_elasticity.py"],
     "theory/limits.py": ["tests/test_elasticity.py", "tests/test_audit.py"],
     "theory/boundary.py": ["tests/test_boundary.py"],
     "theory/paper.py": ["tests/test_paper.py", "tests/test_audit.py"],
