@@ -56,3 +56,29 @@ BAD = [(("theory", "map", "--alpha", "1:2", "--k", "1"), "START:STOP:N"),
 def test_cli_refuses(args, message):
     out = run_cli(*args)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def _scan_grid():
+    from theory import boundary as b
+
+    return np.linspace(np.log(b.K_MIN), np.log(b.MAX_SIZE_RATIO), b.SCAN)
+
+
+@pytest.mark.parametrize("root_at, want", [
+    (lambda grid: np.log(0.012), lambda grid: 0.012),             # inside the first interval
+    (lambda grid: grid[5], lambda grid: float(np.exp(grid[5]))),  # exactly on a scan point
+    (lambda grid: grid[-1] + 1.0, lambda grid: None),             # beyond the range: no sign change
+])
+def test_scan_finds_the_first_sign_change(monkeypatch, root_at, want):
+    """The scan-and-refine logic on a slope with a known root, log k - log k*: a root inside
+    the grid's first interval, one exactly on a scan point, none in range."""
+    from theory import boundary as b
+
+    grid = _scan_grid()
+    root = root_at(grid)
+    monkeypatch.setattr(b, "_slope", lambda log_k, alpha, l: log_k - root)
+    got = b.k_star(3.0)
+    if want(grid) is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(want(grid), rel=1e-12)

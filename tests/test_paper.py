@@ -44,3 +44,21 @@ def test_thm2_5_as_printed():
 @pytest.mark.parametrize("vocab, ratio", [(2, 1.0), (4, 0.5), (256, 0.125)])
 def test_thmC8_as_printed(vocab, ratio):
     assert paper.thmC8_length_ratio(vocab) == ratio
+
+
+def test_printed_derivatives_by_hand():
+    """At alpha = 2 (C = 1/2, C^(3 alpha - 1) = 1/32) and k = 3:
+    (81) (2 log(1/2) + 1) / (8 * 1/32) = 4 (1 - 2 log 2); (88) 1 / (3 * 4 * 4 * 1/32) = 2/3;
+    (91) 1 / (3 * 4 * 1 * 3/32) = 8/9; (95) (2 log(1/2) - 1) / (16 * 1 * 4/32) = -(1 + 2 log 2)/2."""
+    assert math.isclose(paper.eq81_S2_limit(2.0), 4 * (1 - 2 * math.log(2)), rel_tol=1e-14)
+    assert math.isclose(paper.eq88_dS1_dl(2.0, 3.0), 2 / 3, rel_tol=1e-15)
+    assert math.isclose(paper.eq91_dS2_dl(2.0, 3.0), 8 / 9, rel_tol=1e-15)
+    assert math.isclose(paper.eq95_dH_dl(2.0, 3.0), -(1 + 2 * math.log(2)) / 2, rel_tol=1e-15)
+
+
+def test_thm2_5_skips_zeros_and_reads_the_base():
+    """(1/2, 1/2, 0): H = 1 bit (the zero takes no part), |x| = 4, d = 2 gives 2 * 1; in nats
+    H = log 2 < 1 still rounds up to 1."""
+    assert paper.thm2_5_expected_length([0.5, 0.5, 0.0], 4, 2) == 2
+    assert paper.thm2_5_expected_length([0.5, 0.5], 4, 2, base=math.e) == 2
+    assert paper.thm2_5_expected_length([0.25] * 4, 5, 2) == 6  # H = 2 bits exactly
