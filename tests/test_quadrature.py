@@ -1,8 +1,6 @@
 """The two quadrature rules on their own: moments of the Pareto law and Gamma integrals with
 known values, at the ends of the offered alpha range (where truncation would show first)."""
 
-import math
-
 import numpy as np
 import pytest
 from scipy.special import gamma
@@ -25,16 +23,16 @@ def test_pareto_rule_reproduces_the_moments(alpha):
     w, v = rule.nodes, rule.weights
     assert (w >= 1).all() and (np.diff(w) <= 0).all() and v.sum() == pytest.approx(1.0, abs=1e-15)
     assert v @ w == pytest.approx(alpha / (alpha - 1), rel=TIGHT)
-    assert v @ np.log(w) == pytest.approx(1 / alpha, rel=10 * TIGHT)  # a sum of ~1/alpha values with cancellation at alpha = 100
+    # E[log W] = 1/100 at alpha = 100 is a sum of much larger terms: 10x the room
+    assert v @ np.log(w) == pytest.approx(1 / alpha, rel=10 * TIGHT)
     assert v @ (1 / w) == pytest.approx(alpha / (alpha + 1), rel=TIGHT)
 
 
 @pytest.mark.parametrize("alpha", ALPHAS)
 def test_time_rule_integrates_the_slowest_decay(alpha):
     """int_0^inf t^s e^-t dt/t = Gamma(s) for s = min(1, alpha - 1), the integrands' slowest
-    decay at t -> 0, and for s = 1 (the e^-t end); nodes reach down to 1/w_max."""
-    w_max = quadrature.pareto_rule(alpha, W_STEP).nodes[0]
-    rule = quadrature.log_time_rule(alpha, math.log(w_max), T_STEP)
+    decay at t -> 0, and for s = 1 (the e^-t end)."""
+    rule = quadrature.log_time_rule(alpha, T_STEP)
     t, dtau = rule.nodes, rule.weights
     for s in (min(1.0, alpha - 1.0), 1.0):
         assert dtau @ (t**s * np.exp(-t)) == pytest.approx(gamma(s), rel=TIGHT)

@@ -70,18 +70,12 @@ def _pareto_grid(alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return log_u, weights / weights.sum(axis=1, keepdims=True), index
 
 
-def _time_grid(alphas: np.ndarray, log_u: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _time_grid(alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The union of the alphas' log-time rules (theory.quadrature.log_time_rule): tau and the
     per-alpha weights (T_STEP inside its own range, 0 outside)."""
-    ranges = []
-    for a, w in zip(alphas, weights, strict=True):
-        log_w_max = -log_u[np.argmax(w > 0)] / a  # the rule's largest node
-        rate = min(1.0, a - 1.0)
-        tau_min = max(math.log(quadrature.TAIL_MASS) / rate, -log_w_max + math.log(quadrature.TAIL_MASS)) - 2.0
-        ranges.append((math.floor(tau_min / T_STEP), math.ceil(math.log(45.0) / T_STEP)))
-    index = np.arange(min(r[0] for r in ranges), max(r[1] for r in ranges) + 1)
-    dtau = np.where((index[None, :] >= np.array([r[0] for r in ranges])[:, None])
-                    & (index[None, :] <= np.array([r[1] for r in ranges])[:, None]), T_STEP, 0.0)
+    ranges = np.array([quadrature.log_time_index(a, T_STEP) for a in alphas])
+    index = np.arange(ranges[:, 0].min(), ranges[:, 1].max() + 1)
+    dtau = np.where((index[None, :] >= ranges[:, :1]) & (index[None, :] <= ranges[:, 1:]), T_STEP, 0.0)
     return T_STEP * index, dtau
 
 
@@ -235,7 +229,7 @@ def evaluate(alpha, k, l=0.0, derivatives: bool = True) -> dict[str, np.ndarray]
         check_point(*point)
     alphas_u, index = np.unique(a, return_inverse=True)
     log_u, weights, _ = _pareto_grid(alphas_u)
-    tau, dtau = _time_grid(alphas_u, log_u, weights)
+    tau, dtau = _time_grid(alphas_u)
     b_min = np.min(np.minimum(np.minimum(kk, 1.0), np.where(ll > 0, ll, np.inf)) / (kk + 1.0 + ll))
     grid = Grid(math.log(b_min) + tau[np.argmax((dtau > 0).any(axis=0))])  # the smallest s = b t queried
     jax, jnp = _jax()

@@ -164,7 +164,7 @@ def _evaluate(alpha: float, k: float, l: float, w_step: float, t_step: float) ->
     b = np.array([k / T, 1.0 / T, l / T])
     w_rule = quadrature.pareto_rule(alpha, w_step)
     w, v = w_rule.nodes, w_rule.weights
-    t_rule = quadrature.log_time_rule(alpha, math.log(w[0]), t_step)
+    t_rule = quadrature.log_time_rule(alpha, t_step)
     t, dtau = t_rule.nodes, t_rule.weights
 
     decay = np.exp(-(b[:, None, None] * t[None, :, None]) * w[None, None, :])  # (3, n_t, n_w)

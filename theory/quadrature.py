@@ -49,14 +49,20 @@ def pareto_rule(alpha: float, step: float) -> Rule:
     return Rule(nodes=np.exp(-log_u / alpha), weights=weights / weights.sum())
 
 
-def log_time_rule(alpha: float, log_w_max: float, step: float) -> Rule:
-    """Nodes t and weights for integrals over t in (0, inf) written as integrals in log t.
+def log_time_index(alpha: float, step: float) -> tuple[int, int]:
+    """First and last index n of the log-time nodes tau = n * step for this alpha.
 
-    The integrands used here decay like t^min(1, alpha - 1) as t -> 0 (until t ~ 1/w_max,
-    below which the truncated Pareto rule makes them linear) and like e^-t as t -> inf.
-    """
+    The integrands decay like t^min(1, alpha - 1) as t -> 0 (faster still below t ~ 1/w_max,
+    where the truncated Pareto rule makes them linear: never the binding end, since w_max >= 1)
+    and like e^-t as t -> inf."""
     rate = min(1.0, alpha - 1.0)
-    tau_min = max(math.log(TAIL_MASS) / rate, -log_w_max + math.log(TAIL_MASS)) - 2.0
+    tau_min = math.log(TAIL_MASS) / rate - 2.0
     tau_max = math.log(45.0)  # e^-45 = 3e-20
-    tau = step * np.arange(math.floor(tau_min / step), math.ceil(tau_max / step) + 1)
+    return math.floor(tau_min / step), math.ceil(tau_max / step)
+
+
+def log_time_rule(alpha: float, step: float) -> Rule:
+    """Nodes t and weights for integrals over t in (0, inf) written as integrals in log t."""
+    first, last = log_time_index(alpha, step)
+    tau = step * np.arange(first, last + 1)
     return Rule(nodes=np.exp(tau), weights=np.full(tau.shape, step))
