@@ -15,8 +15,8 @@ def aligned_eos(tree: Tree, reference: Tree) -> np.ndarray:
     """EOS probabilities of ``tree`` on the nodes of ``reference`` (0 where it has none).
     ``reference`` must contain every node of ``tree`` (a mixture that includes it does)."""
     where = np.searchsorted(reference.key, tree.key)
-    if (where >= reference.n_nodes).any() or (reference.key[np.minimum(where, reference.n_nodes - 1)]
-                                               != tree.key).any():
+    # a key past the last reference key lands on n_nodes: clamped, it meets a different key
+    if (reference.key[np.minimum(where, reference.n_nodes - 1)] != tree.key).any():
         raise ValueError("reference tree lacks nodes of tree: use the mixture that includes it")
     out = np.zeros(reference.n_nodes)
     out[where] = tree.eos / tree.total

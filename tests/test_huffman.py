@@ -117,7 +117,8 @@ def test_summary_reports_the_code_of_a_law():
 
 
 @pytest.mark.parametrize("kwargs, match", [({}, "exactly one"), ({"p": [1.0], "n_random": 3}, "exactly one"),
-                                           ({"n_random": 0}, r"n_random must be in \[1, 1e8\]")])
+                                           ({"n_random": 0}, r"n_random must be in \[1, 1e8\]"),
+                                           ({"n_random": 10**8 + 1}, r"n_random must be in \[1, 1e8\]")])
 def test_summary_refuses(kwargs, match):
     with pytest.raises(ValueError, match=match):
         huffman.summary(**kwargs)
@@ -131,6 +132,10 @@ def test_summary_times_are_bounded_by_the_wall_clock():
     got = huffman.summary(np.full(64, 1 / 64))
     wall = time.perf_counter() - start
     assert 0 <= got["seconds"] <= wall and 0 <= got["compile_seconds"] <= wall
+
+
+def test_summary_draws_one_symbol_at_the_lower_limit():
+    assert huffman.summary(n_random=1)["expected_length_bits"] == 0.0
 
 
 def test_summary_draws_with_seed_zero_by_default():

@@ -48,6 +48,23 @@ def test_aligned_eos_places_a_trees_mass_on_the_mixtures_nodes():
         rates.aligned_eos(mix, trees[0])
 
 
+@pytest.mark.parametrize("extra", [[0, 1, 1], [1, 1, 1]])
+def test_aligned_eos_refuses_a_node_missing_inside_or_past_the_reference(extra):
+    """[0, 1, 1]'s nodes sort among the reference's keys; [1, 1, 1]'s last node sorts past
+    them all: both are missing from the reference and both are refused."""
+    base = np.array([[0, 0, 1], [1, 1, 0], [0, 0, 0]])
+    reference = tree.build(base, np.full(3, 3), 2)
+    other = tree.build(np.vstack([base, extra]), np.full(4, 3), 2)
+    assert (np.searchsorted(reference.key, other.key) >= reference.n_nodes).any() == (extra == [1, 1, 1])
+    with pytest.raises(ValueError, match="reference tree lacks nodes"):
+        rates.aligned_eos(other, reference)
+
+
+def test_log2_leaves_is_depth_minus_one_times_log2_vocab():
+    t = tree.build(np.array([[0, 2, 1, 1]]), np.array([4]), 3)
+    assert t.depth == 5 and rates.log2_leaves(t) == pytest.approx(4 * math.log2(3), rel=1e-15)
+
+
 def test_describe_files_reports_each_tree_and_the_mixture(tmp_path):
     _, (a, b) = _trees()
     np.save(tmp_path / "a.npy", a)

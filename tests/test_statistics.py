@@ -172,6 +172,20 @@ def test_ratio_ci_bootstrap_is_fixed_by_its_seed():
     assert got["ci95"] == pytest.approx(GOLDEN_RATIO_CI, rel=1e-12)  # the same draws, rounding only
 
 
+# 12 seeds: enough distinct resamples that one draw more or less moves the quantiles
+# (with 5 seeds the golden above survives 4001 draws); values from the code at seed 0, 4000 draws
+NUM_12 = [2.001, 2.299, 1.726, 1.109, 1.545, 1.008, 2.06, 3.34, 1.508, 1.38, 2.49, 2.357]
+DEN_12 = [0.882, 1.168, 1.257, 1.33, 1.993, 1.689, 1.433, 1.983, 0.823, 0.74, 1.419, 0.566]
+GOLDEN_RATIO_CI_12 = [1.1497954352167017, 1.9160335940480102]
+
+
+def test_ratio_ci_defaults_are_seed_0_and_4000_draws():
+    got = statistics.ratio_ci(NUM_12, DEN_12)
+    assert got["mean"] == pytest.approx(sum(NUM_12) / sum(DEN_12), rel=1e-14)
+    assert got["ci95"] == pytest.approx(GOLDEN_RATIO_CI_12, rel=1e-12)
+    assert statistics.ratio_ci(NUM_12, DEN_12, draws=4001)["ci95"] != pytest.approx(GOLDEN_RATIO_CI_12, rel=1e-12)
+
+
 def test_ratio_ci_refuses_unpaired_input():
     for num, den in (([1.0, 2.0], [1.0]), ([], [])):
         with pytest.raises(ValueError, match="paired and non-empty"):
