@@ -168,6 +168,21 @@ def test_symbolic_moments_match_numeric():
         assert math.isclose(num["k_dN_2_dl"], limits.k_infinity(alpha)["k_dN_2_dl"], rel_tol=1e-12)
 
 
+def test_alpha_star_against_a_30_digit_root():
+    """alpha m1 + (alpha + 1) m0 = 0 with m0 = log C + 1/alpha, m1 = log C + 1/(alpha - 1),
+    C = (alpha - 1)/alpha, solved by mpmath at 30 digits: float64 brentq lands within 1e-13
+    relative (its bracket and ulp tolerances move the result by ~1e-14, not more)."""
+    import mpmath
+
+    def sign_term(a):
+        log_c = mpmath.log((a - 1) / a)
+        return a * (log_c + 1 / (a - 1)) + (a + 1) * (log_c + 1 / a)
+
+    with mpmath.workdps(30):
+        exact_root = mpmath.findroot(sign_term, 2.57)
+    assert limits.alpha_star() == pytest.approx(float(exact_root), rel=1e-13)
+
+
 def test_alpha_star_is_a_sign_change_of_the_limit():
     star = limits.alpha_star()
     assert 2.0 < star < 3.0

@@ -14,7 +14,7 @@ import torch
 from empirical.measure import code_length, kl_divergence, response_log_probs, style_score
 from empirical.models import build_model, count_parameters
 from empirical.train import StageConfig, train
-from empirical.world import EOS, SEP, SPECIAL, World, WorldConfig
+from empirical.world import BOS, EOS, SEP, SPECIAL, World, WorldConfig
 
 torch.set_num_threads(1)
 CFG = WorldConfig(seed=1, content_vocab=4, response_length=3, prompt_vocab=3, n_pre=600,
@@ -217,6 +217,8 @@ def test_score_standard_error_is_over_prompts(world):
     assert got["score"] == pytest.approx(shares.mean(), rel=1e-12)
     assert got["score_se"] == pytest.approx(shares.std(ddof=1) / math.sqrt(3), rel=1e-12)
     assert score_from_log_probs(np.log(q[:1]), world)["score_se"] == 0.0  # one prompt: no spread
+    two = score_from_log_probs(np.log(q[:2]), world)["score_se"]  # two prompts already have one
+    assert two == pytest.approx(shares[:2].std(ddof=1) / math.sqrt(2), rel=1e-12)
 
 
 def test_kl_ignores_responses_the_model_never_gives():
@@ -230,3 +232,24 @@ def test_kl_ignores_responses_the_model_never_gives():
 def test_code_length_in_bits_is_nats_over_log_2(world):
     got = code_length(Oracle(world, 0.3), world.sample(50, 0.3, stream=5).tokens, CFG.response_start)
     assert got["bits_per_token"] == pytest.approx(got["nats_per_token"] / math.log(2), rel=1e-15)
+
+
+def test_response_log_probs_against_one_sequence_at_a_time():
+    """Slow twin on a random tiny model (it puts mass everywhere, SEP included, unlike the
+    oracle) and two-token prompts: log q(response + EOS | BOS prompt SEP) summed token by
+    token from one forward pass per sequence."""
+    cfg = WorldConfig(seed=2, content_vocab=4, response_length=3, prompt_vocab=3, prompt_length=2,
+                      n_pre=50, n_align=20, n_perturb=20, n_held_out=20)
+    small = World(cfg)
+    model = build_model(cfg.vocab_size, cfg.sequence_length, "tiny", seed=4).eval()
+    prompts = small.prompts(2)
+    got = response_log_probs(model, small, prompts, batch_size=5)  # batches that do not divide M
+    responses = small.response_tokens()
+    for i, prompt in enumerate(prompts):
+        for j in (0, 4, len(responses) - 1):
+            seq = [BOS] + list(prompt) + [SEP] + list(responses[j]) + [EOS]
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([seq])).logits[0].double()
+            log_p = torch.log_softmax(logits, -1)
+            want = sum(float(log_p[pos - 1, seq[pos]]) for pos in range(cfg.response_start, len(seq)))
+            assert got[i, j] == pytest.approx(want, rel=1e-9), (i, j)  # float32 logits, summed in float64
