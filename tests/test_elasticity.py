@@ -262,8 +262,8 @@ def test_defaults_and_limits_of_the_domain():
     assert exact_with_error(3.0, 10.0) == exact_with_error(3.0, 10.0, 0.0)
     assert math.isfinite(exact(quadrature.ALPHA_MAX, 10.0).gamma_2)
     assert math.isfinite(exact(3.0, MAX_SIZE_RATIO, MAX_SIZE_RATIO).H)
-    for args in ((quadrature.ALPHA_MAX * (1 + 1e-15), 10.0, 0.0), (3.0, MAX_SIZE_RATIO + 1e-3 * MAX_SIZE_RATIO, 0.0),
-                 (3.0, 10.0, MAX_SIZE_RATIO + 1.0)):
+    above = math.nextafter(MAX_SIZE_RATIO, math.inf)  # the next float: any looser limit serves it
+    for args in ((math.nextafter(quadrature.ALPHA_MAX, math.inf), 10.0, 0.0), (3.0, above, 0.0), (3.0, 10.0, above)):
         with pytest.raises(ValueError, match="must be <="):
             exact(*args)
 
