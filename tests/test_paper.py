@@ -56,6 +56,16 @@ def test_printed_derivatives_by_hand():
     assert math.isclose(paper.eq95_dH_dl(2.0, 3.0), -(1 + 2 * math.log(2)) / 2, rel_tol=1e-15)
 
 
+def test_printed_derivatives_by_hand_where_no_factor_is_1_or_2():
+    """alpha = 2 hides alpha**2 = alpha*2 and (alpha - 1) = 1; at alpha = 4 (C = 3/4,
+    C^11 = 177147/4194304) and k = 2 every factor counts: (88) 1 / (2*3 * 16 * 3 * C^11),
+    (91) 1 / (2 * 16 * 9 * 5 * C^11), (95) (4 log(3/4) - 1) / (9 * 9 * 16 * C^11)."""
+    c11 = 177147 / 4194304
+    assert math.isclose(paper.eq88_dS1_dl(4.0, 2.0), 1 / (288 * c11), rel_tol=1e-14)
+    assert math.isclose(paper.eq91_dS2_dl(4.0, 2.0), 1 / (1440 * c11), rel_tol=1e-14)
+    assert math.isclose(paper.eq95_dH_dl(4.0, 2.0), (4 * math.log(0.75) - 1) / (1296 * c11), rel_tol=1e-14)
+
+
 def test_thm2_5_skips_zeros_and_reads_the_base():
     """(1/2, 1/2, 0): H = 1 bit (the zero takes no part), |x| = 4, d = 2 gives 2 * 1; in nats
     H = log 2 < 1 still rounds up to 1."""

@@ -103,6 +103,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("theory/quadrature.py", "tau_min = math.log(TAIL_MASS) / rate - 2.0", "2.0 -> 3.0"): _RANGE,
     ("theory/quadrature.py", "tau_max = math.log(45.0)", "45.0 -> 46.0"): _RANGE,
     ("theory/quadrature.py", "tau = step * np.arange(first, last + 1)", "1 -> 2"): _RANGE,
+    ("theory/boundary.py", "SCAN = 57", "57 -> 58"):
+        "a finer scan finds the same first sign change, which brentq refines to the same root",
     ("theory/boundary.py", "alpha, _, l = check_point(alpha, 1.0, l)", "1.0 -> 2.0"):
         "a placeholder k for the check of alpha and l; the k is discarded",
     ("theory/boundary.py", "if values[i - 1] * values[i] < 0:", "Mult -> Div"):
