@@ -103,6 +103,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("theory/quadrature.py", "tau_min = math.log(TAIL_MASS) / rate - 2.0", "2.0 -> 3.0"): _RANGE,
     ("theory/quadrature.py", "tau_max = math.log(45.0)", "45.0 -> 46.0"): _RANGE,
     ("theory/quadrature.py", "tau = step * np.arange(first, last + 1)", "1 -> 2"): _RANGE,
+    ("empirical/measure.py", "rows.append(lp[:, cfg.response_start - 1:].sum(-1).numpy())", "unary minus removed"):
+        "lp is 2-D: axis 1 and axis -1 are the same axis",
     ("theory/boundary.py", "SCAN = 57", "57 -> 58"):
         "a finer scan finds the same first sign change, which brentq refines to the same root",
     ("theory/boundary.py", "alpha, _, l = check_point(alpha, 1.0, l)", "1.0 -> 2.0"):
@@ -198,7 +200,13 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant's tests")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (one project copy each)")
     parser.add_argument("--out", type=Path, default=ROOT / "mutants.json", help="where the outcome goes")
+    parser.add_argument("--combine", nargs="+", type=Path, default=None, metavar="OUTCOME",
+                        help="score earlier outcome files together instead of running (a later file's modules "
+                             "replace an earlier's; survivors judged with today's EQUIVALENT, so the modules must "
+                             "be unchanged since) and write the result to --out")
     args = parser.parse_args(argv)
+    if args.combine:
+        return _combine(args.combine, args.out)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     modules = args.only or list(TARGETS)
@@ -206,7 +214,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"not in TARGETS: {unknown}")
     plan = [(m, line, what, src) for m in modules for line, what, src in mutants((ROOT / m).read_text())]
-    code = {m: [line.split("  #")[0].strip() for line in (ROOT / m).read_text().splitlines()] for m in modules}
+    code = {m: _code(m) for m in modules}
     stale = [key for key in EQUIVALENT if key[0] in code and key[1] not in code[key[0]]]
     if stale:
         parser.error(f"EQUIVALENT names code that is no longer there (judge these again): {stale}")
@@ -236,10 +244,8 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         with ThreadPoolExecutor(args.jobs) as pool:
             for i, (module, line, what, result) in enumerate(pool.map(one, plan), 1):
-                # a judgement covers survivors only: a killed mutant counts whatever the table says
-                why = EQUIVALENT.get((module, code[module][line - 1], what)) if result == "survived" else None
-                outcome.append({"module": module, "line": line, "mutation": what, "result": result,
-                                **({"equivalent": why} if why else {})})
+                outcome.append(_judged(module, line, what, result, code[module]))
+                why = outcome[-1].get("equivalent")
                 if result == "survived":
                     print(f"  survived: {module}:{line} {what}" + (f" (equivalent: {why})" if why else ""),
                           flush=True)
@@ -249,6 +255,36 @@ def main(argv=None) -> int:
     score, killed, counted = _score(outcome)
     print(f"mutation score: {killed}/{counted} = {score:.1%} killed ({len(outcome) - counted} judged "
           f"equivalent); details in {args.out}")
+    return 0
+
+
+def _code(module: str) -> list[str]:
+    """The module's lines without comments, as EQUIVALENT names them."""
+    return [line.split("  #")[0].strip() for line in (ROOT / module).read_text().splitlines()]
+
+
+def _judged(module: str, line: int, what: str, result: str, code: list[str]) -> dict:
+    # a judgement covers survivors only: a killed mutant counts whatever the table says
+    why = EQUIVALENT.get((module, code[line - 1], what)) if result == "survived" else None
+    return {"module": module, "line": line, "mutation": what, "result": result, **({"equivalent": why} if why else {})}
+
+
+def _combine(paths: list[Path], out: Path) -> int:
+    by_module: dict[str, list[dict]] = {}
+    for path in paths:
+        runs: dict[str, list[dict]] = {}
+        for o in json.loads(path.read_text())["mutants"]:
+            runs.setdefault(o["module"], []).append(o)
+        by_module |= runs
+    outcome = [_judged(o["module"], o["line"], o["mutation"], o["result"], _code(o["module"]))
+               for module in TARGETS if module in by_module for o in by_module[module]]
+    _write(out, outcome, finished=True)
+    score, killed, counted = _score(outcome)
+    for o in outcome:
+        if o["result"] == "survived" and "equivalent" not in o:
+            print(f"  survived: {o['module']}:{o['line']} {o['mutation']}")
+    print(f"mutation score: {killed}/{counted} = {score:.1%} killed ({len(outcome) - counted} judged "
+          f"equivalent) over {len(outcome)} mutants of {len(by_module)} modules; details in {out}")
     return 0
 
 
