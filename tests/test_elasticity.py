@@ -254,16 +254,15 @@ def test_error_estimate_twin(point):
 
 
 def test_defaults_and_limits_of_the_domain():
-    """l defaults to 0; alpha = ALPHA_MAX and k, l = MAX_SIZE_RATIO are served, one step beyond
-    is refused."""
-    from theory.elasticity import MAX_SIZE_RATIO
-
+    """l defaults to 0; the documented limits (README, --help: alpha <= 100, k and l <= 1e12,
+    written here as numbers so that a changed constant fails) are served, the next float beyond
+    them is refused."""
     assert exact(3.0, 10.0) == exact(3.0, 10.0, 0.0)
     assert exact_with_error(3.0, 10.0) == exact_with_error(3.0, 10.0, 0.0)
-    assert math.isfinite(exact(quadrature.ALPHA_MAX, 10.0).gamma_2)
-    assert math.isfinite(exact(3.0, MAX_SIZE_RATIO, MAX_SIZE_RATIO).H)
-    above = math.nextafter(MAX_SIZE_RATIO, math.inf)  # the next float: any looser limit serves it
-    for args in ((math.nextafter(quadrature.ALPHA_MAX, math.inf), 10.0, 0.0), (3.0, above, 0.0), (3.0, 10.0, above)):
+    assert math.isfinite(exact(100.0, 10.0).gamma_2)
+    assert math.isfinite(exact(3.0, 1e12, 1e12).H)
+    above = math.nextafter(1e12, math.inf)
+    for args in ((math.nextafter(100.0, math.inf), 10.0, 0.0), (3.0, above, 0.0), (3.0, 10.0, above)):
         with pytest.raises(ValueError, match="must be <="):
             exact(*args)
 
