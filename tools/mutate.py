@@ -1,8 +1,9 @@
 """Mutation testing: put one small bug at a time into the code and check that a test fails.
 
     .venv/bin/python tools/mutate.py [--only MODULE ...] [--list] [--jobs 2] [--timeout 300] [--out mutants.json]
+    .venv/bin/python tools/mutate.py --combine FULL.json RERUN.json ... --out mutants.json
 
-(``make mutate``; not part of CI: it runs the mapped tests once per mutant, an hour or more.)
+(``make mutate``; not part of CI: it runs the mapped tests once per mutant, about 40 min here.)
 
 Each mutant changes one node of a module's syntax tree: a comparison (< and <=, > and >=, ==
 and !=), an arithmetic operator (+ and -, * and /, ** and *), a number (n -> n + 1; 0.5 ->
