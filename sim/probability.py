@@ -9,14 +9,7 @@ SUM_TOLERANCE = 1e-6
 
 def check_probabilities(p, name: str = "p") -> np.ndarray:
     """``p`` as a 1-D float64 array of finite, non-negative numbers summing to 1."""
-    if np.iscomplexobj(p):
-        raise ValueError(f"{name} must be real numbers, got a complex array")
-    try:
-        arr = np.asarray(p, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of numbers ({err})") from err
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    arr = as_vector(p, name)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} must be finite (found NaN or inf)")
     if (arr < 0).any():

@@ -53,21 +53,17 @@ class Grid:
         self.first = np.concatenate([[0], np.cumsum([p.size for p in parts[:-1]])])
 
 
-def _pareto_grid(alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """log u of the union of the alphas' Pareto rules, the weights (one row per alpha, zero
-    outside its own rule) and the step index range: the rule of theory.quadrature, padded."""
+def _pareto_grid(alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log u of the union of the alphas' Pareto rules and the weights (one row per alpha, zero
+    outside its own rule): the rule of theory.quadrature, padded."""
     step = W_STEP
-    lows = []
-    for a in alphas:
-        log_u_min = (math.log(quadrature.TAIL_MASS) - math.log(a / (a - 1.0))) * a / (a - 1.0)
-        lows.append(-math.ceil(math.asinh(-log_u_min / math.pi) / step))
-    n_hi = math.ceil(math.asinh(quadrature.LOG_NEAR_ONE / math.pi) / step)
-    index = np.arange(min(lows), n_hi + 1)
+    ranges = np.array([quadrature.pareto_index(a, step) for a in alphas])
+    index = np.arange(ranges[:, 0].min(), ranges[:, 1].max() + 1)
     z = math.pi * np.sinh(step * index)
     log_u = -np.logaddexp(0.0, -z)
     log_weight = np.log(step * math.pi * np.cosh(step * index)) + log_u - np.logaddexp(0.0, z)
-    weights = np.where(index[None, :] >= np.array(lows)[:, None], np.exp(log_weight - log_weight.max()), 0.0)
-    return log_u, weights / weights.sum(axis=1, keepdims=True), index
+    weights = np.where(index[None, :] >= ranges[:, :1], np.exp(log_weight - log_weight.max()), 0.0)
+    return log_u, weights / weights.sum(axis=1, keepdims=True)
 
 
 def _time_grid(alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,7 +224,7 @@ def evaluate(alpha, k, l=0.0, derivatives: bool = True) -> dict[str, np.ndarray]
     for point in {(float(x), float(y), float(z)) for x, y, z in zip(a, kk, ll, strict=True)}:
         check_point(*point)
     alphas_u, index = np.unique(a, return_inverse=True)
-    log_u, weights, _ = _pareto_grid(alphas_u)
+    log_u, weights = _pareto_grid(alphas_u)
     tau, dtau = _time_grid(alphas_u)
     b_min = np.min(np.minimum(np.minimum(kk, 1.0), np.where(ll > 0, ll, np.inf)) / (kk + 1.0 + ll))
     grid = Grid(math.log(b_min) + tau[np.argmax((dtau > 0).any(axis=0))])  # the smallest s = b t queried

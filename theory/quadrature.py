@@ -34,12 +34,18 @@ class Rule:
     weights: np.ndarray
 
 
-def pareto_rule(alpha: float, step: float) -> Rule:
-    """Nodes w >= 1 and weights (summing to 1) for E[g(W)], W ~ Pareto(alpha, scale 1)."""
+def pareto_index(alpha: float, step: float) -> tuple[int, int]:
+    """First and last index n of the Pareto rule's nodes x = n * step for this alpha."""
     # tail mass of E[W] below u_min is u_min^(1 - 1/alpha) * alpha/(alpha-1): solve for u_min.
     log_u_min = (math.log(TAIL_MASS) - math.log(alpha / (alpha - 1.0))) * alpha / (alpha - 1.0)
     n_lo = -math.ceil(math.asinh(-log_u_min / math.pi) / step)
     n_hi = math.ceil(math.asinh(LOG_NEAR_ONE / math.pi) / step)
+    return n_lo, n_hi
+
+
+def pareto_rule(alpha: float, step: float) -> Rule:
+    """Nodes w >= 1 and weights (summing to 1) for E[g(W)], W ~ Pareto(alpha, scale 1)."""
+    n_lo, n_hi = pareto_index(alpha, step)
     x = step * np.arange(n_lo, n_hi + 1)
     z = math.pi * np.sinh(x)
     log_u = -np.logaddexp(0.0, -z)  # u = 1/(1 + e^-z), computed without cancellation
