@@ -224,11 +224,8 @@ def theory_map(alphas, ks, l: float = 0.0, *, derivatives: bool = False, results
                   f"-k{short_number(min(ks))}-{short_number(max(ks))}x{len(ks)}-l{short_number(l)}")
         run_id = store.default_run_id(prefix, config)
     store.check_name("run_id", run_id)
-    with store.locked(store.run_lock(results, "theory-map", run_id)):
-        stored = store.finished(results, "theory-map", run_id, config)
-        if stored is not None:
-            _notify(on_read_back, store.run_dir(results, "theory-map", run_id))
-            return stored
+
+    def compute():
         A, K = np.meshgrid(np.asarray(config["alpha"]), np.asarray(config["k"]), indexing="ij")
         start = time.perf_counter()
         got = batch.evaluate(A, K, l, derivatives=derivatives)
@@ -239,7 +236,7 @@ def theory_map(alphas, ks, l: float = 0.0, *, derivatives: bool = False, results
                    "negative_fraction": float(np.mean(got["dgamma_2_dl"] < 0)),
                    "boundary": boundary(chosen, l), "seconds_with_compilation": done - start,
                    "arrays": sorted(key for key in got if key not in ("alpha", "k", "l"))}
-        arrays = {key: got[key] for key in metrics["arrays"]}
-        path = store.write_result(results, "theory-map", run_id, config=config, metrics=metrics, arrays=arrays,
-                                  wall_time_s=time.perf_counter() - start)
-        return store.read_result(path, experiment="theory-map")
+        return metrics, {key: got[key] for key in metrics["arrays"]}
+
+    return store.compute_once(results, "theory-map", run_id, compute, config=config, on_read_back=on_read_back,
+                              with_arrays=True)

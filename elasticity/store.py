@@ -335,8 +335,9 @@ def run_lock(root, experiment: str, run_id: str) -> Path:
 
 
 def compute_once(root, experiment: str, run_id: str, compute, *, config, seed=None,
-                 force: bool = False, on_read_back=None) -> dict:
-    """The stored result of this configuration, else ``compute()`` written as its metrics.
+                 force: bool = False, on_read_back=None, with_arrays: bool = False) -> dict:
+    """The stored result of this configuration, else ``compute()`` written as its metrics
+    (with ``with_arrays``, ``compute()`` returns (metrics, arrays) and the arrays are stored too).
 
     A result of another configuration under ``run_id`` is refused (never returned); two
     processes asking at once compute it once (the second waits and reads it back).
@@ -353,7 +354,7 @@ def compute_once(root, experiment: str, run_id: str, compute, *, config, seed=No
         elif (folder / RESULT_FILE).is_file():
             check_config(folder, read_result(folder)["config"], config, what="holds a result")
         start = time.perf_counter()
-        metrics = compute()
-        path = write_result(root, experiment, run_id, config=config, metrics=metrics, seed=seed,
+        metrics, arrays = compute() if with_arrays else (compute(), None)
+        path = write_result(root, experiment, run_id, config=config, metrics=metrics, seed=seed, arrays=arrays,
                             wall_time_s=time.perf_counter() - start)
         return read_result(path, experiment=experiment)
