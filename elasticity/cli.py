@@ -439,11 +439,9 @@ def _config(experiment: str, preset: str, config_file, assignments, **real):
 
 
 def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
-    import os
+    from elasticity import engine, store
 
-    from elasticity import store
-
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not engine.is_main_process():
         return  # under a distributed launch, rank 0 reports (and writes)
     if outcome.path is None:
         click.echo(f"shard {shard or '0/1'} done: {outcome.done}/{outcome.total} cells on disk; the other "

@@ -83,6 +83,11 @@ def _rank() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def is_main_process() -> bool:
+    """True outside a distributed launch and on its rank 0: the process that writes and reports."""
+    return _rank()[0] == 0
+
+
 def _cell_path(folder: Path, key: str) -> Path:
     return folder / "cells" / f"{key}.json"
 

@@ -12,12 +12,6 @@ tests/test_real_protocols.py. (On one machine without GPUs, ``accelerate launch 
 --num_processes 2`` starts a single process: accelerate's multi-CPU launcher is mpirun.)
 """
 
-import os
+from elasticity.engine import is_main_process
 
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+__all__ = ["is_main_process"]
