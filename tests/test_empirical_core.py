@@ -217,7 +217,7 @@ def test_score_standard_error_is_over_prompts(world):
     assert got["score"] == pytest.approx(shares.mean(), rel=1e-12)
     assert got["score_se"] == pytest.approx(shares.std(ddof=1) / math.sqrt(3), rel=1e-12)
     assert score_from_log_probs(np.log(q[:1]), world)["score_se"] == 0.0  # one prompt: no spread
-    two = score_from_log_probs(np.log(q[:2]), world)["score_se"]  # two prompts already have one
+    two = score_from_log_probs(np.log(q[:2]), world)["score_se"]  # two prompts already have a spread (1e-12: rounding)
     assert two == pytest.approx(shares[:2].std(ddof=1) / math.sqrt(2), rel=1e-12)
 
 

@@ -50,6 +50,7 @@ def test_printed_derivatives_by_hand():
     """At alpha = 2 (C = 1/2, C^(3 alpha - 1) = 1/32) and k = 3:
     (81) (2 log(1/2) + 1) / (8 * 1/32) = 4 (1 - 2 log 2); (88) 1 / (3 * 4 * 4 * 1/32) = 2/3;
     (91) 1 / (3 * 4 * 1 * 3/32) = 8/9; (95) (2 log(1/2) - 1) / (16 * 1 * 4/32) = -(1 + 2 log 2)/2."""
+    # a few float64 operations on each side: rounding only (1e-14 where a log enters a difference)
     assert math.isclose(paper.eq81_S2_limit(2.0), 4 * (1 - 2 * math.log(2)), rel_tol=1e-14)
     assert math.isclose(paper.eq88_dS1_dl(2.0, 3.0), 2 / 3, rel_tol=1e-15)
     assert math.isclose(paper.eq91_dS2_dl(2.0, 3.0), 8 / 9, rel_tol=1e-15)
@@ -60,7 +61,7 @@ def test_printed_derivatives_by_hand_where_no_factor_is_1_or_2():
     """alpha = 2 hides alpha**2 = alpha*2 and (alpha - 1) = 1; at alpha = 4 (C = 3/4,
     C^11 = 177147/4194304) and k = 2 every factor counts: (88) 1 / (2*3 * 16 * 3 * C^11),
     (91) 1 / (2 * 16 * 9 * 5 * C^11), (95) (4 log(3/4) - 1) / (9 * 9 * 16 * C^11)."""
-    c11 = 177147 / 4194304
+    c11 = 177147 / 4194304  # the same numbers in another order: rounding only
     assert math.isclose(paper.eq88_dS1_dl(4.0, 2.0), 1 / (288 * c11), rel_tol=1e-14)
     assert math.isclose(paper.eq91_dS2_dl(4.0, 2.0), 1 / (1440 * c11), rel_tol=1e-14)
     assert math.isclose(paper.eq95_dH_dl(4.0, 2.0), (4 * math.log(0.75) - 1) / (1296 * c11), rel_tol=1e-14)

@@ -21,6 +21,7 @@ def test_pareto_rule_reproduces_the_moments(alpha):
     at the light end)."""
     rule = quadrature.pareto_rule(alpha, W_STEP)
     w, v = rule.nodes, rule.weights
+    # the weights are normalized by their sum: 1 up to the rounding of that division
     assert (w >= 1).all() and (np.diff(w) <= 0).all() and v.sum() == pytest.approx(1.0, abs=1e-15)
     assert v @ w == pytest.approx(alpha / (alpha - 1), rel=TIGHT)
     # E[log W] = 1/100 at alpha = 100 is a sum of much larger terms: 10x the room

@@ -62,7 +62,7 @@ def test_aligned_eos_refuses_a_node_missing_inside_or_past_the_reference(extra):
 
 def test_log2_leaves_is_depth_minus_one_times_log2_vocab():
     t = tree.build(np.array([[0, 2, 1, 1]]), np.array([4]), 3)
-    assert t.depth == 5 and rates.log2_leaves(t) == pytest.approx(4 * math.log2(3), rel=1e-15)
+    assert t.depth == 5 and rates.log2_leaves(t) == pytest.approx(4 * math.log2(3), rel=1e-15)  # one product
 
 
 def test_describe_files_reports_each_tree_and_the_mixture(tmp_path):
