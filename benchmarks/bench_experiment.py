@@ -11,8 +11,8 @@ import argparse
 import tempfile
 import time
 
-from elasticity import overrides, presets
 from empirical import counterfactual
+from harness import overrides, presets
 
 
 def _cells_per_second(config, workers: int) -> tuple[float, int]:

@@ -28,7 +28,7 @@ from scipy import integrate
 from timing import median_seconds
 
 from theory import audit, pareto
-from theory.elasticity import exact, exact_with_error
+from theory.exact import exact, exact_with_error
 
 ALPHA, K, L = 2.0, 10.0, 0.0  # a golden point (tests/golden/theory_golden.json)
 INTEGRALS_PER_POINT = 5

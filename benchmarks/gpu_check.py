@@ -20,12 +20,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from elasticity.configs import ReboundConfig  # noqa: E402
 from empirical import rebound  # noqa: E402
 from empirical.models import build_model, count_parameters  # noqa: E402
 from empirical.text import default_device  # noqa: E402
 from empirical.train import StageConfig, train  # noqa: E402
 from empirical.world import BOS, SEP, World, WorldConfig  # noqa: E402
+from harness.configs import ReboundConfig  # noqa: E402
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}
 

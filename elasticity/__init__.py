@@ -1,1 +1,3 @@
-"""Glue: the ``elasticity`` command, the result store and (later) presets and the report."""
+"""The app: the ``elasticity`` command (``cli``), running experiments into the store
+(``runs``), rendering (``render``), tidy exports (``export``), the report (``report``) and
+``reproduce``. It imports every layer below, lazily; nothing imports it."""

@@ -48,7 +48,7 @@ def _emit_json(payload) -> None:
 
 
 def _progress(stage: str, enabled: bool = True, unit: str = "cells"):
-    from elasticity.progress import Progress
+    from harness.progress import Progress
 
     return Progress(stage, unit=unit, enabled=enabled)
 
@@ -140,7 +140,7 @@ def theory(ctx, alpha, k, l, backend, as_json, errors):
 
         rows = runs.theory_rows_jax(alpha, k, l)
     else:
-        from theory.elasticity import evaluate_points
+        from theory.exact import evaluate_points
 
         with _progress("theory", enabled=not as_json, unit="points") as bar:
             rows, flagged = evaluate_points(alpha, k, l, with_errors=errors, progress=bar)
@@ -430,7 +430,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def _config(experiment: str, preset: str, config_file, assignments, **real):
     """The preset (or --config file), the given real-model options and --set, validated as one."""
-    from elasticity import overrides, presets
+    from harness import overrides, presets
 
     base = presets.get(experiment, preset)
     if config_file is not None:
@@ -439,7 +439,7 @@ def _config(experiment: str, preset: str, config_file, assignments, **real):
 
 
 def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
-    from elasticity import engine, store
+    from harness import engine, store
 
     if not engine.is_main_process():
         return  # under a distributed launch, rank 0 reports (and writes)
@@ -493,7 +493,8 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
     pre-training amount) are dropped from sweeps. Kill it at any time: the same command
     resumes where it stopped.
     """
-    from elasticity import presets, runs
+    from elasticity import runs
+    from harness import presets
 
     real = dict(variant=variant, dataset=dataset, model_path=model_path, data_dir=data_dir, columns=columns,
                 lora_rank=lora_rank, trust_remote_code=trust_remote_code,
@@ -590,7 +591,8 @@ def world(preset, assignments, seed, pretrain, as_json):
     """The synthetic world's information numbers: entropy of each dataset, D_pre's KL to the
     uniform law (kl_pre_to_uniform_nats_per_token), the KL between the arms' pre-training laws;
     with --pretrain, what a pre-trained model captures of it."""
-    from elasticity import overrides, presets, runs
+    from elasticity import runs
+    from harness import overrides, presets
 
     experiment, _, name = preset.partition("/")
     config = presets.get(experiment, name)
@@ -617,7 +619,7 @@ def config_group():
 @config_group.command("list")
 def config_list():
     """Every experiment and its presets."""
-    from elasticity import presets
+    from harness import presets
 
     for experiment, names in presets.names().items():
         click.echo(f"{experiment:<16} {', '.join(names)}")
@@ -628,7 +630,7 @@ def config_list():
 @click.argument("preset")
 def config_show(experiment, preset):
     """Print PRESET of EXPERIMENT as YAML (every field, with its value)."""
-    from elasticity import overrides, presets
+    from harness import overrides, presets
 
     click.echo(overrides.to_yaml(presets.get(experiment, preset)), nl=False)
 
@@ -697,7 +699,7 @@ def reproduce(preset, results_root, workers):
 
 def main(argv=None) -> int:
     """Console entry point: one-line errors, no tracebacks, on bad input."""
-    from elasticity.store import StoreError
+    from harness.store import StoreError
 
     try:
         cli.main(args=argv, prog_name="elasticity", standalone_mode=False)

@@ -12,7 +12,8 @@ run without cell records (sim check, audit) gives one row per result.
 
 from pathlib import Path
 
-from elasticity import render, store
+from elasticity import render
+from harness import store
 
 FORMATS = ("csv", "parquet")
 TABLES = ("cells", "summary")

@@ -13,7 +13,8 @@ import os
 import time
 from pathlib import Path
 
-from elasticity import export, store
+from elasticity import export
+from harness import store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 

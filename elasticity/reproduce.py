@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elasticity import store
+from harness import store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +51,7 @@ def theory_curves() -> dict:
     on a dense 48 x 61 map through theory.batch, and its boundary k*(alpha))."""
     from theory import batch, paper
     from theory.boundary import boundary
-    from theory.elasticity import exact, normalized_rates
+    from theory.exact import exact, normalized_rates
     from theory.limits import alpha_star, k_infinity
 
     def rates(alpha, k, l):
@@ -134,7 +134,7 @@ def huffman_band(seed: int = 0) -> dict:
 
 
 def rebound_config(preset: str, variant: str):
-    from elasticity import overrides, presets
+    from harness import overrides, presets
 
     return overrides.with_overrides(presets.REBOUND[preset], [f"variant={variant}"])
 
@@ -167,7 +167,7 @@ def steps(preset: str, root: Path, workers: int = 2):
         once(root, "huffman", "band", huffman_band, config={"seed": 0}, seed=0)
 
     def rebound():
-        from elasticity import presets
+        from harness import presets
 
         for name, variant in plan.rebound:
             runs.rebound(rebound_config(name, variant), results=root, preset=name, workers=workers)
@@ -175,12 +175,12 @@ def steps(preset: str, root: Path, workers: int = 2):
             runs.rebound_sweep(presets.SWEEPS["cpu-full"], results=root, preset="cpu-full", workers=workers)
 
     def resist():
-        from elasticity import presets
+        from harness import presets
 
         runs.resist(presets.RESIST[plan.resist], results=root, preset=plan.resist, workers=workers)
 
     def counterfactual():
-        from elasticity import presets
+        from harness import presets
 
         runs.counterfactual(presets.COUNTERFACTUAL[plan.counterfactual], results=root, preset=plan.counterfactual,
                             workers=workers)

@@ -9,8 +9,8 @@ Heavy packages (torch, transformers) are imported only by the experiments that t
 
 from pathlib import Path
 
-from elasticity import engine, store
-from elasticity.store import short_number
+from harness import engine, store
+from harness.store import short_number
 
 
 def _notify(on_read_back, path) -> None:

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from elasticity import engine
-from elasticity.configs import CounterfactualConfig
 from empirical import measure, statistics, trajectory
 from empirical.world import World, information
+from harness import engine
+from harness.configs import CounterfactualConfig
 
 PRE_STREAM, PLACEBO_STREAM, ALIGN_STREAM, PERTURB_STREAM = 10, 11, 12, 13
 

@@ -1,7 +1,7 @@
 """Multi-process runs: ``accelerate launch`` (or torchrun) sets up the processes and their
 DDP, FSDP or DeepSpeed configuration, and the trl/transformers trainers take it from the
 launcher's environment; nothing needs passing twice. The run engine runs every cell on every
-rank together (elasticity.engine) and only the main process (RANK 0) writes results and
+rank together (harness.engine) and only the main process (RANK 0) writes results and
 checkpoints.
 
     accelerate launch [--config_file fsdp.yaml] -m elasticity rebound --model-path ... ...
@@ -12,6 +12,6 @@ tests/test_real_protocols.py. (On one machine without GPUs, ``accelerate launch 
 --num_processes 2`` starts a single process: accelerate's multi-CPU launcher is mpirun.)
 """
 
-from elasticity.engine import is_main_process
+from harness.engine import is_main_process
 
 __all__ = ["is_main_process"]

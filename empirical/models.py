@@ -8,8 +8,8 @@ of 16 tokens.
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from elasticity.configs import MODEL_SIZES as SIZES
 from empirical.world import BOS, EOS, PAD
+from harness.configs import MODEL_SIZES as SIZES
 
 
 def build_model(vocab_size: int, max_length: int, size: str = "small", seed: int = 0) -> LlamaForCausalLM:

@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticity import engine, store
-from elasticity.configs import ReboundConfig
 from empirical import metrics, statistics, tasks
 from empirical.train import NO_REPORT_TO
+from harness import engine, store
+from harness.configs import ReboundConfig
 
 ARMS = ("pretrained", "scratch", "no_sft")
 
@@ -113,7 +113,7 @@ class Rebound:
 
 def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None,
         device: str = "cpu", workers: int = 1, report_to: tuple[str, ...] = ()) -> engine.Outcome:
-    """Run (or resume, or read back) the rebound grid; see ``elasticity.engine``. ``report_to``:
+    """Run (or resume, or read back) the rebound grid; see ``harness.engine``. ``report_to``:
     transformers logging integrations for the trl stages, logged under ``<run>/logs/``."""
     return engine.run(Rebound(config, device, report_to), results_root, run_id, shard, progress, workers)
 

@@ -28,7 +28,7 @@ Real models: theta_i's answers to held-out test prompts are the measurement data
 cross-entropies on them (the distances before training are recorded too); one cell per
 (seed, pair).
 
-It runs on the run engine (``elasticity.engine``): each (seed, pair) is a cell written as soon
+It runs on the run engine (``harness.engine``): each (seed, pair) is a cell written as soon
 as it is measured; checkpoints and generations are kept and shared under locks, so a rerun
 resumes and parallel shards never duplicate work.
 """
@@ -39,13 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from elasticity import engine, store
-from elasticity.configs import ResistConfig
 from empirical import measure, statistics, text, trajectory
 from empirical.distributed import is_main_process
 from empirical.tasks import checkpoint
 from empirical.train import NO_REPORT_TO, StageConfig, logging_to, sft_pairs
 from empirical.world import World
+from harness import engine, store
+from harness.configs import ResistConfig
 
 PAIRS = ((1, 2), (2, 3), (1, 3))
 

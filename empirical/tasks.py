@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from elasticity import store
 from empirical import measure, trajectory
 from empirical.distributed import is_main_process
 from empirical.train import StageConfig, dpo_pairs, logging_to, sft_pairs
+from harness import store
 
 PRE_STREAM, FIRST_STREAM, SECOND_STREAM = 10, 12, 13
 

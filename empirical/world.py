@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from elasticity import store
-from elasticity.configs import WorldConfig
+from harness import store
+from harness.configs import WorldConfig
 from theory import pareto
 
 __all__ = ["World", "WorldConfig", "Dataset", "all_responses", "information", "PAD", "BOS", "SEP", "EOS",

@@ -5,9 +5,9 @@ Plot functions return (name, figure, caption) and touch no backend; this module 
 
 from pathlib import Path
 
-from elasticity import store
 from figures import counterfactual, experiments, simulation, style, theory
 from figures.results import ResultError, command, load
+from harness import store
 
 FROM_FIXED_RESULTS = (  # (name, plots(root) -> (result document, [(name, figure, caption)]))
     ("theory", theory.plots),

@@ -4,7 +4,7 @@ field: a bad result becomes a ResultError naming the file and the field."""
 
 from pathlib import Path
 
-from elasticity import store
+from harness import store
 
 
 class ResultError(Exception):

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 from theory import pareto
-from theory.elasticity import check_point, exact
+from theory.exact import check_point, exact
 
 REPORTED = ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl")
 MAX_DEPTH = 25  # M = 2^24 leaves per dataset: three 128 MiB arrays per replicate

@@ -45,7 +45,7 @@ def check(alpha, k, l, depth: int, replicates: int, seed: int = 0, progress=None
     of gamma_1, gamma_2 and their l-slopes, the exact values and whether each lies inside."""
     import jax
 
-    from theory.elasticity import exact
+    from theory.exact import exact
 
     alpha, k, l, depth, replicates = montecarlo.check_inputs(alpha, k, l, depth, replicates)
     m = 2 ** (depth - 1)

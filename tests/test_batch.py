@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from theory import batch
-from theory.elasticity import QUANTITIES, exact, exact_with_error
+from theory.exact import QUANTITIES, exact, exact_with_error
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "theory_golden.json").read_text())
 RNG = np.random.default_rng(12)

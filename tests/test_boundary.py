@@ -7,7 +7,7 @@ import pytest
 
 from test_cli import run as run_cli
 from theory.boundary import boundary, k_star
-from theory.elasticity import exact
+from theory.exact import exact
 from theory.limits import alpha_star
 
 

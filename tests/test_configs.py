@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elasticity import configs, overrides, presets
+from harness import configs, overrides, presets
 
 MICRO = presets.REBOUND["micro"]
 

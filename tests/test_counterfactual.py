@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from elasticity import overrides, presets, runs, store
-from elasticity.configs import WorldConfig
+from elasticity import runs
 from empirical import counterfactual, measure, statistics, trajectory
 from empirical.models import build_model
 from empirical.world import World, information, kl_nats
+from harness import overrides, presets, store
+from harness.configs import WorldConfig
 from test_cli import run as run_cli
 
 MICRO = presets.COUNTERFACTUAL["micro"]

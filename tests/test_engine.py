@@ -1,4 +1,4 @@
-"""The run engine (elasticity.engine) on a toy protocol: resume, shards, concurrent processes on
+"""The run engine (harness.engine) on a toy protocol: resume, shards, concurrent processes on
 one folder, worker processes, a result written once, and refusals that name what is wrong."""
 
 import json
@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from toy_protocol import Toy, ToyConfig, runs_logged
 
-from elasticity import engine, store
+from harness import engine, store
 
 DEFAULT = ToyConfig()
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from toy_protocol import Toy, ToyConfig
 
-from elasticity import engine, export
+from elasticity import export
+from harness import engine
 from test_cli import run as run_cli
 
 
@@ -46,7 +47,7 @@ def test_cli_export_and_its_errors(tmp_path):
 
 
 def test_a_result_without_cells_exports_its_metrics(tmp_path):
-    from elasticity import store
+    from harness import store
 
     store.write_result(tmp_path, "demo", "r", config={"alpha": 3.0}, metrics={"rows": [{"a": 1}, {"a": 2}]})
     frame = export.table(tmp_path / "demo" / "r")
@@ -65,7 +66,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "results"
 def test_summary_export_is_the_reports_table(tmp_path):
     """The counterfactual fixture's summary: the same (title, headers, rows) the report shows,
     and the CSV holds those rows, numbers included (the primary effect's interval)."""
-    from elasticity import report, store
+    from elasticity import report
+    from harness import store
 
     folder = FIXTURES / "counterfactual" / "cpu-standard-c60c9f4d83"
     title, headers, body = export.summary(folder)
@@ -81,7 +83,7 @@ def test_summary_export_is_the_reports_table(tmp_path):
 
 
 def test_summary_refuses_what_it_cannot_summarize(tmp_path):
-    from elasticity import store
+    from harness import store
 
     with pytest.raises(ValueError, match="no summary table for 'sim-check'"):
         export.summary(FIXTURES / "sim-check" / "a3-k100-l0-d14-r30-s0")

@@ -1,12 +1,13 @@
-"""Dependency direction (docs/design.md, section 3): theory, sim and the CLI's theory and sim paths
-never import torch, jax or transformers. Checked in a fresh interpreter so other tests cannot
-mask it."""
+"""Dependency direction (docs/design.md, section 3): one layer per package, and theory,
+sim, the harness and the CLI's theory, sim and figure paths never import torch, jax or
+transformers (checked in a fresh interpreter, so that other tests cannot mask it)."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 HEAVY = ("torch", "jax", "transformers", "trl")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _modules_after(code: str) -> set[str]:
@@ -16,7 +17,7 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_theory_and_sim_import_no_heavy_frameworks():
-    loaded = _modules_after("import theory.elasticity, theory.audit, theory.paper, "
+    loaded = _modules_after("import theory.exact, theory.audit, theory.paper, "
                             "theory.limits, theory.pareto, theory.quadrature, "
                             "sim.huffman, sim.tree, sim.rates, sim.montecarlo, sim.fit")
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
@@ -41,36 +42,28 @@ def test_cli_figures_imports_no_heavy_frameworks(tmp_path):
     assert (tmp_path / "theory_sign_plane.png").is_file()
 
 
-def test_configs_presets_store_and_engine_import_no_heavy_frameworks():
-    """The floor of the glue package (plain data and the store) is light: empirical/ and
-    figures/ build on it, and `import elasticity.presets` must not cost torch's start-up."""
-    loaded = _modules_after("import elasticity.presets, elasticity.configs, elasticity.store, "
-                            "elasticity.engine, elasticity.overrides, elasticity.schemas, "
-                            "elasticity.progress")
+def test_the_harness_imports_no_heavy_frameworks():
+    """The experiment harness (configs, presets, store, engine, ...) is light: empirical/ and
+    figures/ build on it, and `import harness.presets` must not cost torch's start-up."""
+    modules = sorted(p.stem for p in (ROOT / "harness").glob("*.py") if p.stem != "__init__")
+    assert {"configs", "presets", "store", "engine", "provenance"} <= set(modules), modules
+    loaded = _modules_after("import " + ", ".join(f"harness.{m}" for m in modules))
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
-# The project's layers, from the bottom. A module may import its own layer and those below.
-FLOOR = {"elasticity.store", "elasticity.engine", "elasticity.configs", "elasticity.overrides",
-         "elasticity.schemas", "elasticity.progress", "elasticity.presets", "elasticity"}
-TOP = {"elasticity.cli", "elasticity.reproduce", "elasticity.report", "elasticity.runs",
-       "elasticity.render", "elasticity.export", "elasticity.__main__"}
-ALLOWED = {  # package -> the project packages (or floor modules) it may import
-    "theory": {"theory"},
-    "sim": {"theory", "sim"},
-    "floor": FLOOR,
-    "empirical": {"theory", "sim", "empirical"} | FLOOR,
-    "figures": {"figures"} | FLOOR,
-}
+# The project's packages, from the bottom (docs/design.md, section 3). A module may import its
+# own package and those below it, never one above, lazy imports (inside functions) included.
+ORDER = ("theory", "sim", "harness", "empirical", "figures", "elasticity")
 
 
 def _project_imports() -> dict[str, set[str]]:
+    """Every project module -> the project modules or packages it names in an import statement
+    (anywhere in the file, so lazy imports count)."""
     import ast
 
-    root = Path(__file__).resolve().parents[1]
     graph = {}
-    for package in ("theory", "sim", "empirical", "figures", "elasticity"):
-        for path in (root / package).glob("*.py"):
+    for package in ORDER:
+        for path in (ROOT / package).glob("*.py"):
             name = package if path.stem == "__init__" else f"{package}.{path.stem}"
             found = set()
             for node in ast.walk(ast.parse(path.read_text())):
@@ -78,50 +71,44 @@ def _project_imports() -> dict[str, set[str]]:
                     found |= {a.name for a in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-            graph[name] = {m for m in found if m.split(".")[0] in ALLOWED or m.startswith("elasticity")}
+            graph[name] = {m for m in found if m.split(".")[0] in ORDER}
     return graph
 
 
-def _layer(module: str) -> str:
-    if module in FLOOR:
-        return "floor"
-    if module in TOP:
-        return "top"
-    return module.split(".")[0]
-
-
-def test_each_layer_imports_only_what_lies_below_it():
+def test_no_package_imports_one_above_it():
     graph = _project_imports()
-    modules = set(graph)
-    bad = []
-    for module, imports in graph.items():
-        layer = _layer(module)
-        if layer == "top":
-            continue
-        for target in imports:
-            target = target if target in modules else target.rsplit(".", 1)[0]  # from pkg import name
-            allowed = ALLOWED[layer]
-            package = target.split(".")[0]
-            if target not in allowed and (package == "elasticity" or package not in allowed):
-                bad.append(f"{module} imports {target}")
-    assert not bad, bad
+    assert {m.split(".")[0] for m in graph} == set(ORDER)  # every package was read
+    upward = sorted(f"{module} imports {target}" for module, imports in graph.items() for target in imports
+                    if ORDER.index(target.split(".")[0]) > ORDER.index(module.split(".")[0]))
+    assert not upward, upward
 
 
-def test_nothing_below_imports_the_cli_reproduce_or_report_and_there_are_no_cycles():
+def test_layering_check_sees_an_upward_import(tmp_path, monkeypatch):
+    """The check must fail on the flaw it guards against: a lazy import of the app from below."""
+    fake = tmp_path / "harness"
+    fake.mkdir()
+    (fake / "bad.py").write_text("def f():\n    from elasticity import runs\n")
+    for package in ORDER:
+        if package != "harness":
+            (tmp_path / package).mkdir()
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    graph = _project_imports()
+    assert graph["harness.bad"] == {"elasticity", "elasticity.runs"}
+    assert [t for t in graph["harness.bad"] if ORDER.index(t.split(".")[0]) > ORDER.index("harness")]
+
+
+def test_there_are_no_import_cycles():
     graph = _project_imports()
     modules = set(graph)
     edges = {m: {t if t in modules else t.rsplit(".", 1)[0] for t in imports} & modules - {m}
              for m, imports in graph.items()}
-    for module, targets in edges.items():
-        if module not in ("elasticity.cli", "elasticity.__main__"):
-            assert not targets & {"elasticity.cli", "elasticity.reproduce"} - {module}, (module, targets)
     state = {}
 
     def visit(node, stack):
         state[node] = "open"
         for nxt in edges[node]:
-            if nxt == "elasticity":
-                continue  # the package's __init__ imports nothing
+            if nxt in ORDER:
+                continue  # a package's __init__ imports nothing of the project
             if state.get(nxt) == "open":
                 raise AssertionError(f"import cycle: {' -> '.join([*stack, node, nxt])}")
             if nxt not in state:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim import montecarlo
-from theory.elasticity import exact
+from theory.exact import exact
 
 
 def test_same_seed_same_numbers():

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from theory import paper, pareto
-from theory.elasticity import exact
+from theory.exact import exact
 
 
 def test_printed_scale_is_negative():

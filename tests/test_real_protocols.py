@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import text_fixtures as F
-from elasticity import presets, store
 from empirical import resist
 from empirical.train import StageConfig, sft_pairs
+from harness import presets, store
 from test_cli import run as run_cli
 
 

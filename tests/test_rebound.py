@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from elasticity import overrides, presets, store
 from empirical import rebound as protocols
+from harness import overrides, presets, store
 from test_cli import run as run_cli
 
 MICRO = presets.REBOUND["micro"]

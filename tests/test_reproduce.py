@@ -3,9 +3,10 @@ cheap steps (audit, theory curves, simulation) write the results their figures n
 
 import pytest
 
-from elasticity import presets, reproduce
+from elasticity import reproduce
 from empirical import resist
 from figures.build import build_all
+from harness import presets
 
 
 @pytest.mark.parametrize("preset", sorted(reproduce.PLANS))

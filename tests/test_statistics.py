@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from elasticity import overrides, presets
 from empirical import counterfactual, statistics
+from harness import overrides, presets
 
 
 @pytest.mark.parametrize("values", [[1.0, 2.0], [0.3, -1.2, 4.5, 2.2, 0.0], list(np.linspace(-3, 9, 17))])

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from elasticity import store
+from harness import store
 
 
 def test_round_trip_with_arrays(tmp_path):
@@ -159,7 +159,7 @@ def test_locked_is_exclusive(tmp_path):
         import subprocess
         import sys
 
-        probe = ("import sys; from elasticity import store\n"
+        probe = ("import sys; from harness import store\n"
                  f"with store.locked({str(tmp_path / 'l')!r}, blocking=False) as held:\n"
                  "    sys.exit(0 if held else 3)")
         assert subprocess.run([sys.executable, "-c", probe]).returncode == 3

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticity.overrides import as_plain
+from harness.overrides import as_plain
 
 
 @dataclass(frozen=True, kw_only=True)

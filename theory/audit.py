@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory import elasticity, limits, paper, pareto
+from theory import exact, limits, paper, pareto
 
 GRID_ALPHA = (2.0, 3.0, 5.0, 10.0)
 GRID_K = (10.0, 100.0, 1e3, 1e4, 1e5)
@@ -44,7 +44,7 @@ class Finding:
                 "details": self.details}
 
 
-Grid = dict[tuple[float, float, float], elasticity.Elasticity]
+Grid = dict[tuple[float, float, float], exact.Elasticity]
 
 
 def evaluate_grid(alphas=GRID_ALPHA, ks=GRID_K, ls=GRID_L, progress=None) -> Grid:
@@ -52,7 +52,7 @@ def evaluate_grid(alphas=GRID_ALPHA, ks=GRID_K, ls=GRID_L, progress=None) -> Gri
     points = [(a, k, l) for a in alphas for k in ks for l in ls]
     grid = {}
     for i, point in enumerate(points):
-        grid[point] = elasticity.exact(*point)
+        grid[point] = exact.exact(*point)
         if progress is not None:
             progress(i + 1, len(points))
     return grid

@@ -6,7 +6,7 @@ parameter by automatic differentiation.
     differentiation, d<q>_dalpha, d<q>_dk and d<q>_dl_autodiff for every q in N_1, N_2, N_3,
     H, gamma_1, gamma_2, gamma_3.
 
-Method: the same reduction as ``theory.elasticity`` (Frullani for log R, Laplace for 1/R), the
+Method: the same reduction as ``theory.exact`` (Frullani for log R, Laplace for 1/R), the
 same Pareto and log-time double-exponential rules, so the two paths agree to the interpolation
 error below. What is shared: the Pareto expectations Phi(s) = E[exp(-s W)] and
 Psi(s) = E[W exp(-s W)] depend on (alpha, s) only, so for each distinct alpha of a batch they
@@ -17,7 +17,7 @@ and every (k, l) of that alpha interpolates them at s = b_i t. The grid (``SEGME
 x = -700 (s < 1e-304) Phi = 1 - mu s and Psi = mu.
 
 x64 is enabled inside these functions only (``jax.enable_x64``): a user's global JAX settings
-are left alone. The numpy path (``theory.elasticity``) stays the reference this one is tested
+are left alone. The numpy path (``theory.exact``) stays the reference this one is tested
 against (tests/test_batch.py).
 """
 
@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from theory import quadrature
-from theory.elasticity import T_STEP, W_STEP, check_point
+from theory.exact import T_STEP, W_STEP, check_point
 
 QUANTITIES = ("N_1", "N_2", "N_3", "H", "gamma_1", "gamma_2", "gamma_3")
 # The grid in x = log s: (start, step) of each segment, then the end. Quintic Hermite error
@@ -152,7 +152,7 @@ def _point(alpha, row, k, l, limits, tables, tau, dtau, grid: Grid):
     R = (k W_1 + W_2 + l W_3)/T, 1 = (C/T)(k A_1 + A_2 + l B) with A_j = E[W_j W_3/R] and
     B = E[W_3^2/R], so dN_1/dl = (1 - C A_1)/T = (C/T^2)(A_2 - A_1 + l(B - A_1)) and
     dN_2/dl = (C/T^2)(k(A_1 - A_2) + l(B - A_2)): no difference of nearly equal numbers when k
-    is large (theory.elasticity computes 1 - C A_1, good to ~1e-16 k alpha^2 relative)."""
+    is large (theory.exact computes 1 - C A_1, good to ~1e-16 k alpha^2 relative)."""
     _, jnp = _jax()
     C = (alpha - 1.0) / alpha
     T = k + 1.0 + l
@@ -214,7 +214,7 @@ def _functions(n_w: int, n_t: int, grid: Grid, derivatives: bool):
 def evaluate(alpha, k, l=0.0, derivatives: bool = True) -> dict[str, np.ndarray]:
     """Every quantity (and, with ``derivatives``, its derivatives in alpha, k and l) at
     broadcast (alpha, k, l), as numpy arrays of the broadcast shape. Each point is checked as
-    ``theory.elasticity.exact`` checks it (1.1 <= alpha <= 100, 0 < k <= 1e12, 0 <= l <= 1e12).
+    ``theory.exact.exact`` checks it (1.1 <= alpha <= 100, 0 < k <= 1e12, 0 <= l <= 1e12).
     Points go through in chunks of CHUNK (memory stays bounded whatever the grid's size)."""
     a, kk, ll = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (alpha, k, l)))
     shape = a.shape

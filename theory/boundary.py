@@ -4,7 +4,7 @@ which dgamma_2/dl (at a given l) changes sign.
 dgamma_2/dl is positive at small k for every alpha; for alpha above alpha* (the k -> infinity
 boundary, theory.limits.alpha_star) it turns negative at a finite k*(alpha), which grows
 without bound as alpha falls to alpha*. ``k_star`` scans k on a logarithmic grid with the exact
-theory (theory.elasticity, the numpy reference path) and refines the first sign change by
+theory (theory.exact, the numpy reference path) and refines the first sign change by
 Brent's method in log k to 1e-12 relative (the root is simple: dgamma_2/dl crosses with a
 non-zero slope), well inside the 1e-8 this module promises.
 """
@@ -14,7 +14,7 @@ import math
 import numpy as np
 from scipy.optimize import brentq
 
-from theory.elasticity import MAX_SIZE_RATIO, check_point, exact
+from theory.exact import MAX_SIZE_RATIO, check_point, exact
 
 K_MIN = 1e-2
 SCAN = 57  # log-spaced k from K_MIN to MAX_SIZE_RATIO: 4 points a decade

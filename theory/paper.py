@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from theory import pareto
-from theory.elasticity import Elasticity
+from theory.exact import Elasticity
 
 
 def defC11_scale(alpha: float) -> float:

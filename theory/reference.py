@@ -1,7 +1,7 @@
 """Slow, obviously-correct twins in arbitrary precision (mpmath). Used by tests and by the
 golden-value generator only, never by the fast path.
 
-``elasticity_reference`` uses the same Frullani/Laplace identities as theory.elasticity but
+``elasticity_reference`` uses the same Frullani/Laplace identities as theory.exact but
 evaluates the Pareto Laplace transforms in closed form, Phi(s) = alpha E_{alpha+1}(s) and
 Psi(s) = alpha E_alpha(s) (generalized exponential integrals), instead of our Pareto
 quadrature rule, and integrates with mpmath's adaptive tanh-sinh. ``n_1_direct`` is an

@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # module -> the tests that guard it (the fast ones: each runs once per mutant)
 TARGETS = {
     "theory/pareto.py": ["tests/test_pareto.py", "tests/test_known_mutants.py"],
-    "theory/elasticity.py": ["tests/test_elasticity.py"],
-    "theory/quadrature.py": ["tests/test_quadrature.py", "tests/test_elasticity.py"],
-    "theory/limits.py": ["tests/test_elasticity.py", "tests/test_audit.py"],
+    "theory/exact.py": ["tests/test_exact.py"],
+    "theory/quadrature.py": ["tests/test_quadrature.py", "tests/test_exact.py"],
+    "theory/limits.py": ["tests/test_exact.py", "tests/test_audit.py"],
     "theory/boundary.py": ["tests/test_boundary.py"],
     "theory/paper.py": ["tests/test_paper.py", "tests/test_audit.py"],
     "sim/probability.py": ["tests/test_huffman.py"],
@@ -74,9 +74,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("sim/rates.py", "p = p / p.sum()", "Div -> Mult"): _NORMALIZED,
     ("sim/rates.py", "for f, t in zip(files, trees, strict=True):", "True -> False"):
         "the trees are built from the files, one each: the lengths always agree",
-    ("theory/elasticity.py", "names = [q for q in QUANTITIES if error[q] > FLAG_RELATIVE_ERROR * abs(row[q])]",
+    ("theory/exact.py", "names = [q for q in QUANTITIES if error[q] > FLAG_RELATIVE_ERROR * abs(row[q])]",
      "Gt -> GtE"): "an error of exactly 1e-8 of its value: a boundary of measure zero",
-    ("theory/elasticity.py", "dN = [(1.0 - C * e_w_w3_over_r(j)) / T for j in range(2)]", "2 -> 3"):
+    ("theory/exact.py", "dN = [(1.0 - C * e_w_w3_over_r(j)) / T for j in range(2)]", "2 -> 3"):
         "a third derivative computed and never read",
     ("sim/montecarlo.py", "dn = (1.0 - p[:2] @ ratio3) / T", "2 -> 3"):
         "a third derivative computed and never read",

@@ -18,28 +18,28 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 import mutate  # noqa: E402
 
-from theory import elasticity, quadrature  # noqa: E402
+from theory import exact, quadrature  # noqa: E402
 
 
 def main(argv) -> int:
     golden = json.loads((ROOT / "tests" / "golden" / "theory_golden.json").read_text())["cases"]
     points = [(c["alpha"], c["k"], c["l"]) for c in golden] + [(1.1, 1e3, 1.0), (100.0, 10.0, 0.5)]
-    base = {pt: elasticity.exact_with_error(*pt) for pt in points}
+    base = {pt: exact.exact_with_error(*pt) for pt in points}
     wanted = {tuple(arg.split("|")) for arg in argv}
     for line, what, source in mutate.mutants((ROOT / "theory" / "quadrature.py").read_text()):
         if (str(line), what) not in wanted:
             continue
         module = types.ModuleType("theory.quadrature")
         exec(compile(source, "quadrature (mutant)", "exec"), module.__dict__)
-        elasticity.quadrature = module
+        exact.quadrature = module
         try:
-            worst = max((abs(getattr(elasticity.exact(*pt), q) - getattr(base[pt][0], q)) / base[pt][1][q], pt, q)
-                        for pt in points for q in elasticity.QUANTITIES)
+            worst = max((abs(getattr(exact.exact(*pt), q) - getattr(base[pt][0], q)) / base[pt][1][q], pt, q)
+                        for pt in points for q in exact.QUANTITIES)
             print(f"{line} {what}: {worst[0]:.2g} x the error estimate ({worst[2]} at {worst[1]})")
         except (ValueError, FloatingPointError, OverflowError) as err:
             print(f"{line} {what}: fails ({err})")
         finally:
-            elasticity.quadrature = quadrature
+            exact.quadrature = quadrature
     return 0
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from theory import pareto, quadrature, validate
 
 # Trapezoid steps of the two rules; halving them changes no result by more than ~1e-14
-# (tests/test_elasticity.py checks the error estimate against the mpmath twin).
+# (tests/test_exact.py checks the error estimate against the mpmath twin).
 W_STEP = 0.05
 T_STEP = 0.25
 # Largest k and l offered: at k = 1e12 the error estimate of dN_1/dl is already ~10% of its

@@ -10,7 +10,7 @@ module imports no torch (``elasticity config show EXPERIMENT PRESET`` prints one
 
 from dataclasses import replace
 
-from elasticity.configs import CounterfactualConfig, ReboundConfig, ResistConfig, WorldConfig
+from harness.configs import CounterfactualConfig, ReboundConfig, ResistConfig, WorldConfig
 
 REBOUND = {
     "micro": ReboundConfig(
@@ -88,7 +88,7 @@ def get(experiment: str, preset: str):
 def sweep(experiment: str, preset: str, assignments=(), **real) -> tuple[list, list[str]]:
     """A sweep's named configurations with the real-model options and --set applied to each
     (validated together), and the names dropped because they vary synthetic-only axes."""
-    from elasticity.overrides import given, with_overrides
+    from harness.overrides import given, with_overrides
 
     named = [(name, with_overrides(c, [*given(**real), *assignments])) for name, c in SWEEPS[preset]]
     centre = named[0][1]

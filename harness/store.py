@@ -14,7 +14,7 @@ Guarantees:
   renamed (atomic on POSIX); concurrent writers cannot collide on a temporary name.
 - **One writer at a time** where it matters: ``locked`` is an advisory file lock (flock).
 - **Checked reads.** Unknown schema versions, missing or mistyped fields are refused with
-  the file and the field named (``elasticity.schemas`` lists what each experiment needs).
+  the file and the field named (``harness.schemas`` lists what each experiment needs).
 - **Nothing read can run code**: JSON, and npz loaded with allow_pickle=False.
 """
 
@@ -23,24 +23,19 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 import re
-import shlex
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
-from importlib import metadata
 from pathlib import Path
+
+from harness import provenance
 
 SCHEMA_VERSION = 2  # 2: results carry the config's fingerprint
 RESULT_FILE = "result.json"
 ARRAYS_FILE = "arrays.npz"
 CONFIG_FILE = "config.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_PACKAGES = ("numpy", "scipy", "numba", "jax", "matplotlib", "torch", "transformers", "trl",
-             "datasets", "accelerate", "peft")
 _TOP_LEVEL = {"schema_version": int, "experiment": str, "run_id": str, "config": (dict, list),
               "fingerprint": str, "metrics": (dict, list), "provenance": dict}
 
@@ -142,45 +137,6 @@ def locked(path, blocking: bool = True):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, check=True,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def provenance(*, seed=None, wall_time_s=None, device: str = "cpu") -> dict:
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    status = _git("status", "--porcelain")
-    return {
-        "git_sha": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": versions,
-        "device": device,
-        "processes": int(os.environ.get("WORLD_SIZE", "1")),  # > 1 under accelerate launch / torchrun
-        "seed": seed,
-        "wall_time_s": wall_time_s,
-        "command": _command(),
-    }
-
-
-def _command() -> str:
-    """The command line that produced a result (the console script shown as ``elasticity``)."""
-    argv = list(sys.argv)
-    if argv and Path(argv[0]).name in ("elasticity", "cli.py", "__main__.py"):
-        argv[0] = "elasticity"
-    return shlex.join(argv)
-
-
 def write_result(root, experiment: str, run_id: str, *, config, metrics,
                  arrays: dict | None = None, extra: dict | None = None, seed=None,
                  wall_time_s=None, device: str = "cpu") -> Path:
@@ -199,7 +155,7 @@ def write_result(root, experiment: str, run_id: str, *, config, metrics,
         "fingerprint": fingerprint(config),
         "metrics": metrics,
         **(extra or {}),
-        "provenance": provenance(seed=seed, wall_time_s=wall_time_s, device=device),
+        "provenance": provenance.collect(seed=seed, wall_time_s=wall_time_s, device=device),
     }
     try:
         text = json.dumps(document, indent=1, allow_nan=False)
@@ -233,7 +189,7 @@ def read_json(path) -> object:
 
 def read_result(path, *, experiment: str | None = None, config=None) -> dict:
     """Read result.json (a file or its folder) and check it: schema version, top-level
-    fields, the fields ``experiment`` needs (``elasticity.schemas``), and, when ``config`` is
+    fields, the fields ``experiment`` needs (``harness.schemas``), and, when ``config`` is
     given, that the result was made by exactly that configuration."""
     path = Path(path)
     if path.is_dir():
@@ -256,7 +212,7 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
         raise StoreError(f"{path}: the stored fingerprint does not match the stored config "
                          f"(the file was edited or damaged)")
     if experiment is not None:
-        from elasticity.schemas import SchemaError, check
+        from harness.schemas import SchemaError, check
 
         try:
             check(document, experiment, path)
@@ -271,7 +227,7 @@ def check_config(folder, stored, wanted, what: str = "holds a run") -> None:
     """Refuse ``wanted`` where ``stored`` is another configuration, naming the fields."""
     if fingerprint(stored) == fingerprint(wanted):
         return
-    from elasticity.overrides import differing_fields
+    from harness.overrides import differing_fields
 
     fields = differing_fields(stored, wanted) or ["(types of values)"]
     shown = ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else "")

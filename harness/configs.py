@@ -3,14 +3,14 @@ model sizes, the rebound and the forward-vs-inverse experiment.
 
 Each config validates itself when it is built (``__post_init__``), so a config that exists
 can be run: values finite, positive where they must be, grids without duplicates, sizes
-that fit the data. ``elasticity.overrides`` builds them from ``--set``, YAML or a result's
+that fit the data. ``harness.overrides`` builds them from ``--set``, YAML or a result's
 stored config.
 """
 
 import math
 from dataclasses import dataclass, field, fields
 
-from elasticity.overrides import as_plain
+from harness.overrides import as_plain
 
 
 def _require(ok: bool, message: str) -> None:

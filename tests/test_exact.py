@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.stats import qmc
 
 from theory import limits, pareto, quadrature
-from theory.elasticity import QUANTITIES, exact, exact_with_error, normalized_rates
+from theory.exact import QUANTITIES, exact, exact_with_error, normalized_rates
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "theory_golden.json").read_text())
 
@@ -232,7 +232,7 @@ def test_error_estimate_twin(point):
     (N_j = -log C - C E[...]: terms of size |log C| and |log C| + |N_j|; dN_j/dl = (1 - C E)/T:
     two terms of size 1/T); H, dH/dl, gamma_j and dgamma_j/dl, each a sum of monomials of the
     quantities before it, get the monomial rule. l > 0 so that every coefficient counts."""
-    from theory.elasticity import T_STEP, W_STEP, _evaluate
+    from theory.exact import T_STEP, W_STEP, _evaluate
 
     alpha, k, l = point
     T = k + 1 + l
@@ -270,7 +270,7 @@ def test_defaults_and_limits_of_the_domain():
 def test_evaluate_points_flags_what_lost_its_digits():
     """At k = 1e12 dN_1/dl's estimated error is about 10% of its value (flagged); at an
     ordinary point nothing is; errors are attached only when asked for."""
-    from theory.elasticity import evaluate_points
+    from theory.exact import evaluate_points
 
     calls = []
     rows, flagged = evaluate_points([3.0], [10.0, 1e12], [0.0], progress=lambda d, t: calls.append((d, t)))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol as _Protocol
 
-from elasticity import schemas, store
+from harness import schemas, store
 
 
 class Protocol(_Protocol):
@@ -46,7 +46,7 @@ class Protocol(_Protocol):
         """Compute one cell; returns its record (plain finite JSON)."""
 
     def record_fields(self, key: str) -> tuple:
-        """The (dotted field, kind) pairs a record of this cell must hold (``elasticity.schemas``),
+        """The (dotted field, kind) pairs a record of this cell must hold (``harness.schemas``),
         checked whenever a cell is read back."""
 
     def summarize(self, records: dict[str, dict], folder: Path) -> tuple[object, dict]:
