@@ -25,7 +25,7 @@ from empirical.models import build_model, count_parameters  # noqa: E402
 from empirical.text import default_device  # noqa: E402
 from empirical.train import StageConfig, train  # noqa: E402
 from empirical.world import BOS, SEP, World, WorldConfig  # noqa: E402
-from harness.configs import ReboundConfig  # noqa: E402
+from harness.configs import PretrainConfig, ReboundConfig  # noqa: E402
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}
 
@@ -34,12 +34,13 @@ PRESETS = {
         world=WorldConfig(content_vocab=8, response_length=5, n_pre=200_000, n_align=4_096, n_perturb=4_096,
                           n_held_out=200),
         model_size="gpu-100m", q1=(256, 1024), q2=(64, 256, 1024), seeds=(0,), controls=False,
-        pretrain_steps=2_000, pretrain_batch=256, pretrain_lr=3e-4, first_lr=1e-4, second_lr=1e-4, batch_size=64),
+        pretrain=PretrainConfig(steps=2_000, batch=256, lr=3e-4), first_lr=1e-4, second_lr=1e-4, batch_size=64),
     "cpu-smoke": ReboundConfig(
         world=WorldConfig(content_vocab=4, response_length=3, prompt_vocab=3, n_pre=600, n_align=100,
                           n_perturb=40, n_held_out=20),
-        model_size="tiny", q1=(50,), q2=(10, 20), seeds=(0,), controls=False, pretrain_steps=20, pretrain_batch=64,
-        pretrain_lr=1e-2, first_lr=3e-3, second_lr=3e-3, batch_size=16, k_fit_points=2),
+        model_size="tiny", q1=(50,), q2=(10, 20), seeds=(0,), controls=False,
+        pretrain=PretrainConfig(steps=20, batch=64, lr=1e-2), first_lr=3e-3, second_lr=3e-3, batch_size=16,
+        k_fit_points=2),
 }
 
 
@@ -61,8 +62,8 @@ def training_throughput(config, device: str) -> dict:
     cfg = config.world
     model = build_model(cfg.vocab_size, cfg.sequence_length, config.model_size, 0).to(device)
     n = count_parameters(model)
-    stage = StageConfig(epochs=1, learning_rate=config.pretrain_lr, batch_size=config.pretrain_batch)
-    train(model, tokens[: config.pretrain_batch * 4], stage)  # warm-up: kernels, allocator
+    stage = StageConfig(epochs=1, learning_rate=config.pretrain.lr, batch_size=config.pretrain.batch)
+    train(model, tokens[: config.pretrain.batch * 4], stage)  # warm-up: kernels, allocator
     _sync(device)
     start = time.perf_counter()
     train(model, tokens, stage)

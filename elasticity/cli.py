@@ -600,9 +600,9 @@ def world(preset, assignments, seed, pretrain, as_json):
     fractions = getattr(config, "fractions", ())
     trained = None
     if pretrain:
-        steps = getattr(config, "pretrain_steps", 300)
-        trained = {"steps": steps, "batch_size": getattr(config, "pretrain_batch", 128),
-                   "lr": getattr(config, "pretrain_lr", 5e-3), "model_size": config.model_size, "seed": seed}
+        p = config.pretrain
+        trained = {"steps": p.steps, "batch_size": p.batch, "lr": p.lr, "model_size": config.model_size,
+                   "seed": seed}
     info = runs.world_information(world_config, seed, fractions, trained)
     if as_json:
         _emit_json(info)

@@ -108,8 +108,8 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
     prompts = world.prompts(c.eval_prompts)
     laws = world.laws(arm.f)
     model = build_model(w.vocab_size, w.sequence_length, c.model_size, seed)
-    steps = c.pretrain_steps if c.k_mode == "steps" else max(1, round(c.pretrain_steps * arm.n_pre / w.n_pre))
-    losses = trajectory.pretrain(model, d_pre, steps=steps, batch_size=c.pretrain_batch, lr=c.pretrain_lr,
+    steps = c.pretrain.steps if c.k_mode == "steps" else max(1, round(c.pretrain.steps * arm.n_pre / w.n_pre))
+    losses = trajectory.pretrain(model, d_pre, steps=steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr,
                                  seed=seed)
     pretrained = copy.deepcopy(model)
     reference = measure.response_log_probs(pretrained, world, prompts)

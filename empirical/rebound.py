@@ -215,7 +215,7 @@ def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str,
                                   total, total)
         docs = [store.read_result(o.path, experiment="rebound") for o in outcomes]
         runs = [{"run": name, "run_id": f"{run_id}.{name}", "reference_score": doc["reference_score"],
-                 "model_size": c.model_size, "pretrain_steps": c.pretrain_steps, "second_lr": c.second_lr,
+                 "model_size": c.model_size, "pretrain_steps": c.pretrain.steps, "second_lr": c.second_lr,
                  "seeds": list(c.seeds), "curves": doc["metrics"]["curves"],
                  "versus_controls": doc["metrics"]["versus_controls"],
                  "effective_k": doc["metrics"].get("effective_k", [])}

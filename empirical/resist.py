@@ -281,7 +281,7 @@ def run_synthetic_seed(c: ResistConfig, seed: int) -> dict:
     prompts = world.prompts(w.prompt_vocab ** w.prompt_length)  # every distinct prompt
     theta = [build_model(w.vocab_size, w.sequence_length, c.model_size, seed)]
     trajectory.pretrain(theta[0], world.sample(w.n_pre, w.pre_positive_fraction, 10).tokens,
-                        steps=c.pretrain_steps, batch_size=c.pretrain_batch, lr=c.pretrain_lr, seed=seed)
+                        steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
     for i in (1, 2, 3):
         theta.append(_sft_copy(theta[-1], parts[i - 1], c.sequential_lr, c.sequential_epochs, c, seed))
     laws = [measure.response_log_probs(m, world, prompts) for m in theta]

@@ -92,7 +92,7 @@ class SyntheticTask:
         c, w = self.config, self.config.world
         model = self.fresh(seed)
         trajectory.pretrain(model, self.world(seed).sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM).tokens,
-                            steps=c.pretrain_steps, batch_size=c.pretrain_batch, lr=c.pretrain_lr, seed=seed)
+                            steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
         return model
 
     def _measurer(self, seed: int, reference=None):

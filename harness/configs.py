@@ -118,6 +118,21 @@ class WorldConfig:
         return 2 + self.prompt_length
 
 
+@dataclass(frozen=True, kw_only=True)
+class PretrainConfig:
+    """Pre-training from scratch on a world's D_pre (``empirical.trajectory.pretrain``): AdamW,
+    ``steps`` batches of ``batch`` examples, the learning rate decayed linearly from ``lr`` to 0.
+    Shared by every experiment that pre-trains (rebound, resist, counterfactual)."""
+
+    steps: int = 300
+    batch: int = 128
+    lr: float = 5e-3
+
+    def __post_init__(self):
+        _finite_fields(self)
+        _positive(self, "steps", "batch", "lr")
+
+
 REBOUND_VARIANTS = ("sft", "dpo", "reversed")
 REBOUND_DATASETS = ("synthetic", "imdb", "safe-rlhf")
 RESIST_DATASETS = ("synthetic", "alpaca", "qa", "safe-rlhf")
@@ -163,9 +178,7 @@ class ReboundConfig:
     q2_mode: str = "trajectory"  # one path measured at each Q2; or "fixed-steps" (a run per Q2)
     fixed_steps: int = 32
     seeds: tuple[int, ...] = (0, 1, 2)
-    pretrain_steps: int = 300  # synthetic world: from scratch, linear decay
-    pretrain_batch: int = 128
-    pretrain_lr: float = 5e-3
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # synthetic world: from scratch
     first_lr: float = 2e-3  # constant, one pass
     second_lr: float = 1e-3  # constant, one pass
     batch_size: int = 16
@@ -193,7 +206,7 @@ class ReboundConfig:
         _grid("q1", self.q1, 1)
         _grid("q2", self.q2, 1)
         _grid("seeds", self.seeds, 0)
-        _positive(self, "pretrain_steps", "pretrain_batch", "pretrain_lr", "first_lr", "second_lr", "dpo_beta",
+        _positive(self, "first_lr", "second_lr", "dpo_beta",
                   "fixed_steps")
         _require(self.eval_prompts >= 0, f"eval_prompts must be >= 0, got {self.eval_prompts}")
         _require(self.q2_mode in Q2_MODES, f"q2_mode must be one of {Q2_MODES}, got {self.q2_mode!r}")
@@ -252,9 +265,7 @@ class ResistConfig:
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=2_048, n_perturb=16,
                                                                    n_held_out=50))
     model_size: str = "tiny"  # synthetic base, pre-trained from scratch
-    pretrain_steps: int = 300
-    pretrain_batch: int = 128
-    pretrain_lr: float = 5e-3
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
     part_size: int = 0  # examples per part (0: a quarter of the training pairs)
     eval_prompts: int = 64  # real models: test prompts the answers are measured on
@@ -287,7 +298,7 @@ class ResistConfig:
         _require(self.eval_prompts >= 2, f"eval_prompts must be >= 2, got {self.eval_prompts}")
         _require(self.dataset != "synthetic" or 4 * (self.part_size or self.world.n_align // 4) <= self.world.n_align,
                  f"four parts of {self.part_size} examples need world.n_align >= {4 * self.part_size}")
-        _positive(self, "pretrain_steps", "pretrain_batch", "pretrain_lr", "warmup_lr", "warmup_epochs",
+        _positive(self, "warmup_lr", "warmup_epochs",
                   "sequential_lr", "sequential_epochs", "path_lr", "path_epochs")
         for name in ("warmup_scheduler", "sequential_scheduler", "path_scheduler"):
             _require(getattr(self, name) in SCHEDULERS,
@@ -312,9 +323,7 @@ class CounterfactualConfig:
     seeds: tuple[int, ...] = tuple(range(10))
     fractions: tuple[float, ...] = (0.2, 0.5, 0.8)  # f of each arm's D_pre
     placebo: bool = True  # an arm at the middle f with another pre-training sample of the same law
-    pretrain_steps: int = 300
-    pretrain_batch: int = 128
-    pretrain_lr: float = 5e-3  # decayed linearly to 0
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     align_lr: float = 2e-3
     align_batch: int = 16
     q1_dose: int = 64  # the dose-matched variant: every arm sees these Q1 alignment examples
@@ -342,7 +351,7 @@ class CounterfactualConfig:
         _grid("fractions", self.fractions, 0.0)
         _require(len(self.fractions) >= 2 and max(self.fractions) <= 1.0,
                  f"fractions needs at least two values in [0, 1], got {list(self.fractions)}")
-        _positive(self, "pretrain_steps", "pretrain_batch", "pretrain_lr", "align_lr", "align_batch",
+        _positive(self, "align_lr", "align_batch",
                   "q1_dose", "q1_max", "second_batch", "fixed_steps", "eval_prompts")
         _grid("second_lrs", self.second_lrs, 0.0)
         _require(min(self.second_lrs) > 0, "second_lrs values must be > 0")

@@ -10,12 +10,12 @@ module imports no torch (``elasticity config show EXPERIMENT PRESET`` prints one
 
 from dataclasses import replace
 
-from harness.configs import CounterfactualConfig, ReboundConfig, ResistConfig, WorldConfig
+from harness.configs import CounterfactualConfig, PretrainConfig, ReboundConfig, ResistConfig, WorldConfig
 
 REBOUND = {
     "micro": ReboundConfig(
         world=WorldConfig(n_pre=2_000, n_align=256, n_perturb=256, n_held_out=50),
-        q1=(32, 128), q2=(16, 64), seeds=(0, 1), pretrain_steps=100, k_fit_points=2),
+        q1=(32, 128), q2=(16, 64), seeds=(0, 1), pretrain=PretrainConfig(steps=100), k_fit_points=2),
     "quick": ReboundConfig(seeds=(0, 1, 2, 3, 4), q1=(64, 256)),
 }
 
@@ -24,7 +24,7 @@ def _cpu_full() -> list[tuple[str, ReboundConfig]]:
     centre = ReboundConfig(q1=(32, 64, 128, 256), seeds=tuple(range(8)))
     runs = [("centre", centre)]
     runs += [(f"size-{s}", replace(centre, model_size=s)) for s in ("small", "medium")]
-    runs += [(f"pretrain-{n}steps", replace(centre, pretrain_steps=n)) for n in (100, 900)]
+    runs += [(f"pretrain-{n}steps", replace(centre, pretrain=PretrainConfig(steps=n))) for n in (100, 900)]
     runs += [(f"lr2-{lr:g}", replace(centre, second_lr=lr)) for lr in (3e-4, 3e-3)]
     return runs
 
@@ -36,8 +36,8 @@ SWEEPS = {"cpu-full": _cpu_full()}
 # decoding temperature 0.1 (for real models; its learning rates 1e-5 / 3e-6 move a small
 # synthetic model too little to measure); ``quick``: the synthetic world, exact distances, 30 seeds.
 RESIST = {
-    "micro": ResistConfig(seeds=(0, 1, 2), part_size=64, pretrain_steps=100, sequential_lr=3e-3, path_lr=1e-3,
-                          path_epochs=1, batch_size=16),
+    "micro": ResistConfig(seeds=(0, 1, 2), part_size=64, pretrain=PretrainConfig(steps=100), sequential_lr=3e-3,
+                          path_lr=1e-3, path_epochs=1, batch_size=16),
     "quick": ResistConfig(seeds=tuple(range(30)), part_size=256, sequential_lr=3e-3, path_lr=1e-3, path_epochs=1,
                           batch_size=16),
     "paper": ResistConfig(seeds=(0, 1, 2), eval_prompts=200, max_new_tokens=256, max_length=1024, temperature=0.1),
@@ -50,13 +50,13 @@ RESIST = {
 COUNTERFACTUAL = {
     "micro": CounterfactualConfig(
         world=WorldConfig(n_pre=5_000, n_align=256, n_perturb=256, n_held_out=50),
-        seeds=(0, 1, 2), fractions=(0.2, 0.8), placebo=False, pretrain_steps=150, q1_dose=32, q1_max=256,
-        q2=(16, 64, 256), spring=(0.0, 3.0), replay=False, k_sizes=(), k_fit_points=2),
+        seeds=(0, 1, 2), fractions=(0.2, 0.8), placebo=False, pretrain=PretrainConfig(steps=150), q1_dose=32,
+        q1_max=256, q2=(16, 64, 256), spring=(0.0, 3.0), replay=False, k_sizes=(), k_fit_points=2),
     "cpu-standard": CounterfactualConfig(seeds=tuple(range(16)), second_lrs=(1e-3, 3e-3)),
     "gpu-scale": CounterfactualConfig(
         world=WorldConfig(content_vocab=8, response_length=5, n_pre=256_000, n_align=4_096, n_perturb=4_096,
                           n_held_out=500),
-        model_size="medium", pretrain_steps=4_000, pretrain_batch=256, q1_dose=256, q1_max=4_096,
+        model_size="medium", pretrain=PretrainConfig(steps=4_000, batch=256), q1_dose=256, q1_max=4_096,
         q2=(32, 64, 128, 256, 512, 1024, 2048, 4096), second_lrs=(3e-4, 1e-3, 3e-3),
         k_sizes=(2_560, 25_600), eval_prompts=2),
 }
@@ -95,5 +95,5 @@ def sweep(experiment: str, preset: str, assignments=(), **real) -> tuple[list, l
     if centre.synthetic:
         return named, []
     dropped = [name for name, c in named
-               if c.model_size != centre.model_size or c.pretrain_steps != centre.pretrain_steps]
+               if c.model_size != centre.model_size or c.pretrain != centre.pretrain]
     return [(n, c) for n, c in named if n not in dropped], dropped

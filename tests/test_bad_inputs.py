@@ -64,10 +64,10 @@ CASES = [
     (["sim", "tree", "{d}/tokens.npz", "--sizes", "1,2"], "--sizes needs 1 values"),
     (["sim", "fit", "--masses", "{d}/complex.npy"], "expected real numbers"),
     # rebound: every field checked before anything is written
-    (["rebound", "--preset", "micro", "--set", "pretrain_lr=nan"], "must be a finite number"),
+    (["rebound", "--preset", "micro", "--set", "pretrain.lr=nan"], "must be a finite number"),
     (["rebound", "--preset", "micro", "--set", "first_lr=-1e-3"], "first_lr must be > 0"),
     (["rebound", "--preset", "micro", "--set", "batch_size=0"], "batch_size must be >= 1"),
-    (["rebound", "--preset", "micro", "--set", "pretrain_steps=-1"], "pretrain_steps must be > 0"),
+    (["rebound", "--preset", "micro", "--set", "pretrain.steps=-1"], "pretrain: steps must be > 0"),
     (["counterfactual", "--preset", "micro", "--set", "fractions=0.5"], "at least two values"),
     (["counterfactual", "--preset", "micro", "--set", "target_score=1.5"], "target_score"),
     (["world", "--set", "zipf_s=-1"], "zipf_s must lie in"),

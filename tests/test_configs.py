@@ -19,12 +19,12 @@ def test_nested_overrides_and_lists():
 
 
 @pytest.mark.parametrize("assignment, message", [
-    ("pretrain_lr=nan", "must be a finite number"),
-    ("pretrain_lr=inf", "must be a finite number"),
-    ("pretrain_lr=-1e-3", "pretrain_lr must be > 0"),
+    ("pretrain.lr=nan", "must be a finite number"),
+    ("pretrain.lr=inf", "must be a finite number"),
+    ("pretrain.lr=-1e-3", "pretrain: lr must be > 0"),
     ("first_lr=0", "first_lr must be > 0"),
     ("batch_size=0", "batch_size must be >= 1"),
-    ("pretrain_steps=-1", "pretrain_steps must be > 0"),
+    ("pretrain.steps=-1", "pretrain: steps must be > 0"),
     ("seeds=-1", "seeds values must be >= 0"),
     ("dpo_beta=-1", "dpo_beta must be > 0"),
     ("max_new_tokens=0", "max_new_tokens must be >= 1"),
@@ -40,7 +40,7 @@ def test_nested_overrides_and_lists():
     ("world.seed=-2", "seed must be >= 0"),
     ("variant=rlhf", "variant must be one of"),
     ("q2=16,100000", "Q2 = 100000 is larger than the second-stage set"),
-    ("pretrain_steps", "FIELD=VALUE"),
+    ("pretrain.steps", "FIELD=VALUE"),
 ])
 def test_bad_overrides_are_refused_with_the_field_named(assignment, message):
     with pytest.raises(ValueError, match=message):

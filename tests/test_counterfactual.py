@@ -153,9 +153,9 @@ def test_bad_counterfactual_configs():
 
 
 def test_the_result_is_refused_for_another_configuration(tmp_path):
-    config = overrides.with_overrides(MICRO, ["seeds=0,1", "spring=0", "q2=16,64", "pretrain_steps=20",
+    config = overrides.with_overrides(MICRO, ["seeds=0,1", "spring=0", "q2=16,64", "pretrain.steps=20",
                                               "q1_max=64"])
     out = counterfactual.run(config, tmp_path, "x")
     assert store.read_result(out.path, experiment="counterfactual")["effect"]["n_seeds"] == 2
-    with pytest.raises(store.StoreError, match=r"differs in: pretrain_steps"):
-        counterfactual.run(overrides.with_overrides(config, ["pretrain_steps=21"]), tmp_path, "x")
+    with pytest.raises(store.StoreError, match=r"differs in: pretrain.steps"):
+        counterfactual.run(overrides.with_overrides(config, ["pretrain.steps=21"]), tmp_path, "x")

@@ -100,7 +100,7 @@ def test_cpu_full_preset_sweeps_one_axis_at_a_time_with_controls_and_seeds():
     assert len(centre.seeds) == 8 and centre.controls and centre.q1 == (32, 64, 128, 256)
     assert all(c.seeds == centre.seeds and c.controls for c in named.values())
     assert {c.model_size for c in named.values()} == {"tiny", "small", "medium"}
-    assert {c.pretrain_steps for c in named.values()} == {100, 300, 900}
+    assert {c.pretrain.steps for c in named.values()} == {100, 300, 900}
     assert {c.second_lr for c in named.values()} == {3e-4, 1e-3, 3e-3}
 
 
