@@ -11,14 +11,14 @@ import argparse
 import tempfile
 import time
 
-from empirical import counterfactual
+from elasticity import runs
 from harness import overrides, presets
 
 
 def _cells_per_second(config, workers: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
-        out = counterfactual.run(config, root, "bench", workers=workers)
+        out = runs.counterfactual(config, results=root, run_id="bench", workers=workers)
         seconds = time.perf_counter() - start
     return out.total / seconds, out.total
 

@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from elasticity import runs  # noqa: E402
 from empirical import rebound  # noqa: E402
 from empirical.models import build_model, count_parameters  # noqa: E402
 from empirical.text import default_device  # noqa: E402
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     print(f"theory      {t['points']} points: {t['points_per_s']:,.0f} points/s on {t['backend']} "
           f"(compilation {t['compile_s']:.1f} s; target on a GPU >= 1e5 points/s)", flush=True)
     start = time.perf_counter()
-    path = rebound.run(config, args.results, f"gpu-check-{preset}", device=args.device).path
+    path = runs.rebound(config, results=args.results, run_id=f"gpu-check-{preset}", device=args.device).path
     report["rebound_seconds"] = time.perf_counter() - start
     report["rebound_result"] = str(path)
     report["total_seconds"] = time.perf_counter() - total

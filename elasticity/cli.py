@@ -13,6 +13,20 @@ from pathlib import Path
 import click
 
 from elasticity import render
+from sim.limits import MAX_DEPTH, MAX_RANDOM_SYMBOLS, MAX_REPLICATES
+from theory.exact import MAX_SIZE_RATIO
+from theory.quadrature import ALPHA_MAX, ALPHA_MIN
+
+
+def _number(x: float) -> str:
+    """A bound as help texts show it: 1.1, 100, 1e6, 1e12."""
+    return f"{x:.0e}".replace("e+0", "e").replace("e+", "e") if x >= 1e5 else f"{x:g}"
+
+
+# The domains the library enforces, as the help texts state them (from the same constants).
+ALPHA_RANGE = f"{_number(ALPHA_MIN)} <= alpha <= {_number(ALPHA_MAX)}"
+K_RANGE = f"0 < k <= {_number(MAX_SIZE_RATIO)}"
+L_RANGE = f"0 <= l <= {_number(MAX_SIZE_RATIO)}"
 
 
 class FloatList(click.ParamType):
@@ -36,6 +50,21 @@ class FloatList(click.ParamType):
 
 
 FLOATS = FloatList()
+
+
+class IntList(FloatList):
+    """An integer or a comma-separated list of integers: ``8`` or ``8,10,12``."""
+
+    name = "INT[,INT...]"
+
+    def convert(self, value, param, ctx):
+        numbers = super().convert(value, param, ctx)
+        if not all(float(x).is_integer() for x in numbers):
+            self.fail(f"{value!r}: integers only", param, ctx)
+        return tuple(int(x) for x in numbers)
+
+
+INTS = IntList()
 RESULTS = click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
                        default=Path("results"), show_default=True, help="Root folder of the result store.")
 RUN_ID = click.option("--run-id", default=None,
@@ -45,6 +74,14 @@ RUN_ID = click.option("--run-id", default=None,
 
 def _emit_json(payload) -> None:
     click.echo(json.dumps(payload, indent=1, allow_nan=False))
+
+
+def _show(as_json: bool, payload, render_text, *args) -> None:
+    """``payload`` as JSON with --json, else ``render_text(payload, *args)``: every command's ending."""
+    if as_json:
+        _emit_json(payload)
+    else:
+        click.echo(render_text(payload, *args))
 
 
 def _progress(stage: str, enabled: bool = True, unit: str = "cells"):
@@ -105,12 +142,12 @@ RANGE = Range()
 
 @cli.group(invoke_without_command=True)
 @click.option("--alpha", type=FLOATS, default=None,
-              help="Pareto tail index, 1.1 <= alpha <= 100 (outside, the quadrature cannot hold its "
+              help=f"Pareto tail index, {ALPHA_RANGE} (outside, the quadrature cannot hold its "
                    "1e-10 accuracy). A comma list evaluates a grid.")
 @click.option("--k", "k", type=FLOATS, default=None,
-              help="k = |D_1|/|D_2|, 0 < k <= 1e12 (pre-training vs alignment size).")
+              help=f"k = |D_1|/|D_2|, {K_RANGE} (pre-training vs alignment size).")
 @click.option("--l", "l", type=FLOATS, default=(0.0,), show_default="0",
-              help="l = |D_3|/|D_2|, 0 <= l <= 1e12; 0 is the limit from the right.")
+              help=f"l = |D_3|/|D_2|, {L_RANGE}; 0 is the limit from the right.")
 @click.option("--backend", type=click.Choice(["numpy", "jax"]), default="numpy", show_default=True,
               help="numpy: one point at a time (the reference; --errors); jax: the whole grid at once, "
                    "compiled (faster from about a hundred points of one alpha on).")
@@ -147,10 +184,7 @@ def theory(ctx, alpha, k, l, backend, as_json, errors):
         for row, names in flagged:
             click.echo(f"elasticity: warning: at alpha={row['alpha']:g} k={row['k']:g} l={row['l']:g} the "
                        f"error estimate of {', '.join(names)} exceeds 1e-8 relative (see --errors)", err=True)
-    if as_json:
-        _emit_json(rows[0] if len(rows) == 1 else rows)
-    else:
-        click.echo(render.theory(rows, errors))
+    _show(as_json, rows[0] if len(rows) == 1 else rows, lambda _: render.theory(rows, errors))
 
 
 @theory.command("map")
@@ -169,13 +203,8 @@ def theory_map(alpha, k, l, derivatives, results_root, run_id, as_json):
 
     doc = runs.theory_map(alpha, k, l, derivatives=derivatives, results=results_root, run_id=run_id,
                           on_read_back=_read_back_note)
-    if as_json:
-        _emit_json({key: doc[key] for key in ("run_id", "config", "metrics")})
-    else:
-        m = doc["metrics"]
-        click.echo(f"{m['points']} points ({len(m['alpha'])} alpha x {len(m['k'])} k, l = {l:g}) in "
-                   f"{m['seconds_with_compilation']:.1f} s (compilation included; benchmarks/bench_theory.py "
-                   f"times it apart); dgamma_2/dl < 0 at {m['negative_fraction']:.1%} of them")
+    _show(as_json, {key: doc[key] for key in ("run_id", "config", "metrics")}, render.theory_map)
+    if not as_json:
         click.echo(f"saved {Path(results_root) / 'theory-map' / doc['run_id']}")
 
 
@@ -185,16 +214,11 @@ def theory_map(alpha, k, l, derivatives, results_root, run_id, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {alpha, k_star}.")
 def theory_boundary(alpha, l, as_json):
     """For each alpha, k_star: the k at which dgamma_2/dl changes sign (the boundary of the
-    paper's claim (35)), to 1e-8 relative or better; null where there is none in [1e-2, 1e12]."""
-    from theory.boundary import boundary
+    paper's claim (35)), to 1e-8 relative or better; null where there is none in the k range
+    scanned (printed with the rows)."""
+    from theory.boundary import K_MIN, boundary
 
-    rows = boundary(alpha, l)
-    if as_json:
-        _emit_json(rows)
-        return
-    for row in rows:
-        shown = "none in [1e-2, 1e12]" if row["k_star"] is None else f"{row['k_star']:.10g}"
-        click.echo(f"alpha={row['alpha']:g}  k_star={shown}")
+    _show(as_json, boundary(alpha, l), render.boundary, f"[{_number(K_MIN)}, {_number(MAX_SIZE_RATIO)}]")
 
 
 @cli.command()
@@ -232,13 +256,13 @@ def sim():
 
 
 @sim.command("check")
-@click.option("--alpha", type=float, required=True, help="Pareto tail index, 1.1 <= alpha <= 100.")
-@click.option("--k", "k", type=float, required=True, help="k = |D_1|/|D_2|, 0 < k <= 1e12.")
-@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l = |D_3|/|D_2|, 0 <= l <= 1e12.")
+@click.option("--alpha", type=float, required=True, help=f"Pareto tail index, {ALPHA_RANGE}.")
+@click.option("--k", "k", type=float, required=True, help=f"k = |D_1|/|D_2|, {K_RANGE}.")
+@click.option("--l", "l", type=float, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
 @click.option("--depth", type=int, default=16, show_default=True,
-              help="Tree depth d: M = 2^(d-1) leaves per dataset (2..25; memory grows as 2^d).")
+              help=f"Tree depth d: M = 2^(d-1) leaves per dataset (2..{MAX_DEPTH}; memory grows as 2^d).")
 @click.option("--replicates", type=int, default=50, show_default=True,
-              help="Independent draws (2..1e6; 32 bytes kept per draw).")
+              help=f"Independent draws (2..{_number(MAX_REPLICATES)}; 32 bytes kept per draw).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of numpy's default_rng.")
 @click.option("--backend", type=click.Choice(["numpy", "jax"]), default="numpy", show_default=True,
@@ -263,19 +287,17 @@ def sim_check(alpha, k, l, depth, replicates, seed, backend, as_json, results_ro
     with _progress(f"sim check M=2^{depth - 1}", unit="replicates") as bar:
         doc = runs.sim_check(alpha, k, l, depth, replicates, seed, results=results_root, run_id=run_id,
                              force=force, progress=bar, on_read_back=_read_back_note, backend=backend)
-    if as_json:
-        _emit_json(doc["metrics"])
-    else:
-        click.echo(render.sim_check(doc["metrics"], montecarlo.REPORTED))
+    _show(as_json, doc["metrics"], render.sim_check, montecarlo.REPORTED)
 
 
 @sim.command("convergence")
-@click.option("--alpha", type=float, required=True, help="Pareto tail index, 1.1 <= alpha <= 100.")
-@click.option("--k", "k", type=float, required=True, help="k = |D_1|/|D_2|, 0 < k <= 1e12.")
-@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l = |D_3|/|D_2|, 0 <= l <= 1e12.")
-@click.option("--depths", type=FLOATS, default=(8.0, 10.0, 12.0, 14.0, 16.0, 18.0), show_default=True,
-              help="Tree depths d (M = 2^(d-1) leaves; integers in 2..25), comma-separated.")
-@click.option("--replicates", type=int, default=40, show_default=True, help="Draws per depth (2..1e6).")
+@click.option("--alpha", type=float, required=True, help=f"Pareto tail index, {ALPHA_RANGE}.")
+@click.option("--k", "k", type=float, required=True, help=f"k = |D_1|/|D_2|, {K_RANGE}.")
+@click.option("--l", "l", type=float, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
+@click.option("--depths", type=INTS, default="8,10,12,14,16,18", show_default=True,
+              help=f"Tree depths d (M = 2^(d-1) leaves; 2..{MAX_DEPTH}), comma-separated.")
+@click.option("--replicates", type=int, default=40, show_default=True,
+              help=f"Draws per depth (2..{_number(MAX_REPLICATES)}).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of numpy's default_rng.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -290,18 +312,15 @@ def sim_convergence(alpha, k, l, depths, replicates, seed, as_json):
     from sim import montecarlo
 
     result = montecarlo.convergence(alpha, k, l, list(depths), replicates, np.random.default_rng(seed))
-    if as_json:
-        _emit_json(result)
-    else:
-        click.echo(render.convergence(result))
+    _show(as_json, result, render.convergence)
 
 
 @sim.command("huffman")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
               help="A .npy file with a probability vector.")
-@click.option("--random", "n_random", type=click.IntRange(min=1, max=10**8),
-              help="Instead of --file: N probabilities drawn from a flat Dirichlet (N <= 1e8: about "
-                   "4 GB of memory at the limit).")
+@click.option("--random", "n_random", type=click.IntRange(min=1, max=MAX_RANDOM_SYMBOLS),
+              help=f"Instead of --file: N probabilities drawn from a flat Dirichlet (N <= "
+                   f"{_number(MAX_RANDOM_SYMBOLS)}: about 4 GB of memory at the limit).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for --random.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def sim_huffman(path, n_random, seed, as_json):
@@ -315,10 +334,7 @@ def sim_huffman(path, n_random, seed, as_json):
     if (path is None) == (n_random is None):
         raise click.UsageError("give exactly one of --file and --random")
     result = huffman.summary(huffman.load_probabilities(path) if path else None, n_random, seed)
-    if as_json:
-        _emit_json(result)
-    else:
-        click.echo(render.key_values(result))
+    _show(as_json, result, render.key_values)
 
 
 @sim.command("tree")
@@ -340,10 +356,7 @@ def sim_tree(files, vocab_size, depth, sizes, as_json):
     from sim import rates
 
     out = rates.describe_files(files, vocab_size, depth, sizes)
-    if as_json:
-        _emit_json(out)
-    else:
-        click.echo(render.trees(out))
+    _show(as_json, out, render.trees)
 
 
 @sim.command("fit")
@@ -362,10 +375,7 @@ def sim_fit(path, vocab_size, depth, masses, as_json):
     from sim import fit
 
     result = fit.fit_file(path, vocab_size, depth, masses)
-    if as_json:
-        _emit_json(result)
-    else:
-        click.echo(render.fit(result))
+    _show(as_json, result, render.fit)
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -450,11 +460,9 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
     if outcome.read_back:
         _read_back_note(outcome.path)
     result = store.read_result(outcome.path, experiment=experiment)
-    if as_json:
-        _emit_json(result)
-        return
-    click.echo(render_result(result))
-    click.echo(f"saved {outcome.path}")
+    _show(as_json, result, render_result)
+    if not as_json:
+        click.echo(f"saved {outcome.path}")
 
 
 @cli.command()
@@ -604,10 +612,7 @@ def world(preset, assignments, seed, pretrain, as_json):
         trained = {"steps": p.steps, "batch_size": p.batch, "lr": p.lr, "model_size": config.model_size,
                    "seed": seed}
     info = runs.world_information(world_config, seed, fractions, trained)
-    if as_json:
-        _emit_json(info)
-    else:
-        click.echo(render.world(info))
+    _show(as_json, info, render.world)
 
 
 @cli.group("config")

@@ -249,3 +249,18 @@ def rebound_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str
             rows.append([run["run"], "pre-trained - control", str(v["q1"]), _cell(v.get("difference_q2"), 0),
                          f"{v['seeds_paired']} seeds paired", v["verdict"]])
     return (f"Rebound: {run_id}", ["run", "arm", "Q1", "returns at Q2 [95% interval]", "seeds", "verdict"], rows)
+
+
+def boundary(rows: list[dict], scanned: str) -> str:
+    """``theory boundary``: one line per alpha; ``scanned`` is the k range searched."""
+    return "\n".join(f"alpha={row['alpha']:g}  k_star="
+                     + (f"none in {scanned}" if row["k_star"] is None else f"{row['k_star']:.10g}")
+                     for row in rows)
+
+
+def theory_map(doc: dict) -> str:
+    """``theory map``: the grid's size and the share where dgamma_2/dl < 0."""
+    m = doc["metrics"]
+    return (f"{m['points']} points ({len(m['alpha'])} alpha x {len(m['k'])} k, l = {m['l']:g}) in "
+            f"{m['seconds_with_compilation']:.1f} s (compilation included; benchmarks/bench_theory.py "
+            f"times it apart); dgamma_2/dl < 0 at {m['negative_fraction']:.1%} of them")

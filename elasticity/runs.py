@@ -108,8 +108,8 @@ def rebound(config, *, results="results", run_id: str | None = None, preset: str
 
     device = device or ("cpu" if config.synthetic else default_device())
     run_id = store.check_name("run_id", run_id) if run_id is not None else experiment_run_id(preset, config)
-    return protocol.run(config, results, run_id, engine.parse_shard(shard), progress, device, workers,
-                        _report_to(report_to))
+    return engine.run(protocol.Rebound(config, device, _report_to(report_to)), results, run_id,
+                      engine.parse_shard(shard), progress, workers)
 
 
 def rebound_sweep(named, *, results="results", run_id: str | None = None, preset: str = "sweep",
@@ -139,8 +139,8 @@ def resist(config, *, results="results", run_id: str | None = None, preset: str 
     device = device or ("cpu" if config.dataset == "synthetic" else default_device())
     if run_id is None:
         run_id = store.default_run_id(f"{preset}-{config.dataset}", config.as_dict())
-    return protocol.run(config, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
-                        progress, device, workers, _report_to(report_to))
+    return engine.run(protocol.Resist(config, device, _report_to(report_to)), results,
+                      store.check_name("run_id", run_id), engine.parse_shard(shard), progress, workers)
 
 
 def counterfactual(config, *, results="results", run_id: str | None = None, preset: str = "custom",
@@ -150,8 +150,8 @@ def counterfactual(config, *, results="results", run_id: str | None = None, pres
 
     if run_id is None:
         run_id = store.default_run_id(preset, config.as_dict())
-    return protocol.run(config, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
-                        progress, workers)
+    return engine.run(protocol.Counterfactual(config), results, store.check_name("run_id", run_id),
+                      engine.parse_shard(shard), progress, workers)
 
 
 def world_information(config, seed: int = 0, fractions=(), pretrain: dict | None = None) -> dict:

@@ -31,7 +31,6 @@ import numpy as np
 
 from empirical import measure, statistics, trajectory
 from empirical.world import World, information
-from harness import engine
 from harness.configs import CounterfactualConfig
 
 PRE_STREAM, PLACEBO_STREAM, ALIGN_STREAM, PERTURB_STREAM = 10, 11, 12, 13
@@ -47,19 +46,30 @@ class Arm:
     controls: bool
 
 
+def fraction_arm(f: float) -> str:
+    """The name of the arm pre-trained at positive share f on the full D_pre."""
+    return f"f{f:g}"
+
+
+def size_arm(config: CounterfactualConfig, n_pre: int) -> str:
+    """The name of the arm at the middle f with |D_pre| = n_pre (the k axis)."""
+    return fraction_arm(config.middle) if n_pre == config.world.n_pre else f"n{n_pre}"
+
+
 def arms(config: CounterfactualConfig) -> list[Arm]:
     fractions = sorted(config.fractions)
     low, high, mid = fractions[0], fractions[-1], config.middle
-    out = [Arm(f"f{f:g}", f, config.world.n_pre, PRE_STREAM, ("dose", "target"), f in (low, high))
+    out = [Arm(fraction_arm(f), f, config.world.n_pre, PRE_STREAM, ("dose", "target"), f in (low, high))
            for f in fractions]
     if config.placebo:
         out.append(Arm("placebo", mid, config.world.n_pre, PLACEBO_STREAM, ("dose", "target"), False))
-    out += [Arm(f"n{n}", mid, n, PRE_STREAM, ("dose",), False) for n in config.k_sizes]
+    out += [Arm(size_arm(config, n), mid, n, PRE_STREAM, ("dose",), False) for n in config.k_sizes]
     return out
 
 
-def _key(seed: int, arm: Arm) -> str:
-    return f"s{seed}-{arm.name}"
+def cell_key(seed: int, arm: str) -> str:
+    """The engine's key of one (seed, arm) cell."""
+    return f"s{seed}-{arm}"
 
 
 class Counterfactual:
@@ -70,7 +80,7 @@ class Counterfactual:
         self.config = config
 
     def cells(self) -> list[str]:
-        return [_key(s, a) for s in self.config.seeds for a in arms(self.config)]
+        return [cell_key(s, a.name) for s in self.config.seeds for a in arms(self.config)]
 
     def prepare(self, folder: Path) -> None:
         """Nothing to read: the world is generated."""
@@ -185,8 +195,8 @@ def _effect(c, records: dict, low: str, high: str, curve) -> dict:
     area), in probability and logit units, paired by seed."""
     out = {}
     for units, logit in (("probability", False), ("logit", True)):
-        a = {s: _drops(curve(records[f"s{s}-{low}"]), c.q2, logit) for s in c.seeds}
-        b = {s: _drops(curve(records[f"s{s}-{high}"]), c.q2, logit) for s in c.seeds}
+        a = {s: _drops(curve(records[cell_key(s, low)]), c.q2, logit) for s in c.seeds}
+        b = {s: _drops(curve(records[cell_key(s, high)]), c.q2, logit) for s in c.seeds}
         area = statistics.paired({s: float(a[s].mean()) for s in c.seeds},
                                  {s: float(b[s].mean()) for s in c.seeds})
         out[units] = {"area": area, "by_q2": [
@@ -202,7 +212,7 @@ def _short(stat: dict) -> dict:
 
 def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
     fractions = sorted(c.fractions)
-    low, high = f"f{fractions[0]:g}", f"f{fractions[-1]:g}"
+    low, high = fraction_arm(fractions[0]), fraction_arm(fractions[-1])
     lr0 = f"{c.second_lrs[0]:g}"
     effects = {variant: {lr: _effect(c, records, low, high, lambda r, v=variant, lr=lr: r["perturb"][v][lr])
                          for lr in (f"{x:g}" for x in c.second_lrs)}
@@ -212,7 +222,7 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
     metrics = {"low_arm": low, "high_arm": high, "effects": effects,
                "aligned": _aligned_table(c, records), "pretrained": _pretrained_table(c, records)}
     if c.placebo:
-        mid = f"f{c.middle:g}"
+        mid = fraction_arm(c.middle)
         placebo = {v: _effect(c, records, mid, "placebo", lambda r, v=v: r["perturb"][v][lr0])["probability"]["area"]
                    for v in ("dose", "target")}
         metrics["placebo"] = {v: {**_short(e), "covers_zero": statistics.verdict(e["ci95"]) == "not resolved"}
@@ -231,7 +241,7 @@ def _aligned_table(c, records) -> list[dict]:
     rows = []
     for arm in arms(c):
         for variant in arm.variants:
-            got = [records[_key(s, arm)]["align"][variant] for s in c.seeds]
+            got = [records[cell_key(s, arm.name)]["align"][variant] for s in c.seeds]
             rows.append({"arm": arm.name, "variant": variant,
                          "q1": statistics.mean_ci([g["q1"] for g in got]),
                          "score": statistics.mean_ci([g["score"] for g in got]),
@@ -242,7 +252,7 @@ def _aligned_table(c, records) -> list[dict]:
 def _pretrained_table(c, records) -> list[dict]:
     rows = []
     for arm in arms(c):
-        got = [records[_key(s, arm)] for s in c.seeds]
+        got = [records[cell_key(s, arm.name)] for s in c.seeds]
         excess = {d: statistics.mean_ci([g["pretrain"]["code_length_nats"][d] - g["entropy_nats_per_token"][d]
                                          for g in got]) for d in ("pre", "align", "perturb")}
         rows.append({"arm": arm.name, "f": arm.f, "n_pre": arm.n_pre,
@@ -279,10 +289,10 @@ def _effective_k(c, records) -> list[dict]:
     rows = []
     sizes = sorted({c.world.n_pre, *c.k_sizes})
     for n in sizes:
-        name = f"f{mid:g}" if n == c.world.n_pre else f"n{n}"
         rising, falling = [], []
         for s in c.seeds:
-            points = records[f"s{s}-{name}"]["perturb"]["dose"][f"{c.second_lrs[0]:g}"][: c.k_fit_points + 1]
+            perturbed = records[cell_key(s, size_arm(c, n))]["perturb"]["dose"][f"{c.second_lrs[0]:g}"]
+            points = perturbed[: c.k_fit_points + 1]
             q = [p["q"] for p in points]
             rising.append(-statistics.slope(q, [p["code_length_nats"]["align"] for p in points]))
             falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
@@ -308,7 +318,3 @@ def _note(c, verdict: str, metrics: dict, controls: dict, mde) -> str:
                      f"{mde:.3g} (probability units, 80% power)")
     return "; ".join(notes) or "placebo covers 0 and a positive control was detected"
 
-
-def run(config: CounterfactualConfig, results_root, run_id: str, shard=(0, 1), progress=None,
-        workers: int = 1) -> engine.Outcome:
-    return engine.run(Counterfactual(config), results_root, run_id, shard, progress, workers)

@@ -111,13 +111,6 @@ class Rebound:
         return metrics_, top
 
 
-def run(config: ReboundConfig, results_root, run_id: str, shard=(0, 1), progress=None,
-        device: str = "cpu", workers: int = 1, report_to: tuple[str, ...] = ()) -> engine.Outcome:
-    """Run (or resume, or read back) the rebound grid; see ``harness.engine``. ``report_to``:
-    transformers logging integrations for the trl stages, logged under ``<run>/logs/``."""
-    return engine.run(Rebound(config, device, report_to), results_root, run_id, shard, progress, workers)
-
-
 # ----------------------------------------------------------------------------------- summary
 
 def _crossing(record: dict) -> float | None:
@@ -203,7 +196,8 @@ def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str,
     """Several rebound runs (one per named configuration, run_id ``<run_id>.<name>``); when
     all are complete, an index result at ``<run_id>`` with each run's curves and comparisons."""
     start = time.perf_counter()
-    outcomes = [run(config, results_root, f"{run_id}.{name}", shard, progress, device, workers, report_to)
+    outcomes = [engine.run(Rebound(config, device, report_to), results_root, f"{run_id}.{name}", shard, progress,
+                           workers)
                 for name, config in named]
     total = sum(o.total for o in outcomes)
     if any(o.path is None for o in outcomes):

@@ -100,8 +100,8 @@ class World:
     def prompts(self, n: int) -> np.ndarray:
         """The first ``n`` distinct prompts (lexicographic) as token ids, (n, prompt_length)."""
         cfg = self.config
-        if not 1 <= n <= cfg.prompt_vocab ** cfg.prompt_length:
-            raise ValueError(f"there are {cfg.prompt_vocab ** cfg.prompt_length} distinct prompts, asked {n}")
+        if not 1 <= n <= cfg.distinct_prompts:
+            raise ValueError(f"there are {cfg.distinct_prompts} distinct prompts, asked {n}")
         digits = np.arange(n)[:, None] // cfg.prompt_vocab ** np.arange(cfg.prompt_length - 1, -1, -1)
         return SPECIAL + digits % cfg.prompt_vocab
 

@@ -113,6 +113,11 @@ class WorldConfig:
         return 1 + self.prompt_length + 1 + self.response_length + 1
 
     @property
+    def distinct_prompts(self) -> int:
+        """How many different prompts the world has (prompt_vocab ** prompt_length)."""
+        return self.prompt_vocab ** self.prompt_length
+
+    @property
     def response_start(self) -> int:
         """Index of the first response token in a sequence."""
         return 2 + self.prompt_length
@@ -230,8 +235,8 @@ class ReboundConfig:
                  f"DPO rejects first-style examples the first stage did not see: needs max Q1 + max Q2 <= "
                  f"{first}, got {max(self.q1) + max(self.q2)}")
         w = self.world
-        _require(self.prompts_to_score <= w.prompt_vocab ** w.prompt_length,
-                 f"eval_prompts must be <= {w.prompt_vocab ** w.prompt_length} (the distinct prompts)")
+        _require(self.prompts_to_score <= w.distinct_prompts,
+                 f"eval_prompts must be <= {w.distinct_prompts} (the distinct prompts)")
 
     @property
     def prompts_to_score(self) -> int:
@@ -371,8 +376,8 @@ class CounterfactualConfig:
         _require(0 <= self.replay_fraction < 1, f"replay_fraction must lie in [0, 1), got {self.replay_fraction}")
         _require(2 <= self.k_fit_points <= len(self.q2),
                  f"k_fit_points must lie in [2, {len(self.q2)}] (the Q2 grid), got {self.k_fit_points}")
-        _require(self.eval_prompts <= w.prompt_vocab ** w.prompt_length,
-                 f"eval_prompts must be <= {w.prompt_vocab ** w.prompt_length} (the distinct prompts)")
+        _require(self.eval_prompts <= w.distinct_prompts,
+                 f"eval_prompts must be <= {w.distinct_prompts} (the distinct prompts)")
         _require(w.n_pre not in self.k_sizes, "k_sizes must not repeat world.n_pre (that arm exists)")
 
     @property

@@ -261,28 +261,24 @@ def claim_run_dir(folder, config) -> None:
     """Record the configuration of a run folder (after its inputs were checked); refuse a
     folder that holds another configuration."""
     folder = Path(folder)
-    path = folder / CONFIG_FILE
     with locked(folder / ".claim.lock"):
-        if path.is_file():
-            stored = read_json(path)
-            if not (isinstance(stored, dict) and "config" in stored):
-                raise StoreError(f"{path} is not a run record of this toolkit version; use another "
-                                 f"--run-id or delete the folder")
-            check_config(folder, stored["config"], config)
-            return
-        atomic_write_json(path, {"schema_version": SCHEMA_VERSION, "fingerprint": fingerprint(config),
-                                 "config": config})
+        if not check_run_dir(folder, config):
+            atomic_write_json(folder / CONFIG_FILE, {"schema_version": SCHEMA_VERSION,
+                                                     "fingerprint": fingerprint(config), "config": config})
 
 
-def check_run_dir(folder, config) -> None:
-    """Refuse, before any work, a folder that holds another configuration."""
+def check_run_dir(folder, config) -> bool:
+    """Refuse, before any work, a folder that holds another configuration; True when the folder
+    already records this one, False when it records none."""
     path = Path(folder) / CONFIG_FILE
-    if path.is_file():
-        stored = read_json(path)
-        if not (isinstance(stored, dict) and "config" in stored):
-            raise StoreError(f"{path} is not a run record of this toolkit version; use another "
-                             f"--run-id or delete the folder")
-        check_config(folder, stored["config"], config)
+    if not path.is_file():
+        return False
+    stored = read_json(path)
+    if not (isinstance(stored, dict) and "config" in stored):
+        raise StoreError(f"{path} is not a run record of this toolkit version; use another "
+                         f"--run-id or delete the folder")
+    check_config(folder, stored["config"], config)
+    return True
 
 
 def run_lock(root, experiment: str, run_id: str) -> Path:

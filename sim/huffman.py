@@ -16,6 +16,7 @@ import numba as nb
 import numpy as np
 
 from sim import arrays
+from sim.limits import MAX_RANDOM_SYMBOLS
 from sim.probability import as_vector, check_probabilities, check_sorted, entropy_bits
 
 
@@ -63,8 +64,9 @@ def summary(p=None, n_random: int | None = None, seed: int = 0) -> dict:
     if (p is None) == (n_random is None):
         raise ValueError("give exactly one of p and n_random")
     if p is None:
-        if not 1 <= n_random <= 10**8:
-            raise ValueError(f"n_random must be in [1, 1e8] (memory), got {n_random}")
+        if not 1 <= n_random <= MAX_RANDOM_SYMBOLS:
+            limit = f"{MAX_RANDOM_SYMBOLS:.0e}".replace("e+0", "e")
+            raise ValueError(f"n_random must be in [1, {limit}] (memory), got {n_random}")
         p = np.random.default_rng(seed).dirichlet(np.ones(n_random))
     p = check_probabilities(p)
     start = time.perf_counter()

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from sim.limits import MAX_DEPTH, MAX_REPLICATES
 from theory import pareto
 from theory.exact import check_point, exact
 
 REPORTED = ("gamma_1", "gamma_2", "dgamma_1_dl", "dgamma_2_dl")
-MAX_DEPTH = 25  # M = 2^24 leaves per dataset: three 128 MiB arrays per replicate
-MAX_REPLICATES = 10**6  # memory: 4 float64 per replicate kept (32 MB at the limit)
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,14 @@ def check(alpha, k, l, depth: int, replicates: int, rng: np.random.Generator,
             draws[name][i] = one[name]
         if progress is not None:
             progress(i + 1, replicates)
+    return summarize(draws, alpha, k, l, depth)
+
+
+def summarize(draws: dict[str, np.ndarray], alpha: float, k: float, l: float, depth: int) -> dict:
+    """A check's result from its draws (one array per REPORTED quantity), whichever backend drew
+    them: mean and 95% t-interval of each, the exact value, and whether it lies inside."""
     truth = exact(alpha, k, l)
+    replicates = len(draws[REPORTED[0]])
     out = {"alpha": alpha, "k": k, "l": l, "depth": depth, "leaves": 2 ** (depth - 1),
            "replicates": replicates, "exact": {}, "exact_inside_ci95": {}}
     for name in REPORTED:

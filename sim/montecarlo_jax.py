@@ -45,7 +45,6 @@ def check(alpha, k, l, depth: int, replicates: int, seed: int = 0, progress=None
     of gamma_1, gamma_2 and their l-slopes, the exact values and whether each lies inside."""
     import jax
 
-    from theory.exact import exact
 
     alpha, k, l, depth, replicates = montecarlo.check_inputs(alpha, k, l, depth, replicates)
     m = 2 ** (depth - 1)
@@ -68,13 +67,5 @@ def check(alpha, k, l, depth: int, replicates: int, seed: int = 0, progress=None
             done += n
             if progress is not None:
                 progress(done, replicates)
-    truth = exact(alpha, k, l)
-    out = {"alpha": alpha, "k": k, "l": l, "depth": depth, "leaves": m, "replicates": replicates,
-           "backend": f"jax ({jax.default_backend()})", "exact": {}, "exact_inside_ci95": {}}
-    for name in montecarlo.REPORTED:
-        est = montecarlo._summary(np.concatenate(draws[name]))
-        out[name] = est.as_dict()
-        value = getattr(truth, name)
-        out["exact"][name] = value
-        out["exact_inside_ci95"][name] = bool(est.ci95[0] <= value <= est.ci95[1])
-    return out
+    out = montecarlo.summarize({name: np.concatenate(d) for name, d in draws.items()}, alpha, k, l, depth)
+    return {**out, "backend": f"jax ({jax.default_backend()})"}

@@ -48,7 +48,7 @@ CASES = [
     (["sim", "check", "--alpha", "3", "--k", "100", "--run-id", ""], "run_id must be"),
     (["sim", "check", "--alpha", "3", "--k", "100", "--run-id", "x\n"], "run_id must be"),
     (["sim", "check", "--alpha", "3", "--k", "100", "--seed", "-1"], "'--seed'"),
-    (["sim", "convergence", "--alpha", "3", "--k", "100", "--depths", "8.5,10"], "depth must be an integer"),
+    (["sim", "convergence", "--alpha", "3", "--k", "100", "--depths", "8.5,10"], "integers only"),
     (["sim", "convergence", "--alpha", "3", "--k", "100", "--depths", "8"], "at least two"),
     (["sim", "huffman", "--random", "100000000000"], "'--random'"),
     (["sim", "huffman"], "exactly one of --file and --random"),

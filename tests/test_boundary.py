@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from test_cli import run as run_cli
+from console import run_cli
 from theory.boundary import boundary, k_star
 from theory.exact import exact
 from theory.limits import alpha_star

@@ -1,21 +1,11 @@
 """The ``elasticity`` console command end to end, as a user runs it (a subprocess)."""
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from console import run_cli as run
 from elasticity.render import THEORY_KEYS
-
-EXE = shutil.which("elasticity", path=str(Path(sys.executable).parent)) or shutil.which("elasticity")
-
-
-def run(*args, cwd=None):
-    cmd = [EXE, *args] if EXE else [sys.executable, "-m", "elasticity.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_theory_json_single_point():

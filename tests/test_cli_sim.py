@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from test_cli import run
+from console import run_cli as run
 
 
 def test_sim_check_json_and_resume(tmp_path):

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from console import run_cli
 from elasticity import runs
-from empirical import counterfactual, measure, statistics, trajectory
+from empirical import measure, statistics, trajectory
 from empirical.models import build_model
 from empirical.world import World, information, kl_nats
 from harness import overrides, presets, store
 from harness.configs import WorldConfig
-from test_cli import run as run_cli
 
 MICRO = presets.COUNTERFACTUAL["micro"]
 
@@ -155,7 +155,8 @@ def test_bad_counterfactual_configs():
 def test_the_result_is_refused_for_another_configuration(tmp_path):
     config = overrides.with_overrides(MICRO, ["seeds=0,1", "spring=0", "q2=16,64", "pretrain.steps=20",
                                               "q1_max=64"])
-    out = counterfactual.run(config, tmp_path, "x")
+    out = runs.counterfactual(config, results=tmp_path, run_id="x")
     assert store.read_result(out.path, experiment="counterfactual")["effect"]["n_seeds"] == 2
     with pytest.raises(store.StoreError, match=r"differs in: pretrain.steps"):
-        counterfactual.run(overrides.with_overrides(config, ["pretrain.steps=21"]), tmp_path, "x")
+        runs.counterfactual(overrides.with_overrides(config, ["pretrain.steps=21"]), results=tmp_path,
+                            run_id="x")

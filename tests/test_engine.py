@@ -6,9 +6,9 @@ import multiprocessing
 from dataclasses import replace
 
 import pytest
-from toy_protocol import Toy, ToyConfig, runs_logged
 
 from harness import engine, store
+from toy_protocol import Toy, ToyConfig, runs_logged
 
 DEFAULT = ToyConfig()
 

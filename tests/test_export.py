@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from toy_protocol import Toy, ToyConfig
 
+from console import run_cli
 from elasticity import export
 from harness import engine
-from test_cli import run as run_cli
+from toy_protocol import Toy, ToyConfig
 
 
 def test_nested_records_become_rows_with_their_series():

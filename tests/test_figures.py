@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from console import run_cli
 from elasticity import report
 from figures.build import build_all
-from test_cli import run as run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import text_fixtures as F
+from console import run_cli
+from elasticity import runs
 from empirical import resist
 from empirical.train import StageConfig, sft_pairs
 from harness import presets, store
-from test_cli import run as run_cli
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_bad_input_is_refused_before_training(local, tmp_path):
 
 
 def test_resist_micro_on_the_synthetic_world_fills_table_2_with_exact_distances(tmp_path):
-    path = resist.run(presets.RESIST["micro"], tmp_path, "r").path
+    path = runs.resist(presets.RESIST["micro"], results=tmp_path, run_id="r").path
     doc = store.read_result(path, experiment="resist")
     rows = doc["metrics"]["table2"]
     assert [r["pair"] for r in rows] == [[1, 2], [2, 3], [1, 3]]
@@ -146,7 +147,7 @@ def test_resist_micro_on_the_synthetic_world_fills_table_2_with_exact_distances(
         for c in cells.values():
             assert c["inverse_relative"] == pytest.approx(c["inverse_kl_nats"] / c["inverse_kl_before_nats"])
     assert len(doc["cells"]) == 9
-    again = resist.run(presets.RESIST["micro"], tmp_path, "r")
+    again = runs.resist(presets.RESIST["micro"], results=tmp_path, run_id="r")
     assert again.path == path and again.read_back  # finished: read back, nothing recomputed
 
 

@@ -6,9 +6,15 @@ import json
 
 import pytest
 
+from console import run_cli
 from empirical import rebound as protocols
-from harness import overrides, presets, store
-from test_cli import run as run_cli
+from harness import engine, overrides, presets, store
+
+
+def _run(config, root, run_id, shard=(0, 1), progress=None) -> engine.Outcome:
+    """The rebound protocol on the run engine, as ``elasticity.runs.rebound`` runs it (synthetic, CPU)."""
+    return engine.run(protocols.Rebound(config), root, run_id, shard, progress)
+
 
 MICRO = presets.REBOUND["micro"]
 SMALL = overrides.with_overrides(MICRO, ["controls=false", "q1=32", "seeds=0"])
@@ -21,11 +27,11 @@ def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        protocols.run(MICRO, tmp_path, "r", progress=stop_after_three)
+        _run(MICRO, tmp_path, "r", progress=stop_after_three)
     cells = tmp_path / "rebound" / "r" / "cells"
     first = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     assert len(first) == 3 and not (tmp_path / "rebound" / "r" / "result.json").exists()
-    path = protocols.run(MICRO, tmp_path, "r").path
+    path = _run(MICRO, tmp_path, "r").path
     assert all(p.stat().st_mtime_ns == first[p.name] for p in cells.glob("*.json") if p.name in first)
     doc = store.read_result(path, experiment="rebound")
     assert len(doc["cells"]) == protocols.n_points(MICRO) == 10 * 3  # 10 trajectories, Q2 in {0, 16, 64}
@@ -48,25 +54,25 @@ def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
 def test_shards_split_the_grid_and_the_last_one_summarizes(tmp_path):
     config = overrides.with_overrides(MICRO, ["controls=false"])
     assert len(protocols.groups(config)) == 4
-    assert protocols.run(config, tmp_path, "s", shard=(0, 2)).path is None
-    path = protocols.run(config, tmp_path, "s", shard=(1, 2)).path
+    assert _run(config, tmp_path, "s", shard=(0, 2)).path is None
+    path = _run(config, tmp_path, "s", shard=(1, 2)).path
     assert len(store.read_result(path)["cells"]) == protocols.n_points(config) == 12
 
 
 @pytest.mark.parametrize("variant", ["dpo", "reversed"])
 def test_other_variants_run(tmp_path, variant):
     config = overrides.with_overrides(SMALL, [f"variant={variant}"])
-    doc = store.read_result(protocols.run(config, tmp_path, variant).path, experiment="rebound")
+    doc = store.read_result(_run(config, tmp_path, variant).path, experiment="rebound")
     assert len(doc["cells"]) == 3 and doc["metrics"]["variant"] == variant
     start, end = doc["cells"][0]["score"], doc["cells"][-1]["score"]
     assert (end > start) if variant == "reversed" else (end < start)  # the second stage moves the score back
 
 
 def test_changed_config_in_the_same_run_is_refused(tmp_path):
-    protocols.run(SMALL, tmp_path, "x")
+    _run(SMALL, tmp_path, "x")
     other = overrides.with_overrides(SMALL, ["second_lr=0.002"])
     with pytest.raises(store.StoreError, match=r"another configuration \(differs in: second_lr\)"):
-        protocols.run(other, tmp_path, "x")
+        _run(other, tmp_path, "x")
 
 
 def test_cli_rebound_json_and_errors(tmp_path):

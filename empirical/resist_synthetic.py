@@ -1,0 +1,83 @@
+"""Forward against inverse alignment on the synthetic world, exact (``empirical.resist`` runs it).
+
+Every theta's law over the responses is enumerated, so the distances are exact: the inverse
+distance is KL(theta_i || theta'_ji) and the forward one KL(theta_j || theta'_ij), each taken
+relative to its value before the path's training (KL(theta_i || theta_j), KL(theta_j ||
+theta_i)). One record per seed; the base is pre-trained from scratch on that seed's world.
+"""
+
+import copy
+import time
+
+import numpy as np
+
+from empirical import measure, trajectory
+from empirical.world import World
+from harness.configs import ResistConfig
+
+PAIRS = ((1, 2), (2, 3), (1, 3))
+
+
+def run_seed(c: ResistConfig, seed: int) -> dict:
+    """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record."""
+    from empirical.models import build_model
+
+    began = time.perf_counter()
+    w = c.world
+    world = World(w, seed)
+    part = c.part_size or w.n_align // 4
+    parts = np.split(world.sample(4 * part, 1.0, 12).tokens, 4)
+    prompts = world.prompts(w.distinct_prompts)  # every distinct prompt
+    theta = [build_model(w.vocab_size, w.sequence_length, c.model_size, seed)]
+    trajectory.pretrain(theta[0], world.sample(w.n_pre, w.pre_positive_fraction, 10).tokens,
+                        steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
+    for i in (1, 2, 3):
+        theta.append(_sft_copy(theta[-1], parts[i - 1], c.sequential_lr, c.sequential_epochs, c, seed))
+    laws = [measure.response_log_probs(m, world, prompts) for m in theta]
+    rng = np.random.default_rng([seed, 4])
+    samples = {i: _sample(world, laws[i], parts[3], c.temperature, rng) for i in (1, 2, 3)}
+    pairs = []
+    for i, j in PAIRS:
+        forward = _sft_copy(theta[i], samples[j], c.path_lr, c.path_epochs, c, seed)  # theta'_ij
+        inverse = _sft_copy(theta[j], samples[i], c.path_lr, c.path_epochs, c, seed)  # theta'_ji
+        after_f, after_i = (measure.response_log_probs(m, world, prompts) for m in (forward, inverse))
+        tokens = w.response_length + 1
+        d = {"inverse": _distance(laws[i], after_i, laws[j], tokens),  # target theta_i
+             "forward": _distance(laws[j], after_f, laws[i], tokens)}  # target theta_j
+        pairs.append({"pair": [i, j], **{f"{side}_{k}": v for side, got in d.items() for k, v in got.items()}})
+    return {"seed": seed, "pairs": pairs, "part_size": part, "wall_s": time.perf_counter() - began}
+
+
+def _sft_copy(model, tokens, lr: float, epochs: int, c: ResistConfig, seed: int):
+    out = copy.deepcopy(model)
+    data = np.concatenate([tokens] * epochs)
+    trajectory.trajectory(out, data, (len(data),), lambda m: {}, lr=lr, batch_size=c.batch_size, seed=seed,
+                          loss_from=c.world.response_start)
+    return out
+
+
+def _sample(world: World, log_q: np.ndarray, like: np.ndarray, temperature: float, rng) -> np.ndarray:
+    """``like``'s prompts, each with a response drawn from the model's law at ``temperature``
+    (renormalized over the valid responses): exact ancestral sampling, by enumeration."""
+    cfg = world.config
+    tokens = like.copy()
+    digits = (like[:, 1:1 + cfg.prompt_length] - 4) @ cfg.prompt_vocab ** np.arange(cfg.prompt_length - 1, -1, -1)
+    scaled = log_q / temperature
+    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    cumulative = probs.cumsum(axis=1)
+    picks = (cumulative[digits] < rng.random((len(like), 1))).sum(axis=1)
+    tokens[:, cfg.response_start:-1] = world.response_tokens()[np.minimum(picks, probs.shape[1] - 1)]
+    return tokens
+
+
+def _distance(target: np.ndarray, model: np.ndarray, before: np.ndarray, tokens: int) -> dict:
+    """Cross-entropy (nats/token) of the target's law (over valid responses) under ``model`` and
+    under ``before``; the KLs; KL after / KL before."""
+    p = np.exp(target - target.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    entropy = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1).mean()  # 0 log 0 = 0
+    ce_after, ce_before = (float(-(p * lq).sum(axis=1).mean()) for lq in (model, before))
+    kl_after, kl_before = ce_after - entropy, ce_before - entropy
+    return {"nats": ce_after / tokens, "before_nats": ce_before / tokens, "kl_nats": kl_after,
+            "kl_before_nats": kl_before, "relative": kl_after / kl_before}
