@@ -296,9 +296,9 @@ def _effective_k(c, records) -> list[dict]:
             q = [p["q"] for p in points]
             rising.append(-statistics.slope(q, [p["code_length_nats"]["align"] for p in points]))
             falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
-        observed = statistics.ratio_ci(rising, falling)
+        observed = statistics.fieller(rising, falling)
         world = World(c.world, c.seeds[0])
-        rows.append({"n_pre": n, "nominal_k": n / c.q1_dose, "observed": {k: observed[k] for k in ("mean", "ci95")},
+        rows.append({"n_pre": n, "nominal_k": n / c.q1_dose, "observed": {k: observed[k] for k in ("mean", "ci95", "undefined")},
                      "predicted": predict.effective_k_optimal(world, mid, n, c.q1_dose),
                      "per_seed": [r / f if f != 0 else None for r, f in zip(rising, falling, strict=True)]})
     return rows

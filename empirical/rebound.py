@@ -167,8 +167,9 @@ def _effective_k(c: ReboundConfig, records: list[dict], q1: int) -> dict:
         q = [p["q"] for p in points]
         rising.append(-statistics.slope(q, [p["code_length_nats"][first] for p in points]))
         falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
-    observed = statistics.ratio_ci(rising, falling)
-    return {"q1": q1, "nominal_k": c.world.n_pre / q1, "observed": {k: observed[k] for k in ("mean", "ci95")}}
+    observed = statistics.fieller(rising, falling)
+    return {"q1": q1, "nominal_k": c.world.n_pre / q1,
+            "observed": {k: observed[k] for k in ("mean", "ci95", "undefined")}}
 
 
 def summarize(c: ReboundConfig, records: dict) -> tuple[dict, dict]:

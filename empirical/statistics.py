@@ -1,5 +1,8 @@
 """Statistics of experimental claims (docs/design.md, section 6): means with 95% t-intervals over
-seeds, effects paired by seed, the minimal detectable effect, verdicts read from intervals.
+seeds, effects paired by seed, the minimal detectable effect, equivalence against a smallest
+effect of interest (two one-sided tests), Holm's adjustment for a family of secondary
+endpoints, a covariate-adjusted paired effect, Fieller's interval for a ratio of means, and
+verdicts read from intervals.
 
 Plain numpy/scipy. An interval needs two seeds: with one, ``ci95`` is None ("no interval"),
 never a zero-width interval.
@@ -10,7 +13,7 @@ import math
 import numpy as np
 from scipy import stats
 
-VERDICTS = ("elasticity", "opposite", "not resolved")
+VERDICTS = ("elasticity", "opposite", "equivalent", "not resolved")
 
 
 def mean_ci(values) -> dict:
@@ -46,9 +49,12 @@ def minimal_detectable_effect(sd: float | None, n: int, power: float = 0.8) -> f
     return float((stats.t.ppf(0.975, n - 1) + stats.t.ppf(power, n - 1)) * sd / math.sqrt(n))
 
 
-def verdict(ci95) -> str:
-    """``elasticity`` when the interval lies above 0, ``opposite`` below, else ``not resolved``
-    (one seed, no interval, is not resolved either)."""
+def verdict(ci95, equivalent: dict | None = None) -> str:
+    """``elasticity`` when the 95% interval lies above 0, ``opposite`` below; else
+    ``equivalent`` when ``equivalent`` (from ``equivalence``) says the 90% interval lies inside
+    the margin; else ``not resolved`` (one seed, no interval, is not resolved either). A
+    significant effect smaller than the margin is still reported as significant: its
+    equivalence record says it is small."""
     if ci95 is None:
         return "not resolved"
     low, high = ci95
@@ -56,6 +62,8 @@ def verdict(ci95) -> str:
         return "elasticity"
     if high < 0:
         return "opposite"
+    if equivalent is not None and equivalent["within_margin"]:
+        return "equivalent"
     return "not resolved"
 
 
@@ -73,22 +81,103 @@ def slope(x, y) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def ratio_ci(numerators, denominators, seed: int = 0, draws: int = 4000) -> dict:
-    """mean(numerators) / mean(denominators) over seeds (paired by position), with a
-    percentile bootstrap 95% interval that resamples seeds; None where a resample's
-    denominator is 0 too often to say (over 2.5% of draws)."""
+def t_interval(mean: float, sd: float | None, n: int, level: float) -> list[float] | None:
+    """The two-sided t-interval at ``level`` of a mean of n values with sample sd; None under two."""
+    if sd is None or n < 2:
+        return None
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n))
+    return [mean - half, mean + half]
+
+
+def equivalence(stat: dict, sesoi: float) -> dict:
+    """Two one-sided tests at 5% each against the margin [-sesoi, +sesoi]: equivalent when the
+    90% t-interval lies strictly inside it (Schuirmann's TOST)."""
+    if not (math.isfinite(sesoi) and sesoi > 0):
+        raise ValueError(f"sesoi must be a finite number > 0, got {sesoi}")
+    ci90 = t_interval(stat["mean"], stat["sd"], stat["n"], 0.90)
+    return {"ci90": ci90, "sesoi": sesoi,
+            "within_margin": ci90 is not None and -sesoi < ci90[0] and ci90[1] < sesoi}
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error), in the input order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def family(stats_: list[dict]) -> list[dict]:
+    """Secondary (exploratory) endpoints as a family: each one's two-sided t-test p-value, its
+    Holm-adjusted p-value, and its interval at the Bonferroni level 1 - 0.05/m (simultaneous
+    coverage; the adjusted p-value < 0.05 is Holm's decision, the interval a conservative one)."""
+    m = len(stats_)
+    raw = [p_value(s) for s in stats_]
+    adjusted = holm([1.0 if p is None else p for p in raw])
+    return [{"p": p, "p_holm": a if p is not None else None,
+             "ci95_adjusted": t_interval(s["mean"], s["sd"], s["n"], 1 - 0.05 / m)}
+            for s, p, a in zip(stats_, raw, adjusted, strict=True)]
+
+
+def p_value(stat: dict) -> float | None:
+    """Two-sided one-sample t-test of mean 0; None under two values or with sd 0."""
+    if stat["sd"] is None or stat["n"] < 2 or stat["sd"] == 0:
+        return None
+    t = stat["mean"] / (stat["sd"] / math.sqrt(stat["n"]))
+    return float(2 * stats.t.sf(abs(t), stat["n"] - 1))
+
+
+def adjusted_effect(effects: dict, covariates: dict[str, dict]) -> dict:
+    """The intercept of a paired regression: per seed, effect = a + sum_j b_j x_j + error, with
+    x_j the per-seed difference of covariate j between the arms; ``a`` is the effect at equal
+    covariates, with its 95% t-interval (n - p degrees of freedom). A covariate that does not
+    vary over seeds is dropped (it is absorbed by the intercept) and named."""
+    seeds = sorted(effects)
+    if any(set(c) != set(effects) for c in covariates.values()):
+        raise ValueError("covariates must hold the same seeds as the effects")
+    y = np.array([effects[s] for s in seeds], float)
+    used = [name for name, c in covariates.items() if np.ptp([c[s] for s in seeds]) > 1e-12]
+    x = np.column_stack([np.ones(len(seeds))] + [[covariates[name][s] for s in seeds] for name in used])
+    dof = len(seeds) - x.shape[1]
+    if dof < 1 or np.linalg.matrix_rank(x) < x.shape[1]:
+        return {"mean": None, "ci95": None, "n": len(seeds), "covariates": used,
+                "note": "too few seeds or collinear covariates for the regression"}
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    residual = y - x @ coef
+    sigma2 = float(residual @ residual) / dof
+    se = math.sqrt(sigma2 * float(np.linalg.inv(x.T @ x)[0, 0]))
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return {"mean": float(coef[0]), "ci95": [float(coef[0]) - half, float(coef[0]) + half], "n": len(seeds),
+            "covariates": used, "slopes": {name: float(b) for name, b in zip(used, coef[1:], strict=True)}}
+
+
+def fieller(numerators, denominators) -> dict:
+    """mean(numerators) / mean(denominators) over seeds (paired by position), with Fieller's 95%
+    interval: the set of ratios r for which mean(num) - r mean(den) is not significantly
+    different from 0 (t at n - 1 degrees of freedom, the two means' covariance included). The
+    interval is None, with the reason, where it is unbounded: the denominator's mean is not
+    significantly different from 0 (g >= 1), so no finite interval holds the ratio."""
     num, den = np.asarray(numerators, float), np.asarray(denominators, float)
-    if num.shape != den.shape or num.size == 0:
-        raise ValueError("numerators and denominators must be paired and non-empty")
-    mean = float(num.mean() / den.mean()) if den.mean() != 0 else None
-    if num.size < 2:
-        return {"mean": mean, "ci95": None, "n": int(num.size)}
-    rng = np.random.default_rng(seed)
-    pick = rng.integers(0, num.size, (draws, num.size))
-    d = den[pick].mean(axis=1)
-    ok = d != 0
-    if ok.mean() < 0.975:
-        return {"mean": mean, "ci95": None, "n": int(num.size)}
-    r = num[pick].mean(axis=1)[ok] / d[ok]
-    return {"mean": mean, "ci95": [float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))],
-            "n": int(num.size)}
+    if num.shape != den.shape or num.ndim != 1 or num.size == 0 or not np.isfinite([num, den]).all():
+        raise ValueError("numerators and denominators must be paired, finite and non-empty")
+    n = num.size
+    a, b = float(num.mean()), float(den.mean())
+    mean = a / b if b != 0 else None
+    if n < 2:
+        return {"mean": mean, "ci95": None, "n": n, "undefined": "one seed: no interval"}
+    cov = np.cov(num, den, ddof=1) / n  # covariance of the two means
+    v11, v12, v22 = float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])
+    t = float(stats.t.ppf(0.975, n - 1))
+    if b == 0 or t * t * v22 >= b * b:
+        return {"mean": mean, "ci95": None, "n": n,
+                "undefined": "the denominator's mean is not significantly different from 0: unbounded"}
+    g = t * t * v22 / (b * b)
+    r = a / b
+    spread = v11 - 2 * r * v12 + r * r * v22 - g * (v11 - v12 * v12 / v22 if v22 > 0 else 0.0)
+    half = t / abs(b) * math.sqrt(max(spread, 0.0))
+    centre = r - g * v12 / v22 if v22 > 0 else r
+    low, high = (centre - half) / (1 - g), (centre + half) / (1 - g)
+    return {"mean": mean, "ci95": [low, high], "n": n, "undefined": None}

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -69,10 +69,116 @@ def test_minimal_detectable_effect_has_the_stated_power(n):
     assert power == pytest.approx(0.8, abs=0.02)
 
 
-def test_ratio_ci_is_the_ratio_of_means_with_a_bootstrap_interval():
-    got = statistics.ratio_ci([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
-    assert got["mean"] == 2.0 and got["ci95"] == pytest.approx([2.0, 2.0])  # every resample: exactly 2
-    assert statistics.ratio_ci([1.0, -1.0], [1.0, -1.0])["ci95"] is None  # a denominator of 0 too often
+def _fieller_set_contains(num, den, r) -> bool:
+    """Fieller's set written from its definition: r is inside when mean(num) - r mean(den) is not
+    significantly different from 0 (two-sided 5% t-test on the per-seed values num - r den)."""
+    d = np.asarray(num) - r * np.asarray(den)
+    return abs(d.mean()) <= stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+
+
+@given(st.lists(st.tuples(st.floats(-3, 3), st.floats(0.5, 3)), min_size=3, max_size=12))
+def test_fieller_interval_is_the_set_its_definition_gives(pairs):
+    """The interval's ends are the boundary of the defining set: just inside at the ends, outside
+    beyond them (a grid check against the t-test, independent of the closed form)."""
+    num, den = (np.array(x) for x in zip(*pairs, strict=True))
+    assume(np.ptp(num) > 1e-3 and np.ptp(den) > 1e-3)  # a constant column makes the set degenerate
+    got = statistics.fieller(num, den)
+    assert got["mean"] == pytest.approx(num.mean() / den.mean(), rel=1e-12)
+    if got["ci95"] is None:
+        assert got["undefined"]
+        return
+    low, high = got["ci95"]
+    width = max(high - low, 1e-9)
+    # inside near both ends and at the estimate; outside a little beyond each end (tolerance: 1e-6 of
+    # the width keeps the test clear of rounding in the square root at the boundary)
+    for r in (low + 1e-6 * width, high - 1e-6 * width, got["mean"]):
+        assert _fieller_set_contains(num, den, r)
+    for r in (low - 1e-3 * width, high + 1e-3 * width):
+        assert not _fieller_set_contains(num, den, r)
+
+
+def test_fieller_is_undefined_when_the_denominator_may_be_zero():
+    got = statistics.fieller([1.0, 2.0, 1.5], [1.0, -1.0, 0.2])
+    assert got["ci95"] is None and "not significantly different from 0" in got["undefined"]
+    assert statistics.fieller([1.0], [2.0])["ci95"] is None  # one seed: no interval
+    den = [1.0, 1.1, 0.9, 1.05, 0.95]
+    assert statistics.fieller([2 * d for d in den], den)["ci95"] == pytest.approx([2.0, 2.0])  # an exact ratio
+    assert statistics.fieller([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])["ci95"] is None  # 3 seeds: se too large
+
+
+def test_fieller_refuses_unpaired_input():
+    for num, den in (([1.0, 2.0], [1.0]), ([], []), ([1.0, math.nan], [1.0, 2.0])):
+        with pytest.raises(ValueError, match="paired, finite and non-empty"):
+            statistics.fieller(num, den)
+
+
+# ------------------------------------------------- equivalence, Holm, the adjusted effect
+
+def test_equivalence_is_schuirmanns_two_one_sided_tests():
+    """Within the margin exactly when both one-sided 5% t-tests (scipy) reject: mean <= -sesoi and
+    mean >= +sesoi."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        x = rng.normal(rng.uniform(-0.3, 0.3), rng.uniform(0.05, 0.4), int(rng.integers(3, 30)))
+        sesoi = 0.2
+        got = statistics.equivalence(statistics.mean_ci(x), sesoi)
+        lower = stats.ttest_1samp(x, -sesoi, alternative="greater").pvalue
+        upper = stats.ttest_1samp(x, sesoi, alternative="less").pvalue
+        assert got["within_margin"] == (max(lower, upper) < 0.05)
+        assert got["ci90"] == pytest.approx(list(stats.t.interval(0.90, x.size - 1, x.mean(), stats.sem(x))))
+
+
+def test_four_verdicts_from_hand_made_intervals():
+    inside = {"within_margin": True}
+    outside = {"within_margin": False}
+    assert statistics.verdict([0.01, 0.3], inside) == "elasticity"  # significant beats small
+    assert statistics.verdict([-0.3, -0.01], inside) == "opposite"
+    assert statistics.verdict([-0.1, 0.1], inside) == "equivalent"
+    assert statistics.verdict([-0.1, 0.1], outside) == "not resolved"
+    assert statistics.verdict([-0.1, 0.1]) == "not resolved"  # no margin given: cannot say "absent"
+    assert statistics.verdict(None, inside) == "not resolved"
+    assert set(statistics.VERDICTS) == {"elasticity", "opposite", "equivalent", "not resolved"}
+
+
+def test_equivalence_refuses_a_bad_margin():
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="sesoi"):
+            statistics.equivalence(statistics.mean_ci([0.0, 0.1]), bad)
+
+
+def test_holm_matches_the_step_down_rule_worked_by_hand():
+    # sorted p: 0.01 (x4 = 0.04), 0.02 (x3 = 0.06), 0.03 (x2 = 0.06, monotone), 0.5 (x1 = 0.5)
+    assert statistics.holm([0.03, 0.5, 0.01, 0.02]) == pytest.approx([0.06, 0.5, 0.04, 0.06])
+    assert statistics.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # 2 x 0.8 capped at 1; monotone after
+    assert statistics.holm([0.4, 0.4, 0.4]) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_family_adjusts_p_values_and_widens_intervals():
+    xs = [[0.1, 0.3, 0.2, 0.25], [0.0, 0.1, -0.1, 0.05], [1.0, 1.2, 0.9, 1.1]]
+    got = statistics.family([statistics.mean_ci(x) for x in xs])
+    raw = [stats.ttest_1samp(x, 0.0).pvalue for x in xs]
+    assert [g["p"] for g in got] == pytest.approx(raw)
+    assert [g["p_holm"] for g in got] == pytest.approx(statistics.holm(raw))
+    for g, x in zip(got, xs, strict=True):
+        expected = stats.t.interval(1 - 0.05 / 3, len(x) - 1, np.mean(x), stats.sem(x))
+        assert g["ci95_adjusted"] == pytest.approx(list(expected))
+
+
+def test_adjusted_effect_removes_a_covariates_part():
+    """effect = 0.5 + 2 x + noise-free: the intercept is 0.5 exactly, whatever the x."""
+    x = {0: 0.1, 1: -0.2, 2: 0.4, 3: 0.0, 4: 0.3}
+    w = {0: 1.0, 1: 0.5, 2: -0.5, 3: 0.2, 4: 0.0}
+    noise = {0: 0.01, 1: -0.02, 2: 0.0, 3: 0.015, 4: -0.005}
+    effects = {s: 0.5 + 2 * x[s] - 1 * w[s] + noise[s] for s in x}
+    got = statistics.adjusted_effect(effects, {"x": x, "w": w})
+    ols = np.linalg.lstsq(np.column_stack([np.ones(5), list(x.values()), list(w.values())]),
+                          list(effects.values()), rcond=None)[0]
+    assert got["mean"] == pytest.approx(ols[0], rel=1e-12) and got["mean"] == pytest.approx(0.5, abs=0.03)
+    assert got["ci95"][0] < got["mean"] < got["ci95"][1] and got["slopes"]["x"] == pytest.approx(ols[1])
+    constant = statistics.adjusted_effect(effects, {"x": x, "c": dict.fromkeys(x, 1.0)})
+    assert constant["covariates"] == ["x"]  # a constant covariate is dropped, not a singular fit
+    few = statistics.adjusted_effect({0: 1.0, 1: 2.0}, {"x": {0: 0.0, 1: 1.0}})
+    assert few["mean"] is None and "too few seeds" in few["note"]
 
 
 # ------------------------------------------------- the counterfactual summary on known records
@@ -160,40 +266,6 @@ def test_a_slope_needs_two_distinct_x(x):
     with pytest.raises(ValueError, match="two distinct x"):
         statistics.slope(x, list(range(len(x))))
     assert statistics.slope([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]) == pytest.approx(2.0, rel=1e-12)
-
-
-GOLDEN_RATIO_CI = [1.2857142857142858, 2.6363636363636362]  # ratio_ci of the inputs below, seed 0, 4000 draws
-
-
-def test_ratio_ci_bootstrap_is_fixed_by_its_seed():
-    """Golden values (this seed and number of draws; any change to either changes them)."""
-    got = statistics.ratio_ci([1.0, 2.0, 3.0, 4.0, 2.5], [1.0, 1.5, 2.0, 2.0, 0.5])
-    assert got["mean"] == pytest.approx(12.5 / 7.0, rel=1e-15)
-    assert got["ci95"] == pytest.approx(GOLDEN_RATIO_CI, rel=1e-12)  # the same draws, rounding only
-
-
-# 12 seeds: enough distinct resamples that one draw more or less moves the quantiles
-# (with 5 seeds the golden above survives 4001 draws); values from the code at seed 0, 4000 draws
-NUM_12 = [2.001, 2.299, 1.726, 1.109, 1.545, 1.008, 2.06, 3.34, 1.508, 1.38, 2.49, 2.357]
-DEN_12 = [0.882, 1.168, 1.257, 1.33, 1.993, 1.689, 1.433, 1.983, 0.823, 0.74, 1.419, 0.566]
-GOLDEN_RATIO_CI_12 = [1.1497954352167017, 1.9160335940480102]
-
-
-def test_ratio_ci_defaults_are_seed_0_and_4000_draws():
-    got = statistics.ratio_ci(NUM_12, DEN_12)  # the same draws: the golden holds to rounding (1e-12)
-    assert got["mean"] == pytest.approx(sum(NUM_12) / sum(DEN_12), rel=1e-14)
-    assert got["ci95"] == pytest.approx(GOLDEN_RATIO_CI_12, rel=1e-12)
-    assert statistics.ratio_ci(NUM_12, DEN_12, draws=4001)["ci95"] != pytest.approx(GOLDEN_RATIO_CI_12, rel=1e-12)
-
-
-def test_ratio_ci_refuses_unpaired_input():
-    for num, den in (([1.0, 2.0], [1.0]), ([], [])):
-        with pytest.raises(ValueError, match="paired and non-empty"):
-            statistics.ratio_ci(num, den)
-
-
-def test_two_seeds_give_a_ratio_interval():
-    assert statistics.ratio_ci([1.0, 3.0], [1.0, 2.0])["ci95"] is not None
 
 
 def test_paired_keeps_each_seeds_difference():
