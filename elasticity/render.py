@@ -139,36 +139,11 @@ def _ci(stat: dict, digits: int = 4) -> str:
 
 
 def counterfactual(result: dict) -> str:
-    m, e = result["metrics"], result["effect"]
-    lines = [f"verdict: {result['verdict']}  ({result['verdict_note']})",
-             f"effect: drop({m['low_arm']}) - drop({m['high_arm']}) = {_ci(e)} ({e['units']}; "
-             f"{e['n_seeds']} seeds, alignment {e['alignment']}, second-stage lr {e['second_lr']:g})"]
-    mde = result["minimal_detectable_effect"]
-    lines.append(f"minimal detectable effect (80% power): {'n/a' if mde is None else f'{mde:.4f}'}")
-    lines.append("effects by alignment variant and learning rate (area; probability | logit):")
-    for variant, by_lr in m["effects"].items():
-        for lr, units in by_lr.items():
-            lines.append(f"  {variant:<7} lr {lr:<8} {_ci(units['probability']['area']):>28}  "
-                         f"{_ci(units['logit']['area']):>28}")
-    if "placebo" in m:
-        for variant, p in m["placebo"].items():
-            lines.append(f"placebo ({variant}): {_ci(p)}  {'covers 0' if p['covers_zero'] else 'EXCLUDES 0'}")
-    controls = result["positive_controls"]
-    for row in controls["spring"]:
-        lines.append(f"spring lambda {row['lambda']:<6g} effect {_ci(row['effect'])}"
-                     f"{'  detected' if row['detected'] else ''}")
-    if "replay" in controls:
-        r = controls["replay"]
-        lines.append(f"replay             effect {_ci(r['effect'])}{'  detected' if r['detected'] else ''}")
-    lines.append(f"smallest spring lambda detected: {controls['smallest_lambda_detected']}")
-    for row in m["aligned"]:
-        lines.append(f"aligned {row['arm']:<8} {row['variant']:<7} Q1 {row['q1']['mean']:7.1f}  score "
-                     f"{row['score']['mean']:.4f}  reached target {row['reached_target']}/{row['score']['n']}")
-    for row in result["effective_k"]:
-        obs = row["observed"]
-        shown = "n/a" if obs["mean"] is None else _ci(obs, 2)
-        lines.append(f"effective k at |D_pre| = {row['n_pre']}: nominal {row['nominal_k']:g}, observed {shown}, "
-                     f"optimal compressor {row['predicted']:.6g}")
+    """The CLI's view: the verdict and its note, then the report's table as aligned text."""
+    _, headers, rows = counterfactual_table(result["run_id"], result)
+    width = max(len(r[0]) for r in rows[1:])
+    lines = [f"verdict: {result['verdict']}", f"  {result['verdict_note']}"]
+    lines += [f"{r[0]:<{width}}  {r[1]:<30} {r[2]}".rstrip() for r in rows[1:]]
     return "\n".join(lines)
 
 
@@ -203,27 +178,58 @@ def audit_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]
 
 
 def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
-    m, e = doc["metrics"], doc["effect"]
+    m, e, p = doc["metrics"], doc["effect"], doc["primary_endpoint"]
+    units = p["units"]
+    window = f"Q2 = {', '.join(str(q) for q in p['q2'])}"
+    eq = doc["equivalence"]
     rows = [["verdict", doc["verdict"], doc["verdict_note"]],
-            [f"effect (primary: {e['alignment']}-matched, lr {e['second_lr']:g})", _cell(e),
-             f"drop({m['low_arm']}) - drop({m['high_arm']}), {e['units']}, {e['n_seeds']} seeds"],
+            [f"primary effect ({window}, {units})", _cell(e),
+             f"drop({m['low_arm']}) - drop({m['high_arm']}), {p['alignment']}-matched, lr {p['second_lr']:g}, "
+             f"{e['n_seeds']} seeds paired (> 0: elasticity); declared before the run"],
+            ["equivalence (90% interval)",
+             "n/a" if eq["ci90"] is None else f"[{eq['ci90'][0]:.4f}, {eq['ci90'][1]:.4f}]",
+             f"inside +-{doc['sesoi']:g} (the smallest effect of interest): {'yes' if eq['within_margin'] else 'no'}"],
             ["minimal detectable effect", "n/a" if doc["minimal_detectable_effect"] is None
-             else f"{doc['minimal_detectable_effect']:.4f}", "80% power, two-sided 5%"]]
-    for variant, by_lr in m["effects"].items():
-        for lr, units in by_lr.items():
-            rows.append([f"effect, {variant}-matched, lr {lr}", _cell(units["probability"]["area"]),
-                         f"logit units: {_cell(units['logit']['area'], 3)}"])
-    for variant, p in m.get("placebo", {}).items():
-        rows.append([f"placebo ({variant})", _cell(p), "covers 0" if p["covers_zero"] else "EXCLUDES 0"])
-    for row in doc["positive_controls"]["spring"]:
-        rows.append([f"spring lambda = {row['lambda']:g}", _cell(row["effect"]),
-                     "detected" if row["detected"] else ""])
-    if "replay" in doc["positive_controls"]:
-        r = doc["positive_controls"]["replay"]
-        rows.append(["replay", _cell(r["effect"]), "detected" if r["detected"] else ""])
+             else f"{doc['minimal_detectable_effect']:.4f}", f"{units}, 80% power, two-sided 5%"]]
+    if doc["excluded_seeds"]:
+        rows.append(["seeds excluded", str(len(doc["excluded_seeds"])),
+                     "an extreme arm never reached the target score (pre-declared rule)"])
+    adj = doc["adjusted_effect"]
+    rows.append(["effect adjusted for dose and start", _cell(adj),
+                 adj.get("note") or f"paired regression on {', '.join(adj['covariates']) or 'nothing'}"])
+    if doc["dose_effect"] is not None:
+        d = doc["dose_effect"]
+        rows.append([f"dose effect alone ({d['arm']})", _cell(d),
+                     f"drop at align lr {d['align_lrs'][0]:g} - at {d['align_lrs'][1]:g} (same target); "
+                     f"log Q1 ratio {d['log_q1_ratio']['mean']:.3f}"])
+    controls = doc["positive_controls"]
+    for row in controls["in_window"]:
+        rows.append([f"in-window control: anchor beta = {row['strength']:g}", _cell(row["effect"]),
+                     "detected" if row["detected"] else "not detected"])
+    for row in controls["spring"]:
+        rows.append([f"late control: spring lambda = {row['lambda']:g}", _cell(row["effect"]),
+                     "detected (late window)" if row["detected"] else "not detected"])
+    if "replay" in controls:
+        r = controls["replay"]
+        rows.append(["late control: replay", _cell(r["effect"]),
+                     "detected (late window)" if r["detected"] else "not detected"])
+    family = len(m["secondary"])
+    for row in m["secondary"]:
+        if row["q2"] == "area" and row["units"] == units:
+            adjusted = {"mean": row["mean"], "ci95": row["ci95_adjusted"]}
+            p_holm = "n/a" if row["p_holm"] is None else f"{row['p_holm']:.3g}"
+            rows.append([f"exploratory: area, {row['alignment']}-matched, lr {row['second_lr']:g}", _cell(adjusted),
+                         f"mean over the Q2 grid; interval at 1 - 0.05/{family}, Holm p = {p_holm} "
+                         f"(one family of {family} secondary endpoints)"])
+    for variant, pl in m.get("placebo", {}).items():
+        rows.append([f"placebo ({variant})", _cell(pl), "covers 0" if pl["covers_zero"] else "EXCLUDES 0"])
     for row in doc["effective_k"]:
-        rows.append([f"effective k, |D_pre| = {row['n_pre']}", _cell(row["observed"], 2),
-                     f"nominal {row['nominal_k']:g}; optimal compressor {row['predicted']:.6g}"])
+        op = row["operating_point_k"]
+        rows.append([f"effective k, |D_pre| = {row['n_pre']}", _cell(row["observed"], 2)
+                     if row["observed"]["ci95"] is not None or row["observed"]["mean"] is None
+                     else f"{row['observed']['mean']:.2f} (interval undefined)",
+                     f"nominal {row['nominal_k']:g}; operating point {'n/a' if op is None else f'{op:.2f}'}; "
+                     f"optimal compressor {row['predicted']:.6g}"])
     return f"Counterfactual pre-training: {run_id}", ["quantity", "mean [95% interval]", "note"], rows
 
 

@@ -23,6 +23,7 @@ paired by seed; its mean over the Q2 grid (the area) decides the verdict.
 """
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,8 @@ class Arm:
     n_pre: int
     stream: int
     variants: tuple[str, ...]
-    controls: bool
+    controls: bool  # the positive controls (the extreme arms)
+    dose_arm: bool = False  # also aligned to the target at dose_align_lr (the middle arm)
 
 
 def fraction_arm(f: float) -> str:
@@ -59,8 +61,8 @@ def size_arm(config: CounterfactualConfig, n_pre: int) -> str:
 def arms(config: CounterfactualConfig) -> list[Arm]:
     fractions = sorted(config.fractions)
     low, high, mid = fractions[0], fractions[-1], config.middle
-    out = [Arm(fraction_arm(f), f, config.world.n_pre, PRE_STREAM, ("dose", "target"), f in (low, high))
-           for f in fractions]
+    out = [Arm(fraction_arm(f), f, config.world.n_pre, PRE_STREAM, ("dose", "target"), f in (low, high),
+               f == mid and config.dose_align_lr > 0) for f in fractions]
     if config.placebo:
         out.append(Arm("placebo", mid, config.world.n_pre, PLACEBO_STREAM, ("dose", "target"), False))
     out += [Arm(size_arm(config, n), mid, n, PRE_STREAM, ("dose",), False) for n in config.k_sizes]
@@ -127,20 +129,28 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
     record = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre, "pretrain_steps": steps,
               "pretrain": {**measure_model(pretrained), "loss_every_50_steps": losses},
               "entropy_nats_per_token": information(world, arm.f)["entropy_nats_per_token"]}
-    aligned = _align(c, model, d_align, measure_model, seed, record)
+    aligned, record["align"] = _align(c, model, d_align, measure_model, seed, c.align_lr)
     stage = dict(batch_size=c.second_batch, seed=seed, loss_from=w.response_start)
     record["perturb"] = {
         variant: {f"{lr:g}": _perturb(c, aligned[variant], d_perturb, measure_model, lr, stage)
                   for lr in c.second_lrs}
         for variant in arm.variants}
+    endpoint = c.primary_endpoint
+    if arm.dose_arm:  # the same f to the same target at another rate: another dose, the same score
+        slow, summary = _align(c, copy.deepcopy(pretrained), d_align, measure_model, seed, c.dose_align_lr)
+        record["dose_arm"] = {"align": summary["target"], "align_lr": c.dose_align_lr,
+                              "perturb": _perturb(c, slow["target"], d_perturb, measure_model, endpoint.second_lr,
+                                                  stage)}
     if arm.controls:
-        _controls(c, aligned[c.primary], pretrained, d_perturb, d_pre, d_align, record, measure_model, stage)
+        _controls(c, aligned[endpoint.alignment], pretrained, d_perturb, d_pre, d_align, record, measure_model,
+                  stage)
     record["wall_s"] = time.perf_counter() - began
     return record
 
 
-def _align(c: CounterfactualConfig, model, d_align, measure_model, seed: int, record: dict) -> dict:
-    """One alignment trajectory; the models at the dose and at the target score."""
+def _align(c: CounterfactualConfig, model, d_align, measure_model, seed: int, lr: float) -> tuple[dict, dict]:
+    """One alignment trajectory at ``lr``: the models at the dose and at the target score, and
+    the record of the path (its points, and the q1, score and weight movement at each)."""
     kept = {}
 
     def keep(q, current, point):
@@ -150,32 +160,37 @@ def _align(c: CounterfactualConfig, model, d_align, measure_model, seed: int, re
             kept["target"] = (copy.deepcopy(current), point)
 
     checkpoints = sorted(set(range(c.align_batch, c.q1_max + 1, c.align_batch)) | {c.q1_dose, c.q1_max})
-    points = trajectory.trajectory(model, d_align, checkpoints, measure_model, lr=c.align_lr,
+    points = trajectory.trajectory(model, d_align, checkpoints, measure_model, lr=lr,
                                    batch_size=c.align_batch, seed=seed, loss_from=c.world.response_start,
                                    on_checkpoint=keep)
-    record["align"] = {"points": [{k: p[k] for k in ("q", "score", "valid_mass", "relative_update")}
-                                  for p in points]}
+    summary = {"points": [{k: p[k] for k in ("q", "score", "valid_mass", "relative_update")} for p in points]}
     for variant, (_, point) in kept.items():
-        record["align"][variant] = {"q1": point["q"], "score": point["score"],
-                                    "reached_target": point["score"] >= c.target_score}
-    return {variant: m for variant, (m, _) in kept.items()}
+        summary[variant] = {"q1": point["q"], "score": point["score"], "relative_update": point["relative_update"],
+                            "reached_target": point["score"] >= c.target_score}
+    return {variant: m for variant, (m, _) in kept.items()}, summary
 
 
 def _perturb(c: CounterfactualConfig, aligned, d_perturb, measure_model, lr: float, stage: dict, **extra):
     model = copy.deepcopy(aligned)
     if c.q2_mode == "fixed-steps":
+        if extra:  # the config refuses controls with fixed steps; never run a control as the plain path
+            raise ValueError(f"fixed-steps perturbation cannot apply {sorted(extra)}")
         return trajectory.fixed_steps(model, d_perturb, c.q2, measure_model, steps=c.fixed_steps, lr=lr, **stage)
     return trajectory.trajectory(model, d_perturb, c.q2, measure_model, lr=lr, **stage, **extra)
 
 
 def _controls(c, aligned, pretrained, d_perturb, d_pre, d_align, record, measure_model, stage) -> None:
-    """The positive controls, from the primary aligned model at the first learning rate."""
-    lr = c.second_lrs[0]
+    """The positive controls, from the primary endpoint's aligned model at its learning rate:
+    the output-space anchor (in the endpoint's window), the spring and replay (late)."""
+    lr = c.primary_endpoint.second_lr
+    record["anchor"] = {f"{beta:g}": _perturb(c, aligned, d_perturb, measure_model, lr, stage, anchor=pretrained,
+                                              kl_to_anchor=beta)
+                        for beta in c.anchor_beta}
     record["spring"] = {f"{lam:g}": _perturb(c, aligned, d_perturb, measure_model, lr, stage, anchor=pretrained,
                                              spring=lam)
                         for lam in c.spring if lam > 0}
     if c.replay:
-        q1 = record["align"][c.primary]["q1"]
+        q1 = record["align"][c.primary_endpoint.alignment]["q1"]
         pool = np.concatenate([d_pre, d_align[:q1]])  # uniform over the pool: in proportion to sizes
         record["replay"] = _perturb(c, aligned, d_perturb, measure_model, lr, stage, replay=pool,
                                     replay_fraction=c.replay_fraction)
@@ -190,51 +205,143 @@ def _drops(points: list[dict], q2: tuple, logit: bool = False) -> np.ndarray:
     return np.array([by_q[0] - by_q[q] for q in q2])
 
 
-def _effect(c, records: dict, low: str, high: str, curve) -> dict:
+def _effect(c, records: dict, low: str, high: str, curve, seeds=None) -> dict:
     """Per seed, drop(low arm) - drop(high arm) at each Q2 and over the grid (its mean, the
     area), in probability and logit units, paired by seed."""
+    seeds = c.seeds if seeds is None else seeds
     out = {}
     for units, logit in (("probability", False), ("logit", True)):
-        a = {s: _drops(curve(records[cell_key(s, low)]), c.q2, logit) for s in c.seeds}
-        b = {s: _drops(curve(records[cell_key(s, high)]), c.q2, logit) for s in c.seeds}
-        area = statistics.paired({s: float(a[s].mean()) for s in c.seeds},
-                                 {s: float(b[s].mean()) for s in c.seeds})
+        a = {s: _drops(curve(records[cell_key(s, low)]), c.q2, logit) for s in seeds}
+        b = {s: _drops(curve(records[cell_key(s, high)]), c.q2, logit) for s in seeds}
+        area = statistics.paired({s: float(a[s].mean()) for s in seeds},
+                                 {s: float(b[s].mean()) for s in seeds})
         out[units] = {"area": area, "by_q2": [
-            {"q2": q, **statistics.paired({s: float(a[s][i]) for s in c.seeds},
-                                          {s: float(b[s][i]) for s in c.seeds})}
+            {"q2": q, **statistics.paired({s: float(a[s][i]) for s in seeds},
+                                          {s: float(b[s][i]) for s in seeds})}
             for i, q in enumerate(c.q2)]}
     return out
+
+
+def _window(c, record_a: dict, record_b: dict | None, curve_a, curve_b=None) -> float:
+    """The primary endpoint's value for one seed: the mean over its Q2 window of drop(a) - drop(b)
+    in its units (drop(a) alone when ``record_b`` is None)."""
+    e = c.primary_endpoint
+    logit = e.units == "logit"
+    value = float(_drops(curve_a(record_a), e.q2, logit).mean())
+    if record_b is not None:
+        value -= float(_drops((curve_b or curve_a)(record_b), e.q2, logit).mean())
+    return value
+
+
+def _endpoint(c, records: dict, low: str, high: str, curve, seeds) -> dict:
+    """The primary endpoint, paired by seed, for the curves ``curve`` picks from each record."""
+    per_seed = {s: _window(c, records[cell_key(s, low)], records[cell_key(s, high)], curve) for s in seeds}
+    return statistics.mean_ci(list(per_seed.values())) | {"per_seed": {str(s): v for s, v in per_seed.items()}}
 
 
 def _short(stat: dict) -> dict:
     return {"mean": stat["mean"], "ci95": stat["ci95"]}
 
 
+def _primary_seeds(c, records: dict, low: str, high: str) -> tuple[list[int], list[int]]:
+    """The seeds the primary contrast reads, and those excluded by the pre-declared rule: with
+    target alignment and ``unreached: exclude``, a seed whose extreme arm never reached the
+    target score within q1_max is excluded (and counted), not compared at another score."""
+    e = c.primary_endpoint
+    if e.alignment != "target" or c.unreached == "keep":
+        return list(c.seeds), []
+    reached = [s for s in c.seeds
+               if all(records[cell_key(s, arm)]["align"]["target"]["reached_target"] for arm in (low, high))]
+    return reached, [s for s in c.seeds if s not in reached]
+
+
 def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
     fractions = sorted(c.fractions)
     low, high = fraction_arm(fractions[0]), fraction_arm(fractions[-1])
-    lr0 = f"{c.second_lrs[0]:g}"
+    e = c.primary_endpoint
+    lr_e = f"{e.second_lr:g}"
+    seeds, excluded = _primary_seeds(c, records, low, high)
+    if len(seeds) < 2:
+        raise ValueError(f"only {len(seeds)} seed(s) reached the target score in both extreme arms: no paired "
+                         f"interval (raise q1_max, or set unreached=keep)")
+    on_path = lambda r: r["perturb"][e.alignment][lr_e]  # noqa: E731
+    primary = _endpoint(c, records, low, high, on_path, seeds)
+    equivalence = statistics.equivalence(primary, c.sesoi)
+    controls = _positive_controls(c, records, low, high, seeds)
+    verdict = statistics.verdict(primary["ci95"], equivalence)
+    if verdict == "equivalent" and not controls["in_window_detected"]:
+        verdict = "not resolved"  # a window where no control can be seen cannot support "absent"
     effects = {variant: {lr: _effect(c, records, low, high, lambda r, v=variant, lr=lr: r["perturb"][v][lr])
                          for lr in (f"{x:g}" for x in c.second_lrs)}
                for variant in ("dose", "target")}
-    primary = effects[c.primary][lr0]["probability"]["area"]
-    mde = statistics.minimal_detectable_effect(primary["sd"], primary["n"])
-    metrics = {"low_arm": low, "high_arm": high, "effects": effects,
+    metrics = {"low_arm": low, "high_arm": high, "effects": effects, "secondary": _secondary(effects),
                "aligned": _aligned_table(c, records), "pretrained": _pretrained_table(c, records)}
     if c.placebo:
         mid = fraction_arm(c.middle)
-        placebo = {v: _effect(c, records, mid, "placebo", lambda r, v=v: r["perturb"][v][lr0])["probability"]["area"]
+        placebo = {v: _endpoint(c, records, mid, "placebo", lambda r, v=v: r["perturb"][v][lr_e], list(c.seeds))
                    for v in ("dose", "target")}
-        metrics["placebo"] = {v: {**_short(e), "covers_zero": statistics.verdict(e["ci95"]) == "not resolved"}
-                              for v, e in placebo.items()}
-    controls = _positive_controls(c, records, low, high, effects)
-    effective_k = _effective_k(c, records)
-    verdict = statistics.verdict(primary["ci95"])
-    top = {"verdict": verdict, "verdict_note": _note(c, verdict, metrics, controls, mde),
-           "effect": {**_short(primary), "n_seeds": primary["n"], "units": "probability, mean over the Q2 grid",
-                      "alignment": c.primary, "second_lr": c.second_lrs[0]},
-           "minimal_detectable_effect": mde, "positive_controls": controls, "effective_k": effective_k}
+        metrics["placebo"] = {v: {**_short(p), "covers_zero": statistics.verdict(p["ci95"]) == "not resolved"}
+                              for v, p in placebo.items()}
+    mde = statistics.minimal_detectable_effect(primary["sd"], primary["n"])
+    top = {"verdict": verdict,
+           "effect": {**_short(primary), "n_seeds": primary["n"], "units": e.units, "per_seed": primary["per_seed"],
+                      "alignment": e.alignment, "second_lr": e.second_lr},
+           "primary_endpoint": {"q2": list(e.q2), "units": e.units, "alignment": e.alignment,
+                                "second_lr": e.second_lr},
+           "sesoi": c.sesoi, "equivalence": {k: equivalence[k] for k in ("ci90", "within_margin")},
+           "excluded_seeds": excluded, "minimal_detectable_effect": mde,
+           "adjusted_effect": _adjusted_effect(c, records, low, high, primary, seeds),
+           "dose_effect": _dose_effect(c, records), "positive_controls": controls,
+           "effective_k": _effective_k(c, records)}
+    top["verdict_note"] = _note(c, top, metrics)
     return metrics, top
+
+
+def _secondary(effects: dict) -> list[dict]:
+    """Every other contrast (each variant, learning rate, unit and Q2, and the area) as one
+    exploratory family: raw and Holm-adjusted p-values, Bonferroni-level intervals."""
+    rows, stats_ = [], []
+    for variant, by_lr in effects.items():
+        for lr, by_units in by_lr.items():
+            for units, got in by_units.items():
+                for entry in (got["area"], *got["by_q2"]):
+                    rows.append({"alignment": variant, "second_lr": float(lr), "units": units,
+                                 "q2": entry.get("q2", "area"), "mean": entry["mean"], "ci95": entry["ci95"],
+                                 "exploratory": True})
+                    stats_.append(entry)
+    return [row | adjusted for row, adjusted in zip(rows, statistics.family(stats_), strict=True)]
+
+
+def _adjusted_effect(c, records, low, high, primary, seeds) -> dict:
+    """The primary effect at equal alignment dose and starting point: the intercept of the per-seed
+    effect regressed on the arms' differences in log Q1 and in the aligned score's logit."""
+    e = c.primary_endpoint
+    aligned = {s: [records[cell_key(s, arm)]["align"][e.alignment] for arm in (low, high)] for s in seeds}
+    covariates = {"delta_log_q1": {s: math.log(a["q1"]) - math.log(b["q1"]) for s, (a, b) in aligned.items()},
+                  "delta_start_logit": {s: statistics.logit(a["score"]) - statistics.logit(b["score"])
+                                        for s, (a, b) in aligned.items()}}
+    effects = {s: primary["per_seed"][str(s)] for s in seeds}
+    return statistics.adjusted_effect(effects, covariates)
+
+
+def _dose_effect(c, records) -> dict | None:
+    """At the middle f, aligned to the same target at two rates (two doses, one score): per seed,
+    drop(align_lr) - drop(dose_align_lr) on the primary endpoint, and the doses' ratio."""
+    if c.dose_align_lr <= 0:
+        return None
+    e = c.primary_endpoint
+    mid = fraction_arm(c.middle)
+    got = [records[cell_key(s, mid)] for s in c.seeds]
+    per_seed = [_window(c, r, r, lambda x: x["perturb"]["target"][f"{e.second_lr:g}"],
+                        lambda x: x["dose_arm"]["perturb"]) for r in got]
+    stat = statistics.mean_ci(per_seed)
+    return {**_short(stat), "n_seeds": stat["n"], "arm": mid, "align_lrs": [c.align_lr, c.dose_align_lr],
+            "log_q1_ratio": statistics.mean_ci([math.log(r["dose_arm"]["align"]["q1"] / r["align"]["target"]["q1"])
+                                                for r in got]),
+            "relative_update": [statistics.mean_ci([r["align"]["target"]["relative_update"] for r in got]),
+                                statistics.mean_ci([r["dose_arm"]["align"]["relative_update"] for r in got])],
+            "score": [statistics.mean_ci([r["align"]["target"]["score"] for r in got]),
+                      statistics.mean_ci([r["dose_arm"]["align"]["score"] for r in got])]}
 
 
 def _aligned_table(c, records) -> list[dict]:
@@ -261,60 +368,91 @@ def _pretrained_table(c, records) -> list[dict]:
     return rows
 
 
-def _positive_controls(c, records, low, high, effects) -> dict:
-    lr0 = f"{c.second_lrs[0]:g}"
-    spring = []
-    for lam in c.spring:
-        if lam == 0:
-            stat = effects[c.primary][lr0]["probability"]["area"]
+def _positive_controls(c, records, low, high, seeds) -> dict:
+    """What each control adds to the contrast, paired by seed: (drop(low) - drop(high)) with the
+    control minus the same without it, from the same aligned models. The in-window control (the
+    output-space anchor, one row per beta) on the primary endpoint; the late-window controls
+    (spring, replay) on the mean over the whole Q2 grid, in the endpoint's units. Detected: the
+    95% interval of what it adds lies above 0 (the instrument sees an injected effect there)."""
+    e = c.primary_endpoint
+    plain = lambda r: r["perturb"][e.alignment][f"{e.second_lr:g}"]  # noqa: E731
+
+    def added(curve, window: bool) -> dict:
+        if window:
+            with_control = _endpoint(c, records, low, high, curve, seeds)["per_seed"]
+            without = _endpoint(c, records, low, high, plain, seeds)["per_seed"]
         else:
-            stat = _effect(c, records, low, high, lambda r, lam=lam: r["spring"][f"{lam:g}"])["probability"]["area"]
-        spring.append({"lambda": lam, "effect": _short(stat), "detected": statistics.verdict(stat["ci95"]) ==
-                       "elasticity"})
-    detected = [row["lambda"] for row in spring if row["lambda"] > 0 and row["detected"]]
-    out = {"spring": spring, "smallest_lambda_detected": min(detected) if detected else None}
+            with_control = _effect(c, records, low, high, curve, seeds)[e.units]["area"]["per_seed"]
+            without = _effect(c, records, low, high, plain, seeds)[e.units]["area"]["per_seed"]
+        stat = statistics.paired(with_control, without)
+        return {"effect": _short(stat), "detected": statistics.verdict(stat["ci95"]) == "elasticity",
+                "at_least_sesoi": statistics.verdict(stat["ci95"]) == "elasticity" and stat["mean"] >= c.sesoi}
+
+    in_window = [{"name": "anchor", "strength": beta, **added(lambda r, b=beta: r["anchor"][f"{b:g}"], True)}
+                 for beta in c.anchor_beta]
+    spring = [{"lambda": lam, **added(lambda r, lam=lam: r["spring"][f"{lam:g}"], False)}
+              for lam in c.spring if lam > 0]
+    sized = [row["strength"] for row in in_window if row["at_least_sesoi"]]
+    out = {"in_window": in_window, "in_window_detected": any(row["detected"] for row in in_window),
+           "smallest_beta_at_sesoi": min(sized) if sized else None,
+           "late_window": "spring and replay: what they add to the mean over the whole Q2 grid", "spring": spring,
+           "smallest_lambda_detected": min((r["lambda"] for r in spring if r["detected"]), default=None)}
     if c.replay:
-        stat = _effect(c, records, low, high, lambda r: r["replay"])["probability"]["area"]
-        out["replay"] = {"effect": _short(stat), "detected": statistics.verdict(stat["ci95"]) == "elasticity"}
+        out["replay"] = added(lambda r: r["replay"], False)
     return out
 
 
 def _effective_k(c, records) -> list[dict]:
     """Per |D_pre| at the middle f: -dCE_align/dCE_pre from the first Q2 points of the dose
-    variant's perturbation (slopes per seed, ratio of their means with a bootstrap interval),
-    against the nominal k = |D_pre| / q1_dose and the optimal compressor's value."""
+    variant's perturbation (slopes per seed; Fieller's interval for the ratio of their means),
+    beside the nominal k = |D_pre| / q1_dose, the optimal compressor's value, and the
+    operating-point value (1 - s) / (s - f): what any model that moves only along the style share
+    shows at its measured score s, whatever k is (docs/experiments.md)."""
     from empirical import predict
 
     mid = c.middle
+    lr = f"{c.second_lrs[0]:g}"
     rows = []
-    sizes = sorted({c.world.n_pre, *c.k_sizes})
-    for n in sizes:
+    for n in sorted({c.world.n_pre, *c.k_sizes}):
+        got = [records[cell_key(s, size_arm(c, n))] for s in c.seeds]
         rising, falling = [], []
-        for s in c.seeds:
-            perturbed = records[cell_key(s, size_arm(c, n))]["perturb"]["dose"][f"{c.second_lrs[0]:g}"]
-            points = perturbed[: c.k_fit_points + 1]
+        for record in got:
+            points = record["perturb"]["dose"][lr][: c.k_fit_points + 1]
             q = [p["q"] for p in points]
             rising.append(-statistics.slope(q, [p["code_length_nats"]["align"] for p in points]))
             falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
         observed = statistics.fieller(rising, falling)
-        world = World(c.world, c.seeds[0])
-        rows.append({"n_pre": n, "nominal_k": n / c.q1_dose, "observed": {k: observed[k] for k in ("mean", "ci95", "undefined")},
-                     "predicted": predict.effective_k_optimal(world, mid, n, c.q1_dose),
+        score = float(np.mean([r["align"]["dose"]["score"] for r in got]))
+        rows.append({"n_pre": n, "nominal_k": n / c.q1_dose,
+                     "observed": {k: observed[k] for k in ("mean", "ci95", "undefined")},
+                     "operating_point_k": (1 - score) / (score - mid) if score > mid else None,
+                     "aligned_score": score,
+                     "predicted": predict.effective_k_optimal(World(c.world, c.seeds[0]), mid, n, c.q1_dose),
                      "per_seed": [r / f if f != 0 else None for r, f in zip(rising, falling, strict=True)]})
     return rows
 
 
-def _note(c, verdict: str, metrics: dict, controls: dict, mde) -> str:
-    notes = []
-    if c.placebo and not metrics["placebo"][c.primary]["covers_zero"]:
-        notes.append("the placebo pair's interval excludes 0: the design is not calibrated at this power, "
-                     "so the verdict is not trusted")
-    detected = controls["smallest_lambda_detected"] is not None or controls.get("replay", {}).get("detected")
-    if not detected:
-        notes.append("no positive control was detected: this instrument cannot tell elasticity at this power, "
-                     "and a null here says nothing")
-    if verdict == "not resolved" and mde is not None:
-        notes.append(f"the interval covers 0; the minimal detectable effect at {len(c.seeds)} seeds is "
-                     f"{mde:.3g} (probability units, 80% power)")
-    return "; ".join(notes) or "placebo covers 0 and a positive control was detected"
-
+def _note(c, top: dict, metrics: dict) -> str:
+    """What the verdict can be trusted for, in words."""
+    e, notes = c.primary_endpoint, []
+    window = f"Q2 = {', '.join(str(q) for q in e.q2)} ({e.units})"
+    controls = top["positive_controls"]
+    if c.placebo and not metrics["placebo"][e.alignment]["covers_zero"]:
+        notes.append("the placebo pair's interval excludes 0: the design is not calibrated, so the verdict is "
+                     "not trusted")
+    if controls["in_window_detected"]:
+        sized = controls["smallest_beta_at_sesoi"]
+        notes.append(f"the in-window control was detected in the primary window {window}"
+                     + (f" (smallest anchor beta with an effect >= the margin: {sized:g})" if sized is not None
+                        else " (but no beta gave an effect as large as the margin)"))
+    else:
+        notes.append(f"no in-window positive control was detected in the primary window {window}: the verdict is "
+                     f"not trusted, and 'not resolved' cannot become 'equivalent' there")
+    if top["excluded_seeds"]:
+        notes.append(f"{len(top['excluded_seeds'])} seed(s) excluded: an extreme arm never reached the target "
+                     f"score (pre-declared rule)")
+    if top["verdict"] == "not resolved" and top["minimal_detectable_effect"] is not None:
+        notes.append(f"the interval covers 0 and the 90% interval is not inside +-{c.sesoi:g}; the minimal "
+                     f"detectable effect at {top['effect']['n_seeds']} seeds is {top['minimal_detectable_effect']:.3g}"
+                     f" ({e.units} units, 80% power)")
+    return "; ".join(notes)

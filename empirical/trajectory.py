@@ -8,7 +8,10 @@ synthetic world), constant learning rate, with measurements at checkpoints of ex
 - ``trajectory``: one pass over a stage's examples in order; ``checkpoints`` are numbers of
   stage examples seen (Q1 or Q2), hit exactly (a batch is cut at a checkpoint), so a curve's
   points are prefixes of one path, monotone in data. Options: an L2 **spring** to anchor
-  weights (lambda * ||theta - theta_anchor||^2 added to the loss) and **replay** (each batch
+  weights (lambda * ||theta - theta_anchor||^2 added to the loss), an **output-space anchor**
+  (beta * KL(model || anchor) per response token of the stage's own examples, added to the loss:
+  it pulls the model's predictions, not its weights, towards the anchor's from the first step),
+  and **replay** (each batch
   also holds examples drawn from a pool, e.g. D_pre and the alignment set, so that a fraction
   ``replay_fraction`` of the examples trained on are replayed);
 - ``fixed_steps``: the alternative design: for each Q, a fresh copy trained a fixed number of
@@ -32,9 +35,17 @@ def _vector(model) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def _loss(model, batch: torch.Tensor, loss_from: int) -> torch.Tensor:
+def _loss(model, batch: torch.Tensor, loss_from: int, anchor=None, beta: float = 0.0, rows: int = 0):
+    """Mean cross-entropy of the response tokens; with ``beta`` > 0, plus beta times the mean
+    per-token KL(model || anchor) over the first ``rows`` rows (the stage's own examples)."""
     logits = model(input_ids=batch).logits[:, loss_from - 1:-1]
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, loss_from:].flatten())
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, loss_from:].flatten())
+    if beta > 0:
+        with torch.no_grad():
+            reference = torch.log_softmax(anchor(input_ids=batch[:rows]).logits[:, loss_from - 1:-1], -1)
+        log_q = torch.log_softmax(logits[:rows], -1)
+        loss = loss + beta * (log_q.exp() * (log_q - reference)).sum(-1).mean()
+    return loss
 
 
 def _sequence_log_probs(model, batch: torch.Tensor, loss_from: int) -> torch.Tensor:
@@ -52,11 +63,13 @@ def _dpo_loss(model, reference, chosen, rejected, loss_from: int, beta: float) -
     return -torch.nn.functional.logsigmoid(beta * margin).mean()
 
 
-def _check(lr: float, batch_size: int, spring: float, replay_fraction: float) -> None:
+def _check(lr: float, batch_size: int, spring: float, replay_fraction: float, kl_to_anchor: float = 0.0) -> None:
     if not (math.isfinite(lr) and lr > 0) or batch_size < 1:
         raise ValueError(f"need a finite learning rate > 0 and batch_size >= 1, got {lr}, {batch_size}")
     if not (math.isfinite(spring) and spring >= 0) or not 0 <= replay_fraction < 1:
         raise ValueError(f"need spring >= 0 and 0 <= replay_fraction < 1, got {spring}, {replay_fraction}")
+    if not (math.isfinite(kl_to_anchor) and kl_to_anchor >= 0):
+        raise ValueError(f"need kl_to_anchor >= 0, got {kl_to_anchor}")
 
 
 def pretrain(model, tokens: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
@@ -85,21 +98,23 @@ def pretrain(model, tokens: np.ndarray, *, steps: int, batch_size: int, lr: floa
 
 
 def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, batch_size: int, seed: int,
-               loss_from: int, anchor=None, spring: float = 0.0, replay: np.ndarray | None = None,
-               replay_fraction: float = 0.0, rejected: np.ndarray | None = None, beta: float = 0.1,
-               on_checkpoint=None) -> list[dict]:
+               loss_from: int, anchor=None, spring: float = 0.0, kl_to_anchor: float = 0.0,
+               replay: np.ndarray | None = None, replay_fraction: float = 0.0, rejected: np.ndarray | None = None,
+               beta: float = 0.1, on_checkpoint=None) -> list[dict]:
     """Train ``model`` in place on ``tokens`` in order (one pass up to the last checkpoint) and
     return ``{"q": 0, ...}`` then one point per checkpoint: ``measure(model)`` plus the norms.
     With ``rejected`` (rows paired with ``tokens``), the objective is DPO against the model as
     it enters the stage, ``tokens`` chosen. ``on_checkpoint(q, model, point)`` may keep a copy
     of the model at a point."""
     checkpoints = sorted(int(q) for q in checkpoints)
-    _check(lr, batch_size, spring, replay_fraction)
+    _check(lr, batch_size, spring, replay_fraction, kl_to_anchor)
     if not checkpoints or checkpoints[0] < 1 or checkpoints[-1] > len(tokens):
         raise ValueError(f"checkpoints must lie in [1, {len(tokens)}] (the stage's examples), got "
                          f"{checkpoints[:1]}..{checkpoints[-1:]}")
-    if spring > 0 and anchor is None:
-        raise ValueError("a spring needs the anchor weights")
+    if (spring > 0 or kl_to_anchor > 0) and anchor is None:
+        raise ValueError("a spring or a KL to the anchor needs the anchor model")
+    if kl_to_anchor > 0 and rejected is not None:
+        raise ValueError("the KL to the anchor applies to SFT stages, not DPO")
     if replay_fraction > 0 and (replay is None or len(replay) == 0):
         raise ValueError("replay needs a non-empty pool of examples")
     if rejected is not None and (len(rejected) < checkpoints[-1] or not (math.isfinite(beta) and beta > 0)):
@@ -112,6 +127,8 @@ def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, ba
     generator = torch.Generator().manual_seed(seed)
     start = _vector(model)
     anchor_params = [p.detach().clone() for p in anchor.parameters()] if spring > 0 else None
+    if kl_to_anchor > 0:
+        anchor.eval()
     worse = torch.from_numpy(np.asarray(rejected, dtype=np.int64)) if rejected is not None else None
     reference = copy.deepcopy(model).eval() if worse is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)  # constant: points share one path
@@ -141,7 +158,7 @@ def trajectory(model, tokens: np.ndarray, checkpoints, measure, *, lr: float, ba
             if worse is not None:
                 loss = _dpo_loss(model, reference, batch, worse[seen:seen + take], loss_from, beta)
             else:
-                loss = _loss(model, batch, loss_from)
+                loss = _loss(model, batch, loss_from, anchor, kl_to_anchor, take)
             if anchor_params is not None:
                 loss = loss + spring * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor_params,
                                                                                 strict=True))

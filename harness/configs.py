@@ -144,6 +144,8 @@ RESIST_DATASETS = ("synthetic", "alpaca", "qa", "safe-rlhf")
 SCORERS = ("vader", "classifier", "cost")
 Q2_MODES = ("trajectory", "fixed-steps")
 ALIGNMENTS = ("target", "dose")
+ENDPOINT_UNITS = ("logit", "probability")
+UNREACHED_RULES = ("exclude", "keep")
 K_MODES = ("steps", "epochs")
 SCHEDULERS = ("linear", "constant", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 
@@ -317,6 +319,27 @@ class ResistConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EndpointConfig:
+    """The counterfactual's primary endpoint, declared before the confirmatory run (its verdict
+    reads this and nothing else): per seed, the mean over these Q2 checkpoints of drop(low f) -
+    drop(high f), in these units, for this alignment variant at this perturbation learning rate.
+    The default window, Q2 = 64 in logit units, is the earliest in which the in-window positive
+    control (the output-space anchor) was detected on calibration seeds (docs/experiments.md)."""
+
+    q2: tuple[int, ...] = (64,)
+    units: str = "logit"
+    alignment: str = "target"
+    second_lr: float = 1e-3
+
+    def __post_init__(self):
+        _finite_fields(self)
+        _grid("q2", self.q2, 1)
+        _require(self.units in ENDPOINT_UNITS, f"units must be one of {ENDPOINT_UNITS}, got {self.units!r}")
+        _require(self.alignment in ALIGNMENTS, f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
+        _positive(self, "second_lr")
+
+
+@dataclass(frozen=True, kw_only=True)
 class CounterfactualConfig:
     """The counterfactual pre-training experiment (``empirical.counterfactual``): arms that
     differ only in the positive share f of their pre-training data, aligned alike, perturbed
@@ -339,9 +362,14 @@ class CounterfactualConfig:
     q2: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
     q2_mode: str = "trajectory"  # one path measured at each Q2; or "fixed-steps" (a run per Q2)
     fixed_steps: int = 32
-    primary: str = "target"  # the alignment variant the verdict reads
-    spring: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0)  # lambda of the L2 spring to theta_pre
-    replay: bool = True
+    primary_endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    sesoi: float = 0.2  # smallest effect of interest, in the endpoint's units (0.2 logit ~ 0.025 at a score of 0.86)
+    unreached: str = "exclude"  # target alignment: seeds whose extreme arm never reaches the target are
+    #                             excluded from the primary contrast and counted ("keep": kept at q1_max)
+    anchor_beta: tuple[float, ...] = (3.0, 10.0, 30.0)  # in-window control: beta of KL(model || theta_pre)
+    dose_align_lr: float = 1e-3  # the dose arm: the middle f aligned to the target at this rate too (0: none)
+    spring: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0)  # late-window control: L2 spring to theta_pre
+    replay: bool = True  # late-window control: replay of the arm's own D_pre and the alignment set
     replay_fraction: float = 0.5  # share of replayed (D_pre + alignment) examples in each batch
     k_sizes: tuple[int, ...] = (640, 64_000)  # more |D_pre| values (at the middle f): the k axis
     k_mode: str = "steps"  # "steps": the same number of pre-training steps; "epochs": the same epochs
@@ -371,7 +399,22 @@ class CounterfactualConfig:
                  f"Q2 = {max(self.q2)} is larger than the perturbation set (world.n_perturb = {w.n_perturb})")
         _require(0 < self.target_score < 1, f"target_score must lie in (0, 1), got {self.target_score}")
         _require(self.q2_mode in Q2_MODES, f"q2_mode must be one of {Q2_MODES}, got {self.q2_mode!r}")
-        _require(self.primary in ALIGNMENTS, f"primary must be one of {ALIGNMENTS}, got {self.primary!r}")
+        e = self.primary_endpoint
+        _require(set(e.q2) <= set(self.q2),
+                 f"primary_endpoint.q2 {list(e.q2)} must be checkpoints of the Q2 grid {list(self.q2)}")
+        _require(e.second_lr in self.second_lrs,
+                 f"primary_endpoint.second_lr {e.second_lr:g} must be one of second_lrs {list(self.second_lrs)}")
+        _require(math.isfinite(self.sesoi) and self.sesoi > 0, f"sesoi must be > 0, got {self.sesoi}")
+        _require(self.unreached in UNREACHED_RULES,
+                 f"unreached must be one of {UNREACHED_RULES}, got {self.unreached!r}")
+        if self.anchor_beta:
+            _grid("anchor_beta", self.anchor_beta, 0.0)
+            _require(min(self.anchor_beta) > 0, "anchor_beta values must be > 0")
+        _require(self.dose_align_lr >= 0, f"dose_align_lr must be >= 0 (0: no dose arm), got {self.dose_align_lr}")
+        controls = bool(self.anchor_beta) or max(self.spring) > 0 or self.replay
+        _require(self.q2_mode == "trajectory" or not controls,
+                 "the positive controls (anchor_beta, spring, replay) run along a trajectory; with "
+                 "q2_mode=fixed-steps set anchor_beta= spring=0 replay=false (the verdict then has no control)")
         _require(self.k_mode in K_MODES, f"k_mode must be one of {K_MODES}, got {self.k_mode!r}")
         _require(0 <= self.replay_fraction < 1, f"replay_fraction must lie in [0, 1), got {self.replay_fraction}")
         _require(2 <= self.k_fit_points <= len(self.q2),

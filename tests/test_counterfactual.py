@@ -26,7 +26,9 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     low, high = doc["effect"]["ci95"]
     assert low <= doc["effect"]["mean"] <= high
     assert doc["minimal_detectable_effect"] > 0
-    assert [row["lambda"] for row in doc["positive_controls"]["spring"]] == [0.0, 3.0]
+    assert [row["lambda"] for row in doc["positive_controls"]["spring"]] == [3.0]
+    assert [row["strength"] for row in doc["positive_controls"]["in_window"]] == list(MICRO.anchor_beta)
+    assert doc["primary_endpoint"]["q2"] == list(MICRO.primary_endpoint.q2) and doc["sesoi"] == MICRO.sesoi
     (k,) = doc["effective_k"]
     assert k["nominal_k"] == MICRO.world.n_pre / MICRO.q1_dose
     assert k["predicted"] == pytest.approx(k["nominal_k"], rel=1e-9)  # the theorem's identity on the world
@@ -39,6 +41,8 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     assert [p["q"] for p in curve] == [0, *MICRO.q2]
     assert all(0 <= p["score"] <= 1 and p["valid_mass"] > 0.5 for p in curve)
     assert curve[-1]["relative_update"] > 0 and set(cell["spring"]) == {"3"}
+    assert set(cell["anchor"]) == {f"{b:g}" for b in MICRO.anchor_beta}
+    assert "dose_arm" in json.loads((folder / "cells" / "s0-f0.8.json").read_text())["record"]  # the middle f
     again = run_cli("counterfactual", "--preset", "micro", "--results", str(tmp_path), "--json")
     assert json.loads(again.stdout)["effect"] == doc["effect"] and "read back" in again.stderr
 

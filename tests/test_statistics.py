@@ -183,7 +183,9 @@ def test_adjusted_effect_removes_a_covariates_part():
 
 # ------------------------------------------------- the counterfactual summary on known records
 
-CONFIG = overrides.with_overrides(presets.COUNTERFACTUAL["micro"], ["spring=0,3", "k_fit_points=2"])
+CONFIG = overrides.with_overrides(presets.COUNTERFACTUAL["micro"], [
+    "spring=0,3", "k_fit_points=2", "anchor_beta=30", "unreached=exclude", "sesoi=0.2"])
+Q = CONFIG.primary_endpoint.q2  # (64,): the declared window
 
 
 def _points(aligned: float, drop: float, q2, ce_slope_pre: float = -1e-3, ce_slope_align: float = 2e-3):
@@ -196,60 +198,123 @@ def _points(aligned: float, drop: float, q2, ce_slope_pre: float = -1e-3, ce_slo
             for q in (0, *q2)]
 
 
-def _records(drops: dict, spring_drops: dict | None = None, level_spread: float = 0.3) -> dict:
-    """Records for every (seed, arm) of CONFIG; drops[arm][seed] sets the arm's score drop."""
+def _window_drop(aligned: float, drop: float) -> float:
+    """The endpoint's value of one curve by hand: the mean logit drop over the window Q."""
+    return float(np.mean([statistics.logit(aligned) - statistics.logit(aligned - drop * min(1.0, q / max(CONFIG.q2)))
+                          for q in Q]))
+
+
+def _level(seed: int) -> float:
+    return 0.9 - 0.05 * seed  # seeds differ, arms alike: 0.9, 0.85, 0.8
+
+
+def _records(drops: dict, control_drops: dict | None = None, dose_drops: dict | None = None,
+             unreached: tuple = ()) -> dict:
+    """Records for every (seed, arm) of CONFIG; drops[arm][seed] sets the arm's score drop, the
+    controls' curves (anchor and spring) drop by control_drops[arm][seed], the dose arm's by
+    dose_drops[seed]; (seed, arm) in ``unreached`` never reached the target."""
     records = {}
     for seed in CONFIG.seeds:
-        level = 0.9 - level_spread * seed / len(CONFIG.seeds)  # seeds differ a lot, arms alike
+        level = _level(seed)
         for arm in counterfactual.arms(CONFIG):
             drop = drops[arm.name][seed]
             curve = _points(level, drop, CONFIG.q2)
             rec = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre,
                    "pretrain": {"score": arm.f, "code_length_nats": {"pre": 1.1, "align": 1.0, "perturb": 1.0}},
                    "entropy_nats_per_token": {"pre": 1.0, "align": 0.9, "perturb": 0.9},
-                   "align": {v: {"q1": 32, "score": level, "reached_target": True} for v in arm.variants},
+                   "align": {v: {"q1": 32 * (1 + seed), "score": level, "relative_update": 0.05,
+                                 "reached_target": (seed, arm.name) not in unreached} for v in arm.variants},
                    "perturb": {v: {f"{lr:g}": curve for lr in CONFIG.second_lrs} for v in arm.variants}}
             if arm.controls:
-                extra = (spring_drops or {}).get(arm.name, {}).get(seed, drop)
-                rec["spring"] = {"3": _points(level, extra, CONFIG.q2)}
+                extra = _points(level, (control_drops or {}).get(arm.name, {}).get(seed, drop), CONFIG.q2)
+                rec["spring"], rec["anchor"] = {"3": extra}, {"30": extra}
+            if arm.dose_arm:
+                rec["dose_arm"] = {"align": {"q1": 64 * (1 + seed), "score": level, "relative_update": 0.03},
+                                   "perturb": _points(level, (dose_drops or {}).get(seed, drop), CONFIG.q2)}
             records[f"s{seed}-{arm.name}"] = rec
     return records
 
 
-def test_summary_recovers_a_known_effect_with_its_sign():
-    effect = 0.05  # the low-f arm loses 0.05 more score at the end of the grid, in every seed
-    drops = {"f0.2": {s: 0.5 + 0.1 * s + effect for s in CONFIG.seeds},
-             "f0.8": {s: 0.5 + 0.1 * s for s in CONFIG.seeds}}
+def test_summary_reads_the_declared_endpoint_with_its_sign():
+    effect = 0.2  # the low-f arm loses more score, by hand in logit units over the window
+    drops = {"f0.2": {s: 0.3 + 0.05 * s + effect for s in CONFIG.seeds},
+             "f0.8": {s: 0.3 + 0.05 * s for s in CONFIG.seeds}}
     metrics, top = counterfactual.summarize(CONFIG, _records(drops))
-    shape_mean = np.mean([min(1.0, q / max(CONFIG.q2)) for q in CONFIG.q2])
-    assert top["effect"]["mean"] == pytest.approx(effect * shape_mean, rel=1e-9)
+    expected = [_window_drop(_level(s), drops["f0.2"][s]) - _window_drop(_level(s), drops["f0.8"][s])
+                for s in CONFIG.seeds]
+    assert top["effect"]["mean"] == pytest.approx(np.mean(expected), rel=1e-9)
+    by_seed = dict(zip(CONFIG.seeds, expected, strict=True))
+    assert top["effect"]["per_seed"] == {str(s): pytest.approx(x, rel=1e-9) for s, x in by_seed.items()}
     assert top["verdict"] == "elasticity" and top["effect"]["n_seeds"] == len(CONFIG.seeds)
-    by_q2 = metrics["effects"]["target"]["0.001"]["probability"]["by_q2"]
+    assert top["primary_endpoint"] == {"q2": list(Q), "units": "logit", "alignment": "target", "second_lr": 1e-3}
+    by_q2 = metrics["effects"]["target"]["0.001"]["probability"]["by_q2"]  # secondary: probability units
     assert [row["mean"] for row in by_q2] == pytest.approx([effect * min(1.0, q / max(CONFIG.q2))
                                                             for q in CONFIG.q2], rel=1e-9)
+    assert all(row["exploratory"] for row in metrics["secondary"])
+    assert {row["q2"] for row in metrics["secondary"]} == {"area", *CONFIG.q2}
 
 
-def test_summary_reads_the_opposite_and_not_resolved():
-    opposite = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.5)}
+def test_summary_reads_opposite_equivalent_and_not_resolved():
+    opposite = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.3), "f0.8": dict.fromkeys(CONFIG.seeds, 0.5)}
     assert counterfactual.summarize(CONFIG, _records(opposite))[1]["verdict"] == "opposite"
-    noisy = {"f0.2": {0: 0.6, 1: 0.4, 2: 0.5}, "f0.8": {0: 0.5, 1: 0.5, 2: 0.5}}
-    top = counterfactual.summarize(CONFIG, _records(noisy))[1]
-    assert top["verdict"] == "not resolved" and top["minimal_detectable_effect"] > 0
+    # tiny differences around 0: the 90% interval lies inside +-0.2 logit
+    tiny = {"f0.2": {0: 0.401, 1: 0.399, 2: 0.4005}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
+    control = {"f0.2": {0: 0.8, 1: 0.85, 2: 0.9}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
+    top = counterfactual.summarize(CONFIG, _records(tiny, control))[1]
+    assert top["equivalence"]["within_margin"] and top["verdict"] == "equivalent"
+    # the same data without a detectable in-window control cannot say "absent"
+    top = counterfactual.summarize(CONFIG, _records(tiny))[1]
+    assert top["equivalence"]["within_margin"] and top["verdict"] == "not resolved"
+    assert "no in-window positive control" in top["verdict_note"]
+    noisy = {"f0.2": {0: 0.6, 1: 0.2, 2: 0.5}, "f0.8": {0: 0.4, 1: 0.5, 2: 0.3}}
+    top = counterfactual.summarize(CONFIG, _records(noisy, control))[1]
+    assert top["verdict"] == "not resolved" and not top["equivalence"]["within_margin"]
     assert "minimal detectable effect" in top["verdict_note"]
 
 
-def test_positive_control_detection_and_effective_k():
-    drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.5), "f0.8": dict.fromkeys(CONFIG.seeds, 0.5)}
-    spring = {"f0.2": {0: 0.61, 1: 0.62, 2: 0.6}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
-    _, top = counterfactual.summarize(CONFIG, _records(drops, spring))
-    controls = top["positive_controls"]
-    assert [row["lambda"] for row in controls["spring"]] == [0.0, 3.0]
-    assert controls["spring"][1]["detected"] and not controls["spring"][0]["detected"]
-    assert controls["smallest_lambda_detected"] == 3.0
+def test_controls_are_what_they_add_to_the_contrast():
+    drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
+    control = {"f0.2": {0: 0.61, 1: 0.62, 2: 0.6}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.3)}
+    _, top = counterfactual.summarize(CONFIG, _records(drops, control))
+    c = top["positive_controls"]
+    (anchor,) = c["in_window"]
+    added = [_window_drop(_level(s), control["f0.2"][s]) - _window_drop(_level(s), 0.3) for s in CONFIG.seeds]
+    assert anchor["strength"] == 30.0 and anchor["effect"]["mean"] == pytest.approx(np.mean(added), rel=1e-9)
+    assert anchor["detected"] and c["in_window_detected"] and c["smallest_beta_at_sesoi"] == 30.0
+    assert [row["lambda"] for row in c["spring"]] == [3.0] and c["spring"][0]["detected"]
+    _, top = counterfactual.summarize(CONFIG, _records(drops))  # controls that change nothing
+    assert not top["positive_controls"]["in_window"][0]["detected"]
+    assert top["positive_controls"]["in_window"][0]["effect"]["mean"] == 0.0
+
+
+def test_unreached_seeds_are_excluded_and_counted():
+    drops = {"f0.2": {s: 0.5 + 0.05 * s for s in CONFIG.seeds}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.3)}
+    _, top = counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
+    assert top["excluded_seeds"] == [1] and top["effect"]["n_seeds"] == 2
+    assert set(top["effect"]["per_seed"]) == {"0", "2"} and "1 seed(s) excluded" in top["verdict_note"]
+    keep = overrides.with_overrides(CONFIG, ["unreached=keep"])
+    assert counterfactual.summarize(keep, _records(drops, unreached=((1, "f0.2"),)))[1]["excluded_seeds"] == []
+    with pytest.raises(ValueError, match="only 1 seed"):
+        counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"), (2, "f0.8"))))
+
+
+def test_dose_effect_adjusted_effect_and_effective_k():
+    drops = {"f0.2": {s: 0.45 + 0.02 * s for s in CONFIG.seeds}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
+    dose = {0: 0.3, 1: 0.32, 2: 0.28}  # the middle arm aligned at the slower rate drops less
+    _, top = counterfactual.summarize(CONFIG, _records(drops, dose_drops=dose))
+    d = top["dose_effect"]
+    expected = [_window_drop(_level(s), drops["f0.8"][s]) - _window_drop(_level(s), dose[s]) for s in CONFIG.seeds]
+    assert d["arm"] == "f0.8" and d["mean"] == pytest.approx(np.mean(expected), rel=1e-9)
+    assert d["log_q1_ratio"]["mean"] == pytest.approx(math.log(2.0), rel=1e-12)
+    # both arms have the same Q1 and start in every seed: the covariates are constant and dropped
+    assert top["adjusted_effect"]["covariates"] == [] and top["adjusted_effect"]["mean"] == pytest.approx(
+        top["effect"]["mean"], rel=1e-9)
     (row,) = top["effective_k"]  # -dCE_align/dCE_pre = -(2e-3)/(-1e-3) = 2 in every seed
     assert row["observed"]["mean"] == pytest.approx(2.0, rel=1e-9)
     assert row["nominal_k"] == CONFIG.world.n_pre / CONFIG.q1_dose
     assert row["predicted"] == pytest.approx(row["nominal_k"], rel=1e-9)  # the theorem's identity
+    s, f = np.mean([_level(x) for x in CONFIG.seeds]), CONFIG.middle  # 0.85 at f = 0.8
+    assert row["operating_point_k"] == pytest.approx((1 - s) / (s - f), rel=1e-9)
 
 
 @pytest.mark.parametrize("sd, n", [(None, 5), (0.3, 1), (None, 1)])
