@@ -122,16 +122,15 @@ def _rebound_run(m: dict) -> str:
 
 
 def resist(result: dict) -> str:
-    rows = result["metrics"]["table2"]
-    lines = [f"{'pair':<50}{'inverse (nats/token)':>30}{'forward (nats/token)':>30}"]
-    for row in rows:
-        lines.append(f"{row['label']:<50}{interval(row['inverse_nats']):>30}{interval(row['forward_nats']):>30}")
-    lines.append(f"effect per seed: {rows[0]['effect']} (> 0: the inverse path ends closer, the paper's claim)")
-    for row in rows:
-        mde = row["minimal_detectable_effect"]
-        lines.append(f"  pair {row['pair'][0]},{row['pair'][1]}: {interval(row['forward_minus_inverse'])}  "
-                     f"{row['verdict']}" + (f"; minimal detectable effect {mde:.4f}" if mde is not None else ""))
-    return "\n".join(lines)
+    """The CLI's view: the report's table as aligned text."""
+    _, headers, rows = resist_table(result["run_id"], result)
+    return _text_table(headers, rows)
+
+
+def _text_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join("  ".join(f"{str(cell):<{w}}" for cell, w in zip(r, widths, strict=True)).rstrip()
+                     for r in [headers, *rows])
 
 
 def _ci(stat: dict, digits: int = 4) -> str:
@@ -234,11 +233,33 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
 
 
 def resist_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
-    rows = [[r["label"], _cell(r["inverse_nats"]), _cell(r["forward_nats"]), _cell(r["forward_minus_inverse"]),
-             r["verdict"]] for r in doc["metrics"]["table2"]]
-    effect = doc["metrics"]["table2"][0]["effect"]
-    return (f"Forward vs inverse (Table 2 analogue): {run_id}",
-            ["pair", "inverse (nats/token)", "forward (nats/token)", f"{effect}, per seed", "verdict"], rows)
+    """Per pair, the two distances the verdict compares (relative KL when exact, else
+    cross-entropies), forward - inverse paired by seed, the verdict; then, where the run has the
+    no-pre-training control, the same without pre-training and the part attributable to it."""
+    m = doc["metrics"]
+    table = m["table2"]
+    exact = "inverse_relative" in table[0]
+    a, b = ("inverse_relative", "forward_relative") if exact else ("inverse_nats", "forward_nats")
+    unit = "KL after / KL before" if exact else "nats/token"
+    n = table[0]["forward_minus_inverse"]["n"]
+
+    def rows_of(label: str, rows: list[dict]) -> list[list[str]]:
+        return [[f"{label}{r['label']}", _cell(r[a]), _cell(r[b]), _cell(r["forward_minus_inverse"]), r["verdict"]]
+                for r in rows]
+
+    rows = rows_of("", table)
+    if "without_pretraining" in m:
+        rows += rows_of("no pre-training: ", m["without_pretraining"])
+        for r in m["attributable"]:
+            holm = "" if r["p_holm"] is None else f" (Holm p = {r['p_holm']:.3g})"
+            rows.append([f"attributable to pre-training, pair {r['pair'][0]},{r['pair'][1]}", "", "",
+                         _cell(r), r["verdict"] + holm])
+    if exact:
+        valid = min(r["inverse_valid_mass"]["mean"] for r in table)
+        rows.append(["lowest mean valid mass after a path", f"{valid:.4f}", "", "",
+                     "set aside by renormalizing both laws alike"])
+    return (f"Forward vs inverse (Table 2 analogue, {n} seeds): {run_id}",
+            ["pair", f"inverse ({unit})", f"forward ({unit})", "forward - inverse, paired", "verdict"], rows)
 
 
 def rebound_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:

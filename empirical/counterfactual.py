@@ -25,7 +25,7 @@ paired by seed; its mean over the Q2 grid (the area) decides the verdict.
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -274,7 +274,9 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
     effects = {variant: {lr: _effect(c, records, low, high, lambda r, v=variant, lr=lr: r["perturb"][v][lr])
                          for lr in (f"{x:g}" for x in c.second_lrs)}
                for variant in ("dose", "target")}
+    scan = window_scan(c, records, low, high, seeds)
     metrics = {"low_arm": low, "high_arm": high, "effects": effects, "secondary": _secondary(effects),
+               "window_scan": scan, "earliest_window_with_control": choose_window(scan),
                "aligned": _aligned_table(c, records), "pretrained": _pretrained_table(c, records)}
     if c.placebo:
         mid = fraction_arm(c.middle)
@@ -295,6 +297,26 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
            "effective_k": _effective_k(c, records)}
     top["verdict_note"] = _note(c, top, metrics)
     return metrics, top
+
+
+def window_scan(c, records, low, high, seeds) -> list[dict]:
+    """Exploratory: each single Q2 of the grid taken as the window, what the in-window controls
+    add there (paired, 95%). On calibration seeds this chooses the primary window (``choose_window``)."""
+    if not c.anchor_beta:
+        return []
+    rows = []
+    for q in c.q2:
+        at_q = replace(c, primary_endpoint=replace(c.primary_endpoint, q2=(q,)))
+        rows.append({"q2": q, "controls": _positive_controls(at_q, records, low, high, seeds)["in_window"]})
+    return rows
+
+
+def choose_window(scan: list[dict]) -> int | None:
+    """The pre-declared rule for the primary window, applied to calibration seeds: the earliest Q2
+    at which some anchor strength of the grid is detected with an added effect of at least the
+    margin. Earlier windows are less noisy but a control cannot be seen there, and a window where
+    no control can be seen cannot support a verdict of "equivalent"."""
+    return next((row["q2"] for row in scan if any(c["at_least_sesoi"] for c in row["controls"])), None)
 
 
 def _secondary(effects: dict) -> list[dict]:

@@ -62,7 +62,8 @@ class Resist:
 
     def cells(self) -> list[str]:
         if self.synthetic:
-            return [f"s{seed}" for seed in self.config.seeds]
+            arms = ("", "-nopre") if self.config.no_pretraining_control else ("",)
+            return [f"s{seed}{arm}" for arm in arms for seed in self.config.seeds]
         return [f"s{seed}-pair_{i}{j}" for seed in self.config.seeds for i, j in PAIRS]
 
     def prepare(self, folder: Path) -> None:
@@ -71,7 +72,8 @@ class Resist:
 
     def run_cell(self, key: str, folder: Path) -> dict:
         if self.synthetic:
-            return resist_synthetic.run_seed(self.config, int(key[1:]))
+            seed, _, arm = key[1:].partition("-")
+            return resist_synthetic.run_seed(self.config, int(seed), pretrained=arm != "nopre")
         seed_text, pair_text = key.split("-pair_")
         return self._real(folder).run_pair(int(seed_text[1:]), int(pair_text[0]), int(pair_text[1]), key)
 
@@ -84,10 +86,17 @@ class Resist:
         return fields
 
     def summarize(self, records: dict[str, dict], folder: Path):
-        cells = [records[k] for k in self.cells()]
-        if self.synthetic:
-            cells = [{"seed": r["seed"], **pair} for r in cells for pair in r["pairs"]]
-        return summarize(cells, exact=self.synthetic), {"cells": cells}
+        if not self.synthetic:
+            cells = [records[k] for k in self.cells()]
+            return summarize(cells), {"cells": cells}
+        flat = [{"seed": r["seed"], "pretrained": r["pretrained"], **pair}
+                for r in (records[k] for k in self.cells()) for pair in r["pairs"]]
+        metrics = summarize([c for c in flat if c["pretrained"]], exact=True)
+        without = [c for c in flat if not c["pretrained"]]
+        if without:
+            metrics["without_pretraining"] = summarize(without, exact=True)["table2"]
+            metrics["attributable"] = attributable(metrics["table2"], metrics["without_pretraining"])
+        return metrics, {"cells": flat}
 
 
 def n_cells(config: ResistConfig) -> int:
@@ -95,7 +104,7 @@ def n_cells(config: ResistConfig) -> int:
 
 
 EXACT = ("inverse_kl_nats", "forward_kl_nats", "inverse_kl_before_nats", "forward_kl_before_nats",
-         "inverse_relative", "forward_relative")
+         "inverse_relative", "forward_relative", "inverse_valid_mass", "forward_valid_mass")
 
 
 def _verdict(gap: dict) -> str:
@@ -128,3 +137,19 @@ def summarize(cells: list[dict], exact: bool = False) -> dict:
             row |= {name: statistics.mean_ci([c[name] for c in mine.values()]) for name in EXACT}
         rows.append(row)
     return {"table2": rows}
+
+
+def attributable(with_pre: list[dict], without_pre: list[dict]) -> list[dict]:
+    """Per pair, the part of forward - inverse attributable to pre-training: per seed, the gap with
+    pre-training minus the gap from the never-pre-trained base (same seed, same data), paired by
+    seed; Holm-adjusted over the pairs (one family)."""
+    stats_, rows = [], []
+    for a, b in zip(with_pre, without_pre, strict=True):
+        gap_a, gap_b = a["forward_minus_inverse"]["per_seed"], b["forward_minus_inverse"]["per_seed"]
+        stat = statistics.paired({s: gap_a[s] for s in gap_a}, {s: gap_b[s] for s in gap_b})
+        stats_.append(stat)
+        rows.append({"pair": a["pair"], "mean": stat["mean"], "ci95": stat["ci95"], "n": stat["n"],
+                     "per_seed": stat["per_seed"], "verdict": {
+                         "elasticity": "pre-training adds to the asymmetry", "opposite": "pre-training reduces it",
+                         "not resolved": "not resolved"}[statistics.verdict(stat["ci95"])]})
+    return [row | adjusted for row, adjusted in zip(rows, statistics.family(stats_), strict=True)]

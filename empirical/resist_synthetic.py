@@ -3,7 +3,11 @@
 Every theta's law over the responses is enumerated, so the distances are exact: the inverse
 distance is KL(theta_i || theta'_ji) and the forward one KL(theta_j || theta'_ij), each taken
 relative to its value before the path's training (KL(theta_i || theta_j), KL(theta_j ||
-theta_i)). One record per seed; the base is pre-trained from scratch on that seed's world.
+theta_i)). Both laws of a KL are renormalized over the valid responses alike, so a KL is a
+divergence between two laws over the same set (the model's valid mass is recorded beside it,
+never folded into the distance). One record per seed and arm: the base is pre-trained from
+scratch on that seed's world, or, in the no-pre-training control, left at its initialization
+(sequential fine-tuning alone can produce an asymmetry).
 """
 
 import copy
@@ -18,8 +22,9 @@ from harness.configs import ResistConfig
 PAIRS = ((1, 2), (2, 3), (1, 3))
 
 
-def run_seed(c: ResistConfig, seed: int) -> dict:
-    """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record."""
+def run_seed(c: ResistConfig, seed: int, pretrained: bool = True) -> dict:
+    """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record
+    (``pretrained=False``: theta_0 is the initialized model, not pre-trained)."""
     from empirical.models import build_model
 
     began = time.perf_counter()
@@ -29,8 +34,9 @@ def run_seed(c: ResistConfig, seed: int) -> dict:
     parts = np.split(world.sample(4 * part, 1.0, 12).tokens, 4)
     prompts = world.prompts(w.distinct_prompts)  # every distinct prompt
     theta = [build_model(w.vocab_size, w.sequence_length, c.model_size, seed)]
-    trajectory.pretrain(theta[0], world.sample(w.n_pre, w.pre_positive_fraction, 10).tokens,
-                        steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
+    if pretrained:
+        trajectory.pretrain(theta[0], world.sample(w.n_pre, w.pre_positive_fraction, 10).tokens,
+                            steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
     for i in (1, 2, 3):
         theta.append(_sft_copy(theta[-1], parts[i - 1], c.sequential_lr, c.sequential_epochs, c, seed))
     laws = [measure.response_log_probs(m, world, prompts) for m in theta]
@@ -45,7 +51,8 @@ def run_seed(c: ResistConfig, seed: int) -> dict:
         d = {"inverse": _distance(laws[i], after_i, laws[j], tokens),  # target theta_i
              "forward": _distance(laws[j], after_f, laws[i], tokens)}  # target theta_j
         pairs.append({"pair": [i, j], **{f"{side}_{k}": v for side, got in d.items() for k, v in got.items()}})
-    return {"seed": seed, "pairs": pairs, "part_size": part, "wall_s": time.perf_counter() - began}
+    return {"seed": seed, "pretrained": pretrained, "pairs": pairs, "part_size": part,
+            "wall_s": time.perf_counter() - began}
 
 
 def _sft_copy(model, tokens, lr: float, epochs: int, c: ResistConfig, seed: int):
@@ -71,13 +78,21 @@ def _sample(world: World, log_q: np.ndarray, like: np.ndarray, temperature: floa
     return tokens
 
 
+def _renormalized(log_q: np.ndarray) -> np.ndarray:
+    """Log-probabilities over the valid responses, renormalized per prompt."""
+    top = log_q.max(axis=1, keepdims=True)
+    return log_q - (top + np.log(np.exp(log_q - top).sum(axis=1, keepdims=True)))
+
+
 def _distance(target: np.ndarray, model: np.ndarray, before: np.ndarray, tokens: int) -> dict:
-    """Cross-entropy (nats/token) of the target's law (over valid responses) under ``model`` and
-    under ``before``; the KLs; KL after / KL before."""
-    p = np.exp(target - target.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    entropy = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1).mean()  # 0 log 0 = 0
-    ce_after, ce_before = (float(-(p * lq).sum(axis=1).mean()) for lq in (model, before))
+    """Cross-entropy (nats/token) of the target's law under ``model`` and under ``before``, all
+    three renormalized over the valid responses; the KLs; KL after / KL before; and the valid
+    mass of ``model`` (what the renormalization set aside)."""
+    log_p = _renormalized(target)
+    p = np.exp(log_p)
+    entropy = -(p * np.where(p > 0, log_p, 0.0)).sum(axis=1).mean()  # 0 log 0 = 0
+    ce_after, ce_before = (float(-(p * _renormalized(lq)).sum(axis=1).mean()) for lq in (model, before))
     kl_after, kl_before = ce_after - entropy, ce_before - entropy
     return {"nats": ce_after / tokens, "before_nats": ce_before / tokens, "kl_nats": kl_after,
-            "kl_before_nats": kl_before, "relative": kl_after / kl_before}
+            "kl_before_nats": kl_before, "relative": kl_after / kl_before,
+            "valid_mass": float(np.exp(model).sum(axis=1).mean())}

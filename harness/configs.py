@@ -275,6 +275,9 @@ class ResistConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
     part_size: int = 0  # examples per part (0: a quarter of the training pairs)
+    # the no-pre-training control (the same protocol from an initialized, never pre-trained base):
+    # "auto" resolves to "on" for the synthetic world and "off" for real models, where it is not built
+    no_pretraining: str = "auto"
     eval_prompts: int = 64  # real models: test prompts the answers are measured on
     # Table 1 (Alpaca row for the paths; safe/truthful use 1 path epoch)
     warmup_lr: float = 1e-5
@@ -298,6 +301,10 @@ class ResistConfig:
     def __post_init__(self):
         _finite_fields(self)
         _check_real(self, self.dataset == "synthetic", RESIST_DATASETS)
+        _require(self.no_pretraining in ("auto", "on", "off"),
+                 f"no_pretraining must be auto, on or off, got {self.no_pretraining!r}")
+        _require(self.no_pretraining != "on" or self.dataset == "synthetic",
+                 "no_pretraining=on needs the synthetic world (a real model's never-pre-trained twin is not built)")
         _require(not self.warmup_data_dir or bool(self.model_path),
                  "warmup_data_dir applies to a real model (--model-path) only")
         _grid("seeds", self.seeds, 0)
@@ -313,9 +320,13 @@ class ResistConfig:
         _require(0 < self.top_p <= 1 and self.temperature > 0 and self.top_k >= 1,
                  "decoding needs 0 < top_p <= 1, temperature > 0 and top_k >= 1")
 
+    @property
+    def no_pretraining_control(self) -> bool:
+        """Whether the run includes the never-pre-trained control ("auto": the synthetic world only)."""
+        return self.no_pretraining == "on" or (self.no_pretraining == "auto" and self.dataset == "synthetic")
+
     def as_dict(self) -> dict:
         return as_plain(self)
-
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -115,6 +115,29 @@ def test_a_spring_holds_the_weights_and_zero_spring_is_no_spring(small):
     assert held[-1]["relative_update"] < 0.5 * plain[-1]["relative_update"]
 
 
+def test_the_output_anchor_holds_the_predictions_and_its_first_step_is_plain(small):
+    """KL(model || anchor) is 0 with zero gradient where the model is the anchor: the first step
+    equals the plain one; afterwards it keeps the model's law nearer the anchor's (the law's KL to
+    the starting model, by enumeration) than the plain path does."""
+    world, model, measure_model = small
+    plain, moved_plain = _run(small, (16, 64))
+    held, moved_held = _run(small, (16, 64), anchor=model, kl_to_anchor=30.0)
+    assert held[1]["param_norm"] == pytest.approx(plain[1]["param_norm"], rel=1e-6)  # one step: same update
+    zero, _ = _run(small, (16, 64), anchor=model, kl_to_anchor=0.0)
+    assert zero[-1] == plain[-1]
+
+    def kl_to_start(m):
+        prompts = np.full((1, 1), 4)
+        p = np.exp(measure.response_log_probs(model, world, prompts))
+        q = np.exp(measure.response_log_probs(m, world, prompts))
+        return float((q * (np.log(q) - np.log(p))).sum())
+
+    assert kl_to_start(moved_held) < 0.5 * kl_to_start(moved_plain)
+    assert held[-1]["score"] > plain[-1]["score"]  # the anchor was pre-trained on both styles
+    with pytest.raises(ValueError, match="needs the anchor model"):
+        _run(small, (16,), kl_to_anchor=1.0)
+
+
 def test_replay_mixes_the_pool_in(small):
     world, _, _ = small
     plain, _ = _run(small, (64,))

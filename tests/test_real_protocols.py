@@ -141,12 +141,21 @@ def test_resist_micro_on_the_synthetic_world_fills_table_2_with_exact_distances(
         assert row["inverse_kl_nats"]["mean"] >= 0 and row["forward_kl_before_nats"]["mean"] > 0
         # the effect is forward - inverse of the relative distances, paired by seed
         per_seed = row["forward_minus_inverse"]["per_seed"]
-        cells = {c["seed"]: c for c in doc["cells"] if c["pair"] == row["pair"]}
+        cells = {c["seed"]: c for c in doc["cells"] if c["pair"] == row["pair"] and c["pretrained"]}
         assert per_seed == {str(s): pytest.approx(c["forward_relative"] - c["inverse_relative"], abs=1e-12)
                             for s, c in cells.items()}
         for c in cells.values():
             assert c["inverse_relative"] == pytest.approx(c["inverse_kl_nats"] / c["inverse_kl_before_nats"])
-    assert len(doc["cells"]) == 9
+    assert len(doc["cells"]) == 18  # 3 seeds x 3 pairs, with and without pre-training
+    # the no-pre-training control: the same table from the initialized base, and the difference per seed
+    for row, bare, part in zip(rows, doc["metrics"]["without_pretraining"], doc["metrics"]["attributable"],
+                               strict=True):
+        assert bare["pair"] == part["pair"] == row["pair"]
+        with_pre, without = row["forward_minus_inverse"]["per_seed"], bare["forward_minus_inverse"]["per_seed"]
+        assert part["per_seed"] == {s: pytest.approx(with_pre[s] - without[s], abs=1e-12) for s in with_pre}
+        assert part["p_holm"] >= part["p"]
+    for c in doc["cells"]:  # both laws renormalized alike: a KL, never below 0; the valid mass beside it
+        assert c["inverse_kl_nats"] >= -1e-12 and 0 < c["inverse_valid_mass"] <= 1 + 1e-9
     again = runs.resist(presets.RESIST["micro"], results=tmp_path, run_id="r")
     assert again.path == path and again.read_back  # finished: read back, nothing recomputed
 

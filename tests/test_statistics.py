@@ -353,3 +353,28 @@ def test_logit(p, expected):
 
 def test_a_slope_through_two_points():
     assert statistics.slope([1.0, 3.0], [2.0, 8.0]) == pytest.approx(3.0, rel=1e-12)
+
+
+def test_window_scan_and_the_rule_that_chooses_the_primary_window():
+    """What the anchor adds, by hand at each Q2 alone; the rule picks the earliest Q2 where it is
+    detected and at least the margin (0.2 logit)."""
+    drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
+    control = {"f0.2": {0: 0.8, 1: 0.82, 2: 0.84}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
+    metrics, _ = counterfactual.summarize(CONFIG, _records(drops, control))
+    scan = metrics["window_scan"]
+    assert [row["q2"] for row in scan] == list(CONFIG.q2)
+
+    def logit_drop(level, drop, q):
+        return statistics.logit(level) - statistics.logit(level - drop * min(1.0, q / max(CONFIG.q2)))
+
+    first = None
+    for row in scan:
+        q = row["q2"]
+        added = [logit_drop(_level(s), control["f0.2"][s], q) - logit_drop(_level(s), 0.1, q)
+                 - (logit_drop(_level(s), 0.4, q) - logit_drop(_level(s), 0.4, q)) for s in CONFIG.seeds]
+        (got,) = row["controls"]
+        assert got["effect"]["mean"] == pytest.approx(np.mean(added), rel=1e-9)
+        if first is None and got["detected"] and np.mean(added) >= CONFIG.sesoi:
+            first = q
+    assert first is not None and metrics["earliest_window_with_control"] == first
+    assert counterfactual.choose_window([{"q2": 16, "controls": [{"at_least_sesoi": False}]}]) is None

@@ -1,0 +1,28 @@
+"""The exact distances of the synthetic resist path on laws worked by hand."""
+
+import numpy as np
+import pytest
+
+from empirical import resist_synthetic
+
+
+def test_distance_renormalizes_both_laws_alike_and_reports_the_valid_mass():
+    """Target (0.5, 0.5); the model puts 0.2 of its mass outside the valid responses, and its valid
+    mass splits 0.6 / 0.2, i.e. (0.75, 0.25) renormalized: KL = 0.5 log(0.5/0.75) + 0.5 log(0.5/0.25)."""
+    target = np.log([[0.5, 0.5]])
+    model = np.log([[0.6, 0.2]])
+    before = np.log([[0.1, 0.4]])  # renormalized: (0.2, 0.8)
+    got = resist_synthetic._distance(target, model, before, tokens=2)
+    kl = 0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25)
+    kl_before = 0.5 * np.log(0.5 / 0.2) + 0.5 * np.log(0.5 / 0.8)  # unrenormalized it would be this + log 2
+    assert got["kl_nats"] == pytest.approx(kl, rel=1e-12)
+    assert got["kl_before_nats"] == pytest.approx(kl_before, rel=1e-12)
+    assert got["relative"] == pytest.approx(kl / kl_before, rel=1e-12)
+    assert got["valid_mass"] == pytest.approx(0.8, rel=1e-12)
+    assert got["nats"] == pytest.approx((np.log(2) + kl) / 2, rel=1e-12)  # (entropy + KL) per token
+
+
+def test_distance_of_a_law_to_itself_is_zero_whatever_its_valid_mass():
+    target = np.log([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    got = resist_synthetic._distance(target, target + np.log(0.3), np.log([[0.2, 0.2, 0.6]] * 2), tokens=3)
+    assert got["kl_nats"] == pytest.approx(0.0, abs=1e-12) and got["valid_mass"] == pytest.approx(0.3)
