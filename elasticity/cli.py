@@ -380,6 +380,19 @@ def sim_fit(path, vocab_size, depth, masses, as_json):
 
 # ----------------------------------------------------------------------------- experiments
 
+def _preset_option(experiment: str, default: str, what: dict[str, str]):
+    """--preset with the experiment's preset names as choices and, in the help, each one's
+    purpose and its seed count read from the preset itself (measured times live in the README)."""
+    from harness import presets
+
+    def seeds(name: str) -> str:
+        n = len(presets.get(experiment, name).seeds)
+        return f"{n} seed{'s' if n != 1 else ''}"
+
+    text = "; ".join(f"{name}: {purpose} ({seeds(name)})" for name, purpose in what.items())
+    return click.option("--preset", type=click.Choice(list(what)), default=default, show_default=True, help=text)
+
+
 def _stack(options: list):
     """One decorator applying several click options, in the order listed."""
     def apply(command):
@@ -466,10 +479,9 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
 
 
 @cli.command()
-@click.option("--preset", type=click.Choice(["micro", "quick", "cpu-full"]), default="quick",
-              show_default=True,
-              help="micro: tiny, for tests; quick: a small grid, one seed, a few minutes; cpu-full: "
-                   "the paper's grid, 3 seeds, sizes, pre-training amounts, LR sweep (< 1 hour).")
+@_preset_option("rebound", "quick", {
+    "micro": "tiny, for tests", "quick": "a small grid",
+    "cpu-full": "the paper's grid: sizes, pre-training amounts, a learning-rate sweep"})
 @click.option("--variant", type=click.Choice(["sft", "dpo", "reversed"]), default=None,
               help="sft: positive SFT then negative SFT; dpo: negative chosen over positive; "
                    "reversed: negative first, positive after [default: the preset's, sft].")
@@ -525,9 +537,9 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
 
 
 @cli.command()
-@click.option("--preset", type=click.Choice(["micro", "quick", "paper"]), default="quick", show_default=True,
-              help="micro: tiny, for tests; quick: the synthetic world, 3 seeds, a few minutes; paper: "
-                   "Table 1's hyper-parameters (for real models).")
+@_preset_option("resist", "quick", {
+    "micro": "tiny, for tests", "quick": "the synthetic world, exact distances, with the no-pre-training control",
+    "paper": "Table 1's hyper-parameters (for real models)"})
 @click.option("--dataset", type=click.Choice(["synthetic", "alpaca", "qa", "safe-rlhf"]), default=None,
               help="synthetic: the world's alignment set [default]; alpaca (instruction-following), "
                    "qa (truthful), safe-rlhf (safe answers): local files.")
@@ -558,11 +570,13 @@ def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remo
 
 
 @cli.command()
-@click.option("--preset", type=click.Choice(["micro", "cpu-standard", "gpu-scale"]), default="micro",
-              show_default=True,
-              help="micro: 2 arms, 3 seeds, for tests (about a minute); cpu-standard: the decisive run - "
-                   "3 arms and a placebo, springs, replay, the k axis, 10 seeds (about 10 minutes with "
-                   "--workers 2); gpu-scale: a larger world and model, k up to 1e3.")
+@_preset_option("counterfactual", "micro", {
+    "micro": "2 arms, a smoke test, not evidence",
+    "calibration": "chooses the primary window: where the in-window control is first seen",
+    "cpu-standard": "the decisive, confirmatory run on seeds disjoint from calibration: the extreme arms, the "
+                    "in-window control, the middle arm and its dose arm",
+    "cpu-explore": "exploratory: placebo, springs, replay, the k axis, two learning rates",
+    "gpu-scale": "a larger world and model, k up to 1e3"})
 @_experiment_options(shard="cells i, i+N, ... of the (seed, arm) grid")
 def counterfactual(preset, config_file, assignments, results_root, run_id, shard, workers, as_json):
     """Counterfactual pre-training: does the pre-training data decide how far the same
@@ -571,10 +585,15 @@ def counterfactual(preset, config_file, assignments, results_root, run_id, shard
     Per seed, models identical but for the positive share f of their pre-training data are
     aligned on the same data (to a common target score, and by a common dose), then perturbed
     by the same negative data along one trajectory; the effect is the paired difference of
-    score drops between the lowest-f and highest-f arms (> 0: elasticity). With a placebo pair,
-    positive controls (an L2 spring to the pre-trained weights, replay of D_pre) and the
-    effective k against |D_pre|/Q1. Verdict: elasticity, opposite or not resolved, with the
-    minimal detectable effect. Synthetic world only (the arms need pre-training).
+    score drops between the lowest-f and highest-f arms (> 0: elasticity).
+
+    The verdict reads one primary endpoint declared in the config (primary_endpoint: the Q2
+    window, units, alignment variant, learning rate): elasticity or opposite (95% interval
+    above or below 0), equivalent (90% interval inside +-sesoi, and only where the in-window
+    control, an output-space anchor to the pre-trained model, was detected), else not
+    resolved. Also: the dose arm, the covariate-adjusted effect, late controls (spring,
+    replay), secondary endpoints as one Holm family, the effective k beside the nominal and
+    operating-point values. Synthetic world only (the arms need pre-training).
     """
     from elasticity import runs
 

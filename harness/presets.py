@@ -44,16 +44,25 @@ RESIST = {
 }
 
 
-# The counterfactual pre-training experiment (docs/experiments.md). ``cpu-standard`` is the
-# decisive run (about 10 minutes on this 2-core CPU with --workers 2); ``micro`` is for tests;
-# ``gpu-scale`` a larger world and model, k up to 1e3, for a GPU.
+# The counterfactual pre-training experiment (docs/experiments.md). ``calibration`` chooses the
+# primary window on seeds 0-15 (the earliest Q2 where the in-window control is seen); ``cpu-standard``
+# is the decisive, confirmatory run on seeds 100-147, disjoint from them, with only what the verdict
+# needs (the extreme arms, the in-window control, the middle arm with its dose arm);
+# ``cpu-explore`` keeps the rest (placebo, late controls, the k axis, two learning rates);
+# ``micro`` is for tests and the demo's smoke run; ``gpu-scale`` a larger world and model.
 COUNTERFACTUAL = {
     "micro": CounterfactualConfig(
         world=WorldConfig(n_pre=5_000, n_align=256, n_perturb=256, n_held_out=50),
         seeds=(0, 1, 2), fractions=(0.2, 0.8), placebo=False, pretrain=PretrainConfig(steps=150), q1_dose=32,
         q1_max=256, q2=(16, 64, 256), spring=(0.0, 3.0), replay=False, k_sizes=(), k_fit_points=2,
         unreached="keep"),  # a smoke test: 3 seeds, some never reach the target within its 256 examples
-    "cpu-standard": CounterfactualConfig(seeds=tuple(range(16)), second_lrs=(1e-3, 3e-3)),
+    "calibration": CounterfactualConfig(
+        seeds=tuple(range(16)), fractions=(0.2, 0.8), placebo=False, q2=(16, 32, 64, 128, 256),
+        anchor_beta=(1.0, 3.0, 10.0, 30.0, 100.0), spring=(0.0,), replay=False, k_sizes=(), dose_align_lr=0.0),
+    "cpu-standard": CounterfactualConfig(
+        seeds=tuple(range(100, 148)), q2=(16, 32, 64, 128), placebo=False, spring=(0.0,), replay=False,
+        k_sizes=()),
+    "cpu-explore": CounterfactualConfig(seeds=tuple(range(16)), second_lrs=(1e-3, 3e-3)),
     "gpu-scale": CounterfactualConfig(
         world=WorldConfig(content_vocab=8, response_length=5, n_pre=256_000, n_align=4_096, n_perturb=4_096,
                           n_held_out=500),
