@@ -232,6 +232,20 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
     return f"Counterfactual pre-training: {run_id}", ["quantity", "mean [95% interval]", "note"], rows
 
 
+def window_scan_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
+    """Each single Q2 as the window: what each anchor strength adds to the contrast there, and
+    whether it is detected with an effect of at least the margin (the rule that picks the window)."""
+    scan = doc["metrics"]["window_scan"]
+    betas = [c["strength"] for c in scan[0]["controls"]] if scan else []
+    rows = []
+    for row in scan:
+        cells = [_cell(c["effect"], 3) + (" *" if c["at_least_sesoi"] else "") for c in row["controls"]]
+        rows.append([str(row["q2"]), *cells])
+    units = doc["primary_endpoint"]["units"]
+    return (f"What the in-window control adds, by window ({doc['effect']['n_seeds']} seeds; * detected and >= "
+            f"{doc['sesoi']:g} {units}): {run_id}", ["Q2", *(f"anchor beta = {b:g}" for b in betas)], rows)
+
+
 def resist_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
     """Per pair, the two distances the verdict compares (relative KL when exact, else
     cross-entropies), forward - inverse paired by seed, the verdict; then, where the run has the

@@ -334,10 +334,12 @@ class EndpointConfig:
     """The counterfactual's primary endpoint, declared before the confirmatory run (its verdict
     reads this and nothing else): per seed, the mean over these Q2 checkpoints of drop(low f) -
     drop(high f), in these units, for this alignment variant at this perturbation learning rate.
-    The default window, Q2 = 64 in logit units, is the earliest in which the in-window positive
-    control (the output-space anchor) was detected on calibration seeds (docs/experiments.md)."""
+    The default window, Q2 = 32 in logit units, is what the pre-declared rule
+    (``empirical.counterfactual.choose_window``) chose on the calibration seeds 0-15: the
+    earliest Q2 at which the in-window control (the output-space anchor) is detected with an
+    effect of at least the margin (docs/experiments.md, with the committed calibration result)."""
 
-    q2: tuple[int, ...] = (64,)
+    q2: tuple[int, ...] = (32,)
     units: str = "logit"
     alignment: str = "target"
     second_lr: float = 1e-3

@@ -54,7 +54,7 @@ COUNTERFACTUAL = {
     "micro": CounterfactualConfig(
         world=WorldConfig(n_pre=5_000, n_align=256, n_perturb=256, n_held_out=50),
         seeds=(0, 1, 2), fractions=(0.2, 0.8), placebo=False, pretrain=PretrainConfig(steps=150), q1_dose=32,
-        q1_max=256, q2=(16, 64, 256), spring=(0.0, 3.0), replay=False, k_sizes=(), k_fit_points=2,
+        q1_max=256, q2=(16, 32, 128), spring=(0.0, 3.0), replay=False, k_sizes=(), k_fit_points=2,
         unreached="keep"),  # a smoke test: 3 seeds, some never reach the target within its 256 examples
     "calibration": CounterfactualConfig(
         seeds=tuple(range(16)), fractions=(0.2, 0.8), placebo=False, q2=(16, 32, 64, 128, 256),

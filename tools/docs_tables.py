@@ -1,0 +1,122 @@
+"""The result tables quoted in README.md and docs/experiments.md, generated from the committed
+result files (tests/fixtures/results) so that a quoted number and its file cannot disagree:
+
+    .venv/bin/python tools/docs_tables.py          # rewrite the generated blocks in place
+    .venv/bin/python tools/docs_tables.py --check  # exit 1 if a block differs from its file
+
+A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; tests/test_docs_numbers.py
+runs the check in CI, and also checks that every such file was made from a clean, committed tree.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from elasticity import render  # noqa: E402
+from harness import store  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "results"
+DOCS = (ROOT / "README.md", ROOT / "docs" / "experiments.md")
+
+
+def _one(pattern: str) -> dict:
+    """The single committed result matching ``pattern`` under the fixtures (read and checked)."""
+    found = sorted(FIXTURES.glob(pattern))
+    if len(found) != 1:
+        raise SystemExit(f"docs_tables: expected one result at {pattern}, found {len(found)}")
+    return store.read_result(found[0])
+
+
+def _markdown(headers: list[str], rows: list[list[str]]) -> str:
+    cell = lambda s: str(s).replace("|", "/")  # noqa: E731  (a pipe would split the cell)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _made_by(doc: dict) -> str:
+    p = doc["provenance"]
+    minutes, seconds = divmod(round(p["wall_time_s"] or 0), 60)
+    return (f"Made by `{p['command']}` at commit `{(p['git_sha'] or '?')[:10]}` "
+            f"({'clean tree' if p['git_dirty'] is False else 'DIRTY TREE'}) in {minutes} min {seconds:02d} s "
+            f"of summary wall time on {p['device']}.")
+
+
+def counterfactual_confirmatory() -> str:
+    doc = _one("counterfactual/cpu-standard-*/result.json")
+    _, headers, rows = render.counterfactual_table(doc["run_id"], doc)
+    return _markdown(headers, rows) + "\n\n" + _made_by(doc)
+
+
+def counterfactual_calibration() -> str:
+    doc = _one("counterfactual/calibration-*/result.json")
+    _, headers, rows = render.window_scan_table(doc["run_id"], doc)
+    chosen = doc["metrics"]["earliest_window_with_control"]
+    return (_markdown(headers, rows) + f"\n\nThe rule's choice: Q2 = {chosen}. " + _made_by(doc))
+
+
+def resist_quick() -> str:
+    doc = _one("resist/quick-*/result.json")
+    _, headers, rows = render.resist_table(doc["run_id"], doc)
+    return _markdown(headers, rows) + "\n\n" + _made_by(doc)
+
+
+def headline() -> str:
+    """The README's one-paragraph summary of the decisive runs."""
+    cf = _one("counterfactual/cpu-standard-*/result.json")
+    rs = _one("resist/quick-*/result.json")
+    e, p = cf["effect"], cf["primary_endpoint"]
+    ci90 = cf["equivalence"]["ci90"]
+    ci90 = "n/a" if ci90 is None else f"[{ci90[0]:.3f}, {ci90[1]:.3f}]"
+    detected = ", ".join(f"{r['strength']:g}" for r in cf["positive_controls"]["in_window"] if r["detected"])
+    attributable = "; ".join(f"({a['pair'][0]},{a['pair'][1]}) {render.interval(a, 3)}"
+                             for a in rs["metrics"]["attributable"])
+    seeds = rs["metrics"]["table2"][0]["forward_minus_inverse"]["n"]
+    return (f"- Counterfactual pre-training (`cpu-standard`, {e['n_seeds']} seeds, primary window Q2 = "
+            f"{', '.join(map(str, p['q2']))}, {p['units']}): effect {render.interval(e, 3)}, verdict "
+            f"**{cf['verdict']}** (90% interval {ci90} against a margin of +-{cf['sesoi']:g}); in-window "
+            f"control detected at anchor beta {detected or 'none'}.\n"
+            f"- Forward vs inverse (`resist --preset quick`, {seeds} seeds): the part of forward - inverse "
+            f"attributable to pre-training, per pair: {attributable}.")
+
+
+TABLES = {"counterfactual-calibration": counterfactual_calibration,
+          "counterfactual-confirmatory": counterfactual_confirmatory,
+          "resist-quick": resist_quick, "headline": headline}
+
+
+def rewritten(text: str) -> str:
+    """``text`` with every generated block replaced by its table from the files."""
+    def block(match):
+        name = match.group(1)
+        if name not in TABLES:
+            raise SystemExit(f"docs_tables: unknown block {name!r}; known: {', '.join(TABLES)}")
+        return f"<!-- generated: {name} -->\n{TABLES[name]()}\n<!-- end: {name} -->"
+    return re.sub(r"<!-- generated: ([\w-]+) -->\n.*?<!-- end: \1 -->", block, text, flags=re.S)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="report blocks that differ; change nothing")
+    args = parser.parse_args(argv)
+    stale = []
+    for path in DOCS:
+        text = path.read_text()
+        new = rewritten(text)
+        if new != text:
+            stale.append(path.name)
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(f"docs_tables: out of date with the result files: {', '.join(stale)} (run tools/docs_tables.py)")
+        return 1
+    print("docs_tables: " + ("up to date" if not stale else f"rewrote {', '.join(stale)}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
