@@ -194,12 +194,15 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
         rows.append(["seeds excluded", str(len(doc["excluded_seeds"])),
                      "an extreme arm never reached the target score (pre-declared rule)"])
     adj = doc["adjusted_effect"]
+    means = ", ".join(f"{k} {v:+.3f}" for k, v in adj.get("covariate_means", {}).items())
     rows.append(["effect adjusted for dose and start", _cell(adj),
-                 adj.get("note") or f"paired regression on {', '.join(adj['covariates']) or 'nothing'}"])
+                 adj.get("note") or f"exploratory: the intercept of a paired regression on "
+                 f"{', '.join(adj['covariates']) or 'nothing'}" + (f" (mean differences {means}: an extrapolation "
+                                                                  f"to equal covariates)" if means else "")])
     if doc["dose_effect"] is not None:
         d = doc["dose_effect"]
         rows.append([f"dose effect alone ({d['arm']})", _cell(d),
-                     f"drop at align lr {d['align_lrs'][0]:g} - at {d['align_lrs'][1]:g} (same target); "
+                     f"exploratory: drop at align lr {d['align_lrs'][0]:g} - at {d['align_lrs'][1]:g} (same target); "
                      f"log Q1 ratio {d['log_q1_ratio']['mean']:.3f}"])
     controls = doc["positive_controls"]
     for row in controls["in_window"]:
@@ -235,15 +238,17 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
 def window_scan_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
     """Each single Q2 as the window: what each anchor strength adds to the contrast there, and
     whether it is detected with an effect of at least the margin (the rule that picks the window)."""
-    scan = doc["metrics"]["window_scan"]
+    scan, e = doc["metrics"]["window_scan"], doc["primary_endpoint"]
     betas = [c["strength"] for c in scan[0]["controls"]] if scan else []
+    plain = {r["q2"]: r for r in doc["metrics"]["effects"][e["alignment"]][f"{e['second_lr']:g}"][e["units"]]["by_q2"]}
     rows = []
     for row in scan:
         cells = [_cell(c["effect"], 3) + (" *" if c["at_least_sesoi"] else "") for c in row["controls"]]
-        rows.append([str(row["q2"]), *cells])
-    units = doc["primary_endpoint"]["units"]
+        sd = plain[row["q2"]]["sd"]
+        rows.append([str(row["q2"]), "n/a" if sd is None else f"{sd:.3f}", *cells])
     return (f"What the in-window control adds, by window ({doc['effect']['n_seeds']} seeds; * detected and >= "
-            f"{doc['sesoi']:g} {units}): {run_id}", ["Q2", *(f"anchor beta = {b:g}" for b in betas)], rows)
+            f"{doc['sesoi']:g} {e['units']}): {run_id}",
+            ["Q2", "per-seed sd of the contrast", *(f"anchor beta = {b:g}" for b in betas)], rows)
 
 
 def resist_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:

@@ -134,7 +134,9 @@ def adjusted_effect(effects: dict, covariates: dict[str, dict]) -> dict:
     """The intercept of a paired regression: per seed, effect = a + sum_j b_j x_j + error, with
     x_j the per-seed difference of covariate j between the arms; ``a`` is the effect at equal
     covariates, with its 95% t-interval (n - p degrees of freedom). A covariate that does not
-    vary over seeds is dropped (it is absorbed by the intercept) and named."""
+    vary over seeds is dropped (it is absorbed by the intercept) and named. ``covariate_means``
+    says how far the data lie from equal covariates: the intercept is an extrapolation when
+    they lie far from 0 on one side."""
     seeds = sorted(effects)
     if any(set(c) != set(effects) for c in covariates.values()):
         raise ValueError("covariates must hold the same seeds as the effects")
@@ -151,7 +153,8 @@ def adjusted_effect(effects: dict, covariates: dict[str, dict]) -> dict:
     se = math.sqrt(sigma2 * float(np.linalg.inv(x.T @ x)[0, 0]))
     half = float(stats.t.ppf(0.975, dof) * se)
     return {"mean": float(coef[0]), "ci95": [float(coef[0]) - half, float(coef[0]) + half], "n": len(seeds),
-            "covariates": used, "slopes": {name: float(b) for name, b in zip(used, coef[1:], strict=True)}}
+            "covariates": used, "slopes": {name: float(b) for name, b in zip(used, coef[1:], strict=True)},
+            "covariate_means": {name: float(np.mean(x[:, i + 1])) for i, name in enumerate(used)}}
 
 
 def fieller(numerators, denominators) -> dict:

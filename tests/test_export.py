@@ -69,12 +69,12 @@ def test_summary_export_is_the_reports_table(tmp_path):
     from elasticity import report
     from harness import store
 
-    folder = FIXTURES / "counterfactual" / "cpu-standard-c60c9f4d83"
+    (folder,) = (FIXTURES / "counterfactual").glob("cpu-standard-*")
     title, headers, body = export.summary(folder)
     assert (title, headers, body) in report.tables(FIXTURES, [])
     doc = store.read_result(folder, experiment="counterfactual")
     effect = doc["effect"]
-    primary = next(r for r in body if r[0].startswith("effect (primary"))
+    primary = next(r for r in body if r[0].startswith("primary effect"))
     assert primary[1].startswith(f"{effect['mean']:.4f} [{effect['ci95'][0]:.4f}, {effect['ci95'][1]:.4f}]")
     done = run_cli("export", str(folder), "--table", "summary", "--out", str(tmp_path / "s.csv"))
     assert done.returncode == 0, done.stderr

@@ -19,7 +19,8 @@ EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theo
             "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
             "resist_micro-synthetic", "rebound_micro-sft-imdb", "theory_map_small",
             "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining",
-            *(f"counterfactual_{kind}_cpu-standard-c60c9f4d83" for kind in ("effect", "controls", "k"))}
+            *(f"counterfactual_{kind}_{run.name}" for kind in ("effect", "controls", "k")
+              for run in (FIXTURES / "counterfactual").iterdir())}
 
 
 @pytest.fixture()

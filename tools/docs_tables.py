@@ -32,7 +32,7 @@ def _one(pattern: str) -> dict:
 
 
 def _markdown(headers: list[str], rows: list[list[str]]) -> str:
-    cell = lambda s: str(s).replace("|", "/")  # noqa: E731  (a pipe would split the cell)
+    cell = lambda s: str(s).replace("|", "\\|")  # noqa: E731  (an unescaped pipe would split the cell)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -42,8 +42,8 @@ def _made_by(doc: dict) -> str:
     p = doc["provenance"]
     minutes, seconds = divmod(round(p["wall_time_s"] or 0), 60)
     return (f"Made by `{p['command']}` at commit `{(p['git_sha'] or '?')[:10]}` "
-            f"({'clean tree' if p['git_dirty'] is False else 'DIRTY TREE'}) in {minutes} min {seconds:02d} s "
-            f"of summary wall time on {p['device']}.")
+            f"({'clean tree' if p['git_dirty'] is False else 'DIRTY TREE'}), {minutes} min {seconds:02d} s "
+            f"of wall time on {p['device']}.")
 
 
 def counterfactual_confirmatory() -> str:

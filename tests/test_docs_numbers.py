@@ -1,0 +1,47 @@
+"""Every number quoted in README.md and docs/experiments.md from a run is generated from a
+committed result file (tools/docs_tables.py), and every such file was made by committed code:
+a clean tree at a commit that is in this repository's history."""
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "results"
+
+
+def _docs_tables():
+    spec = importlib.util.spec_from_file_location("docs_tables", ROOT / "tools" / "docs_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_quoted_tables_are_the_result_files():
+    tables = _docs_tables()
+    for path in tables.DOCS:
+        text = path.read_text()
+        blocks = text.count("<!-- generated: ")
+        assert blocks > 0, f"{path.name} quotes no generated table"
+        assert tables.rewritten(text) == text, f"{path.name} disagrees with its result files: run tools/docs_tables.py"
+
+
+def test_the_check_fails_when_a_quoted_number_is_edited():
+    tables = _docs_tables()
+    text = (ROOT / "docs" / "experiments.md").read_text()
+    start = text.index("<!-- generated: counterfactual-confirmatory -->")
+    digit = next(i for i in range(start, len(text)) if text[i].isdigit() and text[i - 1] == ".")
+    edited = text[:digit] + str((int(text[digit]) + 1) % 10) + text[digit + 1:]
+    assert tables.rewritten(edited) != edited
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.rglob("result.json")), ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_every_committed_result_was_made_by_committed_code(path):
+    provenance = json.loads(path.read_text())["provenance"]
+    assert provenance["git_dirty"] is False, f"{path} was made from a tree with uncommitted changes"
+    sha = provenance["git_sha"]
+    known = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=ROOT, capture_output=True)
+    assert known.returncode == 0, f"{path} names commit {sha}, which is not in this repository's history"
