@@ -4,6 +4,7 @@ effective k against |D_pre|/Q1 with the theorem's line y = x. Each plot function
 (name, figure, caption); saving is the caller's."""
 
 import numpy as np
+from matplotlib import ticker as mpl_ticker
 
 from figures import style
 
@@ -25,16 +26,20 @@ def _effect(run_id, doc):
     n = doc["effect"]["n_seeds"]
     fig, ax = style.new(2, width=10.5, height=3.8)
     series = [(v, lr, units) for v, by_lr in m["effects"].items() for lr, units in by_lr.items()]
+    series_rows = series[0][2]["probability"]["by_q2"]
     for j, key in enumerate(("probability", "logit")):
         for i, (variant, lr, units) in enumerate(series):
             rows = units[key]["by_q2"]
             _band(ax[0, j], [r["q2"] for r in rows], rows, style.shade(i, len(series)),
                   f"{variant}-matched alignment, lr {lr}", "os^v"[i % 4])
         ax[0, j].axhline(0, color="k", lw=0.8)
-        ax[0, j].set_xscale("log", base=2)
+        for i, q in enumerate(doc["primary_endpoint"]["q2"]):  # labelled once, on the legend's axes
+            ax[0, j].axvline(q, color="grey", ls=":", lw=1,
+                             label="the declared primary window" if i == 0 and j == 1 else None)
+        _log_ticks(ax[0, j], [r["q2"] for r in series_rows])
         ax[0, j].set(xlabel=r"$Q_2$ (perturbation examples seen)",
                      ylabel=rf"drop({m['low_arm']}) $-$ drop({m['high_arm']}), {key}",
-                     title=f"{key} units")
+                     title=f"{key} units; above 0: elasticity")
     style.legend_outside(fig, ax[0, 1])
     caption = (f"Counterfactual pre-training ({run_id}): per seed, how much more score the low-f arm "
                f"({m['low_arm']}) loses than the high-f arm ({m['high_arm']}) under the same perturbation; "
@@ -43,40 +48,48 @@ def _effect(run_id, doc):
     return f"counterfactual_effect_{run_id}", fig, caption
 
 
+def _log_ticks(ax, values) -> None:
+    """A log axis labelled at the plotted values themselves (plain numbers, no minor labels)."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(values), [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_formatter(mpl_ticker.NullFormatter())
+
+
 def _controls(run_id, doc):
     controls, e = doc["positive_controls"], doc["primary_endpoint"]
-    fig, ax = style.new(2, width=10.5, height=3.8)
+    late, replay = controls["spring"], controls.get("replay")
+    panels = 2 if late or replay else 1
+    fig, ax = style.new(panels, width=5.6 * panels, height=3.8)
     window = f"Q2 = {', '.join(str(q) for q in e['q2'])}"
     rows = controls["in_window"]
     if rows:
-        beta = np.array([r["strength"] for r in rows])
+        beta = [r["strength"] for r in rows]
         ax[0, 0].errorbar(beta, [r["effect"]["mean"] for r in rows], yerr=_errors(rows), fmt="o-", ms=4,
                           capsize=3, color=style.shade(0, 2), label=r"anchor $\beta\,$KL(model $\|\,\theta_{pre}$)")
-        ax[0, 0].set_xscale("log")
+        _log_ticks(ax[0, 0], beta)
     ax[0, 0].axhline(0, color="k", lw=0.8)
     ax[0, 0].axhline(doc["sesoi"], color="grey", ls=":", lw=1, label=f"smallest effect of interest ({doc['sesoi']:g})")
     ax[0, 0].set(xlabel=r"anchor strength $\beta$", ylabel=f"added to the contrast ({e['units']})",
-                 title=f"in the primary window ({window})")
-    late = controls["spring"]
-    if late:
-        lam = np.array([r["lambda"] for r in late])
-        ax[0, 1].errorbar(lam, [r["effect"]["mean"] for r in late], yerr=_errors(late), fmt="o", ms=4, capsize=3,
-                          color=style.shade(1, 2), label=r"spring $\lambda\,\|\theta-\theta_{pre}\|^2$")
-        ax[0, 1].set_xscale("log")
-    if "replay" in controls:
-        r = controls["replay"]
-        ax[0, 1].axhline(r["effect"]["mean"], color=style.shade(0, 2), ls="--", lw=1,
-                         label=f"replay of D_pre (mean {r['effect']['mean']:.3g})")
-    ax[0, 1].axhline(0, color="k", lw=0.8)
-    ax[0, 1].set(xlabel=r"spring strength $\lambda$", ylabel=f"added to the contrast ({e['units']})",
-                 title="late window (mean over the Q2 grid)")
-    style.legend_outside(fig, ax[0, 1])
+                 title=f"in the primary window ({window}); above 0: the pull is seen")
+    if panels == 2:
+        if late:
+            lam = [r["lambda"] for r in late]
+            ax[0, 1].errorbar(lam, [r["effect"]["mean"] for r in late], yerr=_errors(late), fmt="o", ms=4,
+                              capsize=3, color=style.shade(1, 2), label=r"spring $\lambda\,\|\theta-\theta_{pre}\|^2$")
+            _log_ticks(ax[0, 1], lam)
+        if replay:
+            ax[0, 1].axhline(replay["effect"]["mean"], color=style.shade(0, 2), ls="--", lw=1,
+                             label=f"replay of D_pre (mean {replay['effect']['mean']:.3g})")
+        ax[0, 1].axhline(0, color="k", lw=0.8)
+        ax[0, 1].set(xlabel=r"spring strength $\lambda$", ylabel=f"added to the contrast ({e['units']})",
+                     title="late window (mean over the Q2 grid)")
+    style.legend_outside(fig, list(ax[0]))
     n = doc["effect"]["n_seeds"]
     sized = controls["smallest_beta_at_sesoi"]
     caption = (f"Positive controls ({run_id}, {n} seeds paired, 95% intervals): what each control adds to "
                f"drop(low f) - drop(high f); above 0, the instrument sees an injected pull towards the pre-trained "
-               f"model. Left: the output-space anchor, in the primary window; right: the weight spring and replay "
-               f"of D_pre, over the whole grid. "
+               f"model. The output-space anchor, in the primary window"
+               + (", and the weight spring and replay of D_pre over the whole grid" if panels == 2 else "") + ". "
                + (f"The smallest anchor detected with an effect of at least the margin: beta = {sized:g}."
                   if sized is not None else "No anchor strength was detected with an effect of at least the margin."))
     return f"counterfactual_controls_{run_id}", fig, caption

@@ -49,8 +49,12 @@ def save(fig, out_dir: Path, name: str, caption: str, command: str) -> dict:
 
 
 def legend_outside(fig, ax) -> None:
-    """The axes' legend below the plotting area, never on the data."""
-    handles, labels = ax.get_legend_handles_labels()
+    """The legend of ``ax`` (or of every axes in a list) below the plotting area, never on the data."""
+    handles, labels = [], []
+    for one in ax if isinstance(ax, (list, tuple)) else [ax]:
+        h, lab = one.get_legend_handles_labels()
+        handles += h
+        labels += lab
     if handles:  # as many columns as fit the figure's width (about 3.3 inches a column)
         columns = max(1, min(len(labels), int(fig.get_figwidth() // 3.3)))
         fig.legend(handles, labels, loc="outside lower center", ncols=columns)

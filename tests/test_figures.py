@@ -17,7 +17,8 @@ from figures.build import build_all
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theory_closed_forms",
             "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band", "rebound_micro-dpo",
-            "resist_micro-synthetic", "rebound_micro-sft-imdb", "theory_map_small",
+            *(f"resist_{run.name}" for run in (FIXTURES / "resist").iterdir()),
+            "rebound_micro-sft-imdb", "theory_map_small",
             "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining",
             *(f"counterfactual_{kind}_{run.name}" for kind in ("effect", "controls", "k")
               for run in (FIXTURES / "counterfactual").iterdir())}
@@ -62,7 +63,7 @@ def test_report_links_only_figures_that_exist(results):
     assert html.count("<figure") == len(built) and text.count("![") == len(built)
     assert html.count("Audit of the paper&#x27;s closed forms") == 2  # in the contents and once as a section
     assert "| erratum |" in text and "Table 2 analogue" in text and "H(theta_1, theta'_21)" in text
-    assert "Counterfactual pre-training: cpu-standard" in html and "placebo (target)" in text
+    assert "Counterfactual pre-training: cpu-standard" in html and "in-window control: anchor beta = 10" in text
     assert "<h3>" in html.split("id='errata'")[1] and "## " not in html.split("id='errata'")[1]  # rendered
 
 
