@@ -461,13 +461,20 @@ def _config(experiment: str, preset: str, config_file, assignments, **real):
     return overrides.with_overrides(base, [*overrides.given(**real), *assignments])
 
 
+def _prefix(preset: str, config_file) -> str:
+    """The readable part of a default run id: the preset's name, or the config file's stem (a
+    --config run is not the preset's run)."""
+    return preset if config_file is None else f"config-{config_file.stem}"
+
+
 def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
     from harness import engine, store
 
     if not engine.is_main_process():
         return  # under a distributed launch, rank 0 reports (and writes)
     if outcome.path is None:
-        click.echo(f"shard {shard or '0/1'} done: {outcome.done}/{outcome.total} cells on disk; the other "
+        index, count = engine.parse_shard(shard)
+        click.echo(f"shard {index}/{count} done: {outcome.done}/{outcome.total} cells on disk; the other "
                    f"shards still owe cells (rerun any shard to write the result)")
         return
     if outcome.read_back:
@@ -531,7 +538,8 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
         else:
             config = _config("rebound", preset if preset not in presets.SWEEPS else "quick", config_file,
                              assignments, **real)
-            outcome = runs.rebound(config, results=results_root, run_id=run_id, preset=preset, shard=shard,
+            outcome = runs.rebound(config, results=results_root, run_id=run_id, preset=_prefix(preset, config_file),
+                                   shard=shard,
                                    workers=workers, device=device, progress=bar, report_to=_names(report_to))
     _finish(outcome, shard, as_json, render.rebound, "rebound")
 
@@ -564,7 +572,8 @@ def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remo
                      data_dir=data_dir, columns=columns, lora_rank=lora_rank,
                      trust_remote_code=trust_remote_code, warmup_data_dir=warmup_data_dir)
     with _progress("resist") as bar:
-        outcome = runs.resist(config, results=results_root, run_id=run_id, preset=preset, shard=shard,
+        outcome = runs.resist(config, results=results_root, run_id=run_id, preset=_prefix(preset, config_file),
+                              shard=shard,
                               workers=workers, progress=bar, report_to=_names(report_to))
     _finish(outcome, shard, as_json, render.resist, "resist")
 
@@ -599,7 +608,8 @@ def counterfactual(preset, config_file, assignments, results_root, run_id, shard
 
     config = _config("counterfactual", preset, config_file, assignments)
     with _progress("counterfactual") as bar:
-        outcome = runs.counterfactual(config, results=results_root, run_id=run_id, preset=preset, shard=shard,
+        outcome = runs.counterfactual(config, results=results_root, run_id=run_id,
+                                      preset=_prefix(preset, config_file), shard=shard,
                                       workers=workers, progress=bar)
     _finish(outcome, shard, as_json, render.counterfactual, "counterfactual")
 
@@ -666,15 +676,19 @@ def config_show(experiment, preset):
               help="cells: one row per measured point; summary: the finished run's table as the report "
                    "shows it (audit, rebound, resist, counterfactual).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The file to write [default: RUN_DIR/<table>.<format>].")
-def export(run_dir, fmt, what, out):
+              help="The file to write [default: RUN_DIR/<table>.<format>]; inside a run folder only the "
+                   "export's own names (cells.csv, summary.parquet, ...).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--partial", is_flag=True,
+              help="Export the cells of an unfinished run (every row then has partial = true).")
+def export(run_dir, fmt, what, out, force, partial):
     """A run as a tidy table: one row per measured point, one column per configuration field
     and measurement, or the run's summary (RUN_DIR is results/<experiment>/<run_id>)."""
     from elasticity import export as tidy
 
     if not run_dir.is_dir():
         raise click.BadParameter(f"{run_dir} is not a directory", param_hint="RUN_DIR")
-    path = tidy.write(run_dir, fmt, out, what)
+    path = tidy.write(run_dir, fmt, out, what, force=force, partial=partial)
     click.echo(f"wrote {path}")
 
 
@@ -706,6 +720,24 @@ def figures(results_dir, out, with_report):
 
 
 @cli.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
+@click.option("--json", "as_json", is_flag=True, help="Print every file checked as a JSON list.")
+def verify(results_dir, as_json):
+    """Check every file the store wrote under RESULTS_DIR: results and run records against their
+    content checksums, arrays against the checksum their result records, cells against their
+    run's configuration, checkpoints against their manifests. Lists what is corrupt or stale
+    (and what to delete); exit status 0 when all is well, 1 otherwise. Reads only."""
+    from harness.verify import verify as check_tree
+
+    if not results_dir.is_dir():
+        raise click.BadParameter(f"{results_dir} is not a directory", param_hint="RESULTS_DIR")
+    rows = check_tree(results_dir)
+    _show(as_json, rows, render.verify)
+    if any(row["status"] != "ok" for row in rows):
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
 @click.option("--preset", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
               help="quick: every figure on small runs; full: the cpu-full sweep, the quick presets of every "
                    "variant, resist with 30 seeds and the counterfactual cpu-standard (README: measured times).")
@@ -726,7 +758,7 @@ def main(argv=None) -> int:
     from harness.store import StoreError
 
     try:
-        cli.main(args=argv, prog_name="elasticity", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="elasticity", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.exceptions.NoArgsIsHelpError as err:  # bare `elasticity`: help, not an error
@@ -742,7 +774,7 @@ def main(argv=None) -> int:
         message = " ".join(str(err).split()) or type(err).__name__
         click.echo(f"elasticity: error: {message}", err=True)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0  # a command's Exit(n) comes back as its return value
 
 
 if __name__ == "__main__":

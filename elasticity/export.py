@@ -46,18 +46,34 @@ def _explode(obj: dict, prefix: str = "") -> list[dict]:
     return [{**scalars, **row} for sub in groups for row in sub]
 
 
-def rows(run_dir) -> list[dict]:
-    """The tidy rows of a run folder (cell records, else the finished result's metrics)."""
+def rows(run_dir, partial: bool = False) -> list[dict]:
+    """The tidy rows of a run folder (cell records, else the finished result's metrics), every
+    file checked as the engine checks it: seals, the run's fingerprint, each cell's key. A run
+    without its result.json is refused unless ``partial``; then every row says ``partial``."""
     folder = Path(run_dir)
     record_path = folder / store.CONFIG_FILE
     cells = sorted((folder / "cells").glob("*.json"))
+    finished = (folder / store.RESULT_FILE).is_file()
     if record_path.is_file() and cells:
-        config = store.read_json(record_path).get("config", {})
-        records = [store.read_json(p) for p in cells]
+        record = store.read_sealed_json(record_path, "use another --run-id or delete the folder")
+        config, fp = record.get("config"), record.get("fingerprint")
+        if fp != store.fingerprint(config):
+            raise store.StoreError(f"{record_path}: its fingerprint does not match its config; delete the folder")
+        if finished:
+            store.read_result(folder, config=config)
+        elif not partial:
+            raise store.StoreError(f"{folder} is not finished ({len(cells)} cells on disk, no {store.RESULT_FILE}); "
+                                   f"rerun it, or export what there is with --partial")
         prefix = _explode({"config": config})[0]
-        return [{**prefix, "cell": r.get("key", ""), **row} for r in records
-                for row in _explode(r.get("record", {}))]
-    if (folder / store.RESULT_FILE).is_file():
+        out = []
+        for path in cells:
+            cell = store.read_sealed_json(path, "delete it to rerun the cell")
+            if cell.get("fingerprint") != fp or cell.get("key") != path.stem:
+                raise store.StoreError(f"{path} belongs to another configuration or cell; delete it to rerun it")
+            out += [{**prefix, "cell": path.stem, **({"partial": True} if not finished else {}), **row}
+                    for row in _explode(cell.get("record", {}))]
+        return out
+    if finished:
         doc = store.read_result(folder)
         metrics = doc["metrics"] if isinstance(doc["metrics"], dict) else {"rows": doc["metrics"]}
         return [{**_explode({"config": doc["config"]})[0], **row} for row in _explode(metrics)]
@@ -85,9 +101,9 @@ def _pandas():
     return pd
 
 
-def table(run_dir):
+def table(run_dir, partial: bool = False):
     """``rows(run_dir)`` as a pandas DataFrame."""
-    return _pandas().DataFrame(rows(run_dir))
+    return _pandas().DataFrame(rows(run_dir, partial))
 
 
 def summary_table(run_dir):
@@ -96,15 +112,32 @@ def summary_table(run_dir):
     return _pandas().DataFrame(body, columns=headers)
 
 
-def write(run_dir, fmt: str = "csv", out=None, what: str = "cells") -> Path:
-    """The ``what`` table (cells or summary) written as ``fmt`` to ``out`` (default
-    RUN_DIR/<what>.<fmt>), atomically."""
+def output_path(run_dir, fmt: str, what: str, out=None, force: bool = False) -> Path:
+    """Where an export may write: ``out`` or RUN_DIR/<what>.<fmt>. Inside a run folder only the
+    export's own file names; an existing file only with ``force``. Nothing a user asks for can
+    replace a result, a cell or a checkpoint."""
+    out = Path(out) if out else Path(run_dir) / f"{what}.{fmt}"
+    own = {f"{table}.{f}" for table in TABLES for f in FORMATS}
+    run = Path(run_dir).resolve()
+    if (run == out.resolve().parent or run in out.resolve().parents) and out.name not in own:
+        raise ValueError(f"--out {out}: inside a run folder an export writes only {', '.join(sorted(own))}; "
+                         f"choose another path")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file path")
+    if out.exists() and not force:
+        raise ValueError(f"--out {out} exists; pass --force to replace it")
+    return out
+
+
+def write(run_dir, fmt: str = "csv", out=None, what: str = "cells", force: bool = False,
+          partial: bool = False) -> Path:
+    """The ``what`` table (cells or summary) written as ``fmt`` to ``output_path``, atomically."""
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, got {fmt!r}")
     if what not in TABLES:
         raise ValueError(f"--table must be one of {TABLES}, got {what!r}")
-    frame = table(run_dir) if what == "cells" else summary_table(run_dir)
-    out = Path(out) if out else Path(run_dir) / f"{what}.{fmt}"
+    out = output_path(run_dir, fmt, what, out, force)
+    frame = table(run_dir, partial) if what == "cells" else summary_table(run_dir)
     if fmt == "csv":
         store.atomic_write_text(out, frame.to_csv(index=False))
     else:

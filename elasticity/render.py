@@ -310,3 +310,11 @@ def theory_map(doc: dict) -> str:
     return (f"{m['points']} points ({len(m['alpha'])} alpha x {len(m['k'])} k, l = {m['l']:g}) in "
             f"{m['seconds_with_compilation']:.1f} s (compilation included; benchmarks/bench_theory.py "
             f"times it apart); dgamma_2/dl < 0 at {m['negative_fraction']:.1%} of them")
+
+
+def verify(rows: list[dict]) -> str:
+    """``verify``: one line per problem, then a count."""
+    bad = [r for r in rows if r["status"] != "ok"]
+    lines = [f"{r['status']:<8} {r['path']}: {r['reason']}" for r in bad]
+    lines.append(f"{len(rows)} files checked: " + ("all well" if not bad else f"{len(bad)} corrupt or stale"))
+    return "\n".join(lines)

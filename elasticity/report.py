@@ -1,10 +1,11 @@
 """The report: <out>/report/index.html (figures embedded) and report.md (figures linked).
 
-Sections: a table of contents; the audit of the paper's closed forms (once); the experiments'
-numbers as tables (verdicts with intervals, crossings, Table 2), read from the result files;
-every figure with its caption and the command that made it; what was skipped and the command
-that would make it; the errata (docs/errata.md) rendered as HTML. Only figures that exist are
-linked.
+Sections: the findings (one line per claim of the paper, with its verdict, interval, seeds,
+control, and whether the run is evidence or a smoke test: ``elasticity.findings``); a table of
+contents; the audit of the paper's closed forms (once); the experiments' numbers as tables
+(verdicts with intervals, crossings, Table 2), read from the result files; every figure with
+its caption and the command that made it; what was skipped and the command that would make it;
+the errata (docs/errata.md) rendered as HTML. Only figures that exist are linked.
 """
 
 import base64
@@ -13,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from elasticity import export
+from elasticity import export, findings
 from harness import store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
@@ -54,13 +55,17 @@ def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title:
     existing = [e for e in built if (figures_dir / e["png"]).is_file()]
     skipped = list(skipped)
     numbers = tables(root, skipped)
+    found = findings.findings(root)
+    smoke = {r["run"] for r in found if r["grade"] != "evidence"}
+    numbers = [(f"{name} (smoke test, not evidence)" if name.rsplit(": ", 1)[-1] in smoke else name, h, rows)
+               for name, h, rows in numbers]
     for item in skipped:
         item.setdefault("make", MAKES.get(item["figure"].split("/")[0].split(" ")[0], ""))
     errata = ERRATA.read_text() if ERRATA.is_file() else None
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"
-    md = _markdown(title, stamp, existing, skipped, numbers, errata, Path(os.path.relpath(figures_dir, out)))
-    page = _html(title, stamp, existing, skipped, numbers, errata, figures_dir)
+    md = _markdown(title, stamp, found, existing, skipped, numbers, errata, Path(os.path.relpath(figures_dir, out)))
+    page = _html(title, stamp, found, existing, skipped, numbers, errata, figures_dir)
     store.atomic_write_text(out / "report.md", md)
     store.atomic_write_text(out / "index.html", page)
     return out / "index.html", out / "report.md"
@@ -71,16 +76,19 @@ def _anchor(text: str) -> str:
 
 
 def _sections(entries, skipped, numbers, errata) -> list[str]:
-    return ([t for t, _, _ in numbers] + (["Figures"] if entries else []) + (["Skipped"] if skipped else [])
-            + (["Errata"] if errata else []))
+    return (["Findings"] + [t for t, _, _ in numbers] + (["Figures"] if entries else [])
+            + (["Skipped"] if skipped else []) + (["Errata"] if errata else []))
 
 
-def _markdown(title, stamp, entries, skipped, numbers, errata, rel: Path) -> str:
-    lines = [f"# {title}", "", f"Built {stamp} from saved results.", "", "## Contents", ""]
+def _markdown(title, stamp, found, entries, skipped, numbers, errata, rel: Path) -> str:
+    lines = [f"# {title}", "", f"Built {stamp} from saved results.", "", "## Findings", ""]
+    lines += [f"- **[{r['grade']}]** {r['claim']} (`{r['run']}`, {r['seeds']} seeds): **{r['verdict']}**; "
+              f"{r['effect']}; {r['control']}" for r in found] or ["- no finished results"]
+    lines += ["", "## Contents", ""]
     lines += [f"- [{s}](#{_anchor(s)})" for s in _sections(entries, skipped, numbers, errata)] + [""]
     for name, headers, rows in numbers:
         lines += [f"## {name}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows] + [""]
+        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows] + [""]
     if entries:
         lines += ["## Figures", ""]
     for e in entries:
@@ -110,7 +118,7 @@ def _markdown_to_html(text: str) -> str:
     return MarkdownIt("commonmark").enable("table").render(text.replace("\n# ", "\n### ").replace("\n## ", "\n### "))
 
 
-def _html(title, stamp, entries, skipped, numbers, errata, figures_dir: Path) -> str:
+def _html(title, stamp, found, entries, skipped, numbers, errata, figures_dir: Path) -> str:
     esc = html.escape
     parts = [
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
@@ -118,7 +126,11 @@ def _html(title, stamp, entries, skipped, numbers, errata, figures_dir: Path) ->
         "img{max-width:100%}table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}code,pre{background:#f4f4f4}"
         "pre{white-space:pre-wrap;padding:1em}figure{margin:2em 0}</style></head><body>",
-        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results.</p><nav><h2>Contents</h2><ul>",
+        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results.</p>",
+        "<section id='findings'><h2>Findings</h2><ul>",
+        *(f"<li><b>[{esc(r['grade'])}]</b> {esc(r['claim'])} (<code>{esc(r['run'])}</code>, {r['seeds']} seeds): "
+          f"<b>{esc(r['verdict'])}</b>; {esc(r['effect'])}; {esc(r['control'])}</li>" for r in found),
+        "</ul></section><nav><h2>Contents</h2><ul>",
         *(f"<li><a href='#{_anchor(s)}'>{esc(s)}</a></li>" for s in _sections(entries, skipped, numbers, errata)),
         "</ul></nav>",
     ]

@@ -37,7 +37,7 @@ class Plan:
 PLANS = {
     "quick": Plan(sim_depth=14, sim_replicates=30, convergence_depths=(8, 10, 12, 14),
                   rebound=(("quick", "sft"), ("micro", "dpo"), ("micro", "reversed")), sweep=False,
-                  resist="micro", counterfactual="micro"),
+                  resist="quick", counterfactual="micro"),  # resist quick: one experiment that resolves
     "full": Plan(sim_depth=18, sim_replicates=60, convergence_depths=(8, 10, 12, 14, 16, 18),
                  rebound=(("quick", "sft"), ("quick", "dpo"), ("quick", "reversed")), sweep=True,
                  resist="quick", counterfactual="cpu-standard"),
@@ -197,7 +197,7 @@ def steps(preset: str, root: Path, workers: int = 2):
 
 def run(preset: str, root, echo=print, workers: int = 2) -> None:
     """Every step (finished ones read back), then the figures and the report."""
-    from elasticity import report
+    from elasticity import findings, report
     from figures.build import build_all
 
     if preset not in PLANS:
@@ -215,3 +215,4 @@ def run(preset: str, root, echo=print, workers: int = 2) -> None:
     page, md = report.write(root, built, skipped, title=f"Alignment elasticity: reproduce --preset {preset}")
     echo(f"{len(built)} figures, {len(skipped)} skipped; {time.perf_counter() - start:.0f} s in all")
     echo(f"report: {page.resolve()} (and {md.name})")
+    echo(findings.text(findings.findings(root)))

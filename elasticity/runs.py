@@ -7,6 +7,7 @@ is refused, never read.
 Heavy packages (torch, transformers) are imported only by the experiments that train.
 """
 
+import collections
 from pathlib import Path
 
 from harness import engine, store
@@ -98,15 +99,28 @@ def _report_to(names) -> tuple[str, ...]:
     return check_report_to(names)
 
 
+def _device(requested: str | None, synthetic: bool) -> str:
+    """The device a run uses, checked before anything is written: the requested one if it exists
+    here, else cpu for the synthetic world and cuda when available for real models."""
+    from empirical.text import default_device
+
+    if requested is None:
+        return "cpu" if synthetic else default_device()
+    if requested not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be cpu or cuda, got {requested!r}")
+    if requested == "cuda" and default_device() != "cuda":
+        raise ValueError("--device cuda: no CUDA device is available here (torch.cuda.is_available() is False)")
+    return requested
+
+
 def rebound(config, *, results="results", run_id: str | None = None, preset: str = "custom",
             shard=None, workers: int = 1, device: str | None = None, progress=None,
             report_to=()) -> engine.Outcome:
     """Run (or resume, or read back) one rebound configuration; ``report_to`` (real models):
     transformers logging integrations for the trl stages, logging under ``<run>/logs/``."""
     from empirical import rebound as protocol
-    from empirical.text import default_device
 
-    device = device or ("cpu" if config.synthetic else default_device())
+    device = _device(device, config.synthetic)
     run_id = store.check_name("run_id", run_id) if run_id is not None else experiment_run_id(preset, config)
     return engine.run(protocol.Rebound(config, device, _report_to(report_to)), results, run_id,
                       engine.parse_shard(shard), progress, workers)
@@ -117,10 +131,9 @@ def rebound_sweep(named, *, results="results", run_id: str | None = None, preset
                   report_to=()) -> engine.Outcome:
     """Run a sweep (several named rebound configurations) and its index result."""
     from empirical import rebound as protocol
-    from empirical.text import default_device
 
     first = named[0][1]
-    device = device or ("cpu" if first.synthetic else default_device())
+    device = _device(device, first.synthetic)
     if run_id is None:
         prefix = "-".join(p for p in (preset, first.variant, "" if first.synthetic else first.dataset) if p)
         run_id = store.default_run_id(prefix, {n: c.as_dict() for n, c in named})
@@ -134,9 +147,8 @@ def resist(config, *, results="results", run_id: str | None = None, preset: str 
     """Run (or resume, or read back) the forward-vs-inverse experiment (``report_to`` as for
     ``rebound``)."""
     from empirical import resist as protocol
-    from empirical.text import default_device
 
-    device = device or ("cpu" if config.dataset == "synthetic" else default_device())
+    device = _device(device, config.dataset == "synthetic")
     if run_id is None:
         run_id = store.default_run_id(f"{preset}-{config.dataset}", config.as_dict())
     return engine.run(protocol.Resist(config, device, _report_to(report_to)), results,
@@ -205,6 +217,33 @@ def theory_rows_jax(alphas, ks, ls) -> list[dict]:
     return [{key: float(got[key][i]) for key in keys} for i in range(a.size)]
 
 
+MAX_MAP_POINTS = 4_000_000  # about 2 GB of arrays (about 60 float64 arrays per point with derivatives)
+MAP_BYTES_PER_POINT = 8 * 60
+
+
+def theory_map_config(alphas, ks, l: float, derivatives: bool) -> dict:
+    """The validated configuration of a theory map, before anything is written: every axis value
+    in the theory's domain, no value twice, and a grid that fits in memory."""
+    from theory.exact import check_point
+
+    alphas, ks = [float(a) for a in alphas], [float(k) for k in ks]
+    if not alphas or not ks:
+        raise ValueError("theory map: each axis needs at least one value")
+    points = len(alphas) * len(ks)
+    if points > MAX_MAP_POINTS:
+        raise ValueError(f"theory map: {len(alphas)} x {len(ks)} = {points:.3g} points would need about "
+                         f"{points * MAP_BYTES_PER_POINT / 2**30:.1f} GiB; at most {MAX_MAP_POINTS:.0e} points")
+    for name, axis in (("alpha", alphas), ("k", ks)):
+        repeated = sorted(v for v, n in collections.Counter(axis).items() if n > 1)
+        if repeated:
+            raise ValueError(f"theory map: the {name} axis repeats {repeated[:3]}: each value once")
+    for a in alphas:
+        check_point(a, ks[0], l)
+    for k in ks:
+        check_point(alphas[0], k, l)
+    return {"alpha": alphas, "k": ks, "l": float(l), "derivatives": bool(derivatives)}
+
+
 def theory_map(alphas, ks, l: float = 0.0, *, derivatives: bool = False, results="results",
                run_id: str | None = None, on_read_back=None) -> dict:
     """A dense alpha x k map of every quantity (theory.batch), stored with its arrays: one 2-D
@@ -217,8 +256,8 @@ def theory_map(alphas, ks, l: float = 0.0, *, derivatives: bool = False, results
     from theory import batch
     from theory.boundary import boundary
 
-    config = {"alpha": [float(a) for a in alphas], "k": [float(k) for k in ks], "l": float(l),
-              "derivatives": bool(derivatives)}
+    config = theory_map_config(alphas, ks, l, derivatives)
+    alphas, ks = config["alpha"], config["k"]
     if run_id is None:
         prefix = (f"a{short_number(min(alphas))}-{short_number(max(alphas))}x{len(alphas)}"
                   f"-k{short_number(min(ks))}-{short_number(max(ks))}x{len(ks)}-l{short_number(l)}")

@@ -215,7 +215,7 @@ def run_sweep(named: list[tuple[str, ReboundConfig]], results_root, run_id: str,
                  "versus_controls": doc["metrics"]["versus_controls"],
                  "effective_k": doc["metrics"].get("effective_k", [])}
                 for (name, c), doc in zip(named, docs, strict=True)]
-        path = store.write_result(results_root, "rebound", run_id, config=config, metrics={"runs": runs},
+        path = store.write_result(results_root, "rebound", run_id, config=config, metrics={"runs": runs}, device=device,
                                   extra={"reference_score": docs[0]["reference_score"], "cells": []},
                                   wall_time_s=time.perf_counter() - start)
     return engine.Outcome(path, False, total, total)

@@ -110,13 +110,13 @@ class Paths:
         path = self.folder / "generations" / f"theta{i}-s{seed}.json"
         with store.locked(path.with_suffix(".lock")):
             if path.is_file():
-                return store.read_json(path)
+                return store.read_sealed_json(path, "delete it to sample the answers again")
             tokenizer = self.source.tokenizer
             out = {"train": text.generate(model, tokenizer, d4_prompts, self.decoding, seed * 10 + i),
                    "test": text.generate(model, tokenizer, self.source.eval_prompts, self.decoding,
                                          seed * 10 + i + 5)}
             if is_main_process():
-                store.atomic_write_json(path, out)
+                store.write_sealed_json(path, out)
         return out
 
     def _cross_entropy(self, model, answers: list[str]) -> float:

@@ -34,19 +34,22 @@ def checkpoint(path: Path, make, load, save):
     """The model saved at ``path``, or ``make()`` saved there. One process makes it while
     others wait for it (a lock per checkpoint); it is written to a uniquely named temporary
     folder and renamed, so a crash leaves no half checkpoint. Under accelerate only the main
-    process writes."""
+    process writes. A sealed manifest records the checkpoint's name and the SHA-256 of every
+    file; a checkpoint is loaded only after they match (``store.check_manifest``)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per checkpoint would bury ours
     path = Path(path)
     with store.locked(path.with_name(f".{path.name}.lock")):
-        if (path / "config.json").is_file():
+        if path.exists():
+            store.check_manifest(path)
             return load(path)
         model = make()
         if is_main_process():
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
             try:
                 save(model, tmp)
+                store.write_manifest(tmp, path.name)
                 tmp.replace(path)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)

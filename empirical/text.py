@@ -86,7 +86,16 @@ def load_causal_lm(path, device: str = "cpu", trust_remote_code: bool = False):
 
     hf_logging.disable_progress_bar()
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: cannot load the model ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:300]})") from None
+    except Exception as err:  # safetensors' own error type for a truncated or damaged file
+        if "safetensor" not in type(err).__module__.lower() + type(err).__name__.lower():
+            raise
+        raise ValueError(f"{path}: the weights file is damaged or truncated ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:300]})") from None
     return model.to(device).eval()
 
 

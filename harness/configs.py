@@ -35,6 +35,14 @@ def _grid(name: str, values: tuple, low: float) -> None:
     _require(not repeated, f"{name} has duplicate values {repeated}: each grid value once")
 
 
+MAX_SEED = 2**63 - 1  # numpy's generators take any; torch.manual_seed needs < 2^64
+
+
+def _seeds(values: tuple) -> None:
+    _grid("seeds", values, 0)
+    _require(max(values) <= MAX_SEED, f"seeds must be <= 2^63 - 1 (torch's generators), got {max(values)}")
+
+
 def _positive(config, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
@@ -57,6 +65,13 @@ MODEL_SIZES = {
 
 
 WORLD_LAWS = ("zipf", "pareto")
+# Bounds on what a world allocates (checked when the config is built, before anything is written):
+# the enumerated responses (content_vocab ** response_length <= 2^20, a few MB per law), the
+# embedding rows (4 + prompt_vocab + content_vocab) and the distinct prompts enumerated for scoring.
+MAX_PROMPT_VOCAB = 10_000
+MAX_PROMPT_LENGTH = 8
+MAX_CONTENT_VOCAB = 1_024
+MAX_RESPONSE_LENGTH = 21
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,12 +100,17 @@ class WorldConfig:
         v, length = self.content_vocab, self.response_length
         sizes = (self.n_pre, self.n_align, self.n_perturb, self.n_held_out)
         checks = [
-            (self.seed >= 0, "seed must be >= 0"),
+            (0 <= self.seed <= MAX_SEED, "seed must lie in [0, 2^63 - 1]"),
             (v >= 2 and v % 2 == 0, "content_vocab must be an even integer >= 2"),
             (length >= 1 and length % 2 == 1, "response_length must be an odd integer >= 1"),
-            (v**length <= 2**20, "content_vocab ** response_length must be <= 2^20 (exact enumeration)"),
-            (self.prompt_vocab >= 1 and self.prompt_length >= 0,
-             "prompt_vocab must be >= 1 and prompt_length >= 0"),
+            (v <= MAX_CONTENT_VOCAB and length <= MAX_RESPONSE_LENGTH,
+             f"content_vocab must be <= {MAX_CONTENT_VOCAB} and response_length <= {MAX_RESPONSE_LENGTH}"),
+            (v**length <= 2**20, f"content_vocab ** response_length must be <= 2^20 (exact enumeration: "
+                                 f"{v}^{length} responses would need about {v**length * 8 * 3 / 2**30:.1f} GiB per "
+                                 f"law and prompt)"),
+            (1 <= self.prompt_vocab <= MAX_PROMPT_VOCAB and 0 <= self.prompt_length <= MAX_PROMPT_LENGTH,
+             f"prompt_vocab must lie in [1, {MAX_PROMPT_VOCAB}] and prompt_length in [0, {MAX_PROMPT_LENGTH}] "
+             f"(the model's embedding and the enumerated prompts are allocated from them)"),
             (self.law in WORLD_LAWS, f"law must be one of {WORLD_LAWS}"),
             (0 < self.zipf_s <= 10, "zipf_s must lie in (0, 10]"),
             (self.alpha > 1, "alpha must be > 1 (E[X] diverges otherwise)"),
@@ -157,6 +177,12 @@ def default_scorer(dataset: str) -> str:
 
 def _check_real(config, synthetic: bool, datasets: tuple) -> None:
     _require(config.dataset in datasets, f"dataset must be one of {datasets}, got {config.dataset!r}")
+    if synthetic:  # options that would not apply are refused, never recorded as if they had
+        given = [name for name, default in (("data_dir", ""), ("columns", ""), ("lora_rank", 0),
+                                            ("trust_remote_code", False), ("scorer", ""), ("scorer_path", ""))
+                 if getattr(config, name, default) != default]
+        _require(not given, f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to a real model and "
+                            f"dataset (--model-path, --dataset), not to the synthetic world")
     _require(synthetic == (not config.model_path),
              f"a real dataset ({', '.join(datasets[1:])}) needs --model-path, and --model-path needs "
              f"a real dataset (--dataset with --data-dir)")
@@ -212,7 +238,7 @@ class ReboundConfig:
                  f"variant must be one of {REBOUND_VARIANTS}, got {self.variant!r}")
         _grid("q1", self.q1, 1)
         _grid("q2", self.q2, 1)
-        _grid("seeds", self.seeds, 0)
+        _seeds(self.seeds)
         _positive(self, "first_lr", "second_lr", "dpo_beta",
                   "fixed_steps")
         _require(self.eval_prompts >= 0, f"eval_prompts must be >= 0, got {self.eval_prompts}")
@@ -307,7 +333,7 @@ class ResistConfig:
                  "no_pretraining=on needs the synthetic world (a real model's never-pre-trained twin is not built)")
         _require(not self.warmup_data_dir or bool(self.model_path),
                  "warmup_data_dir applies to a real model (--model-path) only")
-        _grid("seeds", self.seeds, 0)
+        _seeds(self.seeds)
         _require(self.part_size >= 0, f"part_size must be >= 0, got {self.part_size}")
         _require(self.eval_prompts >= 2, f"eval_prompts must be >= 2, got {self.eval_prompts}")
         _require(self.dataset != "synthetic" or 4 * (self.part_size or self.world.n_align // 4) <= self.world.n_align,
@@ -393,7 +419,7 @@ class CounterfactualConfig:
         _finite_fields(self)
         _require(self.model_size in MODEL_SIZES,
                  f"model_size must be one of {sorted(MODEL_SIZES)}, got {self.model_size!r}")
-        _grid("seeds", self.seeds, 0)
+        _seeds(self.seeds)
         _grid("fractions", self.fractions, 0.0)
         _require(len(self.fractions) >= 2 and max(self.fractions) <= 1.0,
                  f"fractions needs at least two values in [0, 1], got {list(self.fractions)}")

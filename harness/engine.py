@@ -23,6 +23,7 @@ how to run one cell, and how to summarize the records of all cells. The engine d
 
 import multiprocessing
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,12 @@ def parse_shard(text: str | None) -> tuple[int, int]:
         task = os.environ.get("SLURM_ARRAY_TASK_ID")
         if task is None:
             return 0, 1
-        text = (f"{int(task) - int(os.environ.get('SLURM_ARRAY_TASK_MIN', 0))}/"
-                f"{os.environ.get('SLURM_ARRAY_TASK_COUNT', 1)}")
+        names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT")
+        values = [os.environ.get(name, default) for name, default in zip(names, (task, "0", "1"), strict=True)]
+        bad = [f"{n}={v!r}" for n, v in zip(names, values, strict=True) if not v.strip().isdigit()]
+        if bad:
+            raise ValueError(f"--shard from Slurm: {', '.join(bad)} is not a whole number; pass --shard i/N")
+        text = f"{int(values[0]) - int(values[1])}/{int(values[2])}"
     try:
         index, count = (int(x) for x in str(text).split("/"))
     except ValueError:
@@ -96,12 +101,15 @@ def _read_cell(protocol, folder: Path, key: str, fp: str) -> dict | None:
     path = _cell_path(folder, key)
     if not path.is_file():
         return None
-    data = store.read_json(path)
-    if not (isinstance(data, dict) and isinstance(data.get("record"), dict)):
+    data = store.read_sealed_json(path, "delete it to rerun the cell")
+    if not isinstance(data.get("record"), dict):
         raise store.StoreError(f"{path}: not a cell record (missing field 'record'); "
                                f"delete it to rerun the cell")
     if data.get("fingerprint") != fp:
         raise store.StoreError(f"{path} belongs to another configuration; delete it to rerun the cell")
+    if data.get("key") != key:
+        raise store.StoreError(f"{path} holds cell {data.get('key')!r}, not {key!r} (copied or renamed); "
+                               f"delete it to rerun the cell")
     try:
         schemas.check_fields(data["record"], protocol.record_fields(key),
                              f"{path} (delete it to rerun the cell)")
@@ -111,7 +119,7 @@ def _read_cell(protocol, folder: Path, key: str, fp: str) -> dict | None:
 
 
 def _write_cell(folder: Path, key: str, fp: str, record: dict, wall_s: float) -> None:
-    store.atomic_write_json(_cell_path(folder, key), {"fingerprint": fp, "key": key, "wall_s": wall_s,
+    store.write_sealed_json(_cell_path(folder, key), {"fingerprint": fp, "key": key, "wall_s": wall_s,
                                                       "record": record})
 
 
@@ -132,6 +140,10 @@ def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, work
         raise ValueError(f"{protocol.experiment}: the grid names a cell twice")  # a protocol bug
     stored = store.finished(root, protocol.experiment, run_id, config)
     if stored is not None:
+        made_on = stored["provenance"].get("device")
+        if made_on != protocol.device:  # never serve another device's numbers without saying so
+            raise store.StoreError(f"{folder} was computed on {made_on}; this run is on {protocol.device}: ask for "
+                                   f"--device {made_on} to read it, or use another --run-id to compute it here")
         return Outcome(folder / store.RESULT_FILE, True, len(keys), len(keys))
     store.check_run_dir(folder, config)
     protocol.prepare(folder)  # inputs checked: nothing is written for a run that cannot start
@@ -191,13 +203,22 @@ def _work_distributed(protocol, folder: Path, fp: str, keys: list[str], main: bo
             _write_cell(folder, key, fp, record, time.perf_counter() - began)
 
 
-def _worker(protocol, folder: Path, fp: str, keys: list[str]) -> None:
+def _worker(protocol, folder: Path, fp: str, keys: list[str], parent: int) -> None:
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     _work(protocol, folder, fp, keys)
+
+
+def _exit_with(parent: int) -> None:
+    """Stop this worker within a second of its parent's death (a killed parent cannot terminate
+    it; its cell lock is released on exit, and a rerun takes the cell over)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _work_in_processes(protocol, folder, fp, mine, keys, workers, progress) -> None:
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    procs = [context.Process(target=_worker, args=(protocol, folder, fp, mine), daemon=True)
+    procs = [context.Process(target=_worker, args=(protocol, folder, fp, mine, os.getpid()), daemon=True)
              for _ in range(workers)]
     for proc in procs:
         proc.start()

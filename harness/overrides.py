@@ -8,7 +8,9 @@ exists is a valid one. Nothing read here can run code (YAML through ``yaml.safe_
 """
 
 import dataclasses
+import decimal
 import math
+import re
 import typing
 from pathlib import Path
 
@@ -80,29 +82,42 @@ def _boolean(value, name: str) -> bool:
     raise ValueError(f"{name}: cannot read {value!r} as true/false")
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def _integer(value, name: str) -> int:
+    """An exact integer: an int, digits (``12``), or a number written exactly as an integer
+    (``1e4``, ``2.0``); never through a float, so 9007199254740993 stays itself. A fraction,
+    underscores, non-ASCII digits and floats beyond 2^53 are refused."""
     if isinstance(value, bool):
         raise ValueError(f"{name}: expected an integer, got {value!r}")
     if isinstance(value, int):
         return value
-    try:
-        number = float(value)  # accepts "1e4" from a command line or YAML
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: cannot read {value!r} as an integer") from None
-    if not (math.isfinite(number) and number.is_integer()):
-        raise ValueError(f"{name}: cannot read {value!r} as an integer")
-    if abs(number) > 2**53:  # above this a float no longer holds every integer
-        raise ValueError(f"{name}: {value!r} is too large")
-    return int(number)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) <= 2**53:
+            return int(value)
+        raise ValueError(f"{name}: {value!r} is not exactly an integer (a float beyond 2^53 has lost digits)")
+    text = str(value).strip()
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _DECIMAL.fullmatch(text):
+        number = decimal.Decimal(text)
+        if number == number.to_integral_value() and abs(number) <= 10**24:  # beyond: surely a typo
+            return int(number)
+    raise ValueError(f"{name}: cannot read {value!r} as an integer")
 
 
 def _real(value, name: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{name}: expected a number, got {value!r}")
-    try:
+    text = str(value).strip()
+    if isinstance(value, (int, float)):
         number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: cannot read {value!r} as a number") from None
+    elif _DECIMAL.fullmatch(text) or text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        number = float(text)  # digits only: no underscores, no non-ASCII digits, no other words
+    else:
+        raise ValueError(f"{name}: cannot read {value!r} as a number")
     if not math.isfinite(number):
         raise ValueError(f"{name}: must be a finite number, got {value!r}")
     return number
@@ -122,9 +137,9 @@ def with_overrides(config, assignments) -> object:
 
 
 def given(**fields) -> list[str]:
-    """``field=value`` assignments for the options a user gave (empty, None and False are
-    "not given"; a 0 is a default too)."""
-    return [f"{name}={value}" for name, value in fields.items() if value not in ("", None, False)]
+    """``field=value`` assignments for the options a user gave (None, "" and False are "not
+    given"; 0 is a value: ``--lora-rank 0`` asks for full fine-tuning)."""
+    return [f"{name}={value}" for name, value in fields.items() if not (value is None or value is False or value == "")]
 
 
 def _assign(cls, data: dict, parts: list[str], value: str, full: str) -> None:
@@ -161,13 +176,35 @@ def to_yaml(config) -> str:
     return yaml.safe_dump(as_plain(config), sort_keys=False, default_flow_style=None)
 
 
+def _strict_loader():
+    """yaml's SafeLoader, refusing duplicate keys and keys that are not text."""
+    import yaml
+
+    class Strict(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            keys = []
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    raise yaml.constructor.ConstructorError(None, None, f"a key must be text, got {key!r}",
+                                                            key_node.start_mark)
+                if key in keys:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
+                                                            key_node.start_mark)
+                keys.append(key)
+            return super().construct_mapping(node, deep)
+
+    return Strict
+
+
 def load_yaml(cls, path):
-    """A config from a YAML file of fields (any omitted field keeps its default)."""
+    """A config from a YAML file of fields (any omitted field keeps its default); duplicate
+    keys and keys that are not text are refused."""
     import yaml
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 (safe subclass)
     except OSError as err:
         raise ValueError(f"--config {path}: cannot read ({err.strerror or err})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:

@@ -15,6 +15,10 @@ Guarantees:
 - **One writer at a time** where it matters: ``locked`` is an advisory file lock (flock).
 - **Checked reads.** Unknown schema versions, missing or mistyped fields are refused with
   the file and the field named (``harness.schemas`` lists what each experiment needs).
+- **Sealed content.** Every JSON file the store writes (result, cell, run record) carries
+  ``content_sha256``, the SHA-256 of its own canonical JSON without that field, and the result
+  records the SHA-256 of the bytes of its ``arrays.npz``; every read verifies them and refuses
+  an edited or damaged file in one line that names it and says what to do.
 - **Nothing read can run code**: JSON, and npz loaded with allow_pickle=False.
 """
 
@@ -31,13 +35,14 @@ from pathlib import Path
 
 from harness import provenance
 
-SCHEMA_VERSION = 2  # 2: results carry the config's fingerprint
+SCHEMA_VERSION = 3  # 2: results carry the config's fingerprint; 3: and content checksums
+SEAL = "content_sha256"
 RESULT_FILE = "result.json"
 ARRAYS_FILE = "arrays.npz"
 CONFIG_FILE = "config.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TOP_LEVEL = {"schema_version": int, "experiment": str, "run_id": str, "config": (dict, list),
-              "fingerprint": str, "metrics": (dict, list), "provenance": dict}
+              "fingerprint": str, "metrics": (dict, list), "files": dict, "provenance": dict}
 
 
 class StoreError(ValueError):
@@ -65,6 +70,69 @@ def canonical_json(config) -> str:
 def fingerprint(config) -> str:
     """SHA-256 (hex) of the configuration's canonical JSON."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def sealed(document: dict) -> dict:
+    """``document`` with its content checksum (SHA-256 of its canonical JSON without the seal)."""
+    body = {k: v for k, v in document.items() if k != SEAL}
+    return {**body, SEAL: hashlib.sha256(canonical_json(body).encode()).hexdigest()}
+
+
+def check_seal(document, path, remedy: str = "delete it and recompute") -> dict:
+    """``document`` if it is a mapping whose content matches its seal; else a StoreError naming
+    ``path`` and the remedy."""
+    if not isinstance(document, dict):
+        raise StoreError(f"{path}: expected a JSON object, got {type(document).__name__}; {remedy}")
+    if SEAL not in document:
+        raise StoreError(f"{path} has no content checksum (written by another toolkit version, or "
+                         f"edited); {remedy}")
+    if sealed(document)[SEAL] != document[SEAL]:
+        raise StoreError(f"{path}: its content does not match its checksum (edited or damaged); {remedy}")
+    return document
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_sealed_json(path, document: dict) -> None:
+    atomic_write_json(path, sealed(document))
+
+
+def read_sealed_json(path, remedy: str = "delete it and recompute") -> dict:
+    return check_seal(read_json(path), path, remedy)
+
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(folder, name: str) -> None:
+    """Seal a folder of files (a model checkpoint): its name and the SHA-256 of every file."""
+    folder = Path(folder)
+    files = {f.name: file_sha256(f) for f in sorted(folder.iterdir()) if f.is_file() and f.name != MANIFEST}
+    write_sealed_json(folder / MANIFEST, {"name": name, "files": files})
+
+
+def check_manifest(folder) -> None:
+    """Refuse a sealed folder whose manifest is missing or damaged, that was made under another
+    name (another seed's checkpoint copied over this one), or whose files differ from the
+    manifest (edited, truncated, replaced, added or removed)."""
+    folder = Path(folder)
+    remedy = f"delete {folder} to recompute it"
+    manifest = read_sealed_json(folder / MANIFEST, remedy)
+    if manifest.get("name") != folder.name:
+        raise StoreError(f"{folder} holds {manifest.get('name')!r}, not {folder.name!r} (copied or renamed); "
+                         f"{remedy}")
+    on_disk = {f.name for f in folder.iterdir() if f.is_file() and f.name != MANIFEST}
+    if on_disk != set(manifest.get("files", {})):
+        raise StoreError(f"{folder}: its files differ from its manifest; {remedy}")
+    for name, digest in manifest["files"].items():
+        if file_sha256(folder / name) != digest:
+            raise StoreError(f"{folder / name} does not match its checksum (edited or damaged); {remedy}")
 
 
 def default_run_id(prefix: str, config) -> str:
@@ -147,6 +215,10 @@ def write_result(root, experiment: str, run_id: str, *, config, metrics,
     result.json on disk always has its arrays.
     """
     folder = run_dir(root, experiment, run_id)
+    files = {}
+    if arrays:
+        atomic_save_npz(folder / ARRAYS_FILE, arrays)
+        files[ARRAYS_FILE] = file_sha256(folder / ARRAYS_FILE)
     document = {
         "schema_version": SCHEMA_VERSION,
         "experiment": experiment,
@@ -155,14 +227,13 @@ def write_result(root, experiment: str, run_id: str, *, config, metrics,
         "fingerprint": fingerprint(config),
         "metrics": metrics,
         **(extra or {}),
+        "files": files,
         "provenance": provenance.collect(seed=seed, wall_time_s=wall_time_s, device=device),
     }
     try:
-        text = json.dumps(document, indent=1, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise StoreError(f"result for {experiment}/{run_id} is not plain finite JSON: {err}") from err
-    if arrays:
-        atomic_save_npz(folder / ARRAYS_FILE, arrays)
+        text = json.dumps(sealed(document), indent=1, allow_nan=False)
+    except (TypeError, ValueError, StoreError) as err:
+        raise StoreError(f"result for {experiment}/{run_id} is not plain finite JSON: {err}") from None
     path = folder / RESULT_FILE
     atomic_write_text(path, text + "\n")
     return path
@@ -208,6 +279,7 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
             raise StoreError(f"{path}: missing field {name!r}")
         if not isinstance(document[name], kind) or isinstance(document[name], bool):
             raise StoreError(f"{path}: field {name!r} has the wrong type ({type(document[name]).__name__})")
+    check_seal(document, path, "delete its folder and rerun the command that made it")
     if document["fingerprint"] != fingerprint(document["config"]):
         raise StoreError(f"{path}: the stored fingerprint does not match the stored config "
                          f"(the file was edited or damaged)")
@@ -245,9 +317,19 @@ def finished(root, experiment: str, run_id: str, config) -> dict | None:
 
 
 def read_arrays(folder) -> dict:
+    """The arrays of a finished result, after checking their bytes against the checksum that
+    result.json records for them."""
     import numpy as np
 
     path = Path(folder) / ARRAYS_FILE
+    expected = read_result(folder)["files"].get(ARRAYS_FILE)
+    if expected is None:
+        raise StoreError(f"{Path(folder) / RESULT_FILE} records no arrays file")
+    if not path.is_file():
+        raise StoreError(f"no arrays file at {path}; delete the folder and recompute")
+    if file_sha256(path) != expected:
+        raise StoreError(f"{path} does not match the checksum its result records (replaced or damaged); "
+                         f"delete the folder and recompute")
     try:  # our own handle: numpy leaves its file open when a damaged archive fails to parse
         with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
@@ -263,7 +345,7 @@ def claim_run_dir(folder, config) -> None:
     folder = Path(folder)
     with locked(folder / ".claim.lock"):
         if not check_run_dir(folder, config):
-            atomic_write_json(folder / CONFIG_FILE, {"schema_version": SCHEMA_VERSION,
+            write_sealed_json(folder / CONFIG_FILE, {"schema_version": SCHEMA_VERSION,
                                                      "fingerprint": fingerprint(config), "config": config})
 
 
@@ -273,8 +355,8 @@ def check_run_dir(folder, config) -> bool:
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         return False
-    stored = read_json(path)
-    if not (isinstance(stored, dict) and "config" in stored):
+    stored = read_sealed_json(path, "use another --run-id or delete the folder")
+    if "config" not in stored or stored.get("fingerprint") != fingerprint(stored["config"]):
         raise StoreError(f"{path} is not a run record of this toolkit version; use another "
                          f"--run-id or delete the folder")
     check_config(folder, stored["config"], config)
@@ -296,6 +378,12 @@ def compute_once(root, experiment: str, run_id: str, compute, *, config, seed=No
     ``on_read_back(path)`` is called when a stored result is returned instead of computed.
     """
     folder = run_dir(root, experiment, run_id)
+    if not force:  # a finished result is read without a lock: a read-only store serves it
+        stored = finished(root, experiment, run_id, config)
+        if stored is not None:
+            if on_read_back is not None:
+                on_read_back(folder / RESULT_FILE)
+            return stored
     with locked(run_lock(root, experiment, run_id)):
         if not force:
             stored = finished(root, experiment, run_id, config)

@@ -11,10 +11,16 @@ import numpy as np
 def load(path, what: str = "array") -> np.ndarray | dict[str, np.ndarray]:
     """A .npy file's array, or a .npz file's arrays by name (all read into memory)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"no such file: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a directory, device or pipe); give a .npy/.npz {what}")
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes), not a .npy/.npz {what}")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ValueError(f"{path} is not a .npy/.npz file (no NumPy or zip header); give a .npy/.npz {what}")
     try:  # our own handle: numpy leaves its file open when a damaged archive fails to parse
         with open(path, "rb") as handle:
             data = np.load(handle, allow_pickle=False)

@@ -2,6 +2,7 @@
 one line on stderr that starts with ``elasticity: error:`` and says what is wrong, no
 traceback, and nothing written (the results folder and the working directory stay empty)."""
 
+import os
 import zipfile
 
 import numpy as np
@@ -24,7 +25,115 @@ def files(tmp_path_factory):
     (d / "dup.yaml").write_text("q1: [50, 50]\n")
     with zipfile.ZipFile(d / "weird.npz", "w") as z:
         z.writestr("sequences.npy", b"garbage")
+    (d / "dupkey.yaml").write_text("seeds: [0]\nseeds: [1]\n")
+    (d / "intkey.yaml").write_text("1: 2\n")
+    (d / "nullkey.yaml").write_text("~: 2\n")
+    (d / "mixed.yaml").write_text("seeds: [0]\n3: x\n")
+    (d / "bigseed.yaml").write_text("seeds: [1.0e+26]\n")
+    (d / "list.yaml").write_text("- 1\n- 2\n")
+    (d / "python.yaml").write_text("seeds: !!python/object/apply:os.system ['true']\n")
+    (d / "a_dir.npy").mkdir()
+    os.mkfifo(d / "pipe.npy")  # reading it would block: refused as not a regular file, unopened
     return d
+
+
+# (experiment, --set assignment, the message): every field is checked before anything is written
+SETS = [
+    ("rebound", "seeds=9007199254740991.5", "cannot read '9007199254740991.5' as an integer"),
+    ("rebound", "seeds=1_0", "cannot read '1_0' as an integer"),
+    ("rebound", "seeds=\uff11", "as an integer"),
+    ("rebound", "seeds=1e30", "as an integer"),
+    ("rebound", "seeds=99999999999999999999", "seeds must be <= 2^63 - 1"),
+    ("rebound", "q1=100.000000000000001", "as an integer"),
+    ("rebound", "q1=0x10", "as an integer"),
+    ("rebound", "q1=true", "as an integer"),
+    ("rebound", "first_lr=1_0", "cannot read '1_0' as a number"),
+    ("rebound", "first_lr=abc", "cannot read 'abc' as a number"),
+    ("rebound", "first_lr=inf", "must be a finite number"),
+    ("rebound", "first_lr=-inf", "must be a finite number"),
+    ("rebound", "lora_rank=4", "lora_rank applies to a real model"),
+    ("rebound", "scorer=vader", "scorer applies to a real model"),
+    ("rebound", "scorer_path=/x", "scorer_path applies to a real model"),
+    ("rebound", "columns=text=review", "columns applies to a real model"),
+    ("rebound", "trust_remote_code=true", "trust_remote_code applies to a real model"),
+    ("rebound", "data_dir=/nonexistent", "data_dir applies to a real model"),
+    ("rebound", "world.prompt_vocab=100000000", "prompt_vocab must lie in [1, 10000]"),
+    ("rebound", "world.prompt_length=9", "prompt_length in [0, 8]"),
+    ("rebound", "world.content_vocab=2048", "content_vocab must be <= 1024"),
+    ("rebound", "world.response_length=23", "response_length <= 21"),
+    ("rebound", "world.content_vocab=128", "<= 2^20 (exact enumeration: 128^3 responses"),
+    ("rebound", "world.content_vocab=3", "content_vocab must be an even integer"),
+    ("rebound", "world.response_length=2", "response_length must be an odd integer"),
+    ("rebound", "world.law=gauss", "law must be one of"),
+    ("rebound", "world.zipf_s=0", "zipf_s must lie in (0, 10]"),
+    ("rebound", "world.pre_positive_fraction=1.5", "pre_positive_fraction must lie in [0, 1]"),
+    ("rebound", "world.n_pre=0", "dataset sizes must be >= 1"),
+    ("rebound", "world.n_pre=1000000000", "dataset sizes must be <= 1e8"),
+    ("rebound", "world.seed=-1", "seed must lie in"),
+    ("rebound", "world.seed=1.5", "as an integer"),
+    ("rebound", "pretrain.steps=0", "pretrain: steps must be > 0"),
+    ("rebound", "pretrain.batch=-3", "pretrain: batch must be > 0"),
+    ("rebound", "pretrain.lr=0", "pretrain: lr must be > 0"),
+    ("rebound", "pretrain=3", "is a group of fields"),
+    ("rebound", "pretrain.nonsense=3", "unknown field 'pretrain.nonsense'"),
+    ("rebound", "variant=ppo", "variant must be one of"),
+    ("rebound", "q2_mode=random", "q2_mode must be one of"),
+    ("rebound", "min_valid_mass=1", "min_valid_mass must lie in [0, 1)"),
+    ("rebound", "eval_prompts=-1", "eval_prompts must be >= 0"),
+    ("rebound", "eval_prompts=100", "eval_prompts must be <="),
+    ("rebound", "k_fit_points=1", "k_fit_points must lie in"),
+    ("rebound", "fixed_steps=0", "fixed_steps must be > 0"),
+    ("rebound", "q1=", "q1 must not be empty"),
+    ("rebound", "q2=0", "q2 values must be >= 1"),
+    ("rebound", "model_size=huge", "model_size must be one of"),
+    ("rebound", "dataset=imdb", "needs --model-path"),
+    ("rebound", "=3", "--set expects FIELD=VALUE"),
+    ("rebound", "seeds", "--set expects FIELD=VALUE"),
+    ("resist", "no_pretraining=on,off", "no_pretraining must be auto, on or off"),
+    ("resist", "no_pretraining=maybe", "no_pretraining must be auto, on or off"),
+    ("resist", "part_size=-1", "part_size must be >= 0"),
+    ("resist", "part_size=100000", "four parts of 100000 examples"),
+    ("resist", "eval_prompts=1", "eval_prompts must be >= 2"),
+    ("resist", "top_p=0", "0 < top_p <= 1"),
+    ("resist", "top_k=0", "top_k >= 1"),
+    ("resist", "path_scheduler=sometimes", "path_scheduler must be one of"),
+    ("resist", "warmup_epochs=0", "warmup_epochs must be > 0"),
+    ("resist", "lora_rank=2", "lora_rank applies to a real model"),
+    ("resist", "trust_remote_code=1", "trust_remote_code applies to a real model"),
+    ("resist", "seeds=0,0", "seeds has duplicate values"),
+    ("resist", "seeds=-2", "seeds values must be >= 0"),
+    ("resist", "pretrain.steps=1.5", "as an integer"),
+    ("resist", "max_length=4", "max_length must be >= 8"),
+    ("resist", "dataset=alpaca", "needs --model-path"),
+    ("counterfactual", "primary_endpoint.q2=48", "must be checkpoints of the Q2 grid"),
+    ("counterfactual", "primary_endpoint.units=bits", "units must be one of"),
+    ("counterfactual", "primary_endpoint.alignment=none", "alignment must be one of"),
+    ("counterfactual", "primary_endpoint.second_lr=0.5", "must be one of second_lrs"),
+    ("counterfactual", "primary_endpoint.second_lr=0", "second_lr must be > 0"),
+    ("counterfactual", "primary_endpoint.q2=", "q2 must not be empty"),
+    ("counterfactual", "sesoi=0", "sesoi must be > 0"),
+    ("counterfactual", "sesoi=-0.2", "sesoi must be > 0"),
+    ("counterfactual", "unreached=drop", "unreached must be one of"),
+    ("counterfactual", "anchor_beta=-1", "anchor_beta values must be >= 0"),
+    ("counterfactual", "anchor_beta=0", "anchor_beta values must be > 0"),
+    ("counterfactual", "anchor_beta=3,3", "anchor_beta has duplicate values"),
+    ("counterfactual", "dose_align_lr=-1", "dose_align_lr must be >= 0"),
+    ("counterfactual", "q2_mode=fixed-steps", "the positive controls (anchor_beta, spring, replay) run along"),
+    ("counterfactual", "fractions=0.5", "fractions needs at least two values"),
+    ("counterfactual", "fractions=0.2,1.5", "fractions needs at least two values in [0, 1]"),
+    ("counterfactual", "target_score=1", "target_score must lie in (0, 1)"),
+    ("counterfactual", "q1_dose=1000", "need q1_dose <= q1_max <= world.n_align"),
+    ("counterfactual", "q2=16,32,100000", "larger than the perturbation set"),
+    ("counterfactual", "replay_fraction=1", "replay_fraction must lie in [0, 1)"),
+    ("counterfactual", "k_mode=both", "k_mode must be one of"),
+    ("counterfactual", "spring=-1", "spring values must be >= 0"),
+    ("counterfactual", "second_lrs=0", "second_lrs values must be > 0"),
+    ("counterfactual", "seeds=1e19", "seeds must be <= 2^63 - 1"),
+    ("counterfactual", "eval_prompts=0", "eval_prompts must be > 0"),
+    ("counterfactual", "model_size=giant", "model_size must be one of"),
+    ("counterfactual", "k_sizes=5000", "k_sizes must not repeat world.n_pre"),
+    ("counterfactual", "placebo=perhaps", "cannot read 'perhaps' as true/false"),
+]
 
 
 CASES = [
@@ -54,7 +163,7 @@ CASES = [
     (["sim", "huffman"], "exactly one of --file and --random"),
     (["sim", "huffman", "--file", "{d}/empty.npy"], "{d}/empty.npy is empty (0 bytes)"),
     (["sim", "huffman", "--file", "{d}/complex.npy"], "{d}/complex.npy: expected real numbers"),
-    (["sim", "huffman", "--file", "{d}/text.npy"], "{d}/text.npy is not a readable"),
+    (["sim", "fit", "{d}/text.npy", "--masses"], "{d}/text.npy is not a .npy/.npz file"),
     (["sim", "huffman", "--file", "{d}/missing.npy"], "no such file: {d}/missing.npy"),
     (["sim", "huffman", "--file", "{d}/objects.npy"], "{d}/objects.npy is not a readable"),
     (["sim", "tree", "{d}/truncated.npz"], "{d}/truncated.npz is not a readable"),
@@ -96,13 +205,74 @@ CASES = [
     (["config", "show", "nonsense", "micro"], "unknown experiment 'nonsense'"),
     (["figures", "{d}/missing-dir"], "is not a directory"),
     (["reproduce", "--preset", "nope"], "'--preset'"),
+    # YAML configs: duplicate, non-text and null keys, values beyond the integers, code
+    (["rebound", "--preset", "micro", "--config", "{d}/dupkey.yaml"], "duplicate key 'seeds'"),
+    (["rebound", "--preset", "micro", "--config", "{d}/intkey.yaml"], "a key must be text"),
+    (["rebound", "--preset", "micro", "--config", "{d}/nullkey.yaml"], "a key must be text"),
+    (["rebound", "--preset", "micro", "--config", "{d}/mixed.yaml"], "a key must be text"),
+    (["rebound", "--preset", "micro", "--config", "{d}/bigseed.yaml"], "is not exactly an integer"),
+    (["rebound", "--preset", "micro", "--config", "{d}/list.yaml"], "expected a mapping of fields"),
+    (["rebound", "--preset", "micro", "--config", "{d}/python.yaml"], "not valid YAML"),
+    (["rebound", "--preset", "micro", "--config", "{d}"], "'--config'"),
+    # options that would not apply to the synthetic world, and devices
+    (["rebound", "--preset", "micro", "--lora-rank", "4"], "lora_rank applies to a real model"),
+    (["rebound", "--preset", "micro", "--scorer", "vader"], "scorer applies to a real model"),
+    (["rebound", "--preset", "micro", "--data-dir", "/nonexistent"], "data_dir applies to a real model"),
+    (["rebound", "--preset", "micro", "--columns", "garbage"], "columns applies to a real model"),
+    (["rebound", "--preset", "micro", "--trust-remote-code"], "trust_remote_code applies to a real model"),
+    (["rebound", "--preset", "micro", "--device", "cuda"], "no CUDA device is available here"),
+    (["rebound", "--preset", "micro", "--device", "tpu"], "'--device'"),
+    (["resist", "--preset", "micro", "--lora-rank", "8"], "lora_rank applies to a real model"),
+    (["resist", "--preset", "micro", "--columns", "a=b"], "columns applies to a real model"),
+    (["counterfactual", "--preset", "micro", "--shard", "x"], "--shard: expected i/N"),
+    (["counterfactual", "--preset", "micro", "--shard", "1/0"], "need 0 <= i < N"),
+    (["counterfactual", "--preset", "nope"], "'--preset'"),
+    # theory map: the domain, duplicates and memory, checked before any lock or file
+    (["theory", "map", "--alpha", "0.5:3:3", "--k", "1,10"], "alpha must be >= 1.1"),
+    (["theory", "map", "--alpha", "2,3", "--k", "-5,10"], "k must be > 0"),
+    (["theory", "map", "--alpha", "2,3", "--k", "1,10", "--l", "nan"], "l must be"),
+    (["theory", "map", "--alpha", "2,2,3", "--k", "1,10"], "the alpha axis repeats"),
+    (["theory", "map", "--alpha", "2,3", "--k", "1,1"], "the k axis repeats"),
+    (["theory", "map", "--alpha", "1.5:6:100000", "--k", "1:1e6:100000:log"], "GiB; at most"),
+    (["theory", "map", "--alpha", "2,3", "--k", "1,10", "--run-id", "../x"], "run_id must be"),
+    (["theory", "map", "--alpha", "2:3:x", "--k", "1,10"], "expected START:STOP:N"),
+    (["theory", "map", "--alpha", "2:3:0", "--k", "1,10"], "1 <= N <= 1e5"),
+    (["theory", "map", "--alpha", "-1:3:3:log", "--k", "1,10"], "a log range needs START, STOP > 0"),
+    (["theory", "boundary", "--alpha", "0.5"], "alpha must be >= 1.1"),
+    (["theory", "--alpha", "2", "--k", "10", "--backend", "jax", "--errors"], "--errors needs --backend numpy"),
+    (["theory"], "give --alpha and --k"),
+    # simulation inputs
+    (["sim", "huffman", "--file", "{d}/a_dir.npy"], "is a directory"),
+    (["sim", "huffman", "--file", "{d}/text.npy"], "not a .npy/.npz file (no NumPy or zip header)"),
+    (["sim", "huffman", "--file", "/dev/zero"], "not a regular file"),
+    (["sim", "huffman", "--file", "{d}/pipe.npy"], "not a regular file"),
+    (["sim", "huffman", "--random", "0"], "'--random'"),
+    (["sim", "huffman", "--random", "100000001"], "'--random'"),
+    (["sim", "huffman"], "give exactly one of --file and --random"),
+    (["sim", "check", "--alpha", "3", "--k", "10", "--depth", "26"], "depth must be in [2, 25]"),
+    (["sim", "check", "--alpha", "3", "--k", "10", "--replicates", "1"], "replicates must be in [2, 1000000]"),
+    (["sim", "check", "--alpha", "0.9", "--k", "10"], "alpha must be >= 1.1"),
+    (["sim", "convergence", "--alpha", "3", "--k", "10", "--depths", "8"], "at least two different values"),
+    (["sim", "convergence", "--alpha", "3", "--k", "10", "--depths", "8,30"], "depth must be in [2, 25]"),
+    (["sim", "tree", "{d}/missing.npy"], "no such file"),
+    (["sim", "fit", "{d}/empty.npy", "--masses"], "is empty"),
+    # export and verify
+    (["export", "{d}/missing-run"], "is not a directory"),
+    (["export", "{d}", "--format", "xlsx"], "'--format'"),
+    (["export", "{d}", "--table", "all"], "'--table'"),
+    (["verify", "{d}/missing-dir"], "is not a directory"),
+    (["world", "--preset", "rebound/nope"], "unknown rebound preset 'nope'"),
+    (["world", "--set", "content_vocab=3"], "content_vocab must be an even integer"),
+    (["world", "--set", "prompt_vocab=100000000"], "prompt_vocab must lie in"),
+    *(([experiment, "--preset", "micro", "--set", assignment], message) for experiment, assignment, message in SETS),
 ]
 
 
 @pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
 def test_bad_input_fails_cleanly_and_writes_nothing(files, tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)  # the default results folder would land here
-    stores = args[0] in ("rebound", "resist", "audit", "counterfactual") or args[:2] == ["sim", "check"]
+    stores = args[0] in ("rebound", "resist", "audit", "counterfactual") or args[:2] in (["sim", "check"],
+                                                                                         ["theory", "map"])
     argv = [a.replace("{d}", str(files)) for a in args] + (["--results", str(tmp_path / "results")]
                                                            if stores else [])
     assert main(argv) == 2

@@ -63,4 +63,4 @@ def test_sim_bad_input(args, message):
 def test_sim_tree_bad_file(tmp_path):
     (tmp_path / "x.npy").write_bytes(b"not numpy")
     out = run("sim", "tree", str(tmp_path / "x.npy"))
-    assert out.returncode == 2 and "not a readable" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "not a .npy/.npz file" in out.stderr and "Traceback" not in out.stderr

@@ -37,7 +37,7 @@ def test_nested_overrides_and_lists():
     ("world=3", "is a group of fields"),
     ("q1.x=3", "has no sub-fields"),
     ("world.alpha=1", "alpha must be > 1"),
-    ("world.seed=-2", "seed must be >= 0"),
+    ("world.seed=-2", "seed must lie in"),
     ("variant=rlhf", "variant must be one of"),
     ("q2=16,100000", "Q2 = 100000 is larger than the second-stage set"),
     ("pretrain.steps", "FIELD=VALUE"),

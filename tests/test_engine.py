@@ -98,8 +98,11 @@ def test_a_cell_of_another_configuration_is_refused(tmp_path):
     cell = tmp_path / "res" / "toy" / "r" / "cells" / "v1.json"
     data = json.loads(cell.read_text())
     data["fingerprint"] = "0" * 64
-    cell.write_text(json.dumps(data))
+    cell.write_text(json.dumps(store.sealed(data)))  # a sealed cell, but of another configuration
     with pytest.raises(store.StoreError, match="v1.json belongs to another configuration"):
+        _run(tmp_path, shard=(1, 2))
+    cell.write_text(json.dumps(data))  # the same edit without a new seal: the checksum says so first
+    with pytest.raises(store.StoreError, match="v1.json: its content does not match its checksum"):
         _run(tmp_path, shard=(1, 2))
 
 

@@ -107,6 +107,9 @@ def test_edited_result_is_refused(tmp_path):
     doc = json.loads(path.read_text())
     doc["config"]["alpha"] = 4.0  # the numbers no longer belong to the config they claim
     path.write_text(json.dumps(doc))
+    with pytest.raises(store.StoreError, match="its content does not match its checksum"):
+        store.read_result(path)
+    path.write_text(json.dumps(store.sealed(doc)))  # resealed by hand: the fingerprint still tells
     with pytest.raises(store.StoreError, match="fingerprint does not match"):
         store.read_result(path)
 
@@ -149,7 +152,7 @@ def test_truncated_arrays_are_refused_naming_the_file(tmp_path):
     path = store.write_result(tmp_path, "demo", "r", config={}, metrics={}, arrays={"x": np.arange(100)})
     npz = path.parent / store.ARRAYS_FILE
     npz.write_bytes(npz.read_bytes()[:40])
-    with pytest.raises(store.StoreError, match=f"{npz} is not a readable .npz archive"):
+    with pytest.raises(store.StoreError, match=f"{npz} does not match the checksum its result records"):
         store.read_arrays(path.parent)
 
 

@@ -1,0 +1,109 @@
+"""What the saved results found, one line per claim of the paper, for the top of the report and
+the end of ``make demo``: the verdict, the effect with its interval, the seeds, whether a control
+was detected, and whether the run is evidence or a smoke test (a preset below the design's
+seed count: ``micro``, or fewer than ``MIN_SEEDS`` paired seeds)."""
+
+from pathlib import Path
+
+from elasticity import render
+from harness import store
+
+MIN_SEEDS = 10  # below this a run is a smoke test, not evidence: intervals from a handful of seeds
+
+
+def _runs(root: Path, experiment: str) -> list[dict]:
+    docs = []
+    for path in sorted((root / experiment).glob(f"*/{store.RESULT_FILE}")):
+        try:
+            docs.append(store.read_result(path, experiment=experiment))
+        except store.StoreError:
+            continue  # the report lists damaged results under "skipped"
+    return docs
+
+
+def _grade(run_id: str, seeds: int) -> str:
+    return "smoke test, not evidence" if run_id.startswith("micro") or seeds < MIN_SEEDS else "evidence"
+
+
+def _counterfactual(doc: dict) -> list[dict]:
+    e, p = doc["effect"], doc["primary_endpoint"]
+    detected = doc["positive_controls"]["in_window_detected"]
+    out = [{"claim": "elasticity: the pre-training data pulls an aligned model back (counterfactual pre-training)",
+            "run": doc["run_id"], "verdict": doc["verdict"],
+            "effect": f"{render.interval(e, 3)} ({p['units']}, Q2 = {', '.join(map(str, p['q2']))})",
+            "seeds": e["n_seeds"], "control": "in-window control detected" if detected else "no control detected",
+            "grade": _grade(doc["run_id"], e["n_seeds"])}]
+    for row in doc["effective_k"]:
+        op = row["operating_point_k"]
+        obs = row["observed"]
+        shown = ("undefined" if obs["mean"] is None else f"{obs['mean']:.2f}"
+                 + ("" if obs["ci95"] else " (interval undefined)") if obs["ci95"] is None
+                 else render.interval(obs, 2))
+        out.append({"claim": "the theorem's k-scaling: -dCE_align/dCE_pre = k (difference form, l = 0)",
+                    "run": doc["run_id"], "verdict": "measures the operating point, not k",
+                    "effect": f"observed {shown} vs nominal k {row['nominal_k']:g}; operating point "
+                              f"{'n/a' if op is None else f'{op:.2f}'}",
+                    "seeds": e["n_seeds"], "control": "the optimal compressor gives k exactly",
+                    "grade": _grade(doc["run_id"], e["n_seeds"])})
+    return out
+
+
+def _resist(doc: dict) -> list[dict]:
+    rows = doc["metrics"]["table2"]
+    n = rows[0]["forward_minus_inverse"]["n"]
+    holds = sum(r["verdict"].startswith("inverse closer") for r in rows)
+    effect = "; ".join(f"({r['pair'][0]},{r['pair'][1]}) {render.interval(r['forward_minus_inverse'], 3)}"
+                       for r in rows)
+    control = "no no-pre-training control in this run"
+    if "attributable" in doc["metrics"]:
+        parts = [f"({a['pair'][0]},{a['pair'][1]}) {a['verdict']}" for a in doc["metrics"]["attributable"]]
+        control = "attributable to pre-training: " + "; ".join(parts)
+    return [{"claim": "resistance: the inverse path ends closer than the forward one (Appendix E)",
+             "run": doc["run_id"], "verdict": f"holds for {holds} of {len(rows)} pairs", "effect": effect,
+             "seeds": n, "control": control, "grade": _grade(doc["run_id"], n)}]
+
+
+def _rebound(doc: dict) -> list[dict]:
+    runs = doc["metrics"]["runs"] if "runs" in doc["metrics"] else [{"run": doc["run_id"], **doc["metrics"]}]
+    out = []
+    for run in runs[:1]:  # a sweep's centre
+        versus = run["versus_controls"]
+        verdicts = sorted({v["verdict"] for v in versus}) or ["no never-pre-trained control in this run"]
+        seeds = len(doc["config"].get("seeds", [])) if isinstance(doc["config"], dict) and "seeds" in doc["config"] \
+            else len(run.get("seeds", []))
+        out.append({"claim": "rebound: after negative fine-tuning the model returns towards pre-training (Section 3)",
+                    "run": doc["run_id"], "verdict": "; ".join(verdicts),
+                    "effect": "crossings per Q1 in the report's table", "seeds": seeds,
+                    "control": f"{sum(v['seeds_paired'] for v in versus)} seed-points paired with the control",
+                    "grade": _grade(doc["run_id"], seeds)})
+    return out
+
+
+def _audit(doc: dict) -> list[dict]:
+    verdicts = [f["verdict"] for f in doc["metrics"]]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("holds", "asymptotic", "erratum"))
+    return [{"claim": "the paper's closed forms against the exact theory (audit)", "run": doc["run_id"],
+             "verdict": counts, "effect": "docs/errata.md has the numbers", "seeds": 0,
+             "control": "exact quadrature, an mpmath twin and golden values", "grade": "evidence"}]
+
+
+def findings(root) -> list[dict]:
+    """One row per claim and run: claim, run, verdict, effect, seeds, control, grade."""
+    root = Path(root)
+    rows = []
+    for experiment, read in (("counterfactual", _counterfactual), ("resist", _resist), ("rebound", _rebound),
+                             ("audit", _audit)):
+        for doc in _runs(root, experiment):
+            rows += read(doc)
+    return rows
+
+
+def text(rows: list[dict]) -> str:
+    """The findings as lines for a terminal (the end of ``make demo``)."""
+    if not rows:
+        return "no finished results to report"
+    lines = ["What the results found:"]
+    for r in rows:
+        lines.append(f"- [{r['grade']}] {r['claim']} ({r['run']}, {r['seeds']} seeds): {r['verdict']}; "
+                     f"{r['effect']}; {r['control']}")
+    return "\n".join(lines)
