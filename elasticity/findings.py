@@ -22,7 +22,13 @@ def _runs(root: Path, experiment: str) -> list[dict]:
 
 
 def _grade(run_id: str, seeds: int) -> str:
+    if run_id.startswith("calibration"):
+        return "calibration: chose the window, not a verdict"
     return "smoke test, not evidence" if run_id.startswith("micro") or seeds < MIN_SEEDS else "evidence"
+
+
+def run_label(row: dict) -> str:
+    return f"{row['run']}, {row['seeds']} seeds" if row["seeds"] else row["run"]
 
 
 def _counterfactual(doc: dict) -> list[dict]:
@@ -104,6 +110,6 @@ def text(rows: list[dict]) -> str:
         return "no finished results to report"
     lines = ["What the results found:"]
     for r in rows:
-        lines.append(f"- [{r['grade']}] {r['claim']} ({r['run']}, {r['seeds']} seeds): {r['verdict']}; "
+        lines.append(f"- [{r['grade']}] {r['claim']} ({run_label(r)}): {r['verdict']}; "
                      f"{r['effect']}; {r['control']}")
     return "\n".join(lines)

@@ -82,7 +82,7 @@ def _sections(entries, skipped, numbers, errata) -> list[str]:
 
 def _markdown(title, stamp, found, entries, skipped, numbers, errata, rel: Path) -> str:
     lines = [f"# {title}", "", f"Built {stamp} from saved results.", "", "## Findings", ""]
-    lines += [f"- **[{r['grade']}]** {r['claim']} (`{r['run']}`, {r['seeds']} seeds): **{r['verdict']}**; "
+    lines += [f"- **[{r['grade']}]** {r['claim']} ({findings.run_label(r)}): **{r['verdict']}**; "
               f"{r['effect']}; {r['control']}" for r in found] or ["- no finished results"]
     lines += ["", "## Contents", ""]
     lines += [f"- [{s}](#{_anchor(s)})" for s in _sections(entries, skipped, numbers, errata)] + [""]
@@ -128,7 +128,7 @@ def _html(title, stamp, found, entries, skipped, numbers, errata, figures_dir: P
         "pre{white-space:pre-wrap;padding:1em}figure{margin:2em 0}</style></head><body>",
         f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results.</p>",
         "<section id='findings'><h2>Findings</h2><ul>",
-        *(f"<li><b>[{esc(r['grade'])}]</b> {esc(r['claim'])} (<code>{esc(r['run'])}</code>, {r['seeds']} seeds): "
+        *(f"<li><b>[{esc(r['grade'])}]</b> {esc(r['claim'])} ({esc(findings.run_label(r))}): "
           f"<b>{esc(r['verdict'])}</b>; {esc(r['effect'])}; {esc(r['control'])}</li>" for r in found),
         "</ul></section><nav><h2>Contents</h2><ul>",
         *(f"<li><a href='#{_anchor(s)}'>{esc(s)}</a></li>" for s in _sections(entries, skipped, numbers, errata)),
