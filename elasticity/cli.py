@@ -167,6 +167,13 @@ def theory(ctx, alpha, k, l, backend, as_json, errors):
     changes sign).
     """
     if ctx.invoked_subcommand is not None:
+        given = [name for name, value, default in (("--alpha", alpha, None), ("--k", k, None), ("--l", l, (0.0,)),
+                                                   ("--backend", backend, "numpy"), ("--json", as_json, False),
+                                                   ("--errors", errors, False)) if value != default]
+        if given:  # they would be ignored: `theory map` and `theory boundary` take their own
+            raise click.UsageError(f"{', '.join(given)} before `{ctx.invoked_subcommand}` would not apply; "
+                                   f"give the subcommand's options after it (elasticity theory "
+                                   f"{ctx.invoked_subcommand} --help)")
         return
     if alpha is None or k is None:
         raise click.UsageError("give --alpha and --k (or a subcommand: map, boundary)")

@@ -21,7 +21,11 @@ from scipy import optimize, special, stats
 
 def _check_masses(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64).ravel()
-    x = x[x > 0]
+    if not np.isfinite(x).all():
+        raise ValueError("masses must be finite numbers (got NaN or infinity)")
+    if (x < 0).any():
+        raise ValueError(f"masses must be >= 0, got {x[x < 0][0]:g}")
+    x = x[x > 0]  # a zero mass (no response ends at that node) says nothing about the tail
     if x.size < 3 or np.unique(x).size < 2:
         raise ValueError(f"need at least 3 positive masses with two distinct values, got {x.size}")
     if not np.isfinite(x).all():

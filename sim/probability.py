@@ -24,6 +24,8 @@ def as_vector(p, name: str = "p") -> np.ndarray:
     """``p`` as a non-empty 1-D float64 array (no pass over the values: dtype and shape only)."""
     if np.iscomplexobj(p):
         raise ValueError(f"{name} must be real numbers, got a complex array")
+    if np.asarray(p).dtype.kind == "b":
+        raise ValueError(f"{name} must be numbers, got a boolean array")
     try:
         arr = np.asarray(p, dtype=np.float64)
     except (TypeError, ValueError) as err:

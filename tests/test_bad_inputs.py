@@ -33,6 +33,9 @@ def files(tmp_path_factory):
     (d / "list.yaml").write_text("- 1\n- 2\n")
     (d / "python.yaml").write_text("seeds: !!python/object/apply:os.system ['true']\n")
     (d / "a_dir.npy").mkdir()
+    np.save(d / "nanmass.npy", np.array([1.0, 2.0, np.nan, 3.0, 4.0]))
+    np.save(d / "negmass.npy", np.array([1.0, 2.0, -3.0, 3.0, 4.0]))
+    np.save(d / "bools.npy", np.array([True, False]))
     os.mkfifo(d / "pipe.npy")  # reading it would block: refused as not a regular file, unopened
     return d
 
@@ -241,6 +244,11 @@ CASES = [
     (["theory", "boundary", "--alpha", "0.5"], "alpha must be >= 1.1"),
     (["theory", "--alpha", "2", "--k", "10", "--backend", "jax", "--errors"], "--errors needs --backend numpy"),
     (["theory"], "give --alpha and --k"),
+    (["theory", "--alpha", "2", "map", "--alpha", "2,3", "--k", "1,10"], "--alpha before `map` would not apply"),
+    (["theory", "--json", "boundary", "--alpha", "3"], "--json before `boundary` would not apply"),
+    (["sim", "fit", "{d}/nanmass.npy", "--masses"], "masses must be finite numbers"),
+    (["sim", "fit", "{d}/negmass.npy", "--masses"], "masses must be >= 0"),
+    (["sim", "huffman", "--file", "{d}/bools.npy"], "got a boolean array"),
     # simulation inputs
     (["sim", "huffman", "--file", "{d}/a_dir.npy"], "is a directory"),
     (["sim", "huffman", "--file", "{d}/text.npy"], "not a .npy/.npz file (no NumPy or zip header)"),

@@ -4,6 +4,7 @@ one folder, worker processes, a result written once, and refusals that name what
 import json
 import multiprocessing
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,39 @@ def test_slurm_array_index_is_the_default_shard(monkeypatch):
     assert engine.parse_shard(None) == (4, 8)
     monkeypatch.delenv("SLURM_ARRAY_TASK_ID")
     assert engine.parse_shard(None) == (0, 1)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return not any(line.startswith("State:") and "Z" in line for line in handle)
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path):
+    """kill -9 of the process that started --workers 2: its workers exit within seconds instead of
+    running their cells on (they watch their parent), and a rerun takes the cells over."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys; sys.path.insert(0, 'tests')\n"
+            "from harness import engine\nfrom toy_protocol import Toy, ToyConfig\n"
+            f"engine.run(Toy(ToyConfig(values=(1, 2, 3, 4), seconds=60.0), {str(tmp_path / 'log')!r}), "
+            f"{str(tmp_path / 'res')!r}, 'r', workers=2)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=str(Path(__file__).resolve().parents[1]))
+    deadline = time.monotonic() + 120
+    while len(runs_logged(tmp_path / "log")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = {int(line.split()[0]) for line in runs_logged(tmp_path / "log")}
+    assert len(workers) == 2, "both workers should have started a cell"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10  # they check every second
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "workers outlived their parent"
