@@ -7,12 +7,15 @@ from pathlib import Path
 from harness import store
 
 
-def _check(path: Path, check) -> dict:
+def _check(path: Path, check, found: dict | None = None) -> dict:
+    """The row of one file; ``found["value"]`` keeps what ``check`` returned (None if it failed)."""
     try:
-        check()
+        value = check()
     except (store.StoreError, OSError, ValueError) as err:
         status = "stale" if "another configuration" in str(err) else "corrupt"
         return {"path": str(path), "status": status, "reason": " ".join(str(err).split())}
+    if found is not None:
+        found["value"] = value
     return {"path": str(path), "status": "ok", "reason": ""}
 
 
@@ -51,11 +54,9 @@ def verify(root) -> list[dict]:
     for path in sorted(root.rglob(store.CONFIG_FILE)):
         if not (path.parent / "cells").is_dir():
             continue  # a model's config.json inside a checkpoint, not a run record
-        rows.append(_check(path, lambda p=path: _run_record(p)))
-        try:
-            fingerprint = _run_record(path)
-        except (store.StoreError, OSError, ValueError):
-            fingerprint = None  # reported above; its cells cannot be matched to a configuration
+        found = {}
+        rows.append(_check(path, lambda p=path: _run_record(p), found))
+        fingerprint = found.get("value")  # None when the record is damaged: its cells are reported too
         for cell in sorted((path.parent / "cells").glob("*.json")):
             rows.append(_check(cell, lambda c=cell, fp=fingerprint: _cell(c, fp)))
         for generation in sorted((path.parent / "generations").glob("*.json")):

@@ -108,3 +108,12 @@ def test_export_refuses_a_partial_run_unless_asked_and_then_says_so(tmp_path):
         export.rows(folder)
     rows = export.rows(folder, partial=True)
     assert len(rows) == 3 and all(r["partial"] is True for r in rows)
+
+
+def test_verify_reports_a_damaged_run_record_and_cannot_vouch_for_its_cells(tmp_path):
+    folder = _finished(tmp_path)
+    _edit(folder / "config.json", lambda d: d["config"].update(values=[9]))
+    rows = {r["path"]: r for r in verify(tmp_path / "res")}
+    assert rows[str(folder / "config.json")]["status"] == "corrupt"
+    assert all(rows[str(c)]["status"] == "corrupt" and "no readable config.json" in rows[str(c)]["reason"]
+               for c in (folder / "cells").glob("*.json"))

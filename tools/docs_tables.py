@@ -46,23 +46,24 @@ def _made_by(doc: dict) -> str:
             f"of wall time on {p['device']}.")
 
 
+def _report_table(pattern: str, table, note=lambda doc: "") -> str:
+    """The report's table of the one result at ``pattern``, as markdown, with where it came from."""
+    doc = _one(pattern)
+    _, headers, rows = table(doc["run_id"], doc)
+    return _markdown(headers, rows) + "\n\n" + note(doc) + _made_by(doc)
+
+
 def counterfactual_confirmatory() -> str:
-    doc = _one("counterfactual/cpu-standard-*/result.json")
-    _, headers, rows = render.counterfactual_table(doc["run_id"], doc)
-    return _markdown(headers, rows) + "\n\n" + _made_by(doc)
+    return _report_table("counterfactual/cpu-standard-*/result.json", render.counterfactual_table)
 
 
 def counterfactual_calibration() -> str:
-    doc = _one("counterfactual/calibration-*/result.json")
-    _, headers, rows = render.window_scan_table(doc["run_id"], doc)
-    chosen = doc["metrics"]["earliest_window_with_control"]
-    return (_markdown(headers, rows) + f"\n\nThe rule's choice: Q2 = {chosen}. " + _made_by(doc))
+    return _report_table("counterfactual/calibration-*/result.json", render.window_scan_table,
+                         lambda doc: f"The rule's choice: Q2 = {doc['metrics']['earliest_window_with_control']}. ")
 
 
 def resist_quick() -> str:
-    doc = _one("resist/quick-*/result.json")
-    _, headers, rows = render.resist_table(doc["run_id"], doc)
-    return _markdown(headers, rows) + "\n\n" + _made_by(doc)
+    return _report_table("resist/quick-*/result.json", render.resist_table)
 
 
 def headline() -> str:
