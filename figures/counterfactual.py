@@ -16,7 +16,7 @@ def plots(run_id: str, doc: dict) -> list[tuple]:
 def _band(ax, x, stats_rows, color, label, marker="o"):
     mean = np.array([r["mean"] for r in stats_rows])
     ax.plot(x, mean, marker + "-", ms=3, color=color, label=label)
-    if all(r["ci95"] is not None for r in stats_rows):
+    if style.band_allowed(stats_rows):
         lo, hi = np.array([r["ci95"] for r in stats_rows]).T
         ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
 
@@ -43,7 +43,9 @@ def _effect(run_id, doc):
     style.legend_outside(fig, ax[0, 1])
     caption = (f"Counterfactual pre-training ({run_id}): per seed, how much more score the low-f arm "
                f"({m['low_arm']}) loses than the high-f arm ({m['high_arm']}) under the same perturbation; "
-               f"mean and 95% band over {n} seeds, paired by seed. Above 0: elasticity (the pre-training data "
+               + (f"mean and 95% band over {n} seeds, paired by seed. " if n >= style.MIN_BAND_SEEDS else
+                  f"mean of {n} seeds, paired by seed (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test). ")
+               + f"Above 0: elasticity (the pre-training data "
                f"pulls back). Verdict: {doc['verdict']}.")
     return f"counterfactual_effect_{run_id}", fig, caption
 

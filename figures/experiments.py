@@ -19,11 +19,11 @@ def rebound(run_id: str, doc: dict) -> list[tuple]:
 
 
 def _band(ax, x, stats, color, label, style_="o-"):
-    """Mean line and the 95% band over seeds; points withheld (None) are gaps."""
+    """Mean line and the 95% band over seeds (from 5 seeds on); points withheld (None) are gaps."""
     x = np.asarray(x, float)
     mean = np.array([np.nan if s is None else s["mean"] for s in stats])
     ax.plot(x, mean, style_, ms=3, color=color, label=label)
-    if all(s is None or s["ci95"] is not None for s in stats):
+    if style.band_allowed(stats):
         lo = np.array([np.nan if s is None else s["ci95"][0] for s in stats])
         hi = np.array([np.nan if s is None else s["ci95"][1] for s in stats])
         ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
@@ -55,8 +55,11 @@ def _curves(run_id, doc):
     style.legend_outside(fig, ax[0, 0])
     withheld = sum(sum(c["withheld"]) for c in m["curves"])
     caption = (f"Rebound {run_id} ({m['variant']}, {data}, model {cfg.get('model_path') or cfg['model_size']}): "
-               f"score after Q1 first-stage examples and Q2 second-stage examples along one trajectory; mean and "
-               f"95% band over {len(cfg['seeds'])} seeds (each seed its own world); controls in grey. "
+               f"score after Q1 first-stage examples and Q2 second-stage examples along one trajectory; mean "
+               + (f"and 95% band over {len(cfg['seeds'])} seeds" if len(cfg["seeds"]) >= style.MIN_BAND_SEEDS else
+                  f"of {len(cfg['seeds'])} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test, not "
+                  f"evidence)")
+               + " (each seed its own world); controls in grey. "
                f"{withheld} seed-points withheld (the model put under {cfg.get('min_valid_mass', 0.5):g} of its "
                f"mass on well-formed responses).")
     return f"rebound_{run_id}", fig, caption

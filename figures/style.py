@@ -32,6 +32,17 @@ def new(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.0)
         return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
+# Fewer seeds than this: a figure draws the mean alone, no interval band (a t-interval from 2-4
+# seeds spans most of the axis and says little; the report's tables give the interval).
+MIN_BAND_SEEDS = 5
+
+
+def band_allowed(stats) -> bool:
+    """Whether an interval band may be drawn over these per-point statistics (None: a gap)."""
+    present = [s for s in stats if s is not None]
+    return bool(present) and all(s.get("ci95") is not None and s.get("n", 0) >= MIN_BAND_SEEDS for s in present)
+
+
 def shade(i: int, n: int):
     return COLORS(0.1 + 0.8 * i / max(n - 1, 1))
 

@@ -149,3 +149,22 @@ def test_the_report_page_is_well_formed_and_every_link_resolves(results, tmp_pat
     assert len(page.images) == len(EXPECTED)
     assert all(src.startswith("data:image/png;base64,") and len(src) > 1000 for src in page.images)
     assert not (results / "report").exists()  # --out honoured: the results folder is left alone
+
+
+def test_no_band_is_drawn_from_fewer_than_5_seeds(results):
+    """A t-band from 2-4 seeds spans most of the axis: under 5 seeds a figure draws the mean only
+    and its caption says so; from 5 on the band is there."""
+    from matplotlib.collections import PolyCollection
+
+    from figures.build import figures
+
+    made, _ = figures(results)
+    by_name = {name: (fig, caption) for name, fig, caption, _ in made}
+
+    def bands(fig) -> int:
+        return sum(isinstance(c, PolyCollection) for ax in fig.axes for c in ax.collections)
+
+    fig, caption = by_name["rebound_micro-dpo"]  # 2 seeds
+    assert bands(fig) == 0 and "no band under 5 seeds" in caption
+    (effect,) = [n for n in by_name if n.startswith("counterfactual_effect_cpu-standard")]  # 47 seeds
+    assert bands(by_name[effect][0]) > 0
