@@ -75,8 +75,7 @@ def _rebound(doc: dict) -> list[dict]:
     for run in runs[:1]:  # a sweep's centre
         versus = run["versus_controls"]
         verdicts = sorted({v["verdict"] for v in versus}) or ["no never-pre-trained control in this run"]
-        seeds = len(doc["config"].get("seeds", [])) if isinstance(doc["config"], dict) and "seeds" in doc["config"] \
-            else len(run.get("seeds", []))
+        seeds = len(run.get("seeds") or doc["config"].get("seeds", []))  # a sweep's runs carry their seeds
         out.append({"claim": "rebound: after negative fine-tuning the model returns towards pre-training (Section 3)",
                     "run": doc["run_id"], "verdict": "; ".join(verdicts),
                     "effect": "crossings per Q1 in the report's table", "seeds": seeds,
