@@ -396,6 +396,8 @@ def _preset_option(experiment: str, default: str, what: dict[str, str]):
         n = len(presets.get(experiment, name).seeds)
         return f"{n} seed{'s' if n != 1 else ''}"
 
+    if set(what) != set(presets.names()[experiment]):  # every preset offered and described, none invented
+        raise AssertionError(f"{experiment} presets {presets.names()[experiment]} vs described {list(what)}")
     text = "; ".join(f"{name}: {purpose} ({seeds(name)})" for name, purpose in what.items())
     return click.option("--preset", type=click.Choice(list(what)), default=default, show_default=True, help=text)
 
@@ -489,6 +491,14 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
     result = store.read_result(outcome.path, experiment=experiment)
     _show(as_json, result, render_result)
     if not as_json:
+        from elasticity import findings
+
+        grade = findings.grade_of(result)
+        if grade.startswith("smoke"):
+            click.echo(f"[{grade}] {len(result['config']['seeds'])} seeds (evidence needs {findings.MIN_SEEDS} or "
+                       f"more, and not the micro preset)")
+        elif grade != "evidence":
+            click.echo(f"[{grade}]")
         click.echo(f"saved {outcome.path}")
 
 
@@ -592,7 +602,10 @@ def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remo
     "cpu-standard": "the decisive, confirmatory run on seeds disjoint from calibration: the extreme arms, the "
                     "in-window control, the middle arm and its dose arm",
     "cpu-explore": "exploratory: placebo, springs, replay, the k axis, two learning rates",
-    "gpu-scale": "a larger world and model, k up to 1e3"})
+    "k-axis": "effective k: three sizes of D_pre, pre-trained by steps and by epochs, and jointly trained arms "
+              "(the theorem's regime)",
+    "gpu-calibration": "calibration in a larger world and model (CPU workers; run before gpu-scale)",
+    "gpu-scale": "the confirmatory design in a larger world and model; declare gpu-calibration's window first"})
 @_experiment_options(shard="cells i, i+N, ... of the (seed, arm) grid")
 def counterfactual(preset, config_file, assignments, results_root, run_id, shard, workers, as_json):
     """Counterfactual pre-training: does the pre-training data decide how far the same
@@ -608,8 +621,11 @@ def counterfactual(preset, config_file, assignments, results_root, run_id, shard
     above or below 0), equivalent (90% interval inside +-sesoi, and only where the in-window
     control, an output-space anchor to the pre-trained model, was detected), else not
     resolved. Also: the dose arm, the covariate-adjusted effect, late controls (spring,
-    replay), secondary endpoints as one Holm family, the effective k beside the nominal and
-    operating-point values. Synthetic world only (the arms need pre-training).
+    replay of each arm's own data, and replay of one shared pool as a check of the
+    mechanics), secondary endpoints as one Holm family, the effective k beside the nominal
+    and operating-point values (k_mode: both varies steps and epochs along the k axis;
+    joint: true adds arms trained on D_pre and the alignment dose together, the theorem's
+    regime). Synthetic world only (the arms need pre-training).
     """
     from elasticity import runs
 

@@ -27,6 +27,11 @@ def _grade(run_id: str, seeds: int) -> str:
     return "smoke test, not evidence" if run_id.startswith("micro") or seeds < MIN_SEEDS else "evidence"
 
 
+def grade_of(result: dict) -> str:
+    """An experiment result's grade from its run id and seed count (the CLI prints it)."""
+    return _grade(result["run_id"], len(result["config"].get("seeds", ())))
+
+
 def run_label(row: dict) -> str:
     return f"{row['run']}, {row['seeds']} seeds" if row["seeds"] else row["run"]
 
@@ -38,20 +43,40 @@ def _counterfactual(doc: dict) -> list[dict]:
             "run": doc["run_id"], "verdict": doc["verdict"],
             "effect": f"{render.interval(e, 3)} ({p['units']}, Q2 = {', '.join(map(str, p['q2']))})",
             "seeds": e["n_seeds"], "control": "in-window control detected" if detected else "no control detected",
-            "grade": _grade(doc["run_id"], e["n_seeds"])}]
-    for row in doc["effective_k"]:
-        op = row["operating_point_k"]
-        obs = row["observed"]
-        shown = ("undefined" if obs["mean"] is None else f"{obs['mean']:.2f}"
-                 + ("" if obs["ci95"] else " (interval undefined)") if obs["ci95"] is None
-                 else render.interval(obs, 2))
+            "grade": _grade(doc["run_id"], e["n_seeds"]) if doc["config"]["anchor_beta"]
+            else "not evidence: this run has no in-window control"}]
+    for mode in dict.fromkeys(row["k_mode"] for row in doc["effective_k"]):
+        rows = [row for row in doc["effective_k"] if row["k_mode"] == mode]
         out.append({"claim": "the theorem's k-scaling: -dCE_align/dCE_pre = k (difference form, l = 0)",
-                    "run": doc["run_id"], "verdict": "measures the operating point, not k",
-                    "effect": f"observed {shown} vs nominal k {row['nominal_k']:g}; operating point "
-                              f"{'n/a' if op is None else f'{op:.2f}'}",
-                    "seeds": e["n_seeds"], "control": "the optimal compressor gives k exactly",
-                    "grade": _grade(doc["run_id"], e["n_seeds"])})
+                    "run": doc["run_id"], "verdict": _k_verdict(mode, rows),
+                    "effect": "; ".join(_k_effect(row) for row in rows),
+                    "seeds": e["n_seeds"], "control": K_CONTROL[mode], "grade": _grade(doc["run_id"], e["n_seeds"])})
     return out
+
+
+K_CONTROL = {
+    "steps": "aligned after pre-training (same steps at every size); the optimal compressor gives k exactly",
+    "epochs": "aligned after pre-training (same passes over D_pre at every size)",
+    "joint": "the theorem's regime: D_pre and the alignment dose trained together",
+}
+
+
+def _k_verdict(mode: str, rows: list[dict]) -> str:
+    """Sequential fine-tuning measures the operating point; the joint arms say whether the
+    instrument recovers the nominal k where the theorem's condition holds (each 95% interval
+    against its nominal k)."""
+    if mode != "joint":
+        return f"{mode}: measures the operating point, not k"
+    inside = [row["observed"]["ci95"] is not None and row["observed"]["ci95"][0] <= row["nominal_k"]
+              <= row["observed"]["ci95"][1] for row in rows]
+    return f"joint training: the 95% interval covers the nominal k at {sum(inside)} of {len(rows)} sizes"
+
+
+def _k_effect(row: dict) -> str:
+    obs, op = row["observed"], row["operating_point_k"]
+    shown = ("undefined" if obs["mean"] is None else f"{obs['mean']:.3g} (interval undefined)"
+             if obs["ci95"] is None else render.interval(obs, 2))
+    return (f"k = {row['nominal_k']:g}: observed {shown}" + ("" if op is None else f", operating point {op:.2f}"))
 
 
 def _resist(doc: dict) -> list[dict]:

@@ -213,8 +213,13 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
                      "detected (late window)" if row["detected"] else "not detected"])
     if "replay" in controls:
         r = controls["replay"]
-        rows.append(["late control: replay", _cell(r["effect"]),
+        rows.append(["late control: replay (each arm's own D_pre)", _cell(r["effect"]),
                      "detected (late window)" if r["detected"] else "not detected"])
+    if "replay_shared" in controls:
+        r = controls["replay_shared"]
+        rows.append(["check: replay of one shared pool in both arms", _cell(r["effect"]),
+                     "adds something: the mechanics alone move the contrast" if r["detected"]
+                     else "adds nothing detectable (expected: the replayed data do not differ)"])
     family = len(m["secondary"])
     for row in m["secondary"]:
         if row["q2"] == "area" and row["units"] == units:
@@ -227,12 +232,17 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
         rows.append([f"placebo ({variant})", _cell(pl), "covers 0" if pl["covers_zero"] else "EXCLUDES 0"])
     for row in doc["effective_k"]:
         op = row["operating_point_k"]
-        rows.append([f"effective k, |D_pre| = {row['n_pre']}", _cell(row["observed"], 2)
+        rows.append([f"effective k, |D_pre| = {row['n_pre']} ({K_MODE_WORDS[row['k_mode']]})",
+                     _cell(row["observed"], 2)
                      if row["observed"]["ci95"] is not None or row["observed"]["mean"] is None
                      else f"{row['observed']['mean']:.2f} (interval undefined)",
-                     f"nominal {row['nominal_k']:g}; operating point {'n/a' if op is None else f'{op:.2f}'}; "
+                     f"nominal {row['nominal_k']:g}; operating point {'n/a (score <= f)' if op is None else f'{op:.2f}'}; "
                      f"optimal compressor {row['predicted']:.6g}"])
     return f"Counterfactual pre-training: {run_id}", ["quantity", "mean [95% interval]", "note"], rows
+
+
+K_MODE_WORDS = {"steps": "aligned after, same pre-training steps", "epochs": "aligned after, same epochs",
+                "joint": "trained jointly: the theorem's regime"}
 
 
 def window_scan_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:

@@ -8,18 +8,28 @@ Per seed, one world (laws and data drawn for that seed) and these arms, each a c
   steps and learning rate);
 - ``placebo``: the middle f again, with another sample of the same law (its effect against
   the middle arm calibrates the design: its interval must cover 0);
-- ``n<size>``: the middle f with |D_pre| = size (the k axis, k = |D_pre| / Q1).
+- ``n<size>``: the middle f with |D_pre| = size (the k axis, k = |D_pre| / Q1), pre-trained the
+  same number of steps as the other arms (``k_mode: steps``); ``n<size>-epochs``: the same number
+  of passes over D_pre instead (``k_mode: epochs``; ``both`` runs both);
+- ``joint-n<size>`` (``joint: true``): the theorem's regime: the middle f pre-trained on D_pre and
+  the first q1_dose alignment examples together (uniformly over the pool, so in proportion to
+  their sizes), and not aligned after. The optimal compressor of that mixture satisfies
+  k dCE_pre + dCE_align = 0 exactly; a model near a stationary point of the mixture's loss does to
+  first order, so its measured effective k should approach the nominal k if the instrument works.
 
 Each arm is aligned on the same D_align along one trajectory; two aligned models branch off:
 ``dose`` (after q1_dose examples) and ``target`` (the first checkpoint whose score reaches
 target_score, at most q1_max). Each is perturbed by the same D_perturb at each learning rate,
 measured along one trajectory at the Q2 checkpoints (exact score and code lengths by
-enumeration). The extreme arms also run the positive controls: an L2 spring to their own
-pre-trained weights (lambda grid) and replay of D_pre and the alignment set.
+enumeration). The extreme arms also run the positive controls: the output-space anchor (beta
+grid, in the primary window), an L2 spring to their own pre-trained weights (lambda grid) and
+replay of each arm's own D_pre and the alignment set (late window); and replay of one shared pool
+(the middle f's D_pre and the first q1_dose alignment examples) in both arms, a check that the
+replay mechanics alone add nothing when the data do not differ.
 
 Elasticity predicts that the same perturbation costs the low-f arm more score than the high-f
 arm: the effect, per seed, is drop(low f) - drop(high f), drop = score(aligned) - score(Q2),
-paired by seed; its mean over the Q2 grid (the area) decides the verdict.
+paired by seed; its mean over the declared primary window (``primary_endpoint``) decides the verdict.
 """
 
 import copy
@@ -46,6 +56,8 @@ class Arm:
     variants: tuple[str, ...]
     controls: bool  # the positive controls (the extreme arms)
     dose_arm: bool = False  # also aligned to the target at dose_align_lr (the middle arm)
+    mode: str = "steps"  # pre-training: "steps" (the config's steps), "epochs" (steps in proportion to
+    #                      n_pre), "joint" (the config's steps on D_pre and the alignment dose together)
 
 
 def fraction_arm(f: float) -> str:
@@ -53,9 +65,25 @@ def fraction_arm(f: float) -> str:
     return f"f{f:g}"
 
 
-def size_arm(config: CounterfactualConfig, n_pre: int) -> str:
-    """The name of the arm at the middle f with |D_pre| = n_pre (the k axis)."""
-    return fraction_arm(config.middle) if n_pre == config.world.n_pre else f"n{n_pre}"
+def size_arm(config: CounterfactualConfig, n_pre: int, mode: str = "steps") -> str:
+    """The name of the arm at the middle f with |D_pre| = n_pre (the k axis) pre-trained in
+    ``mode`` ("steps", "epochs" or "joint"); at the full D_pre steps and epochs are one arm."""
+    if mode == "joint":
+        return f"joint-n{n_pre}"
+    if n_pre == config.world.n_pre:
+        return fraction_arm(config.middle)
+    return f"n{n_pre}" + ("-epochs" if mode == "epochs" else "")
+
+
+def k_modes(config: CounterfactualConfig) -> list[str]:
+    """The pre-training modes of the k axis, in the order the effective-k table lists them."""
+    modes = ["steps", "epochs"] if config.k_mode == "both" else [config.k_mode]
+    return modes + (["joint"] if config.joint else [])
+
+
+def k_sizes(config: CounterfactualConfig) -> list[int]:
+    """The |D_pre| values of the k axis, the full D_pre included, ascending."""
+    return sorted({config.world.n_pre, *config.k_sizes})
 
 
 def arms(config: CounterfactualConfig) -> list[Arm]:
@@ -65,7 +93,9 @@ def arms(config: CounterfactualConfig) -> list[Arm]:
                f == mid and config.dose_align_lr > 0) for f in fractions]
     if config.placebo:
         out.append(Arm("placebo", mid, config.world.n_pre, PLACEBO_STREAM, ("dose", "target"), False))
-    out += [Arm(size_arm(config, n), mid, n, PRE_STREAM, ("dose",), False) for n in config.k_sizes]
+    for mode in k_modes(config):
+        out += [Arm(size_arm(config, n, mode), mid, n, PRE_STREAM, ("dose",), False, mode=mode)
+                for n in k_sizes(config) if mode == "joint" or n != config.world.n_pre]
     return out
 
 
@@ -116,11 +146,13 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
     world = World(w, seed)
     d_pre = world.sample(arm.n_pre, arm.f, arm.stream).tokens
     d_align = world.sample(w.n_align, 1.0, ALIGN_STREAM).tokens
+    if arm.mode == "joint":  # the alignment dose mixed into D_pre: one objective, sizes in proportion
+        d_pre = np.concatenate([d_pre, d_align[:c.q1_dose]])
     d_perturb = world.sample(w.n_perturb, 0.0, PERTURB_STREAM).tokens
     prompts = world.prompts(c.eval_prompts)
     laws = world.laws(arm.f)
     model = build_model(w.vocab_size, w.sequence_length, c.model_size, seed)
-    steps = c.pretrain.steps if c.k_mode == "steps" else max(1, round(c.pretrain.steps * arm.n_pre / w.n_pre))
+    steps = max(1, round(c.pretrain.steps * arm.n_pre / w.n_pre)) if arm.mode == "epochs" else c.pretrain.steps
     losses = trajectory.pretrain(model, d_pre, steps=steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr,
                                  seed=seed)
     pretrained = copy.deepcopy(model)
@@ -129,7 +161,10 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
     record = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre, "pretrain_steps": steps,
               "pretrain": {**measure_model(pretrained), "loss_every_50_steps": losses},
               "entropy_nats_per_token": information(world, arm.f)["entropy_nats_per_token"]}
-    aligned, record["align"] = _align(c, model, d_align, measure_model, seed, c.align_lr)
+    if arm.mode == "joint":  # aligned already: the model as pre-trained on the mixture
+        aligned, record["align"] = {"dose": model}, _joint_alignment(c, record["pretrain"])
+    else:
+        aligned, record["align"] = _align(c, model, d_align, measure_model, seed, c.align_lr)
     stage = dict(batch_size=c.second_batch, seed=seed, loss_from=w.response_start)
     record["perturb"] = {
         variant: {f"{lr:g}": _perturb(c, aligned[variant], d_perturb, measure_model, lr, stage)
@@ -142,7 +177,7 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
                               "perturb": _perturb(c, slow["target"], d_perturb, measure_model, endpoint.second_lr,
                                                   stage)}
     if arm.controls:
-        _controls(c, aligned[endpoint.alignment], pretrained, d_perturb, d_pre, d_align, record, measure_model,
+        _controls(c, world, aligned[endpoint.alignment], pretrained, d_perturb, d_pre, d_align, record, measure_model,
                   stage)
     record["wall_s"] = time.perf_counter() - began
     return record
@@ -170,6 +205,14 @@ def _align(c: CounterfactualConfig, model, d_align, measure_model, seed: int, lr
     return {variant: m for variant, (m, _) in kept.items()}, summary
 
 
+def _joint_alignment(c: CounterfactualConfig, pretrained: dict) -> dict:
+    """The alignment record of a joint arm: its dose was seen during pre-training, so its aligned
+    model is the pre-trained one (no update since, no target reached by design)."""
+    score = pretrained["score"]
+    return {"points": [], "dose": {"q1": c.q1_dose, "score": score, "relative_update": 0.0,
+                                   "reached_target": score >= c.target_score, "joint": True}}
+
+
 def _perturb(c: CounterfactualConfig, aligned, d_perturb, measure_model, lr: float, stage: dict, **extra):
     model = copy.deepcopy(aligned)
     if c.q2_mode == "fixed-steps":
@@ -179,7 +222,7 @@ def _perturb(c: CounterfactualConfig, aligned, d_perturb, measure_model, lr: flo
     return trajectory.trajectory(model, d_perturb, c.q2, measure_model, lr=lr, **stage, **extra)
 
 
-def _controls(c, aligned, pretrained, d_perturb, d_pre, d_align, record, measure_model, stage) -> None:
+def _controls(c, world, aligned, pretrained, d_perturb, d_pre, d_align, record, measure_model, stage) -> None:
     """The positive controls, from the primary endpoint's aligned model at its learning rate:
     the output-space anchor (in the endpoint's window), the spring and replay (late)."""
     lr = c.primary_endpoint.second_lr
@@ -194,6 +237,16 @@ def _controls(c, aligned, pretrained, d_perturb, d_pre, d_align, record, measure
         pool = np.concatenate([d_pre, d_align[:q1]])  # uniform over the pool: in proportion to sizes
         record["replay"] = _perturb(c, aligned, d_perturb, measure_model, lr, stage, replay=pool,
                                     replay_fraction=c.replay_fraction)
+        record["replay_shared"] = _perturb(c, aligned, d_perturb, measure_model, lr, stage,
+                                           replay=shared_replay_pool(c, world, d_align),
+                                           replay_fraction=c.replay_fraction)
+
+
+def shared_replay_pool(c: CounterfactualConfig, world: World, d_align: np.ndarray) -> np.ndarray:
+    """The pool both extreme arms replay in the shared-replay check: the middle f's D_pre and the
+    first q1_dose alignment examples, identical in both arms (so any effect it adds comes from the
+    arms' pre-training, not from what is replayed)."""
+    return np.concatenate([world.sample(c.world.n_pre, c.middle, PRE_STREAM).tokens, d_align[:c.q1_dose]])
 
 
 # ----------------------------------------------------------------------------------- summary
@@ -421,36 +474,40 @@ def _positive_controls(c, records, low, high, seeds) -> dict:
            "smallest_lambda_detected": min((r["lambda"] for r in spring if r["detected"]), default=None)}
     if c.replay:
         out["replay"] = added(lambda r: r["replay"], False)
+        out["replay_shared"] = added(lambda r: r["replay_shared"], False)
     return out
 
 
 def _effective_k(c, records) -> list[dict]:
-    """Per |D_pre| at the middle f: -dCE_align/dCE_pre from the first Q2 points of the dose
-    variant's perturbation (slopes per seed; Fieller's interval for the ratio of their means),
-    beside the nominal k = |D_pre| / q1_dose, the optimal compressor's value, and the
-    operating-point value (1 - s) / (s - f): what any model that moves only along the style share
-    shows at its measured score s, whatever k is (docs/experiments.md)."""
+    """Per |D_pre| at the middle f and pre-training mode: -dCE_align/dCE_pre from the first Q2
+    points of the dose variant's perturbation (slopes per seed; Fieller's interval for the ratio
+    of their means), beside the nominal k = |D_pre| / q1_dose, the optimal compressor's value, and
+    the operating-point value (1 - s) / (s - f): what any model that moves only along the style
+    share shows at its measured score s, whatever k is (docs/experiments.md). The joint arms are
+    the theorem's regime, where the measurement should approach the nominal k."""
     from empirical import predict
 
     mid = c.middle
-    lr = f"{c.second_lrs[0]:g}"
+    lr = f"{c.primary_endpoint.second_lr:g}"  # the declared rate (every cell has it)
     rows = []
-    for n in sorted({c.world.n_pre, *c.k_sizes}):
-        got = [records[cell_key(s, size_arm(c, n))] for s in c.seeds]
-        rising, falling = [], []
-        for record in got:
-            points = record["perturb"]["dose"][lr][: c.k_fit_points + 1]
-            q = [p["q"] for p in points]
-            rising.append(-statistics.slope(q, [p["code_length_nats"]["align"] for p in points]))
-            falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
-        observed = statistics.fieller(rising, falling)
-        score = float(np.mean([r["align"]["dose"]["score"] for r in got]))
-        rows.append({"n_pre": n, "nominal_k": n / c.q1_dose,
-                     "observed": {k: observed[k] for k in ("mean", "ci95", "undefined")},
-                     "operating_point_k": (1 - score) / (score - mid) if score > mid else None,
-                     "aligned_score": score,
-                     "predicted": predict.effective_k_optimal(World(c.world, c.seeds[0]), mid, n, c.q1_dose),
-                     "per_seed": [r / f if f != 0 else None for r, f in zip(rising, falling, strict=True)]})
+    for mode in k_modes(c):
+        for n in k_sizes(c):
+            got = [records[cell_key(s, size_arm(c, n, mode))] for s in c.seeds]
+            rising, falling = [], []
+            for record in got:
+                points = record["perturb"]["dose"][lr][: c.k_fit_points + 1]
+                q = [p["q"] for p in points]
+                rising.append(-statistics.slope(q, [p["code_length_nats"]["align"] for p in points]))
+                falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
+            observed = statistics.fieller(rising, falling)
+            score = float(np.mean([r["align"]["dose"]["score"] for r in got]))
+            rows.append({"n_pre": n, "k_mode": mode, "arm": size_arm(c, n, mode),
+                         "pretrain_steps": got[0]["pretrain_steps"], "nominal_k": n / c.q1_dose,
+                         "observed": {k: observed[k] for k in ("mean", "ci95", "undefined")},
+                         "operating_point_k": (1 - score) / (score - mid) if score > mid else None,
+                         "aligned_score": score,
+                         "predicted": predict.effective_k_optimal(World(c.world, c.seeds[0]), mid, n, c.q1_dose),
+                         "per_seed": [r / f if f != 0 else None for r, f in zip(rising, falling, strict=True)]})
     return rows
 
 

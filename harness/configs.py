@@ -28,6 +28,15 @@ def _finite_fields(config) -> None:
                 raise ValueError(f"{f.name} must be a finite number, got {v}")
 
 
+def _canonical_grids(config, *names: str) -> None:
+    """Sort the grids whose order carries no meaning, so that equivalent configurations (q2=64,16
+    and q2=16,64) have one fingerprint and so one run id. Non-numbers are left for validation."""
+    for name in names:
+        values = getattr(config, name)
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            object.__setattr__(config, name, tuple(sorted(values)))
+
+
 def _grid(name: str, values: tuple, low: float) -> None:
     _require(len(values) > 0, f"{name} must not be empty")
     _require(all(v >= low for v in values), f"{name} values must be >= {low}, got {list(values)}")
@@ -166,7 +175,7 @@ Q2_MODES = ("trajectory", "fixed-steps")
 ALIGNMENTS = ("target", "dose")
 ENDPOINT_UNITS = ("logit", "probability")
 UNREACHED_RULES = ("exclude", "keep")
-K_MODES = ("steps", "epochs")
+K_MODES = ("steps", "epochs", "both")
 SCHEDULERS = ("linear", "constant", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 
 
@@ -234,6 +243,7 @@ class ReboundConfig:
 
     def __post_init__(self):
         _finite_fields(self)
+        _canonical_grids(self, "q1", "q2", "seeds")
         _require(self.variant in REBOUND_VARIANTS,
                  f"variant must be one of {REBOUND_VARIANTS}, got {self.variant!r}")
         _grid("q1", self.q1, 1)
@@ -326,6 +336,7 @@ class ResistConfig:
 
     def __post_init__(self):
         _finite_fields(self)
+        _canonical_grids(self, "seeds")
         _check_real(self, self.dataset == "synthetic", RESIST_DATASETS)
         _require(self.no_pretraining in ("auto", "on", "off"),
                  f"no_pretraining must be auto, on or off, got {self.no_pretraining!r}")
@@ -372,6 +383,7 @@ class EndpointConfig:
 
     def __post_init__(self):
         _finite_fields(self)
+        _canonical_grids(self, "q2")
         _grid("q2", self.q2, 1)
         _require(self.units in ENDPOINT_UNITS, f"units must be one of {ENDPOINT_UNITS}, got {self.units!r}")
         _require(self.alignment in ALIGNMENTS, f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
@@ -408,15 +420,20 @@ class CounterfactualConfig:
     anchor_beta: tuple[float, ...] = (3.0, 10.0, 30.0)  # in-window control: beta of KL(model || theta_pre)
     dose_align_lr: float = 1e-3  # the dose arm: the middle f aligned to the target at this rate too (0: none)
     spring: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0)  # late-window control: L2 spring to theta_pre
-    replay: bool = True  # late-window control: replay of the arm's own D_pre and the alignment set
+    replay: bool = True  # late-window control: replay of the arm's own D_pre and the alignment set (and, as
+    #                      a check of the mechanics, replay of one shared pool in both arms)
     replay_fraction: float = 0.5  # share of replayed (D_pre + alignment) examples in each batch
     k_sizes: tuple[int, ...] = (640, 64_000)  # more |D_pre| values (at the middle f): the k axis
-    k_mode: str = "steps"  # "steps": the same number of pre-training steps; "epochs": the same epochs
+    k_mode: str = "steps"  # the k axis: "steps" (every size the same pre-training steps), "epochs" (the same
+    #                        passes over D_pre: steps in proportion to |D_pre|) or "both" (an arm per size in each)
+    joint: bool = False  # the theorem's regime: per size, an arm pre-trained on D_pre and the first q1_dose
+    #                      alignment examples together (in proportion to their sizes), not aligned after
     k_fit_points: int = 3  # Q2 points (after 0) that fit the code-length slopes of effective k
     eval_prompts: int = 1
 
     def __post_init__(self):
         _finite_fields(self)
+        _canonical_grids(self, "seeds", "fractions", "second_lrs", "q2", "anchor_beta", "spring", "k_sizes")
         _require(self.model_size in MODEL_SIZES,
                  f"model_size must be one of {sorted(MODEL_SIZES)}, got {self.model_size!r}")
         _seeds(self.seeds)

@@ -29,12 +29,19 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     assert [row["lambda"] for row in doc["positive_controls"]["spring"]] == [3.0]
     assert [row["strength"] for row in doc["positive_controls"]["in_window"]] == list(MICRO.anchor_beta)
     assert doc["primary_endpoint"]["q2"] == list(MICRO.primary_endpoint.q2) and doc["sesoi"] == MICRO.sesoi
-    (k,) = doc["effective_k"]
-    assert k["nominal_k"] == MICRO.world.n_pre / MICRO.q1_dose
-    assert k["predicted"] == pytest.approx(k["nominal_k"], rel=1e-9)  # the theorem's identity on the world
+    steps_row, joint_row = doc["effective_k"]  # micro: the full D_pre, aligned after and trained jointly
+    assert (steps_row["k_mode"], joint_row["k_mode"]) == ("steps", "joint")
+    for k in (steps_row, joint_row):
+        assert k["nominal_k"] == MICRO.world.n_pre / MICRO.q1_dose
+        assert k["predicted"] == pytest.approx(k["nominal_k"], rel=1e-9)  # the theorem's identity on the world
     folder = tmp_path / "counterfactual" / doc["run_id"]
-    assert sorted(p.stem for p in (folder / "cells").glob("*.json")) == [
-        f"s{s}-f{f}" for s in range(3) for f in ("0.2", "0.8")]
+    assert sorted(p.stem for p in (folder / "cells").glob("*.json")) == sorted(
+        [f"s{s}-f{f}" for s in range(3) for f in ("0.2", "0.8")] + [f"s{s}-joint-n5000" for s in range(3)])
+    joint = json.loads((folder / "cells" / "s0-joint-n5000.json").read_text())["record"]
+    assert joint["align"]["dose"] == {"q1": MICRO.q1_dose, "score": joint["pretrain"]["score"],
+                                      "relative_update": 0.0, "reached_target": False, "joint": True}
+    assert joint_row["aligned_score"] == pytest.approx(np.mean([json.loads(
+        (folder / "cells" / f"s{s}-joint-n5000.json").read_text())["record"]["pretrain"]["score"] for s in range(3)]))
     cell = json.loads((folder / "cells" / "s0-f0.2.json").read_text())["record"]
     assert cell["align"]["dose"]["q1"] == MICRO.q1_dose
     curve = cell["perturb"]["target"]["0.001"]
@@ -45,6 +52,36 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     assert "dose_arm" in json.loads((folder / "cells" / "s0-f0.8.json").read_text())["record"]  # the middle f
     again = run_cli("counterfactual", "--preset", "micro", "--results", str(tmp_path), "--json")
     assert json.loads(again.stdout)["effect"] == doc["effect"] and "read back" in again.stderr
+
+
+def test_the_k_axis_arms_pretrain_on_what_their_mode_says(monkeypatch):
+    """steps: every size the config's steps; epochs: steps in proportion to |D_pre|; joint: D_pre
+    with the first q1_dose alignment examples appended, the config's steps, and no alignment after."""
+    from empirical import counterfactual
+
+    config = overrides.with_overrides(MICRO, ["seeds=0", "k_sizes=1000", "k_mode=both", "q1_max=64",
+                                              "anchor_beta=", "spring=0", "dose_align_lr=0"])
+    assert [(a.name, a.mode, a.n_pre) for a in counterfactual.arms(config)] == [
+        ("f0.2", "steps", 5000), ("f0.8", "steps", 5000), ("n1000", "steps", 1000),
+        ("n1000-epochs", "epochs", 1000), ("joint-n1000", "joint", 1000), ("joint-n5000", "joint", 5000)]
+    seen = {}
+
+    def pretrain(model, tokens, *, steps, **_):
+        seen["rows"], seen["steps"] = tokens, steps
+        return []
+
+    monkeypatch.setattr(trajectory, "pretrain", pretrain)
+    world = World(config.world, 0)
+    d_align = world.sample(config.world.n_align, 1.0, counterfactual.ALIGN_STREAM).tokens
+    expected = {"n1000": (1000, 150), "n1000-epochs": (1000, 30), "joint-n1000": (1000 + config.q1_dose, 150)}
+    for arm in counterfactual.arms(config)[2:5]:
+        record = counterfactual.run_arm(config, 0, arm)
+        assert (len(seen["rows"]), seen["steps"]) == expected[arm.name] == (len(seen["rows"]), record["pretrain_steps"])
+        if arm.mode == "joint":  # the alignment dose is in D_pre, and nothing is aligned after
+            assert np.array_equal(seen["rows"][-config.q1_dose:], d_align[:config.q1_dose])
+            assert record["align"]["points"] == [] and record["align"]["dose"]["joint"]
+        else:
+            assert len(record["align"]["points"]) > 1
 
 
 def test_the_arms_differ_only_in_which_examples_are_positive():

@@ -40,3 +40,18 @@ def test_a_changed_field_changes_the_run_id():
     config = presets.get("resist", "micro")
     moved = overrides.with_overrides(config, ["pretrain.steps=101"])
     assert store.default_run_id("micro", moved.as_dict()) != EXPERIMENT_IDS["resist", "micro"]
+
+
+@pytest.mark.parametrize("experiment, preset, first, second", [
+    ("rebound", "micro", ["q2=64,16", "seeds=1,0"], ["q2=16,64", "seeds=0,1"]),
+    ("resist", "micro", ["seeds=2,0,1"], ["seeds=0,1,2"]),
+    ("counterfactual", "micro", ["fractions=0.8,0.2", "spring=3,0", "anchor_beta=30,3,10", "q2=128,32,16",
+                                 "primary_endpoint.q2=32,16"],
+     ["fractions=0.2,0.8", "spring=0,3", "anchor_beta=3,10,30", "q2=16,32,128", "primary_endpoint.q2=16,32"]),
+])
+def test_grid_order_does_not_change_the_run(experiment, preset, first, second):
+    """Grids whose order means nothing are sorted when the config is built: one run, one id."""
+    from harness import overrides
+
+    a, b = (overrides.with_overrides(presets.get(experiment, preset), x) for x in (first, second))
+    assert a == b and store.default_run_id(preset, a.as_dict()) == store.default_run_id(preset, b.as_dict())

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from empirical import counterfactual, statistics
+from empirical.world import World
 from harness import overrides, presets
 
 
@@ -184,7 +185,7 @@ def test_adjusted_effect_removes_a_covariates_part():
 # ------------------------------------------------- the counterfactual summary on known records
 
 CONFIG = overrides.with_overrides(presets.COUNTERFACTUAL["micro"], [
-    "spring=0,3", "k_fit_points=2", "anchor_beta=30", "unreached=exclude", "sesoi=0.2"])
+    "spring=0,3", "k_fit_points=2", "anchor_beta=30", "unreached=exclude", "sesoi=0.2", "joint=false"])
 Q = CONFIG.primary_endpoint.q2  # (64,): the declared window
 
 
@@ -209,17 +210,18 @@ def _level(seed: int) -> float:
 
 
 def _records(drops: dict, control_drops: dict | None = None, dose_drops: dict | None = None,
-             unreached: tuple = ()) -> dict:
-    """Records for every (seed, arm) of CONFIG; drops[arm][seed] sets the arm's score drop, the
-    controls' curves (anchor and spring) drop by control_drops[arm][seed], the dose arm's by
-    dose_drops[seed]; (seed, arm) in ``unreached`` never reached the target."""
+             unreached: tuple = (), config=CONFIG) -> dict:
+    """Records for every (seed, arm) of ``config``; drops[arm][seed] sets the arm's score drop, the
+    controls' curves (anchor, spring and own-data replay) drop by control_drops[arm][seed], the
+    shared-pool replay's as the plain curve, the dose arm's by dose_drops[seed]; (seed, arm) in
+    ``unreached`` never reached the target."""
     records = {}
-    for seed in CONFIG.seeds:
+    for seed in config.seeds:
         level = _level(seed)
-        for arm in counterfactual.arms(CONFIG):
+        for arm in counterfactual.arms(config):
             drop = drops[arm.name][seed]
             curve = _points(level, drop, CONFIG.q2)
-            rec = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre,
+            rec = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre, "pretrain_steps": 150,
                    "pretrain": {"score": arm.f, "code_length_nats": {"pre": 1.1, "align": 1.0, "perturb": 1.0}},
                    "entropy_nats_per_token": {"pre": 1.0, "align": 0.9, "perturb": 0.9},
                    "align": {v: {"q1": 32 * (1 + seed), "score": level, "relative_update": 0.05,
@@ -228,6 +230,8 @@ def _records(drops: dict, control_drops: dict | None = None, dose_drops: dict | 
             if arm.controls:
                 extra = _points(level, (control_drops or {}).get(arm.name, {}).get(seed, drop), CONFIG.q2)
                 rec["spring"], rec["anchor"] = {"3": extra}, {"30": extra}
+                if config.replay:
+                    rec["replay"], rec["replay_shared"] = extra, curve
             if arm.dose_arm:
                 rec["dose_arm"] = {"align": {"q1": 64 * (1 + seed), "score": level, "relative_update": 0.03},
                                    "perturb": _points(level, (dose_drops or {}).get(seed, drop), CONFIG.q2)}
@@ -285,6 +289,25 @@ def test_controls_are_what_they_add_to_the_contrast():
     _, top = counterfactual.summarize(CONFIG, _records(drops))  # controls that change nothing
     assert not top["positive_controls"]["in_window"][0]["detected"]
     assert top["positive_controls"]["in_window"][0]["effect"]["mean"] == 0.0
+
+
+def test_replay_of_own_data_is_a_control_and_replay_of_a_shared_pool_a_check():
+    config = overrides.with_overrides(CONFIG, ["replay=true"])
+    drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
+    control = {"f0.2": {0: 0.61, 1: 0.62, 2: 0.6}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.3)}
+    c = counterfactual.summarize(config, _records(drops, control, config=config))[1]["positive_controls"]
+    assert c["replay"]["detected"] and c["replay"]["effect"]["mean"] > 0
+    assert c["replay_shared"]["effect"]["mean"] == 0.0 and not c["replay_shared"]["detected"]
+
+
+def test_the_shared_replay_pool_is_the_same_rows_for_every_arm():
+    config = overrides.with_overrides(CONFIG, ["replay=true"])
+    world = World(config.world, 4)
+    d_align = world.sample(config.world.n_align, 1.0, counterfactual.ALIGN_STREAM).tokens
+    pool = counterfactual.shared_replay_pool(config, world, d_align)
+    middle = world.sample(config.world.n_pre, config.middle, counterfactual.PRE_STREAM).tokens
+    assert np.array_equal(pool, np.concatenate([middle, d_align[:config.q1_dose]]))
+    assert np.array_equal(pool, counterfactual.shared_replay_pool(config, World(config.world, 4), d_align))
 
 
 def test_unreached_seeds_are_excluded_and_counted():
