@@ -529,7 +529,8 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
     Synthetic world (default): pre-trains a model on D_pre, fine-tunes it on Q1 examples of
     one style, then on Q2 of the other, and measures the exact probability of the positive
     style, code lengths on held-out D_pre/D_align/D_perturb and the KL to the pre-trained
-    model; with controls (a model never pre-trained; negatives without the first stage).
+    model; with controls (a model never pre-trained on the world's laws: pre-trained on its
+    format only, responses uniform; negatives without the first stage).
 
     Real models (--model-path, --dataset, --data-dir): the same grid from the local model,
     scored on sampled responses to held-out prompts by --scorer, with code lengths on the

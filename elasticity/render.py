@@ -118,6 +118,11 @@ def _rebound_run(m: dict) -> str:
         obs = row["observed"]
         lines.append(f"Q1={row['q1']}: effective k {('n/a' if obs['mean'] is None else interval(obs, 2))} "
                      f"against |D_pre|/Q1 = {row['nominal_k']:g}")
+    if any(s is None for curve in m["curves"] for s in curve["score"]):
+        lines.append("withheld: every seed's model put under min_valid_mass of its probability on well-formed "
+                     "responses there, so its score is not measured")
+    if any(curve["arm"] == "scratch" for curve in m["curves"]):
+        lines.append("scratch: the never-pre-trained control (synthetic world: pre-trained on the format only)")
     return "\n".join(lines)
 
 
@@ -300,7 +305,8 @@ def rebound_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str
                 continue
             c = curve["crossing_q2"]
             rows.append([run["run"], curve["arm"], str(curve["q1"]), _cell(c, 0), f"{c['n']} returned, {c['never']} "
-                         f"never; {sum(curve['withheld'])} points withheld", ""])
+                         f"never; {sum(curve['withheld'])} points withheld (under min_valid_mass on well-formed "
+                         f"responses)", ""])
         for v in run["versus_controls"]:
             rows.append([run["run"], "pre-trained - control", str(v["q1"]), _cell(v.get("difference_q2"), 0),
                          f"{v['seeds_paired']} seeds paired", v["verdict"]])

@@ -84,10 +84,17 @@ def audit(results="results", run_id: str = "default", save: bool = True,
 
 
 def experiment_run_id(preset: str, config, suffix: str = "") -> str:
-    """``<preset>[-<variant>][-<dataset>]-<hash>``: readable, and unique per configuration."""
-    parts = [preset, getattr(config, "variant", ""), "" if config.dataset == "synthetic" else config.dataset,
-             suffix]
-    return store.default_run_id("-".join(p for p in parts if p), config.as_dict())
+    """A rebound run's id, ``<preset>-<variant>[-<dataset>]-<hash>``: readable, and unique per
+    configuration and protocol version."""
+    parts = [preset, config.variant, "" if config.dataset == "synthetic" else config.dataset, suffix]
+    return store.default_run_id("-".join(p for p in parts if p), _versioned(config.as_dict()))
+
+
+def _versioned(config: dict) -> dict:
+    """What a rebound run id hashes: the configuration and the protocol's version."""
+    from empirical import rebound as protocol
+
+    return {"config": config, "protocol_version": protocol.PROTOCOL_VERSION}
 
 
 def _report_to(names) -> tuple[str, ...]:
@@ -136,7 +143,7 @@ def rebound_sweep(named, *, results="results", run_id: str | None = None, preset
     device = _device(device, first.synthetic)
     if run_id is None:
         prefix = "-".join(p for p in (preset, first.variant, "" if first.synthetic else first.dataset) if p)
-        run_id = store.default_run_id(prefix, {n: c.as_dict() for n, c in named})
+        run_id = store.default_run_id(prefix, _versioned({n: c.as_dict() for n, c in named}))
     return protocol.run_sweep(named, results, store.check_name("run_id", run_id), engine.parse_shard(shard),
                               progress, device, workers, _report_to(report_to))
 

@@ -6,7 +6,10 @@ Per seed (each seed its own world) and arm, one cell:
 - ``pretrained``: the pre-trained model, fine-tuned on Q1 examples of the first style (``sft``
   and ``dpo``: positive; ``reversed``: negative), then on the other style along one trajectory
   (SFT; ``dpo``: DPO, the other style chosen) measured at every Q2 (Q2 = 0: the aligned model);
-- ``scratch`` (control): the same on a model that was never pre-trained;
+- ``scratch`` (control): the same on a model that was never pre-trained on the world's laws (on
+  the synthetic world it is pre-trained as long on the format only, responses uniform over all
+  M, so that it writes well-formed responses and its points are measured; a real model's
+  control is the architecture with fresh weights);
 - ``no_sft`` (control): the second stage on the pre-trained model, without the first.
 
 Each arm is judged against its own starting point: its **reference** is the score of the model
@@ -29,6 +32,10 @@ from harness import engine, store
 from harness.configs import ReboundConfig
 
 ARMS = ("pretrained", "scratch", "no_sft")
+# Changes of what a configuration computes, folded into the default run ids (elasticity.runs), so that a
+# result made by an earlier protocol is never read back as this one's. 2: on the synthetic world the
+# never-pre-trained control is pre-trained on the format only (1: fresh weights, its points withheld).
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -81,11 +88,15 @@ class Rebound:
         return (("reference_score", "number"), ("points[].q", "int"), ("points[].score", "number"),
                 ("points[].valid_mass", "number"), ("points[].code_length_nats", "dict"))
 
-    def _base(self, folder: Path, seed: int):
+    def _start(self, folder: Path, arm: str, seed: int):
+        """The model an arm starts from: the pre-trained one, or the control's (scratch); on the
+        synthetic world each is made once per seed and kept as a checkpoint the cells share."""
+        make = self.task.control if arm == "scratch" else self.task.base
         if not self.config.synthetic:
-            return self.task.base(seed)
-        return tasks.checkpoint(folder / "checkpoints" / f"pretrained-s{seed}", lambda: self.task.base(seed),
-                                self.task.load, self.task.save)
+            return make(seed)
+        name = "format-only" if arm == "scratch" else "pretrained"
+        return tasks.checkpoint(folder / "checkpoints" / f"{name}-s{seed}", lambda: make(seed), self.task.load,
+                                self.task.save)
 
     def run_cell(self, key: str, folder: Path) -> dict:
         group = next(g for g in groups(self.config) if g.key == key)
@@ -93,7 +104,7 @@ class Rebound:
             self.task.log_dir = folder / "logs" / key
         began = time.perf_counter()
         self.task.save_inputs(folder, group.seed)
-        start = self.task.fresh(group.seed) if group.arm == "scratch" else self._base(folder, group.seed)
+        start = self._start(folder, group.arm, group.seed)
         reference = self.task.measure(start, group.seed)["score"]
         model = copy.deepcopy(start)
         if group.arm != "no_sft":

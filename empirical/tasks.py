@@ -3,7 +3,8 @@ dataset. The protocol (``empirical.rebound``) sees only this interface:
 
 - ``base(seed)``: the pre-trained model (synthetic: trained from scratch on that seed's D_pre;
   real: the model at ``model_path``); ``fresh(seed)``: the same architecture, randomly
-  initialized (the never-pre-trained control);
+  initialized; ``control(seed)``: the never-pre-trained control's start (synthetic: pre-trained
+  on the world's format only, responses uniform; real: ``fresh``);
 - ``first_stage(model, q1, seed)``: fine-tune in place on the first Q1 examples of one style;
 - ``second_trajectory(model, seed, reference)``: fine-tune on the other style along one path,
   measured at every Q2 of the grid (``reference`` is the model the arm started from);
@@ -98,6 +99,16 @@ class SyntheticTask:
                             steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
         return model
 
+    def control(self, seed: int):
+        """The never-pre-trained control's start: a fresh model pre-trained as long on the world's
+        format only (responses uniform over all M, no law), so that it answers well-formed and
+        its points are measured rather than withheld, without having seen the world's laws."""
+        c, w = self.config, self.config.world
+        model = self.fresh(seed)
+        trajectory.pretrain(model, self.world(seed).format_sample(w.n_pre, PRE_STREAM).tokens,
+                            steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
+        return model
+
     def _measurer(self, seed: int, reference=None):
         """measure(model) on this seed's world; the KL is taken to ``reference``'s law."""
         world = self.world(seed)
@@ -170,6 +181,11 @@ class TextTask:
 
     def base(self, seed: int):
         return self.load(self.model_dir)
+
+    def control(self, seed: int):
+        """The never-pre-trained control: the architecture with fresh weights (a real model's
+        pre-training cannot be replaced by a format-only one here)."""
+        return self.fresh(seed)
 
     def fresh(self, seed: int):
         import torch

@@ -80,6 +80,21 @@ class World:
         tokens[:, -1] = EOS
         return Dataset(tokens, positive)
 
+    def format_sample(self, n: int, stream: int) -> Dataset:
+        """``n`` sequences in the world's format whose responses are uniform over all M (no law:
+        no style preference, no heavy tail): what a never-pre-trained control learns so that it
+        writes well-formed responses without having seen the world's laws."""
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, self.seed, 2, stream])
+        index = rng.integers(0, self.responses.shape[0], n)
+        tokens = np.empty((n, cfg.sequence_length), dtype=np.int64)
+        tokens[:, 0] = BOS
+        tokens[:, 1:1 + cfg.prompt_length] = SPECIAL + rng.integers(0, cfg.prompt_vocab, (n, cfg.prompt_length))
+        tokens[:, cfg.response_start - 1] = SEP
+        tokens[:, cfg.response_start:-1] = SPECIAL + cfg.prompt_vocab + self.responses[index]
+        tokens[:, -1] = EOS
+        return Dataset(tokens, self.is_positive[index])
+
     def datasets(self) -> dict[str, Dataset]:
         """train and held-out splits of D_pre, D_align, D_perturb (fixed streams)."""
         cfg = self.config

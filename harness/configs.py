@@ -209,7 +209,8 @@ def _check_real(config, synthetic: bool, datasets: tuple) -> None:
 class ReboundConfig:
     """The rebound experiment (``empirical.rebound``): per seed, a model pre-trained on its
     world's D_pre, fine-tuned on Q1 examples of one style, then on the other style along one
-    trajectory measured at every Q2; controls: never pre-trained, and no first stage."""
+    trajectory measured at every Q2; controls: never pre-trained on the world's laws (pre-trained
+    on its format only), and no first stage."""
 
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=1_024, n_perturb=1_024,
                                                                    n_held_out=200))

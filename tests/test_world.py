@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from empirical.world import BOS, EOS, SEP, SPECIAL, World, WorldConfig, all_responses
 
@@ -110,3 +111,17 @@ def test_all_responses_lexicographic():
 def test_bad_config(field, value, match):
     with pytest.raises(ValueError, match=match):
         WorldConfig(**{field: value})
+
+
+def test_the_format_only_sample_has_the_format_and_no_law():
+    """Every response equally likely (uniform over all M), in the world's sequence format."""
+    world = World(WorldConfig(), 2)
+    data = world.format_sample(60_000, 10)
+    same_format = world.sample(10, 0.5, 10).tokens
+    for column in (0, world.config.response_start - 1, -1):  # BOS, SEP, EOS where D_pre has them
+        assert (data.tokens[:, column] == same_format[0, column]).all()
+    responses = data.tokens[:, world.config.response_start:-1] - SPECIAL - world.config.prompt_vocab
+    index = (responses * world.config.content_vocab ** np.arange(world.config.response_length)[::-1]).sum(1)
+    counts = np.bincount(index, minlength=world.responses.shape[0])
+    assert stats.chisquare(counts).pvalue > 1e-3  # uniform over M = 216 (a false alarm 1 in 1000)
+    assert np.array_equal(data.positive, world.is_positive[index])
