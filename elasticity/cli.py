@@ -308,18 +308,24 @@ def sim_check(alpha, k, l, depth, replicates, seed, backend, as_json, results_ro
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of numpy's default_rng.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def sim_convergence(alpha, k, l, depths, replicates, seed, as_json):
+@RESULTS
+@RUN_ID
+@click.option("--force", is_flag=True, help="Recompute even if this run is already finished.")
+def sim_convergence(alpha, k, l, depths, replicates, seed, as_json, results_root, run_id, force):
     """Error of the finite-tree rates against the exact (M -> infinity) values, by M.
 
     Prints the root-mean-square error of gamma_1, gamma_2 and their l-slopes at each depth
-    and the fitted exponent of RMS error ~ M^slope (Lemma C.13 suggests -1/2).
+    and the fitted exponent of RMS error ~ M^slope (Lemma C.13 suggests -1/2). Saved under
+    <results>/sim-convergence/<run-id>/ (the figures read it); a finished run of this exact
+    configuration is read back instead of recomputed.
     """
-    import numpy as np
+    from elasticity import runs
 
-    from sim import montecarlo
-
-    result = montecarlo.convergence(alpha, k, l, list(depths), replicates, np.random.default_rng(seed))
-    _show(as_json, result, render.convergence)
+    doc = runs.sim_convergence(alpha, k, l, list(depths), replicates, seed, results=results_root, run_id=run_id,
+                               force=force, on_read_back=_read_back_note)
+    _show(as_json, doc["metrics"], render.convergence)
+    if not as_json:
+        click.echo(f"saved {Path(results_root) / 'sim-convergence' / doc['run_id'] / 'result.json'}")
 
 
 @sim.command("huffman")

@@ -236,12 +236,12 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
     for variant, pl in m.get("placebo", {}).items():
         rows.append([f"placebo ({variant})", _cell(pl), "covers 0" if pl["covers_zero"] else "EXCLUDES 0"])
     for row in doc["effective_k"]:
-        op = row["operating_point_k"]
+        op = "n/a (score <= f)" if row["operating_point_k"] is None else f"{row['operating_point_k']:.2f}"
         rows.append([f"effective k, |D_pre| = {row['n_pre']} ({K_MODE_WORDS[row['k_mode']]})",
                      _cell(row["observed"], 2)
                      if row["observed"]["ci95"] is not None or row["observed"]["mean"] is None
                      else f"{row['observed']['mean']:.2f} (interval undefined)",
-                     f"nominal {row['nominal_k']:g}; operating point {'n/a (score <= f)' if op is None else f'{op:.2f}'}; "
+                     f"nominal {row['nominal_k']:g}; operating point {op}; "
                      f"optimal compressor {row['predicted']:.6g}"])
     return f"Counterfactual pre-training: {run_id}", ["quantity", "mean [95% interval]", "note"], rows
 

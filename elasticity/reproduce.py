@@ -155,15 +155,12 @@ def steps(preset: str, root: Path, workers: int = 2):
         once(root, "theory-curves", "default", theory_curves, config={"grid": "default"})
 
     def simulation():
-        from sim import montecarlo
 
         for l in SIM_LS:
             runs.sim_check(SIM_POINT["alpha"], SIM_POINT["k"], l, plan.sim_depth, plan.sim_replicates, 0,
                            results=root)
-        conv = {**SIM_POINT, "l": 0.01, "depths": list(plan.convergence_depths), "replicates": 30, "seed": 1}
-        once(root, "sim-convergence", f"a3-k100-{preset}", lambda: montecarlo.convergence(
-            conv["alpha"], conv["k"], conv["l"], conv["depths"], conv["replicates"],
-            np.random.default_rng(1)), config=conv, seed=1)
+        runs.sim_convergence(SIM_POINT["alpha"], SIM_POINT["k"], 0.01, plan.convergence_depths, 30, 1, results=root,
+                             run_id=f"a3-k100-{preset}")
         once(root, "huffman", "band", huffman_band, config={"seed": 0}, seed=0)
 
     def rebound():

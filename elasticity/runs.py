@@ -40,6 +40,27 @@ def sim_check_run_id(config: dict) -> str:
     return store.default_run_id(prefix, c)
 
 
+def sim_convergence(alpha, k, l, depths, replicates: int = 40, seed: int = 0, *, results="results",
+                    run_id: str | None = None, force: bool = False, on_read_back=None) -> dict:
+    """The stored result of ``elasticity sim convergence`` (``montecarlo.convergence``'s metrics);
+    depths in any order are one configuration (sorted)."""
+    import numpy as np
+
+    from sim import montecarlo
+
+    depths = sorted(depths)
+    for depth in depths:  # each depth is checked as a Monte Carlo check's would be
+        sim_check_config(alpha, k, l, depth, replicates, seed)
+    config = {"alpha": float(alpha), "k": float(k), "l": float(l), "depths": depths, "replicates": replicates,
+              "seed": seed}
+    prefix = (f"a{short_number(alpha)}-k{short_number(k)}-l{short_number(l)}-d{depths[0]}to{depths[-1]}"
+              f"-r{replicates}-s{seed}")
+    run_id = store.check_name("run_id", run_id) if run_id is not None else store.default_run_id(prefix, config)
+    return store.compute_once(results, "sim-convergence", run_id, lambda: montecarlo.convergence(
+        alpha, k, l, depths, replicates, np.random.default_rng(seed)), config=config, seed=seed, force=force,
+        on_read_back=on_read_back)
+
+
 def sim_check(alpha, k, l, depth: int = 16, replicates: int = 50, seed: int = 0, *, results="results",
               run_id: str | None = None, force: bool = False, progress=None, on_read_back=None,
               backend: str = "numpy") -> dict:

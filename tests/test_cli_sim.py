@@ -25,6 +25,20 @@ def test_sim_check_json_and_resume(tmp_path):
     assert (saved[0] / "result.json").stat().st_mtime_ns == stamp
 
 
+def test_sim_convergence_saves_its_result_and_reads_it_back(tmp_path):
+    args = ("sim", "convergence", "--alpha", "3", "--k", "100", "--depths", "10,8", "--replicates", "4",
+            "--json", "--results", str(tmp_path))
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    (saved,) = (tmp_path / "sim-convergence").glob("[!.]*")
+    stored = json.loads((saved / "result.json").read_text())
+    assert stored["metrics"] == json.loads(first.stdout) and stored["config"]["depths"] == [8, 10]
+    stamp = (saved / "result.json").stat().st_mtime_ns
+    again = run(*args[:7], "8,10", *args[8:])  # the same depths in another order: the same run
+    assert json.loads(again.stdout) == stored["metrics"] and "read back" in again.stderr
+    assert (saved / "result.json").stat().st_mtime_ns == stamp
+
+
 def test_sim_huffman_random_and_file(tmp_path):
     out = run("sim", "huffman", "--random", "1000", "--seed", "3", "--json")
     r = json.loads(out.stdout)
