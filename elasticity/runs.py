@@ -48,11 +48,9 @@ def sim_convergence(alpha, k, l, depths, replicates: int = 40, seed: int = 0, *,
 
     from sim import montecarlo
 
-    depths = sorted(depths)
-    for depth in depths:  # each depth is checked as a Monte Carlo check's would be
-        sim_check_config(alpha, k, l, depth, replicates, seed)
-    config = {"alpha": float(alpha), "k": float(k), "l": float(l), "depths": depths, "replicates": replicates,
-              "seed": seed}
+    alpha, k, l, depths = montecarlo.check_convergence_inputs(alpha, k, l, sorted(depths), replicates)
+    sim_check_config(alpha, k, l, depths[0], replicates, seed)  # the seed, as a check's
+    config = {"alpha": alpha, "k": k, "l": l, "depths": depths, "replicates": replicates, "seed": seed}
     prefix = (f"a{short_number(alpha)}-k{short_number(k)}-l{short_number(l)}-d{depths[0]}to{depths[-1]}"
               f"-r{replicates}-s{seed}")
     run_id = store.check_name("run_id", run_id) if run_id is not None else store.default_run_id(prefix, config)

@@ -119,13 +119,20 @@ def summarize(draws: dict[str, np.ndarray], alpha: float, k: float, l: float, de
     return out
 
 
-def convergence(alpha, k, l, depths, replicates: int, rng: np.random.Generator) -> dict:
-    """Root-mean-square error of each finite-M quantity against the exact value, by depth,
-    and the fitted exponent of RMS error ~ M^slope (Lemma C.13: about -1/2)."""
+def check_convergence_inputs(alpha, k, l, depths, replicates: int) -> tuple[float, float, float, list[int]]:
+    """The validated point and depths of a convergence run (every depth as a check's, two or more
+    different ones); raises ValueError naming what is wrong."""
     alpha, k, l = check_point(alpha, k, l)
     depths = [check_inputs(alpha, k, l, d, replicates)[3] for d in depths]
     if len(depths) < 2 or len(set(depths)) != len(depths):
         raise ValueError(f"depths must be at least two different values, got {depths}")
+    return alpha, k, l, depths
+
+
+def convergence(alpha, k, l, depths, replicates: int, rng: np.random.Generator) -> dict:
+    """Root-mean-square error of each finite-M quantity against the exact value, by depth,
+    and the fitted exponent of RMS error ~ M^slope (Lemma C.13: about -1/2)."""
+    alpha, k, l, depths = check_convergence_inputs(alpha, k, l, depths, replicates)
     truth = exact(alpha, k, l)
     leaves = [2 ** (d - 1) for d in depths]
     rms = {name: [] for name in REPORTED}

@@ -279,8 +279,8 @@ CASES = [
 @pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
 def test_bad_input_fails_cleanly_and_writes_nothing(files, tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)  # the default results folder would land here
-    stores = args[0] in ("rebound", "resist", "audit", "counterfactual") or args[:2] in (["sim", "check"],
-                                                                                         ["theory", "map"])
+    stores = args[0] in ("rebound", "resist", "audit", "counterfactual") or args[:2] in (
+        ["sim", "check"], ["sim", "convergence"], ["theory", "map"])
     argv = [a.replace("{d}", str(files)) for a in args] + (["--results", str(tmp_path / "results")]
                                                            if stores else [])
     assert main(argv) == 2
