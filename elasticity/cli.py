@@ -703,22 +703,26 @@ def config_show(experiment, preset):
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--table", "what", type=click.Choice(["cells", "summary"]), default="cells", show_default=True,
-              help="cells: one row per measured point; summary: the finished run's table as the report "
-                   "shows it (audit, rebound, resist, counterfactual).")
+              help="cells: one row per measured point, one column per axis (stage, variant, second_lr, "
+                   "beta/lambda, q1, q2); summary: the finished run's quantities as numbers (mean, ci95_low, "
+                   "ci95_high, n_seeds, verdict; audit, rebound, resist, counterfactual).")
+@click.option("--with-config", is_flag=True,
+              help="cells: also every configuration field as a config.<field> column on every row.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The file to write [default: RUN_DIR/<table>.<format>]; inside a run folder only the "
                    "export's own names (cells.csv, summary.parquet, ...).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--partial", is_flag=True,
               help="Export the cells of an unfinished run (every row then has partial = true).")
-def export(run_dir, fmt, what, out, force, partial):
-    """A run as a tidy table: one row per measured point, one column per configuration field
-    and measurement, or the run's summary (RUN_DIR is results/<experiment>/<run_id>)."""
+def export(run_dir, fmt, what, out, force, partial, with_config):
+    """A run as a tidy, typed table: one row per measured point with a column per axis and
+    measurement, or the run's summary as numbers (RUN_DIR is results/<experiment>/<run_id>).
+    A theory map exports one row per (alpha, k) point with a column per quantity."""
     from elasticity import export as tidy
 
     if not run_dir.is_dir():
         raise click.BadParameter(f"{run_dir} is not a directory", param_hint="RUN_DIR")
-    path = tidy.write(run_dir, fmt, out, what, force=force, partial=partial)
+    path = tidy.write(run_dir, fmt, out, what, force=force, partial=partial, with_config=with_config)
     click.echo(f"wrote {path}")
 
 
@@ -740,7 +744,8 @@ def figures(results_dir, out, with_report):
     for entry in built:
         click.echo(f"built   {entry['name']}")
     for item in skipped:
-        click.echo(f"skipped {item['figure']}: {item['reason']}")
+        click.echo(f"skipped {item['figure']}: {item['reason']}" + (f" (make it: {item['make']})" if item["make"]
+                                                                     else ""))
     click.echo(f"{len(built)} figures in {out or results_dir / 'figures'}, {len(skipped)} skipped")
     if with_report:
         from elasticity import report

@@ -1,56 +1,97 @@
-"""Tidy results: one row per measured point of a run, one column per configuration field and
-measurement (``elasticity export RUN_DIR --format csv|parquet``; ``table(run_dir)`` returns a
-pandas DataFrame); and a finished run's summary table (``--table summary``; ``summary(run_dir)``),
-which is also the report's table of that run.
+"""Tidy, typed tables of a run (``elasticity export RUN_DIR``; ``table`` and ``summary_table``
+return pandas DataFrames):
 
-A run folder's cell records are nested (a trajectory of points, curves by variant and learning
-rate); every list of records becomes rows, labelled by the path that led to it (column
-``series``, e.g. ``perturb.target.0.001``), and every scalar above it is repeated on those
-rows. Configuration fields come first, as ``config.<field>`` (nested fields dotted). A finished
-run without cell records (sim check, audit) gives one row per result.
+- ``cells``: one row per measured point. A cell record's nested trajectories become rows, and
+  the path that led to each becomes axis columns named for what they are: ``stage`` (pretrain,
+  align, perturb; rebound: second), ``variant``, ``second_lr``, ``control`` with its ``beta`` or
+  ``lambda``, ``q1`` and ``q2`` (the examples seen in that stage); resist's pairs as ``pair_first``
+  and ``pair_second``. Scalars above a trajectory (the arm, its seed, its aligned score) repeat on
+  its rows; lists stay lists (parquet list columns; JSON text in csv). Configuration fields only
+  on request (``with_config``), as ``config.<field>``. A finished run without cells gives its
+  metrics' rows; a theory map gives one row per (alpha, k) point with a column per quantity.
+- ``summary``: the run's quantities as numbers: ``quantity``, ``mean``, ``ci95_low``,
+  ``ci95_high``, ``n_seeds``, ``verdict``, ``note`` and the columns that locate a row (pair, q1,
+  strength, nominal k, ...); an undefined interval is empty (NaN), never a string.
 """
 
+import json
 from pathlib import Path
 
-from elasticity import render
 from harness import store
 
 FORMATS = ("csv", "parquet")
 TABLES = ("cells", "summary")
-# the experiments with a summary table (verdicts with intervals, crossings, Table 2)
-SUMMARIES = {"audit": render.audit_table, "counterfactual": render.counterfactual_table,
-             "resist": render.resist_table, "rebound": render.rebound_table}
+SERIES = "_series"  # the path of keys that led to a row (turned into axis columns, then dropped)
 
 
-def _explode(obj: dict, prefix: str = "") -> list[dict]:
-    """Rows of a nested record: scalars as dotted columns; each list of records as rows whose
-    ``series`` is the dotted path to that list."""
+def _explode(obj: dict) -> list[dict]:
+    """Rows of a nested record: every scalar (and list of scalars) of the record as a dotted
+    column repeated on each row; each list of records as rows carrying the path of keys that led
+    to it under ``SERIES``."""
     scalars, groups = {}, []
-    for key, value in obj.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            sub = _explode(value, f"{path}.")  # its series are full paths already
-            if len(sub) == 1 and "series" not in sub[0]:
-                scalars.update(sub[0])
+
+    def walk(node: dict, prefix: str, path: tuple) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.", (*path, key))
+            elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                groups.append([{**row, SERIES: row.get(SERIES, (*path, key))} for item in value
+                               for row in _explode(item)])
             else:
-                groups.append(sub)
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            groups.append([{**row, "series": path + (f".{row['series']}" if "series" in row else "")}
-                           for item in value for row in _explode(item)])
-        elif isinstance(value, list):
-            scalars[path] = ",".join(str(v) for v in value)
-        else:
-            scalars[path] = value
+                scalars[f"{prefix}{key}"] = value
+
+    walk(obj, "", ())
     if not groups:
         return [scalars]
-    return [{**scalars, **row} for sub in groups for row in sub]
+    return [{**scalars, **row} for group in groups for row in group]
 
 
-def rows(run_dir, partial: bool = False) -> list[dict]:
+def _counterfactual_axes(path: tuple, row: dict, config: dict) -> dict:
+    """What a counterfactual trajectory's path means: its stage, variant, learning rate, control."""
+    e, q = config["primary_endpoint"], row.pop("q", None)
+    if path[:1] == ("align",):
+        return {"stage": "align", "variant": None, "q1": q}
+    axes = {"stage": "perturb", "q2": q, "variant": e["alignment"], "second_lr": e["second_lr"], "control": None}
+    head = path[0]
+    if head == "perturb":
+        return axes | {"variant": path[1], "second_lr": float(path[2])}
+    if head == "dose_arm":
+        return axes | {"variant": "target at dose_align_lr"}
+    axes["control"] = head
+    if head in ("anchor", "spring"):
+        axes["beta" if head == "anchor" else "lambda"] = float(path[1])
+    return axes
+
+
+def _rebound_axes(path: tuple, row: dict, config: dict) -> dict:
+    return {"stage": "second", "q2": row.pop("q", None)}
+
+
+def _resist_axes(path: tuple, row: dict, config: dict) -> dict:
+    first, second = row.pop("pair")
+    return {"pair_first": first, "pair_second": second}
+
+
+AXES = {"counterfactual": _counterfactual_axes, "rebound": _rebound_axes, "resist": _resist_axes}
+INTEGER_AXES = ("q1", "q2", "pair_first", "pair_second", "seed")
+FLOAT_AXES = ("second_lr", "beta", "lambda")
+
+
+def _labelled(experiment: str, row: dict, config: dict) -> dict:
+    path = row.pop(SERIES, None)
+    if path is None:
+        return row
+    label = AXES.get(experiment)
+    axes = label(path, row, config) if label else {"series": ".".join(path)}
+    return {**axes, **row}
+
+
+def rows(run_dir, partial: bool = False, with_config: bool = False) -> list[dict]:
     """The tidy rows of a run folder (cell records, else the finished result's metrics), every
     file checked as the engine checks it: seals, the run's fingerprint, each cell's key. A run
     without its result.json is refused unless ``partial``; then every row says ``partial``."""
     folder = Path(run_dir)
+    experiment = folder.parent.name
     record_path = folder / store.CONFIG_FILE
     cells = sorted((folder / "cells").glob("*.json"))
     finished = (folder / store.RESULT_FILE).is_file()
@@ -64,25 +105,126 @@ def rows(run_dir, partial: bool = False) -> list[dict]:
         elif not partial:
             raise store.StoreError(f"{folder} is not finished ({len(cells)} cells on disk, no {store.RESULT_FILE}); "
                                    f"rerun it, or export what there is with --partial")
-        prefix = _explode({"config": config})[0]
+        prefix = _explode({"config": config})[0] if with_config else {}  # config: no lists of records
         out = []
         for path in cells:
             cell = store.read_sealed_json(path, "delete it to rerun the cell")
             if cell.get("fingerprint") != fp or cell.get("key") != path.stem:
                 raise store.StoreError(f"{path} belongs to another configuration or cell; delete it to rerun it")
-            out += [{**prefix, "cell": path.stem, **({"partial": True} if not finished else {}), **row}
+            out += [{"cell": path.stem, **({"partial": True} if not finished else {}),
+                     **_labelled(experiment, row, config), **prefix}
                     for row in _explode(cell.get("record", {}))]
         return out
     if finished:
         doc = store.read_result(folder)
-        metrics = doc["metrics"] if isinstance(doc["metrics"], dict) else {"rows": doc["metrics"]}
-        return [{**_explode({"config": doc["config"]})[0], **row} for row in _explode(metrics)]
+        prefix = _explode({"config": doc["config"]})[0] if with_config else {}
+        if experiment == "theory-map":
+            return [{**row, **prefix} for row in _theory_map_rows(folder, doc)]
+        items = doc["metrics"] if isinstance(doc["metrics"], list) else [doc["metrics"]]  # a list: a row each
+        return [{**_labelled(experiment, row, doc["config"]), **prefix} for item in items for row in _explode(item)]
     raise store.StoreError(f"{folder} holds no cells and no result.json: nothing to export")
 
 
-def summary(run_dir) -> tuple[str, list[str], list[list[str]]]:
-    """(title, headers, rows) of a finished run's result, as the report shows it; the result is
-    read through the store's checked reader (a damaged one raises StoreError)."""
+def _theory_map_rows(folder: Path, doc: dict) -> list[dict]:
+    """A theory map in long form: one row per (alpha, k) at its l, a column per stored quantity."""
+    m = doc["metrics"]
+    grids = store.read_arrays(folder)  # checked against the result's checksum
+    names = sorted(m["arrays"])
+    return [{"alpha": a, "k": k, "l": m["l"], **{n: float(grids[n][i, j]) for n in names}}
+            for i, a in enumerate(m["alpha"]) for j, k in enumerate(m["k"])]
+
+
+# --------------------------------------------------------------------------- summary tables
+
+def _stat(quantity: str, stat: dict | None, verdict: str = "", note: str = "", **where) -> dict:
+    """One summary row from a {mean, ci95, n} statistic (None: nothing measured)."""
+    stat = stat or {}
+    low, high = stat.get("ci95") or (None, None)
+    return {"quantity": quantity, **where, "mean": stat.get("mean"), "ci95_low": low, "ci95_high": high,
+            "n_seeds": stat.get("n", stat.get("n_seeds")), "verdict": verdict, "note": note}
+
+
+def _counterfactual_summary(doc: dict) -> list[dict]:
+    e, controls = doc["primary_endpoint"], doc["positive_controls"]
+    window = f"Q2 = {', '.join(map(str, e['q2']))}, {e['units']}, {e['alignment']}-matched, lr {e['second_lr']:g}"
+    low, high = doc["equivalence"]["ci90"]
+    out = [_stat("primary effect", doc["effect"], doc["verdict"], f"declared window: {window}"),
+           {**_stat("primary effect, 90% interval", {"mean": doc["effect"]["mean"], "n": doc["effect"]["n_seeds"]},
+                    "inside the margin" if doc["equivalence"]["within_margin"] else "not inside the margin",
+                    f"+-sesoi = {doc['sesoi']:g}"), "ci90_low": low, "ci90_high": high},
+           _stat("adjusted effect", doc["adjusted_effect"], "", "exploratory: paired regression on covariates"),
+           _stat("dose effect", doc["dose_effect"], "", "exploratory: the middle f at two alignment rates")]
+    out += [_stat("in-window control: anchor", row["effect"], "detected" if row["detected"] else "not detected",
+                  beta=row["strength"]) for row in controls["in_window"]]
+    out += [_stat("late control: spring", row["effect"], "detected" if row["detected"] else "not detected",
+                  **{"lambda": row["lambda"]}) for row in controls["spring"]]
+    for name in ("replay", "replay_shared"):
+        if name in controls:
+            out.append(_stat(f"late control: {name}", controls[name]["effect"],
+                             "detected" if controls[name]["detected"] else "not detected"))
+    for variant, row in doc["metrics"].get("placebo", {}).items():
+        out.append(_stat("placebo", row, "covers 0" if row["covers_zero"] else "excludes 0", variant=variant))
+    for row in doc["metrics"]["secondary"]:
+        area = row["q2"] == "area"
+        out.append({**_stat("secondary: mean over the Q2 grid" if area else "secondary: one Q2",
+                            {"mean": row["mean"], "ci95": row["ci95_adjusted"]}, "", "exploratory; interval at "
+                            "the Bonferroni level of the family"),
+                    "variant": row["alignment"], "second_lr": row["second_lr"], "units": row["units"],
+                    "q2": None if area else row["q2"], "p_holm": row["p_holm"]})
+    for row in doc["effective_k"]:
+        out.append({**_stat("effective k", row["observed"], "", row["observed"].get("undefined") or ""),
+                    "n_pre": row["n_pre"], "k_mode": row["k_mode"], "nominal_k": row["nominal_k"],
+                    "operating_point_k": row["operating_point_k"], "predicted_k": row["predicted"],
+                    "n_seeds": doc["effect"]["n_seeds"]})
+    return out
+
+
+def _resist_summary(doc: dict) -> list[dict]:
+    m, out = doc["metrics"], []
+    for key, what in (("table2", "forward - inverse, with pre-training"),
+                      ("without_pretraining", "forward - inverse, without pre-training")):
+        for row in m.get(key, []):
+            out.append(_stat(what, row["forward_minus_inverse"], row["verdict"], row["effect"],
+                             pair_first=row["pair"][0], pair_second=row["pair"][1]))
+    for row in m.get("attributable", []):
+        out.append({**_stat("attributable to pre-training", row, row["verdict"], "paired difference, Holm over pairs",
+                            pair_first=row["pair"][0], pair_second=row["pair"][1]), "p_holm": row["p_holm"]})
+    return out
+
+
+def _rebound_summary(doc: dict) -> list[dict]:
+    m = doc["metrics"]
+    runs = m["runs"] if "runs" in m else [{"run": doc["run_id"], **m}]
+    out = []
+    for run in runs:
+        for curve in run["curves"]:
+            if curve["arm"] != "no_sft":
+                c = curve["crossing_q2"]
+                out.append({**_stat("crossing Q2", c, "", "", run=run["run"], arm=curve["arm"], q1=curve["q1"]),
+                            "never": c["never"], "points_withheld": sum(curve["withheld"])})
+        for row in run["versus_controls"]:
+            out.append({**_stat("crossing Q2, pre-trained - control", row["difference_q2"], row["verdict"], "",
+                                run=run["run"], q1=row["q1"]), "n_seeds": row["seeds_paired"]})
+        for row in run.get("effective_k", []):
+            out.append({**_stat("effective k", row["observed"], "", row["observed"].get("undefined") or "",
+                                run=run["run"], q1=row["q1"]), "nominal_k": row["nominal_k"]})
+    return out
+
+
+def _audit_summary(doc: dict) -> list[dict]:
+    return [{"quantity": f["claim"], "verdict": f["verdict"], "note": f["evidence"]} for f in doc["metrics"]]
+
+
+SUMMARIES = {"audit": _audit_summary, "counterfactual": _counterfactual_summary, "resist": _resist_summary,
+             "rebound": _rebound_summary}
+SUMMARY_NUMBERS = ("mean", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p_holm", "beta", "lambda",
+                   "second_lr", "nominal_k", "operating_point_k", "predicted_k")
+SUMMARY_INTEGERS = ("n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre", "never", "points_withheld")
+
+
+def summary(run_dir) -> list[dict]:
+    """The rows of a finished run's summary (numbers as numbers), read through the store's
+    checked reader (a damaged result raises StoreError)."""
     folder = Path(run_dir)
     experiment = folder.parent.name
     if experiment not in SUMMARIES:
@@ -90,7 +232,8 @@ def summary(run_dir) -> tuple[str, list[str], list[list[str]]]:
                          f"{sorted(SUMMARIES)}); --table cells exports any run")
     if not (folder / store.RESULT_FILE).is_file():
         raise store.StoreError(f"{folder} has no {store.RESULT_FILE}: the run is not finished")
-    return SUMMARIES[experiment](folder.name, store.read_result(folder, experiment=experiment))
+    doc = store.read_result(folder, experiment=experiment)
+    return [{"run_id": doc["run_id"], **row} for row in SUMMARIES[experiment](doc)]
 
 
 def _pandas():
@@ -101,15 +244,31 @@ def _pandas():
     return pd
 
 
-def table(run_dir, partial: bool = False):
-    """``rows(run_dir)`` as a pandas DataFrame."""
-    return _pandas().DataFrame(rows(run_dir, partial))
+def _typed(frame, floats, integers):
+    """Numeric columns as numbers (NaN / <NA> where absent), whatever the first rows held."""
+    pd = _pandas()
+    for name in floats:
+        if name in frame:
+            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
+    for name in integers:
+        if name in frame:
+            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("Int64")
+    return frame
+
+
+def table(run_dir, partial: bool = False, with_config: bool = False):
+    """``rows(run_dir)`` as a pandas DataFrame, axis columns typed."""
+    return _typed(_pandas().DataFrame(rows(run_dir, partial, with_config)), FLOAT_AXES, INTEGER_AXES)
 
 
 def summary_table(run_dir):
-    """``summary(run_dir)`` as a pandas DataFrame (one column per header)."""
-    _, headers, body = summary(run_dir)
-    return _pandas().DataFrame(body, columns=headers)
+    """``summary(run_dir)`` as a pandas DataFrame with numeric columns."""
+    return _typed(_pandas().DataFrame(summary(run_dir)), SUMMARY_NUMBERS, SUMMARY_INTEGERS)
+
+
+def _csv_cell(value):
+    """Lists and dicts as JSON text in csv (parquet keeps them as list columns)."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
 
 
 def output_path(run_dir, fmt: str, what: str, out=None, force: bool = False) -> Path:
@@ -130,16 +289,19 @@ def output_path(run_dir, fmt: str, what: str, out=None, force: bool = False) -> 
 
 
 def write(run_dir, fmt: str = "csv", out=None, what: str = "cells", force: bool = False,
-          partial: bool = False) -> Path:
+          partial: bool = False, with_config: bool = False) -> Path:
     """The ``what`` table (cells or summary) written as ``fmt`` to ``output_path``, atomically."""
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, got {fmt!r}")
     if what not in TABLES:
         raise ValueError(f"--table must be one of {TABLES}, got {what!r}")
     out = output_path(run_dir, fmt, what, out, force)
-    frame = table(run_dir, partial) if what == "cells" else summary_table(run_dir)
+    if with_config and what != "cells":
+        raise ValueError("--with-config applies to --table cells (the summary names its run by run_id)")
+    frame = table(run_dir, partial, with_config) if what == "cells" else summary_table(run_dir)
     if fmt == "csv":
-        store.atomic_write_text(out, frame.to_csv(index=False))
+        text = frame.apply(lambda column: column.map(_csv_cell) if column.dtype == object else column)
+        store.atomic_write_text(out, text.to_csv(index=False))
     else:
         import io
 

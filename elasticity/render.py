@@ -35,8 +35,11 @@ def audit_text(findings: list[dict]) -> str:
 
 
 def audit_markdown(findings: list[dict]) -> str:
-    rows = [f"| {f['claim']} | {f['verdict']} | {f['evidence'].replace('|', '/')} |" for f in findings]
-    return "\n".join(["| claim | verdict | evidence |", "|---|---|---|", *rows])
+    from theory.audit import STATEMENTS
+
+    rows = [f"| {f['claim']} | {STATEMENTS[f['claim']]} | {f['verdict']} | {f['evidence'].replace('|', '/')} |"
+            for f in findings]
+    return "\n".join(["| claim | what the paper says | verdict | evidence |", "|---|---|---|---|", *rows])
 
 
 def sim_check(metrics: dict, names) -> str:
@@ -177,8 +180,11 @@ def _cell(stat: dict | None, digits: int = 4) -> str:
 
 
 def audit_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
-    return ("Audit of the paper's closed forms", ["claim", "verdict", "evidence"],
-            [[r["claim"], r["verdict"], r["evidence"]] for r in doc["metrics"]])
+    from theory.audit import STATEMENTS
+
+    return ("Audit of the paper's closed forms", ["claim", "what the paper says", "verdict", "evidence"],
+            [[r["claim"], STATEMENTS.get(r["claim"], "(a claim this toolkit no longer audits)"), r["verdict"],
+              r["evidence"]] for r in doc["metrics"]])
 
 
 def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:

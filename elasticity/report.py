@@ -14,23 +14,21 @@ import os
 import time
 from pathlib import Path
 
-from elasticity import export, findings
+from elasticity import findings, render
+from figures.build import MAKES
 from harness import store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 
-# the command that makes each result a figure or table needs (named in "skipped")
-MAKES = {"audit": "elasticity audit", "theory": "elasticity reproduce --preset quick (theory curves)",
-         "sim_mc_vs_exact": "elasticity sim check --alpha 3 --k 100 --l L (at several L)",
-         "sim_error_vs_m": "elasticity reproduce --preset quick (simulation)",
-         "sim_huffman_band": "elasticity reproduce --preset quick (simulation)",
-         "rebound": "elasticity rebound --preset quick", "resist": "elasticity resist --preset quick",
-         "counterfactual": "elasticity counterfactual --preset cpu-standard --workers 2"}
+
+# each experiment's table as the report shows it (``elasticity export --table summary`` writes the same
+# quantities as typed numbers)
+TABLES = {"audit": render.audit_table, "counterfactual": render.counterfactual_table, "resist": render.resist_table,
+          "rebound": render.rebound_table}
 
 
 def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, headers, rows) of every finished run's summary (``export.summary``, the table
-    ``elasticity export --table summary`` writes): the audit's default run, then every
+    """(title, headers, rows) of every finished run's table: the audit's default run, then every
     counterfactual, resist and rebound run; damaged results go to skipped."""
     root = Path(root)
     folders = [root / "audit" / "default"] if (root / "audit" / "default" / store.RESULT_FILE).is_file() else []
@@ -38,8 +36,9 @@ def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[st
         folders += sorted(p.parent for p in (root / experiment).glob(f"*/{store.RESULT_FILE}"))
     out = []
     for folder in folders:
+        experiment = folder.parent.name
         try:
-            out.append(export.summary(folder))
+            out.append(TABLES[experiment](folder.name, store.read_result(folder, experiment=experiment)))
         except store.StoreError as err:
             skipped.append({"figure": f"{folder.parent.name} table", "reason": str(err)})
     return out
@@ -60,7 +59,7 @@ def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title:
     numbers = [(f"{name} (smoke test, not evidence)" if name.rsplit(": ", 1)[-1] in smoke else name, h, rows)
                for name, h, rows in numbers]
     for item in skipped:
-        item.setdefault("make", MAKES.get(item["figure"].split("/")[0].split(" ")[0], ""))
+        item.setdefault("make", MAKES.get(item["figure"].split("/")[0].split(" ")[0], ""))  # tables skipped here
     errata = ERRATA.read_text() if ERRATA.is_file() else None
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"

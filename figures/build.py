@@ -9,6 +9,15 @@ from figures import counterfactual, experiments, simulation, style, theory
 from figures.results import ResultError, command, load
 from harness import store
 
+# the command that makes the result each skipped figure needs
+MAKES = {"theory": "elasticity reproduce --preset quick (theory curves)",
+         "sim_mc_vs_exact": "elasticity sim check --alpha 3 --k 100 --l L (at several L)",
+         "sim_error_vs_m": "elasticity sim convergence --alpha 3 --k 100 --l 0.01 --depths 8,10,12,14",
+         "sim_huffman_band": "elasticity reproduce --preset quick (simulation)",
+         "rebound": "elasticity rebound --preset quick", "resist": "elasticity resist --preset quick",
+         "counterfactual": "elasticity counterfactual --preset cpu-standard --workers 2",
+         "audit": "elasticity audit"}
+
 FROM_FIXED_RESULTS = (  # (name, plots(root) -> (result document, [(name, figure, caption)]))
     ("theory", theory.plots),
     ("sim_mc_vs_exact", simulation.mc_vs_exact),
@@ -50,6 +59,8 @@ def figures(root) -> tuple[list[tuple], list[dict]]:
                 doc = load(p)
                 return doc, plots(p.parent.name, doc, p.parent)
             _try(build, f"{experiment}/{path.parent.name}", made, skipped)
+    for item in skipped:
+        item["make"] = MAKES.get(item["figure"].split("/")[0].split(" ")[0], "")
     return made, skipped
 
 

@@ -18,25 +18,42 @@ def rebound(run_id: str, doc: dict) -> list[tuple]:
     return [_curves(run_id, doc)]
 
 
-def _band(ax, x, stats, color, label, style_="o-"):
-    """Mean line and the 95% band over seeds (from 5 seeds on); points withheld (None) are gaps."""
+def _band(ax, x, stats, color, label, style_="o-", seeds=()):
+    """Mean line and the 95% band over seeds (from 5 seeds on); under that, each seed's own
+    curve (``seeds``: one score list per seed) in thin lines. Points withheld (None) are gaps."""
     x = np.asarray(x, float)
     mean = np.array([np.nan if s is None else s["mean"] for s in stats])
-    ax.plot(x, mean, style_, ms=3, color=color, label=label)
-    if style.band_allowed(stats):
+    ax.plot(x, mean, style_, ms=3, color=color, label=label if np.isfinite(mean).any() else None)  # none drawn
+    if not style.band_allowed(stats):
+        for curve in seeds:
+            ax.plot(x, curve, "-", lw=0.7, alpha=0.5, color=color)
+    else:
         lo = np.array([np.nan if s is None else s["ci95"][0] for s in stats])
         hi = np.array([np.nan if s is None else s["ci95"][1] for s in stats])
         ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
 
 
-def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHETIC_SCORE):
+def _seed_curves(cells: list[dict]) -> dict[tuple, list[list[float]]]:
+    """Each seed's score along Q2 per (arm, Q1), from a result's cells (withheld points: NaN)."""
+    out: dict[tuple, dict] = {}
+    for c in cells:
+        out.setdefault((c["arm"], c["q1"]), {}).setdefault(c["seed"], []).append(
+            (c["q"], np.nan if c["withheld"] else c["score"]))
+    return {key: [[score for _, score in sorted(points)] for points in by_seed.values()]
+            for key, by_seed in out.items()}
+
+
+def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHETIC_SCORE, cells=()):
+    seeds = _seed_curves(cells)
     pre = [c for c in m["curves"] if c["arm"] == "pretrained"]
     for i, c in enumerate(pre):
-        _band(ax, c["q2"], c["score"], style.shade(i, len(pre)), rf"pre-trained, $Q_1$ = {c['q1']}")
+        _band(ax, c["q2"], c["score"], style.shade(i, len(pre)), rf"pre-trained, $Q_1$ = {c['q1']}",
+              seeds=seeds.get(("pretrained", c["q1"]), ()))
     grey = {"scratch": "0.45", "no_sft": "0.7"}
     for arm, label in CONTROLS.items():
         for j, c in enumerate(cc for cc in m["curves"] if cc["arm"] == arm):
-            _band(ax, c["q2"], c["score"], grey[arm], label if j == 0 else None, ":" if arm == "scratch" else "--")
+            _band(ax, c["q2"], c["score"], grey[arm], label if j == 0 else None, ":" if arm == "scratch" else "--",
+                  seeds=seeds.get((arm, c["q1"]), ()))
     ax.axhline(reference, color="k", ls="-.", lw=1, label="reference: the pre-trained model's score")
     q2s = m["curves"][0]["q2"]
     ax.set_xscale("symlog", linthresh=max(min(q for q in q2s if q > 0), 1), linscale=0.5)
@@ -51,14 +68,14 @@ def _curves(run_id, doc):
     data = "synthetic world" if cfg.get("dataset", "synthetic") == "synthetic" else cfg["dataset"]
     scorer = doc.get("scorer")
     ylabel = f"{scorer['name']} score ({scorer['units']})" if scorer else SYNTHETIC_SCORE
-    _plot_curves(ax[0, 0], m, doc["reference_score"], f"{m['variant']} ({data})", ylabel)
+    _plot_curves(ax[0, 0], m, doc["reference_score"], f"{m['variant']} ({data})", ylabel, doc["cells"])
     style.legend_outside(fig, ax[0, 0])
     withheld = sum(sum(c["withheld"]) for c in m["curves"])
     caption = (f"Rebound {run_id} ({m['variant']}, {data}, model {cfg.get('model_path') or cfg['model_size']}): "
                f"score after Q1 first-stage examples and Q2 second-stage examples along one trajectory; mean "
                + (f"and 95% band over {len(cfg['seeds'])} seeds" if len(cfg["seeds"]) >= style.MIN_BAND_SEEDS else
-                  f"of {len(cfg['seeds'])} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test, not "
-                  f"evidence)")
+                  f"of {len(cfg['seeds'])} seeds with each seed's curve in thin lines (no band under "
+                  f"{style.MIN_BAND_SEEDS} seeds: a smoke test, not evidence)")
                + " (each seed its own world); controls in grey. "
                f"{withheld} seed-points withheld (the model put under {cfg.get('min_valid_mass', 0.5):g} of its "
                f"mass on well-formed responses).")

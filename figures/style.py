@@ -59,9 +59,18 @@ def save(fig, out_dir: Path, name: str, caption: str, command: str) -> dict:
     return entry
 
 
-def legend_outside(fig, ax) -> None:
-    """The legend of ``ax`` (or of every axes in a list) below the plotting area, never on the data."""
-    handles, labels = [], []
+def colour_keys(*pairs: tuple[str, str]) -> list[tuple]:
+    """Legend entries for the colours of a mesh (pcolormesh draws no line to point at): (Patch,
+    label) pairs for ``legend_outside(..., keys=...)``."""
+    from matplotlib.patches import Patch
+
+    return [(Patch(color=color), label) for color, label in pairs]
+
+
+def legend_outside(fig, ax, keys=()) -> None:
+    """The legend of ``ax`` (or of every axes in a list) below the plotting area, never on the
+    data; ``keys``: extra (handle, label) entries, such as ``colour_keys``."""
+    handles, labels = [h for h, _ in keys], [label for _, label in keys]
     for one in ax if isinstance(ax, (list, tuple)) else [ax]:
         h, lab = one.get_legend_handles_labels()
         handles += h

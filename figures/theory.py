@@ -18,18 +18,24 @@ def plots(root) -> tuple[dict, list[tuple]]:
 def _gamma_vs_l(m):
     fig, ax = style.new(2, width=9.5, height=3.8)
     curves = m["gamma_vs_l"]
-    for i, c in enumerate(curves):
+    for i, c in enumerate(curves):  # the change from l = 0: the l-dependence, on one scale for every k
         for j, name in enumerate(("gamma_1", "gamma_2")):
-            ax[0, j].plot(c["l"], c[name], "o-", ms=3, color=style.shade(i, len(curves)), label=f"$k$ = {c['k']:g}")
+            start = c[name][0]
+            ax[0, j].plot(c["l"], np.asarray(c[name]) - start, "o-", ms=3, color=style.shade(i, len(curves)),
+                          label=f"$k$ = {c['k']:g}" if j == 0 else None)
     for j, what in enumerate(("pre-training data", "alignment data")):
         ax[0, j].axhline(0, color="grey", lw=0.6)
-        ax[0, j].set(xlabel=r"$l = |D_3| / |D_2|$", ylabel=rf"$\gamma_{j + 1}$ (ratio form, dimensionless)",
-                     title=rf"$\gamma_{j + 1}$: {what}")
+        ax[0, j].set(xlabel=r"$l = |D_3| / |D_2|$", ylabel=rf"$\gamma_{j + 1}(l) - \gamma_{j + 1}(0)$",
+                     title=rf"$\gamma_{j + 1}$ ({what}): above 0, it rises with $l$")
     style.legend_outside(fig, ax[0, 0])
+    at_zero = "; ".join(f"k = {c['k']:g}: gamma_1(0) = {c['gamma_1'][0]:.4g}, gamma_2(0) = {c['gamma_2'][0]:.4g}"
+                        for c in curves)
     caption = (f"Exact normalized compression rates gamma_1 (pre-training data) and gamma_2 (alignment data) "
-               f"as the perturbation set grows, Pareto alpha = {curves[0]['alpha']:g}, three k. gamma_j = N_j/H "
-               f"is a ratio of two differences from log M: it is negative where the dataset's cross-entropy is "
-               f"below log M while the mixture's entropy is above it (H < 0 here), not a negative code length.")
+               f"as the perturbation set grows, Pareto alpha = {curves[0]['alpha']:g}, three k, drawn as the change "
+               f"from l = 0 (the paper's claim is about its sign: gamma_2 should rise, gamma_1 fall). Values at "
+               f"l = 0: {at_zero}. gamma_j = N_j/H (ratio form, dimensionless) is a ratio of two differences from "
+               f"log M, negative where the dataset's cross-entropy is below log M while the mixture's entropy is "
+               f"above it, not a negative code length.")
     return "theory_gamma_vs_l", fig, caption
 
 
@@ -64,10 +70,9 @@ def _sign_plane(m):
     if edge:
         ax[0, 0].plot([r["k_star"] for r in edge], [r["alpha"] for r in edge], "k-", lw=1.5,
                       label=r"boundary $k^*(\alpha)$ (exact root)")
-    ax[0, 0].fill_between([], [], color="#4393c3", label=r"$d\gamma_2/dl > 0$ (the paper's claim holds)")
-    ax[0, 0].fill_between([], [], color="#d6604d", label=r"$d\gamma_2/dl < 0$ (it fails)")
     ax[0, 0].set(xlabel=r"$k$", ylabel=r"$\alpha$ (Pareto tail index)", title=r"sign of $d\gamma_2/dl$ at $l = 0$")
-    style.legend_outside(fig, ax[0, 0])
+    style.legend_outside(fig, ax[0, 0], style.colour_keys(("#4393c3", r"$d\gamma_2/dl > 0$ (the paper's claim holds)"),
+                                                          ("#d6604d", r"$d\gamma_2/dl < 0$ (it fails)")))
     caption = ("Where the paper's claim dgamma_2/dl > 0 (eq. 35) holds (blue) and fails (red), exactly, on a dense "
                "(alpha, k) map (theory.batch), with the boundary k*(alpha) found by root-finding (theory.boundary): "
                "the claim fails for alpha above alpha* beyond k*(alpha), which grows without bound as alpha falls "
@@ -82,7 +87,8 @@ def _closed_forms(m):
     ax[0, 0].semilogy(c["alpha"], np.abs(c["S_1_printed_eq77"]), "o", ms=4, label=r"$|S_1|$ printed (77)")
     ax[0, 0].semilogy(c["alpha"], np.abs(c["S_2_exact_k_inf"]), "b-", label=r"$|S_2|$ exact, $k \to \infty$")
     ax[0, 0].semilogy(c["alpha"], np.abs(c["S_2_printed_eq81"]), "s", ms=4, label=r"$|S_2|$ printed (81)")
-    ax[0, 0].set(xlabel=r"$\alpha$", ylabel="paper units", title="limits: printed against exact")
+    ax[0, 0].set(xlabel=r"$\alpha$", ylabel=r"$|S_j| = |N_j| / (\alpha^3 c^{3\alpha})$",
+                 title="limits: printed against exact")
     slopes = c["slopes_alpha_2"]
     k = [r["k"] for r in slopes]
     for i, (key, label, marker) in enumerate((("dS_1_dl_exact", r"$dS_1/dl$ exact", "o-"),
@@ -96,13 +102,15 @@ def _closed_forms(m):
         ax[0, 1].plot(np.asarray(k)[positive], np.abs(values)[positive], marker[0], ms=4, color=color)
     ax[0, 1].set_xscale("log")
     ax[0, 1].set_yscale("log")
-    ax[0, 1].set(xlabel=r"$k$", ylabel=r"|slope| at $l = 0$ (paper units)",
+    ax[0, 1].set(xlabel=r"$k$", ylabel=r"|slope| at $l = 0$, scaled by $1/(\alpha^3 c^{3\alpha})$",
                  title=r"slopes at $\alpha = 2$ (filled: > 0, open: < 0)")
     handles = [h for a in ax[0] for h in a.get_legend_handles_labels()[0]]
     labels = [lab for a in ax[0] for lab in a.get_legend_handles_labels()[1]]
     fig.legend(handles, labels, loc="outside lower center", ncols=4)
     caption = ("The paper's closed forms against the exact values: the k -> infinity limits (77), (81) agree; the "
-               "slopes (88) and (95) do not (sign, factor and order in k; docs/errata.md).")
+               "slopes (88) and (95) do not (sign, factor and order in k; docs/errata.md). The paper's units: "
+               "S_j = -N_j / Z and H_p = -H / Z with Z = alpha^3 c^(3 alpha), c the Pareto scale (alpha - 1)/alpha "
+               "(theory.paper.to_paper_units); N_j and H in nats.")
     return "theory_closed_forms", fig, caption
 
 
@@ -118,8 +126,6 @@ def map_plots(run_id: str, doc: dict, arrays: dict) -> list[tuple]:
     if edge:
         ax[0, 0].plot([r["k_star"] for r in edge], [r["alpha"] for r in edge], "ko-", ms=3, lw=1,
                       label=r"$k^*(\alpha)$, root of $d\gamma_2/dl$")
-    ax[0, 0].fill_between([], [], color="#4393c3", label=r"$d\gamma_2/dl > 0$")
-    ax[0, 0].fill_between([], [], color="#d6604d", label=r"$d\gamma_2/dl < 0$")
     mesh = ax[0, 1].pcolormesh(k, alpha, arrays["gamma_2"], cmap="viridis", shading="nearest")
     fig.colorbar(mesh, ax=ax[0, 1], label=r"$\gamma_2$ (ratio form)")
     for a in ax[0]:
@@ -127,7 +133,8 @@ def map_plots(run_id: str, doc: dict, arrays: dict) -> list[tuple]:
         a.set(xlabel=r"$k$", ylabel=r"$\alpha$")
     ax[0, 0].set_title(rf"sign of $d\gamma_2/dl$ at $l$ = {m['l']:g}")
     ax[0, 1].set_title(r"$\gamma_2$")
-    style.legend_outside(fig, ax[0, 0])
+    style.legend_outside(fig, ax[0, 0], style.colour_keys(("#4393c3", r"$d\gamma_2/dl > 0$"),
+                                                          ("#d6604d", r"$d\gamma_2/dl < 0$")))
     caption = (f"Theory map {run_id}: {m['points']} points ({len(alpha)} alpha x {len(k)} k, l = {m['l']:g}) from "
                f"theory.batch; left, where the paper's claim (35) dgamma_2/dl > 0 holds (blue) and fails (red), "
                f"with the exact boundary k*(alpha); right, gamma_2.")

@@ -130,16 +130,22 @@ def check_convergence_inputs(alpha, k, l, depths, replicates: int) -> tuple[floa
 
 
 def convergence(alpha, k, l, depths, replicates: int, rng: np.random.Generator) -> dict:
-    """Root-mean-square error of each finite-M quantity against the exact value, by depth,
-    and the fitted exponent of RMS error ~ M^slope (Lemma C.13: about -1/2)."""
+    """Root-mean-square error of each finite-M quantity against the exact value, by depth, with
+    its standard error (delta method: sd of the squared errors / (2 RMS sqrt(n))) and its bias
+    part (the mean error: RMS^2 = bias^2 + variance, so a bias that shrinks slower than M^-1/2
+    flattens the slope), and the fitted exponent of RMS error ~ M^slope (Lemma C.13: about -1/2)."""
     alpha, k, l, depths = check_convergence_inputs(alpha, k, l, depths, replicates)
     truth = exact(alpha, k, l)
     leaves = [2 ** (d - 1) for d in depths]
-    rms = {name: [] for name in REPORTED}
+    rms, rms_se, bias = ({name: [] for name in REPORTED} for _ in range(3))
     for d in depths:
         draws = [replicate(alpha, k, l, d, rng) for _ in range(replicates)]
         for name in REPORTED:
             err = np.array([x[name] for x in draws]) - getattr(truth, name)
-            rms[name].append(float(np.sqrt(np.mean(err**2))))
+            root = float(np.sqrt(np.mean(err**2)))
+            rms[name].append(root)
+            rms_se[name].append(float(np.std(err**2, ddof=1) / (2 * root * np.sqrt(len(err)))) if root > 0 else 0.0)
+            bias[name].append(float(np.mean(err)))
     slopes = {name: float(np.polyfit(np.log(leaves), np.log(rms[name]), 1)[0]) for name in REPORTED}
-    return {"depths": list(depths), "leaves": leaves, "rms_error": rms, "slope": slopes}
+    return {"depths": list(depths), "leaves": leaves, "rms_error": rms, "rms_error_se": rms_se, "bias": bias,
+            "slope": slopes}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from console import run_cli
-from elasticity import runs
+from elasticity import export, runs
 from empirical import measure, statistics, trajectory
 from empirical.models import build_model
 from empirical.world import World, information, kl_nats
@@ -50,6 +50,12 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     assert curve[-1]["relative_update"] > 0 and set(cell["spring"]) == {"3"}
     assert set(cell["anchor"]) == {f"{b:g}" for b in MICRO.anchor_beta}
     assert "dose_arm" in json.loads((folder / "cells" / "s0-f0.8.json").read_text())["record"]  # the middle f
+    table = export.table(folder)  # the cells as a typed table: one column per axis
+    assert str(table["q2"].dtype) == "Int64" and str(table["second_lr"].dtype) == "float64"
+    assert set(table["stage"]) == {"align", "perturb"} and set(table["beta"].dropna()) == set(MICRO.anchor_beta)
+    row = table[(table["cell"] == "s0-f0.2") & (table["variant"] == "target") & table["control"].isna()
+                & (table["q2"] == MICRO.q2[1])]
+    assert row["score"].tolist() == [curve[2]["score"]]
     again = run_cli("counterfactual", "--preset", "micro", "--results", str(tmp_path), "--json")
     assert json.loads(again.stdout)["effect"] == doc["effect"] and "read back" in again.stderr
 

@@ -168,3 +168,69 @@ def test_no_band_is_drawn_from_fewer_than_5_seeds(results):
     assert bands(fig) == 0 and "no band under 5 seeds" in caption
     (effect,) = [n for n in by_name if n.startswith("counterfactual_effect_cpu-standard")]  # 47 seeds
     assert bands(by_name[effect][0]) > 0
+
+
+def _drawn(handle, fig) -> bool:
+    """Whether a legend entry points at something drawn: a line with a finite point, a non-empty
+    collection, an error bar's line; a bare colour patch only as the key of a colour mesh."""
+    import numpy as np
+    from matplotlib.collections import Collection, QuadMesh
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if isinstance(handle, ErrorbarContainer):
+        return _drawn(handle.lines[0], fig)
+    if isinstance(handle, Line2D):
+        y = np.asarray(handle.get_ydata(), dtype=float)
+        return y.size > 0 and bool(np.isfinite(y).any())
+    if isinstance(handle, Collection):
+        return len(handle.get_paths()) > 0 and any(len(p.vertices) for p in handle.get_paths())
+    if isinstance(handle, Patch):
+        return any(isinstance(c, QuadMesh) for ax in fig.axes for c in ax.collections)
+    return True
+
+
+def _labelled_ticks(axis, low, high) -> int:
+    ticks = [t for t in (*axis.get_majorticklabels(), *axis.get_minorticklabels())
+             if t.get_visible() and t.get_text().strip()]
+    lo, hi = sorted((low, high))
+    positions = {round(float(t.get_position()[0 if axis.axis_name == "x" else 1]), 12) for t in ticks}
+    return sum(lo <= p <= hi for p in positions)
+
+
+def test_every_legend_entry_is_drawn_and_every_log_axis_is_readable(results):
+    """What went wrong before: a legend entry for a curve with no finite point (a withheld arm), a
+    bare colour patch with nothing of its colour, and log axes labelled only "0" and "10^0"."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from figures.build import figures
+
+    made, _ = figures(results)
+    assert {name for name, *_ in made} == EXPECTED
+    for name, fig, _, _ in made:
+        FigureCanvasAgg(fig).draw()
+        for ax in fig.axes:  # the artists the legends were made from (a legend's own handles are copies)
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                assert _drawn(handle, fig), (name, label)
+            for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+                if axis.get_scale() in ("log", "symlog"):
+                    assert _labelled_ticks(axis, *limits) >= 3, (name, ax.get_title(), axis.axis_name)
+
+
+def test_the_rendering_checks_catch_what_they_are_for():
+    """A planted empty legend entry and a log axis with two labels fail the checks above."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from figures import style
+
+    fig, ax = style.new()
+    ax[0, 0].plot([1, 2], [float("nan")] * 2, label="withheld arm")
+    ax[0, 0].plot([1, 10], [1, 1], label="drawn")
+    ax[0, 0].set_xscale("log")
+    ax[0, 0].set_xlim(1, 10)
+    style.legend_outside(fig, ax[0, 0])
+    FigureCanvasAgg(fig).draw()
+    handles, _ = ax[0, 0].get_legend_handles_labels()
+    assert [_drawn(h, fig) for h in handles] == [False, True]
+    assert _labelled_ticks(ax[0, 0].xaxis, *ax[0, 0].get_xlim()) < 3

@@ -111,3 +111,19 @@ def test_convergence_needs_two_different_depths(depths):
 def test_convergence_reports_leaves_per_depth():
     got = montecarlo.convergence(3.0, 10.0, 0.0, [4, 6], 3, np.random.default_rng(0))
     assert got["leaves"] == [8, 32] and got["depths"] == [4, 6]
+
+
+def test_convergence_rms_bias_and_se_are_those_of_the_errors():
+    """Recomputed from the same draws by hand: RMS, mean error (bias), and the delta-method se."""
+    got = montecarlo.convergence(3.0, 10.0, 0.1, [4, 6], 5, np.random.default_rng(2))
+    rng, truth = np.random.default_rng(2), montecarlo.exact(3.0, 10.0, 0.1)
+    for i, depth in enumerate((4, 6)):
+        draws = [montecarlo.replicate(3.0, 10.0, 0.1, depth, rng) for _ in range(5)]
+        for name in montecarlo.REPORTED:
+            err = np.array([x[name] for x in draws]) - getattr(truth, name)
+            rms = np.sqrt(np.mean(err**2))
+            assert got["rms_error"][name][i] == pytest.approx(rms, rel=1e-12)
+            assert got["bias"][name][i] == pytest.approx(err.mean(), rel=1e-12)
+            assert got["rms_error_se"][name][i] == pytest.approx(np.std(err**2, ddof=1) / (2 * rms * np.sqrt(5)),
+                                                                 rel=1e-12)
+            assert got["bias"][name][i] ** 2 <= got["rms_error"][name][i] ** 2 * (1 + 1e-12)  # bias^2 <= MSE

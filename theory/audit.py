@@ -22,6 +22,26 @@ GRID_K = (10.0, 100.0, 1e3, 1e4, 1e5)
 GRID_L = (0.0, 0.01)
 CLAIMS = ("eq77", "eq81", "eq85", "eq88", "eq91", "eq95", "eq98",
           "eq33", "eq34", "eq35", "thm2.5", "thmC.8", "defC.11")
+# What the paper says in each, in words (Appendix C unless named; S_j, H_p its integrals, c its scale).
+STATEMENTS = {
+    "eq77": "(77) the k -> infinity limit of S_1 (pre-training data) is ((alpha-1) log c + 1) / "
+            "(alpha^2 (alpha-1)^2 c^(3alpha-1))",
+    "eq81": "(81) the k -> infinity limit of S_2 (alignment data) is (alpha log c + 1) / (alpha^3 (alpha-1) "
+            "c^(3alpha-1))",
+    "eq85": "(85) the k -> infinity limit of H_p (the mixture) equals that of S_1",
+    "eq88": "(88) the l-slope dS_1/dl is 1 / (k (k+1) alpha^2 (alpha-1) c^(3alpha-1))",
+    "eq91": "(91) the l-slope dS_2/dl is 1 / (k alpha^2 (alpha-1)^2 (alpha+1) c^(3alpha-1))",
+    "eq95": "(95) the l-slope dH_p/dl is (alpha log c - 1) / ((k+1)^2 (alpha-1)^2 alpha^2 c^(3alpha-1))",
+    "eq98": "(98) k (dgamma_1/dl) / (dgamma_2/dl) tends to alpha (alpha+1) (1 - log c) as k -> infinity",
+    "eq33": "(33), Theorem 2.6: (dgamma_2/dl) / (dgamma_1/dl) = Theta(k): the alignment data's rate moves "
+            "k times as much as the pre-training data's",
+    "eq34": "(34) dgamma_1/dl > 0: the pre-training data's normalized rate rises with the perturbation",
+    "eq35": "(35) dgamma_2/dl > 0: the alignment data's normalized rate rises with the perturbation",
+    "thm2.5": "Theorem 2.5, (1): the expected code length of an n-token response is ceil(n/d) ceil(-sum p log p)",
+    "thmC.8": "Theorem C.8, (15): a V-ary token tree's expected code length is Theta(1/log2 V) times the "
+              "binary tree's",
+    "defC.11": "Definition C.11: the Pareto scale is c = (1 - alpha)/alpha",
+}
 
 BOUNDARY_ALPHAS = (2.6, 3.0, 4.0, 6.0, 10.0)  # where the audit cites k*(alpha) of claim (35)
 
