@@ -2,16 +2,19 @@
 
 Sections: the findings (one line per claim of the paper, with its verdict, interval, seeds,
 control, and whether the run is evidence or a smoke test: ``elasticity.findings``); a table of
-contents; the audit of the paper's closed forms (once); the experiments' numbers as tables
-(verdicts with intervals, crossings, Table 2), read from the result files; every figure with
-its caption and the command that made it; what was skipped and the command that would make it;
-the errata (docs/errata.md) rendered as HTML. Only figures that exist are linked.
+contents; the audit of the paper's closed forms (once, each claim stated in words) with the
+theory figures; the simulation figures; then one section per experiment run: its numbers as a
+table (verdicts with intervals, crossings, Table 2) and its own figures, each with its caption
+and the command that made it; what was skipped and the command that would make it; the errata
+(docs/errata.md, without its copy of the audit table) rendered as HTML. Only figures that exist
+are linked.
 """
 
 import base64
 import html
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from elasticity import findings, render
@@ -27,10 +30,29 @@ TABLES = {"audit": render.audit_table, "counterfactual": render.counterfactual_t
           "rebound": render.rebound_table}
 
 
+@dataclass
+class Section:
+    """One part of the report: a heading, the run's table (if any) and the figures that belong to it."""
+
+    title: str
+    table: tuple[list[str], list[list[str]]] | None = None
+    figures: list[dict] = field(default_factory=list)
+    run_id: str = ""
+    smoke: bool = False
+
+    @property
+    def anchor(self) -> str:
+        return "".join(c if c.isalnum() else "-" for c in self.title.lower()).strip("-")
+
+
 def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, headers, rows) of every finished run's table: the audit's default run, then every
+    """(title, headers, rows) of every finished run's table (for callers that want the tables)."""
+    return [(s.title, *s.table) for s in _run_sections(Path(root), skipped)]
+
+
+def _run_sections(root: Path, skipped: list[dict]) -> list[Section]:
+    """A section per finished run with a table: the audit's default run, then every
     counterfactual, resist and rebound run; damaged results go to skipped."""
-    root = Path(root)
     folders = [root / "audit" / "default"] if (root / "audit" / "default" / store.RESULT_FILE).is_file() else []
     for experiment in ("counterfactual", "resist", "rebound"):
         folders += sorted(p.parent for p in (root / experiment).glob(f"*/{store.RESULT_FILE}"))
@@ -38,10 +60,34 @@ def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[st
     for folder in folders:
         experiment = folder.parent.name
         try:
-            out.append(TABLES[experiment](folder.name, store.read_result(folder, experiment=experiment)))
+            title, headers, rows = TABLES[experiment](folder.name, store.read_result(folder, experiment=experiment))
         except store.StoreError as err:
-            skipped.append({"figure": f"{folder.parent.name} table", "reason": str(err)})
+            skipped.append({"figure": f"{experiment} table", "reason": str(err)})
+            continue
+        out.append(Section(title, (headers, rows), run_id="" if experiment == "audit" else folder.name))
     return out
+
+
+def sections(root, built: list[dict], skipped: list[dict], found: list[dict]) -> list[Section]:
+    """The report's sections in order: the audit with the theory figures, the simulation, then a
+    section per experiment run with its table and its own figures; a figure no section claims
+    goes to "Other figures". Runs graded smoke tests are labelled so, in titles and captions."""
+    smoke = {r["run"] for r in found if r["grade"].startswith("smoke")}
+    runs = _run_sections(Path(root), skipped)
+    audit = next((s for s in runs if not s.run_id), Section("Audit of the paper's closed forms"))
+    audit.title = "Audit of the paper's closed forms, and the theory"
+    parts = [audit, Section("Simulation: finite trees and codes"),
+             *(s for s in runs if s.run_id), Section("Other figures")]
+    for s in parts:
+        if s.run_id in smoke:
+            s.smoke, s.title = True, f"{s.title} (smoke test, not evidence)"
+    for entry in built:
+        name = entry["name"]
+        home = next((s for s in parts[2:-1] if name.endswith(s.run_id) or f"_{s.run_id}_" in name), None)
+        if home is None:
+            home = parts[0] if name.startswith("theory") else parts[1] if name.startswith("sim") else parts[-1]
+        home.figures.append(entry)
+    return [s for s in parts if s.table or s.figures]
 
 
 def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title: str = "",
@@ -51,54 +97,64 @@ def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title:
     figures_dir = Path(figures_dir) if figures_dir else root / "figures"
     out = Path(out) if out else root / "report"
     out.mkdir(parents=True, exist_ok=True)
-    existing = [e for e in built if (figures_dir / e["png"]).is_file()]
     skipped = list(skipped)
-    numbers = tables(root, skipped)
     found = findings.findings(root)
-    smoke = {r["run"] for r in found if r["grade"] != "evidence"}
-    numbers = [(f"{name} (smoke test, not evidence)" if name.rsplit(": ", 1)[-1] in smoke else name, h, rows)
-               for name, h, rows in numbers]
+    parts = sections(root, [e for e in built if (figures_dir / e["png"]).is_file()], skipped, found)
     for item in skipped:
         item.setdefault("make", MAKES.get(item["figure"].split("/")[0].split(" ")[0], ""))  # tables skipped here
-    errata = ERRATA.read_text() if ERRATA.is_file() else None
+    errata = _errata_body(ERRATA.read_text()) if ERRATA.is_file() else None
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"
-    md = _markdown(title, stamp, found, existing, skipped, numbers, errata, Path(os.path.relpath(figures_dir, out)))
-    page = _html(title, stamp, found, existing, skipped, numbers, errata, figures_dir)
+    md = _markdown(title, stamp, found, parts, skipped, errata, Path(os.path.relpath(figures_dir, out)))
+    page = _html(title, stamp, found, parts, skipped, errata, figures_dir)
     store.atomic_write_text(out / "report.md", md)
     store.atomic_write_text(out / "index.html", page)
     return out / "index.html", out / "report.md"
 
 
-def _anchor(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+def _errata_body(text: str) -> str:
+    """docs/errata.md under the report's "Errata" heading: its title dropped, its headings one
+    level down (## -> ###), its audit table dropped (the audit section shows it)."""
+    lines = text.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    body = [line for line in lines if not line.startswith("|")]
+    return "\n".join(f"#{line}" if line.startswith("#") else line for line in body).replace(
+        "(`tests/test_audit.py` checks that this table matches the audit's current output.)",
+        "(The table is in the audit section above.)")
 
 
-def _sections(entries, skipped, numbers, errata) -> list[str]:
-    return (["Findings"] + [t for t, _, _ in numbers] + (["Figures"] if entries else [])
-            + (["Skipped"] if skipped else []) + (["Errata"] if errata else []))
+def _caption(section: Section, entry: dict) -> str:
+    return ("Smoke test, not evidence. " if section.smoke else "") + entry["caption"]
 
 
-def _markdown(title, stamp, found, entries, skipped, numbers, errata, rel: Path) -> str:
+def _contents(parts: list[Section], skipped, errata) -> list[tuple[str, str]]:
+    """(title, anchor) of every section, in order."""
+    out = [("Findings", "findings"), *((s.title, s.anchor) for s in parts)]
+    return out + ([("Skipped", "skipped")] if skipped else []) + ([("Errata", "errata")] if errata else [])
+
+
+def _markdown(title, stamp, found, parts, skipped, errata, rel: Path) -> str:
     lines = [f"# {title}", "", f"Built {stamp} from saved results.", "", "## Findings", ""]
     lines += [f"- **[{r['grade']}]** {r['claim']} ({findings.run_label(r)}): **{r['verdict']}**; "
               f"{r['effect']}; {r['control']}" for r in found] or ["- no finished results"]
     lines += ["", "## Contents", ""]
-    lines += [f"- [{s}](#{_anchor(s)})" for s in _sections(entries, skipped, numbers, errata)] + [""]
-    for name, headers, rows in numbers:
-        lines += [f"## {name}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows] + [""]
-    if entries:
-        lines += ["## Figures", ""]
-    for e in entries:
-        lines += [f"### {e['name']}", "", f"![{e['name']}]({rel / e['png']})", "", e["caption"], "",
-                  f"Made by: `{e['command']}`", ""]
+    lines += [f"- [{name}](#{anchor})" for name, anchor in _contents(parts, skipped, errata)] + [""]
+    for s in parts:
+        lines += [f"## {s.title}", ""]
+        if s.table:
+            headers, rows = s.table
+            lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows] + [""]
+        for e in s.figures:
+            lines += [f"### {e['name']}", "", f"![{e['name']}]({rel / e['png']})", "", _caption(s, e), "",
+                      f"Made by: `{e['command']}`", ""]
     if skipped:
         lines += ["## Skipped", ""] + [f"- {s['figure']}: {s['reason']}" + (f" (make it: `{s['make']}`)"
                                                                           if s["make"] else "") for s in skipped]
         lines.append("")
     if errata:
-        lines += ["## Errata", "", errata.replace("\n# ", "\n### ").replace("\n## ", "\n### "), ""]
+        lines += ["## Errata", "", errata, ""]
     return "\n".join(lines)
 
 
@@ -114,12 +170,12 @@ def _markdown_to_html(text: str) -> str:
         from markdown_it import MarkdownIt
     except ImportError:  # the optional renderer is missing: the text as it is
         return f"<pre>{html.escape(text)}</pre>"
-    return MarkdownIt("commonmark").enable("table").render(text.replace("\n# ", "\n### ").replace("\n## ", "\n### "))
+    return MarkdownIt("commonmark").enable("table").render(text)
 
 
-def _html(title, stamp, found, entries, skipped, numbers, errata, figures_dir: Path) -> str:
+def _html(title, stamp, found, parts, skipped, errata, figures_dir: Path) -> str:
     esc = html.escape
-    parts = [
+    out = [
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
         "body{font-family:sans-serif;max-width:1000px;margin:2em auto;line-height:1.4}"
         "img{max-width:100%}table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
@@ -130,25 +186,23 @@ def _html(title, stamp, found, entries, skipped, numbers, errata, figures_dir: P
         *(f"<li><b>[{esc(r['grade'])}]</b> {esc(r['claim'])} ({esc(findings.run_label(r))}): "
           f"<b>{esc(r['verdict'])}</b>; {esc(r['effect'])}; {esc(r['control'])}</li>" for r in found),
         "</ul></section><nav><h2>Contents</h2><ul>",
-        *(f"<li><a href='#{_anchor(s)}'>{esc(s)}</a></li>" for s in _sections(entries, skipped, numbers, errata)),
+        *(f"<li><a href='#{anchor}'>{esc(name)}</a></li>" for name, anchor in _contents(parts, skipped, errata)),
         "</ul></nav>",
     ]
-    for name, headers, rows in numbers:
-        parts.append(f"<section id='{_anchor(name)}'><h2>{esc(name)}</h2>{_table_html(headers, rows)}</section>")
-    if entries:
-        parts.append("<section id='figures'><h2>Figures</h2>")
-        for e in entries:
+    for s in parts:
+        out.append(f"<section id='{s.anchor}'><h2>{esc(s.title)}</h2>" + (_table_html(*s.table) if s.table else ""))
+        for e in s.figures:
             data = base64.b64encode((figures_dir / e["png"]).read_bytes()).decode()
-            parts.append(f"<figure id='{esc(e['name'])}'><img alt='{esc(e['name'])}' src='data:image/png;base64,"
-                         f"{data}'><figcaption>{esc(e['caption'])}<br>Made by: <code>{esc(e['command'])}</code>"
-                         f"</figcaption></figure>")
-        parts.append("</section>")
+            out.append(f"<figure id='{esc(e['name'])}'><h3>{esc(e['name'])}</h3><img alt='{esc(e['name'])}' "
+                       f"src='data:image/png;base64,{data}'><figcaption>{esc(_caption(s, e))}<br>Made by: "
+                       f"<code>{esc(e['command'])}</code></figcaption></figure>")
+        out.append("</section>")
     if skipped:
         items = "".join(f"<li>{esc(s['figure'])}: {esc(s['reason'])}"
                         + (f" (make it: <code>{esc(s['make'])}</code>)" if s["make"] else "") + "</li>"
                         for s in skipped)
-        parts.append(f"<section id='skipped'><h2>Skipped</h2><ul>{items}</ul></section>")
+        out.append(f"<section id='skipped'><h2>Skipped</h2><ul>{items}</ul></section>")
     if errata:
-        parts.append(f"<section id='errata'><h2>Errata</h2>{_markdown_to_html(errata)}</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        out.append(f"<section id='errata'><h2>Errata</h2>{_markdown_to_html(errata)}</section>")
+    out.append("</body></html>")
+    return "\n".join(out)

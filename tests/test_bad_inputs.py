@@ -128,7 +128,7 @@ SETS = [
     ("counterfactual", "q1_dose=1000", "need q1_dose <= q1_max <= world.n_align"),
     ("counterfactual", "q2=16,32,100000", "larger than the perturbation set"),
     ("counterfactual", "replay_fraction=1", "replay_fraction must lie in [0, 1)"),
-    ("counterfactual", "k_mode=both", "k_mode must be one of"),
+    ("counterfactual", "k_mode=all", "k_mode must be one of"),
     ("counterfactual", "spring=-1", "spring values must be >= 0"),
     ("counterfactual", "second_lrs=0", "second_lrs values must be > 0"),
     ("counterfactual", "seeds=1e19", "seeds must be <= 2^63 - 1"),

@@ -234,3 +234,31 @@ def test_the_rendering_checks_catch_what_they_are_for():
     handles, _ = ax[0, 0].get_legend_handles_labels()
     assert [_drawn(h, fig) for h in handles] == [False, True]
     assert _labelled_ticks(ax[0, 0].xaxis, *ax[0, 0].get_xlim()) < 3
+
+
+def test_the_report_puts_each_figure_in_its_section_and_the_audit_once(results, tmp_path):
+    """One h1; every run's figures inside that run's section; the audit table once (the errata
+    keep their prose, not a second copy); smoke runs labelled in their titles and captions; no
+    None or null in the prose."""
+    import re
+
+    out = run_cli("figures", str(results), "--out", str(tmp_path / "figs"), "--report")
+    assert out.returncode == 0, out.stderr
+    page = (tmp_path / "figs" / "report" / "index.html").read_text()
+    md = (tmp_path / "figs" / "report" / "report.md").read_text()
+    assert page.count("<h1>") == 1 and [line for line in md.splitlines() if line.startswith("# ")] == [
+        md.splitlines()[0]]
+    assert page.count("<th>what the paper says</th>") == 1 and md.count("| what the paper says |") == 1
+    sections = re.findall(r"<section id='([^']+)'><h2>(.*?)</h2>(.*?)</section>", page, flags=re.S)
+    where = {fig: anchor for anchor, _, body in sections for fig in re.findall(r"<figure id='([^']+)'>", body)}
+    assert set(where) == EXPECTED
+    for anchor, title, body in sections:
+        run = title.split(": ")[-1].split(" (smoke")[0]
+        for fig in re.findall(r"<figure id='([^']+)'>", body):
+            if anchor.startswith(("counterfactual", "forward", "rebound")):  # a run's section: its own figures
+                assert run in fig, (title, fig)
+        if "(smoke test, not evidence)" in title:
+            assert all(c.startswith("Smoke test, not evidence.") for c in re.findall(r"<figcaption>(.*?)<br>", body))
+    assert where["rebound_micro-dpo"].endswith("smoke-test--not-evidence")
+    prose = re.sub(r"`[^`]*`", "", md)  # code spans may name Python's None
+    assert not re.search(r"\b(None|null)\b", prose)
