@@ -22,7 +22,8 @@ def theory(rows: list[dict], errors: bool) -> str:
         for key in THEORY_KEYS[3:]:
             extra = f"   +- {row['abs_error'][key]:.1e}" if errors else ""
             lines.append(f"  {key:<12} {row[key]: .15e}{extra}")
-        lines.append("  (difference form: gamma_j = N_j, dgamma_j/dl = dN_j/dl)")
+        lines.append("  (gamma_j and dgamma_j/dl are the ratio form, gamma_j = N_j / H; the later version's "
+                     "difference form takes gamma_j to be N_j itself: read the N_j and dN_j/dl rows for it)")
     return "\n".join(lines)
 
 
@@ -77,13 +78,20 @@ def trees(out: dict) -> str:
     return "\n".join(lines)
 
 
+def _vuong(v: dict) -> str:
+    """The Vuong test in words: which law the likelihood ratio favours, and whether it is significant."""
+    law = {"pareto": "Pareto", "lognormal": "log-normal"}[v["favours"]]
+    strength = "significant at 5%" if v["p_value"] < 0.05 else "not significant at 5%: neither law is preferred"
+    return (f"Vuong Pareto vs log-normal: z={v['z']:.3f} (> 0 favours Pareto), p={v['p_value']:.3g}: favours {law}, "
+            f"{strength}")
+
+
 def fit(result: dict) -> str:
     par = result["pareto"]
     return "\n".join([
         f"n={result['n']}  Pareto alpha={par['alpha']:.4f} "
         f"(95% CI {par['alpha_ci95'][0]:.4f}..{par['alpha_ci95'][1]:.4f})",
-        f"Vuong Pareto vs log-normal: z={result['vuong_pareto_vs_lognormal']['z']:.3f}, "
-        f"p={result['vuong_pareto_vs_lognormal']['p_value']:.3g}",
+        _vuong(result["vuong_pareto_vs_lognormal"]),
         "KS: " + ", ".join(f"{k}={v:.4f}" for k, v in result["ks"].items())
         + f"  -> best: {result['best_by_ks']}",
     ])
@@ -329,9 +337,9 @@ def boundary(rows: list[dict], scanned: str) -> str:
 def theory_map(doc: dict) -> str:
     """``theory map``: the grid's size and the share where dgamma_2/dl < 0."""
     m = doc["metrics"]
-    return (f"{m['points']} points ({len(m['alpha'])} alpha x {len(m['k'])} k, l = {m['l']:g}) in "
-            f"{m['seconds_with_compilation']:.1f} s (compilation included; benchmarks/bench_theory.py "
-            f"times it apart); dgamma_2/dl < 0 at {m['negative_fraction']:.1%} of them")
+    return (f"{m['points']} points ({len(m['alpha'])} alpha x {len(m['k'])} k, l = {m['l']:g}); dgamma_2/dl < 0 "
+            f"at {m['negative_fraction']:.1%} of them (computed in {m['seconds_with_compilation']:.1f} s when the "
+            f"result was made, compilation included; benchmarks/bench_theory.py times it apart)")
 
 
 def verify(rows: list[dict]) -> str:

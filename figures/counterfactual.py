@@ -128,12 +128,15 @@ def _effective_k(run_id, doc):
             lo, hi = np.array([r["observed"]["ci95"] for r in measured]).T
             err = np.vstack([mean - lo, hi - mean])
         ax[0, 0].errorbar([r["nominal_k"] for r in measured], mean, yerr=err, fmt="os^"[i % 3], ms=5, capsize=3,
-                          color=style.shade(i, len(modes) + 1), label=f"{K_MODE_LABELS[mode]} (Fieller 95%)")
-    operating = [(r["nominal_k"], r["operating_point_k"]) for r in rows
-                 if r["operating_point_k"] is not None and r["k_mode"] != "joint"]
-    if operating:
-        ax[0, 0].plot(*zip(*operating, strict=True), "x", ms=7, color=style.shade(len(modes), len(modes) + 1),
-                      label="operating point (1 - s)/(s - f) at the measured score")
+                          color=style.shade(i, len(modes)), label=f"{K_MODE_LABELS[mode]} (Fieller 95%)")
+    labelled = False
+    for i, mode in enumerate(modes):  # each arm's operating point, in its colour
+        operating = [(r["nominal_k"], r["operating_point_k"]) for r in rows
+                     if r["k_mode"] == mode and r["operating_point_k"] is not None]
+        if operating:
+            ax[0, 0].plot(*zip(*operating, strict=True), "x", ms=7, color=style.shade(i, len(modes)),
+                          label=None if labelled else "operating point (1 - s)/(s - f) at the arm's score (x)")
+            labelled = True
     ax[0, 0].set_xscale("log")
     ax[0, 0].set_yscale("symlog", linthresh=1.0)  # the observed ratio can be negative: its sign is shown
     ax[0, 0].axhline(0, color="grey", lw=0.6)

@@ -31,3 +31,14 @@ def test_prefers_zipf_for_integer_power_law():
 def test_bad_input(bad):
     with pytest.raises(ValueError):
         fit_masses(bad)
+
+
+def test_the_cli_text_says_which_law_the_vuong_test_favours():
+    from elasticity import render
+
+    base = {"n": 100, "pareto": {"alpha": 3.0, "alpha_ci95": [2.5, 3.5]}, "ks": {"pareto": 0.05},
+            "best_by_ks": "pareto"}
+    for z, p, favours, words in ((2.5, 0.012, "pareto", "favours Pareto, significant at 5%"),
+                                 (-0.4, 0.69, "lognormal", "favours log-normal, not significant at 5%")):
+        text = render.fit({**base, "vuong_pareto_vs_lognormal": {"z": z, "p_value": p, "favours": favours}})
+        assert words in text and "(> 0 favours Pareto)" in text

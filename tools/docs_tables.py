@@ -62,6 +62,22 @@ def counterfactual_calibration() -> str:
                          lambda doc: f"The rule's choice: Q2 = {doc['metrics']['earliest_window_with_control']}. ")
 
 
+def counterfactual_k_axis() -> str:
+    """Effective k along the k axis: each size in each pre-training mode, and the jointly trained arms."""
+    doc = _one("counterfactual/k-axis-*/result.json")
+    rows = []
+    for row in doc["effective_k"]:
+        obs, op = row["observed"], row["operating_point_k"]
+        shown = ("undefined" if obs["mean"] is None else f"{obs['mean']:.2f} (interval undefined: unbounded)"
+                 if obs["ci95"] is None else render.interval(obs, 2))
+        rows.append([str(row["n_pre"]), render.K_MODE_WORDS[row["k_mode"]], str(row["pretrain_steps"]),
+                     f"{row['nominal_k']:g}", shown, "n/a (score <= f)" if op is None else f"{op:.2f}",
+                     f"{row['aligned_score']:.4f}"])
+    headers = ["\\|D_pre\\|", "arm", "pre-training steps", "nominal k", "observed k [95% Fieller]",
+               "operating point (1 - s)/(s - f)", "score s before the perturbation"]
+    return _markdown(headers, rows) + f"\n\n{doc['effect']['n_seeds']} seeds. " + _made_by(doc)
+
+
 def resist_quick() -> str:
     return _report_table("resist/quick-*/result.json", render.resist_table)
 
@@ -87,7 +103,7 @@ def headline() -> str:
 
 TABLES = {"counterfactual-calibration": counterfactual_calibration,
           "counterfactual-confirmatory": counterfactual_confirmatory,
-          "resist-quick": resist_quick, "headline": headline}
+          "counterfactual-k-axis": counterfactual_k_axis, "resist-quick": resist_quick, "headline": headline}
 
 
 def rewritten(text: str) -> str:
