@@ -107,3 +107,16 @@ def test_differing_fields_names_nested_paths():
 def test_known_fields_lists_nested_ones():
     names = overrides.known_fields(configs.ReboundConfig)
     assert "world.n_pre" in names and "q1" in names and "world" not in names
+
+
+@pytest.mark.parametrize("calibration, confirmatory", [("calibration", "cpu-standard"),
+                                                       ("gpu-calibration", "gpu-scale")])
+def test_each_confirmatory_preset_has_its_own_calibration(calibration, confirmatory):
+    """The same world, model and training on disjoint seeds; the calibration's Q2 grid holds the
+    confirmatory window and scans anchor strengths; the confirmatory run has 48 seeds."""
+    cal, conf = presets.COUNTERFACTUAL[calibration], presets.COUNTERFACTUAL[confirmatory]
+    assert set(cal.seeds).isdisjoint(conf.seeds) and len(conf.seeds) >= 48
+    assert (cal.world, cal.model_size, cal.pretrain, cal.q1_dose, cal.q1_max) == (
+        conf.world, conf.model_size, conf.pretrain, conf.q1_dose, conf.q1_max)
+    assert set(conf.primary_endpoint.q2) <= set(cal.q2) and len(cal.anchor_beta) >= 3
+    assert conf.anchor_beta and not conf.placebo and conf.k_sizes == ()

@@ -31,6 +31,20 @@ def test_findings_read_the_verdicts_and_grade_the_runs():
     assert "[smoke test, not evidence]" in text and "(default)" in text  # the audit has no seeds to count
 
 
+def test_the_k_axis_gets_a_line_per_mode_and_the_joint_arms_are_read_against_nominal_k():
+    rows = findings.findings(FIXTURES)
+    (path,) = FIXTURES.glob("counterfactual/k-axis-*/result.json")
+    doc = store.read_result(path)
+    k_rows = [r for r in rows if r["claim"].startswith("the theorem's k-scaling") and r["run"] == doc["run_id"]]
+    assert [r["verdict"].split(":")[0] for r in k_rows] == ["steps", "epochs", "joint training"]
+    joint = [r for r in doc["effective_k"] if r["k_mode"] == "joint"]
+    covered = sum(r["observed"]["ci95"] is not None and r["observed"]["ci95"][0] <= r["nominal_k"]
+                  <= r["observed"]["ci95"][1] for r in joint)
+    assert k_rows[2]["verdict"] == f"joint training: the 95% interval covers the nominal k at {covered} of 3 sizes"
+    primary = _by(rows, "elasticity", "k-axis")  # no in-window control in this run: not evidence for it
+    assert primary["grade"] == "not evidence: this run has no in-window control"
+
+
 def test_no_results_say_so(tmp_path):
     assert findings.findings(tmp_path) == [] and findings.text([]) == "no finished results to report"
 
