@@ -9,7 +9,7 @@ from figures import style
 from figures.results import ResultError
 
 SYNTHETIC_SCORE = r"$P(\mathrm{positive\ style})$, exact"
-CONTROLS = {"scratch": "never pre-trained on the laws: format only (control)", "no_sft": "no first stage (control)"}
+CONTROLS = {"scratch": "pre-trained on the format only (control)", "no_sft": "no first stage (control)"}
 
 
 def rebound(run_id: str, doc: dict) -> list[tuple]:

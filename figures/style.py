@@ -75,6 +75,7 @@ def legend_outside(fig, ax, keys=()) -> None:
         h, lab = one.get_legend_handles_labels()
         handles += h
         labels += lab
-    if handles:  # as many columns as fit the figure's width (about 3.3 inches a column)
-        columns = max(1, min(len(labels), int(fig.get_figwidth() // 3.3)))
+    if handles:  # as many columns as fit the figure's width, from the longest label (about 0.08 in a character)
+        column = 0.7 + 0.08 * max(len(label) for label in labels)
+        columns = max(1, min(len(labels), int(fig.get_figwidth() // column)))
         fig.legend(handles, labels, loc="outside lower center", ncols=columns)
