@@ -93,12 +93,20 @@ def headline() -> str:
     attributable = "; ".join(f"({a['pair'][0]},{a['pair'][1]}) {render.interval(a, 3)}"
                              for a in rs["metrics"]["attributable"])
     seeds = rs["metrics"]["table2"][0]["forward_minus_inverse"]["n"]
+    kx = _one("counterfactual/k-axis-*/result.json")
+    after = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] != "joint"]
+    joint = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] == "joint"]
+    nominal = sorted({r["nominal_k"] for r in kx["effective_k"]})
     return (f"- Counterfactual pre-training (`cpu-standard`, {e['n_seeds']} seeds, primary window Q2 = "
             f"{', '.join(map(str, p['q2']))}, {p['units']}): effect {render.interval(e, 3)}, verdict "
             f"**{cf['verdict']}** (90% interval {ci90} against a margin of +-{cf['sesoi']:g}); in-window "
             f"control detected at anchor beta {detected or 'none'}.\n"
             f"- Forward vs inverse (`resist --preset quick`, {seeds} seeds): the part of forward - inverse "
-            f"attributable to pre-training, per pair: {attributable}.")
+            f"attributable to pre-training, per pair: {attributable}.\n"
+            f"- Effective k (`counterfactual --preset k-axis`, {kx['effect']['n_seeds']} seeds, nominal k "
+            f"{nominal[0]:g} to {nominal[-1]:g}): {min(after):.2f} to {max(after):.2f} for models aligned after "
+            f"pre-training (by steps or by epochs); {min(joint):.2f} to {max(joint):.2f} for models trained jointly on "
+            f"D_pre and the alignment data (the theorem's regime).")
 
 
 TABLES = {"counterfactual-calibration": counterfactual_calibration,
