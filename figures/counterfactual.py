@@ -143,8 +143,9 @@ def _effective_k(run_id, doc):
     ax[0, 0].set(xlabel=r"nominal $k = |D_{pre}|/Q_1$", ylabel=r"effective $k = -dCE_{align}/dCE_{pre}$",
                  title="the theorem as stated (difference form, l = 0)")
     style.legend_outside(fig, ax[0, 0])
-    caption = (f"Effective k ({run_id}): the ratio of the code-length slopes on D_align and D_pre over the "
-               f"first Q2 points of the perturbation, against |D_pre|/Q1, on a symmetric-log axis (negative "
+    caption = (f"Effective k ({run_id}, {len(doc['config']['seeds'])} seeds): the ratio of the code-length slopes "
+               f"on D_align and D_pre over the first Q2 points of the perturbation, against |D_pre|/Q1, on a "
+               f"symmetric-log axis (negative "
                f"values: both code lengths rise). The optimal compressor lies on y = x by the theorem's identity; any "
                f"model that moves only along the style share shows the operating-point value (crosses) whatever k is; "
                f"the jointly trained arms are the theorem's regime, where the measurement should approach y = x.")
