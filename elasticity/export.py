@@ -72,16 +72,17 @@ def _resist_axes(path: tuple, row: dict, config: dict) -> dict:
     return {"pair_first": first, "pair_second": second}
 
 
-AXES = {"counterfactual": _counterfactual_axes, "rebound": _rebound_axes, "resist": _resist_axes}
+AXES = {"counterfactual": _counterfactual_axes, "rebound": _rebound_axes, "resist": _resist_axes}  # cell records
 INTEGER_AXES = ("q1", "q2", "pair_first", "pair_second", "seed")
 FLOAT_AXES = ("second_lr", "beta", "lambda")
 
 
-def _labelled(experiment: str, row: dict, config: dict) -> dict:
+def _labelled(label, row: dict, config: dict) -> dict:
+    """A row with its path turned into axis columns by ``label`` (a cell record's labeller), or
+    kept as one dotted ``series`` column where there is none (a result's metrics)."""
     path = row.pop(SERIES, None)
     if path is None:
         return row
-    label = AXES.get(experiment)
     axes = label(path, row, config) if label else {"series": ".".join(path)}
     return {**axes, **row}
 
@@ -112,7 +113,7 @@ def rows(run_dir, partial: bool = False, with_config: bool = False) -> list[dict
             if cell.get("fingerprint") != fp or cell.get("key") != path.stem:
                 raise store.StoreError(f"{path} belongs to another configuration or cell; delete it to rerun it")
             out += [{"cell": path.stem, **({"partial": True} if not finished else {}),
-                     **_labelled(experiment, row, config), **prefix}
+                     **_labelled(AXES.get(experiment), row, config), **prefix}
                     for row in _explode(cell.get("record", {}))]
         return out
     if finished:
@@ -121,7 +122,7 @@ def rows(run_dir, partial: bool = False, with_config: bool = False) -> list[dict
         if experiment == "theory-map":
             return [{**row, **prefix} for row in _theory_map_rows(folder, doc)]
         items = doc["metrics"] if isinstance(doc["metrics"], list) else [doc["metrics"]]  # a list: a row each
-        return [{**_labelled(experiment, row, doc["config"]), **prefix} for item in items for row in _explode(item)]
+        return [{**_labelled(None, row, doc["config"]), **prefix} for item in items for row in _explode(item)]
     raise store.StoreError(f"{folder} holds no cells and no result.json: nothing to export")
 
 
@@ -245,14 +246,14 @@ def _pandas():
 
 
 def _typed(frame, floats, integers):
-    """Numeric columns as numbers (NaN / <NA> where absent), whatever the first rows held."""
+    """Numeric columns as numbers (NaN / <NA> where absent), whatever the first rows held. A
+    column that also holds words (a result's metrics: q2 = "area") is left as it is."""
     pd = _pandas()
-    for name in floats:
-        if name in frame:
-            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
-    for name in integers:
-        if name in frame:
-            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("Int64")
+    for names, dtype in ((floats, "float64"), (integers, "Int64")):
+        for name in names:
+            values = frame[name].dropna() if name in frame else None
+            if values is not None and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                frame[name] = pd.to_numeric(frame[name]).astype(dtype)
     return frame
 
 

@@ -20,7 +20,7 @@ def test_nested_records_become_rows_with_one_column_per_axis():
               "anchor": {"30": [{"q": 32, "score": 0.5}]}, "spring": {"3": [{"q": 64, "score": 0.4}]},
               "replay": [{"q": 128, "score": 0.3}]}
     config = {"primary_endpoint": {"alignment": "target", "second_lr": 0.001}}
-    got = [export._labelled("counterfactual", row, config) for row in export._explode(record)]
+    got = [export._labelled(export.AXES["counterfactual"], row, config) for row in export._explode(record)]
     axes = ("stage", "variant", "second_lr", "control", "beta", "lambda", "q1", "q2", "score")
     assert [tuple(r.get(a) for a in axes) for r in got] == [
         ("align", None, None, None, None, None, 16, None, 0.6),
@@ -145,3 +145,12 @@ def test_every_summary_table_loads_with_numeric_columns(folder, tmp_path):
         assert str(frame[column].dtype) == "Int64", column
     if folder.parent.name != "audit":
         assert frame["mean"].notna().any()
+
+
+def test_a_finished_result_without_cells_keeps_its_metric_paths(tmp_path):
+    """The fixtures hold result.json only: their metrics are labelled by path, never read as if
+    they were a cell's trajectories (a counterfactual's "effects" is not a control)."""
+    (folder,) = (FIXTURES / "counterfactual").glob("cpu-standard-*")
+    frame = export.table(folder)
+    assert "control" not in frame and "series" in frame
+    assert any(s.startswith("effects.target.0.001.logit.by_q2") for s in frame["series"].dropna())
