@@ -38,6 +38,7 @@ class Section:
     table: tuple[list[str], list[list[str]]] | None = None
     figures: list[dict] = field(default_factory=list)
     run_id: str = ""
+    experiment: str = ""
     smoke: bool = False
 
     @property
@@ -64,7 +65,8 @@ def _run_sections(root: Path, skipped: list[dict]) -> list[Section]:
         except store.StoreError as err:
             skipped.append({"figure": f"{experiment} table", "reason": str(err)})
             continue
-        out.append(Section(title, (headers, rows), run_id="" if experiment == "audit" else folder.name))
+        out.append(Section(title, (headers, rows), run_id="" if experiment == "audit" else folder.name,
+                           experiment=experiment))
     return out
 
 
@@ -83,7 +85,8 @@ def sections(root, built: list[dict], skipped: list[dict], found: list[dict]) ->
             s.smoke, s.title = True, f"{s.title} (smoke test, not evidence)"
     for entry in built:
         name = entry["name"]
-        home = next((s for s in parts[2:-1] if name.endswith(s.run_id) or f"_{s.run_id}_" in name), None)
+        home = next((s for s in parts[2:-1] if name.startswith(f"{s.experiment}_")
+                     and (name.endswith(s.run_id) or f"_{s.run_id}_" in name)), None)
         if home is None:
             home = parts[0] if name.startswith("theory") else parts[1] if name.startswith("sim") else parts[-1]
         home.figures.append(entry)
