@@ -80,6 +80,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "a third derivative computed and never read",
     ("sim/montecarlo.py", "dn = (1.0 - p[:2] @ ratio3) / T", "2 -> 3"):
         "a third derivative computed and never read",
+    ("sim/montecarlo.py", "replicates = len(draws[REPORTED[0]])", "0 -> 1"):
+        "every quantity has one draw per replicate: any of them gives the count",
     ("empirical/statistics.py", "if ok.mean() < 0.975:", "Lt -> LtE"):
         "exactly 97.5% of the draws with a non-zero denominator: the rule's boundary, either side is fair",
     ("empirical/metrics.py", "if side != 0 and side * gap[i - 1] > 0 >= side * gap[i]:", "Mult -> Div"):
