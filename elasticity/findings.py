@@ -33,7 +33,9 @@ def grade_of(result: dict) -> str:
 
 
 def run_label(row: dict) -> str:
-    return f"{row['run']}, {row['seeds']} seeds" if row["seeds"] else row["run"]
+    if not row["seeds"]:
+        return row["run"]
+    return f"{row['run']}, {row['seeds']} seed{'s' if row['seeds'] != 1 else ''}"
 
 
 def _counterfactual(doc: dict) -> list[dict]:
