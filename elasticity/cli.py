@@ -501,7 +501,7 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
 
         grade = findings.grade_of(result)
         if grade.startswith("smoke"):
-            click.echo(f"[{grade}] {len(result['config']['seeds'])} seeds (evidence needs {findings.MIN_SEEDS} or "
+            click.echo(f"[{grade}] {findings.seed_count(result)} seeds (evidence needs {findings.MIN_SEEDS} or "
                        f"more, and not the micro preset)")
         elif grade != "evidence":
             click.echo(f"[{grade}]")

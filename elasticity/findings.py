@@ -27,9 +27,17 @@ def _grade(run_id: str, seeds: int) -> str:
     return "smoke test, not evidence" if run_id.startswith("micro") or seeds < MIN_SEEDS else "evidence"
 
 
+def seed_count(result: dict) -> int:
+    """An experiment result's seeds: its config's, or a sweep's fewest over its runs."""
+    config = result["config"]
+    if "seeds" in config:
+        return len(config["seeds"])
+    return min((len(c["seeds"]) for c in config.values() if isinstance(c, dict) and "seeds" in c), default=0)
+
+
 def grade_of(result: dict) -> str:
     """An experiment result's grade from its run id and seed count (the CLI prints it)."""
-    return _grade(result["run_id"], len(result["config"].get("seeds", ())))
+    return _grade(result["run_id"], seed_count(result))
 
 
 def run_label(row: dict) -> str:

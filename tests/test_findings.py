@@ -53,3 +53,21 @@ def test_a_run_below_the_seed_threshold_is_a_smoke_test():
     assert findings._grade("quick-x", findings.MIN_SEEDS - 1) == "smoke test, not evidence"
     assert findings._grade("quick-x", findings.MIN_SEEDS) == "evidence"
     assert findings._grade("micro-x", 100) == "smoke test, not evidence"
+
+
+def test_a_sweeps_seed_count_is_its_runs():
+    """A sweep's index holds one config per run: its seeds are theirs (the fewest), not zero."""
+    doc = store.read_result(FIXTURES / "rebound" / "cpu-full-sft" / "result.json")
+    assert "seeds" not in doc["config"]
+    assert findings.seed_count(doc) == min(len(c["seeds"]) for c in doc["config"].values()) == 2
+    assert findings.grade_of(doc) == "smoke test, not evidence"
+
+
+def test_the_cli_grades_a_finished_sweep_by_its_runs_seeds(capsys):
+    from elasticity import cli, render
+    from harness import engine
+
+    path = FIXTURES / "rebound" / "cpu-full-sft" / "result.json"
+    cli._finish(engine.Outcome(path, True, 1, 1), None, False, render.rebound, "rebound")
+    out = capsys.readouterr().out
+    assert "[smoke test, not evidence] 2 seeds (evidence needs 10 or more" in out and f"saved {path}" in out
