@@ -52,7 +52,8 @@ def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
     # measured (a first stage can still knock its format out for a while), and, having seen no law, it
     # starts near the uniform share of positive responses (1/2)
     assert sum(c["withheld"] for c in scratch) <= len(scratch) // 4
-    assert all(abs(c["reference_score"] - 0.5) < 0.1 for c in scratch)  # 0.1: 150 steps leave some noise
+    # 0.1: 100 steps on 2,000 uniform responses leave the share within a few hundredths of 1/2 (0.497, 0.511 seen)
+    assert all(abs(c["reference_score"] - 0.5) < 0.1 for c in scratch)
     assert (tmp_path / "rebound" / "r" / "checkpoints" / "format-only-s0").is_dir()
     assert (tmp_path / "rebound" / "r" / "world" / "seed-1" / "world.npz").is_file()
 
