@@ -83,10 +83,8 @@ def _k_verdict(mode: str, rows: list[dict]) -> str:
 
 
 def _k_effect(row: dict) -> str:
-    obs, op = row["observed"], row["operating_point_k"]
-    shown = ("undefined" if obs["mean"] is None else f"{obs['mean']:.3g} (interval undefined)"
-             if obs["ci95"] is None else render.interval(obs, 2))
-    return (f"k = {row['nominal_k']:g}: observed {shown}" + ("" if op is None else f", operating point {op:.2f}"))
+    return (f"k = {row['nominal_k']:g}: observed {render.effective_k(row['observed'])}, operating point "
+            f"{render.operating_point(row['operating_point_k'])}")
 
 
 def _resist(doc: dict) -> list[dict]:

@@ -187,6 +187,18 @@ def _cell(stat: dict | None, digits: int = 4) -> str:
     return "n/a" if stat is None or stat.get("mean") is None else interval(stat, digits)
 
 
+def effective_k(observed: dict) -> str:
+    """An observed effective k: mean and Fieller interval, or what is undefined about it."""
+    if observed["mean"] is None:
+        return "undefined"
+    return interval(observed, 2) if observed["ci95"] is not None else f"{observed['mean']:.2f} (interval undefined)"
+
+
+def operating_point(value: float | None) -> str:
+    """(1 - s)/(s - f), or why there is none (the score is not above f)."""
+    return "n/a (score <= f)" if value is None else f"{value:.2f}"
+
+
 def audit_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
     from theory.audit import STATEMENTS
 
@@ -250,12 +262,9 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
     for variant, pl in m.get("placebo", {}).items():
         rows.append([f"placebo ({variant})", _cell(pl), "covers 0" if pl["covers_zero"] else "EXCLUDES 0"])
     for row in doc["effective_k"]:
-        op = "n/a (score <= f)" if row["operating_point_k"] is None else f"{row['operating_point_k']:.2f}"
         rows.append([f"effective k, |D_pre| = {row['n_pre']} ({K_MODE_WORDS[row['k_mode']]})",
-                     _cell(row["observed"], 2)
-                     if row["observed"]["ci95"] is not None or row["observed"]["mean"] is None
-                     else f"{row['observed']['mean']:.2f} (interval undefined)",
-                     f"nominal {row['nominal_k']:g}; operating point {op}; "
+                     effective_k(row["observed"]),
+                     f"nominal {row['nominal_k']:g}; operating point {operating_point(row['operating_point_k'])}; "
                      f"optimal compressor {row['predicted']:.6g}"])
     return f"Counterfactual pre-training: {run_id}", ["quantity", "mean [95% interval]", "note"], rows
 

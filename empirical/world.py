@@ -71,14 +71,19 @@ class World:
         positive = rng.permutation(n) < round(positive_fraction * n)
         index = np.where(positive, rng.choice(self.p_pos.size, n, p=self.p_pos),
                          rng.choice(self.p_neg.size, n, p=self.p_neg))
-        tokens = np.empty((n, cfg.sequence_length), dtype=np.int64)
-        tokens[:, 0] = BOS
         prompts = rng.integers(0, cfg.prompt_vocab, (n, cfg.prompt_length))
+        return Dataset(self._sequences(prompts, index), positive)
+
+    def _sequences(self, prompts: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """``BOS prompt SEP response EOS`` token rows for prompt ids and response indices."""
+        cfg = self.config
+        tokens = np.empty((len(index), cfg.sequence_length), dtype=np.int64)
+        tokens[:, 0] = BOS
         tokens[:, 1:1 + cfg.prompt_length] = SPECIAL + prompts
         tokens[:, cfg.response_start - 1] = SEP
         tokens[:, cfg.response_start:-1] = SPECIAL + cfg.prompt_vocab + self.responses[index]
         tokens[:, -1] = EOS
-        return Dataset(tokens, positive)
+        return tokens
 
     def format_sample(self, n: int, stream: int) -> Dataset:
         """``n`` sequences in the world's format whose responses are uniform over all M (no law:
@@ -87,13 +92,8 @@ class World:
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, self.seed, 2, stream])
         index = rng.integers(0, self.responses.shape[0], n)
-        tokens = np.empty((n, cfg.sequence_length), dtype=np.int64)
-        tokens[:, 0] = BOS
-        tokens[:, 1:1 + cfg.prompt_length] = SPECIAL + rng.integers(0, cfg.prompt_vocab, (n, cfg.prompt_length))
-        tokens[:, cfg.response_start - 1] = SEP
-        tokens[:, cfg.response_start:-1] = SPECIAL + cfg.prompt_vocab + self.responses[index]
-        tokens[:, -1] = EOS
-        return Dataset(tokens, self.is_positive[index])
+        prompts = rng.integers(0, cfg.prompt_vocab, (n, cfg.prompt_length))
+        return Dataset(self._sequences(prompts, index), self.is_positive[index])
 
     def datasets(self) -> dict[str, Dataset]:
         """train and held-out splits of D_pre, D_align, D_perturb (fixed streams)."""

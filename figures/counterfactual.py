@@ -118,23 +118,22 @@ def _effective_k(run_id, doc):
     ax[0, 0].plot(k, [r["predicted"] for r in rows], "D", ms=5, mfc="none", color="k",
                   label="optimal compressor of the mixture (exact)")
     modes = list(dict.fromkeys(r["k_mode"] for r in rows))
-    for i, mode in enumerate(modes):
-        measured = [r for r in rows if r["k_mode"] == mode and r["observed"]["mean"] is not None]
-        if not measured:
-            continue
-        mean = np.array([r["observed"]["mean"] for r in measured])
-        err = None
-        if all(r["observed"]["ci95"] is not None for r in measured):
-            lo, hi = np.array([r["observed"]["ci95"] for r in measured]).T
-            err = np.vstack([mean - lo, hi - mean])
-        ax[0, 0].errorbar([r["nominal_k"] for r in measured], mean, yerr=err, fmt="os^"[i % 3], ms=5, capsize=3,
-                          color=style.shade(i, len(modes)), label=f"{K_MODE_LABELS[mode]} (Fieller 95%)")
     labelled = False
-    for i, mode in enumerate(modes):  # each arm's operating point, in its colour
+    for i, mode in enumerate(modes):  # each mode's observed ratios and operating points, in its colour
+        color = style.shade(i, len(modes))
+        measured = [r for r in rows if r["k_mode"] == mode and r["observed"]["mean"] is not None]
+        if measured:
+            mean = np.array([r["observed"]["mean"] for r in measured])
+            err = None
+            if all(r["observed"]["ci95"] is not None for r in measured):
+                lo, hi = np.array([r["observed"]["ci95"] for r in measured]).T
+                err = np.vstack([mean - lo, hi - mean])
+            ax[0, 0].errorbar([r["nominal_k"] for r in measured], mean, yerr=err, fmt="os^"[i % 3], ms=5,
+                              capsize=3, color=color, label=f"{K_MODE_LABELS[mode]} (Fieller 95%)")
         operating = [(r["nominal_k"], r["operating_point_k"]) for r in rows
                      if r["k_mode"] == mode and r["operating_point_k"] is not None]
         if operating:
-            ax[0, 0].plot(*zip(*operating, strict=True), "x", ms=7, color=style.shade(i, len(modes)),
+            ax[0, 0].plot(*zip(*operating, strict=True), "x", ms=7, color=color,
                           label=None if labelled else "operating point (1 - s)/(s - f) at the arm's score (x)")
             labelled = True
     ax[0, 0].set_xscale("log")
@@ -148,5 +147,6 @@ def _effective_k(run_id, doc):
                f"symmetric-log axis (negative "
                f"values: both code lengths rise). The optimal compressor lies on y = x by the theorem's identity; any "
                f"model that moves only along the style share shows the operating-point value (crosses) whatever k is; "
-               f"the jointly trained arms are the theorem's regime, where the measurement should approach y = x.")
+               f"the jointly trained arms are the theorem's regime, where a measurement of the theorem's derivative "
+               f"would lie on y = x.")
     return f"counterfactual_k_{run_id}", fig, caption

@@ -67,12 +67,9 @@ def counterfactual_k_axis() -> str:
     doc = _one("counterfactual/k-axis-*/result.json")
     rows = []
     for row in doc["effective_k"]:
-        obs, op = row["observed"], row["operating_point_k"]
-        shown = ("undefined" if obs["mean"] is None else f"{obs['mean']:.2f} (interval undefined: unbounded)"
-                 if obs["ci95"] is None else render.interval(obs, 2))
         rows.append([str(row["n_pre"]), render.K_MODE_WORDS[row["k_mode"]], str(row["pretrain_steps"]),
-                     f"{row['nominal_k']:g}", shown, "n/a (score <= f)" if op is None else f"{op:.2f}",
-                     f"{row['aligned_score']:.4f}"])
+                     f"{row['nominal_k']:g}", render.effective_k(row["observed"]),
+                     render.operating_point(row["operating_point_k"]), f"{row['aligned_score']:.4f}"])
     headers = ["\\|D_pre\\|", "arm", "pre-training steps", "nominal k", "observed k [95% Fieller]",
                "operating point (1 - s)/(s - f)", "score s before the perturbation"]
     return _markdown(headers, rows) + f"\n\n{doc['effect']['n_seeds']} seeds. " + _made_by(doc)
