@@ -473,13 +473,18 @@ def _config(experiment: str, preset: str, config_file, assignments, **real):
     base = presets.get(experiment, preset)
     if config_file is not None:
         base = overrides.load_yaml(type(base), config_file)
-    return overrides.with_overrides(base, [*overrides.given(**real), *assignments])
+    options = overrides.given(**real)
+    twice = sorted({o.partition("=")[0] for o in options} & {str(a).partition("=")[0].strip() for a in assignments})
+    if twice:  # which one would win is a guess: refuse rather than run the other silently
+        raise click.UsageError(f"{twice[0]} is given both as --{twice[0].replace('_', '-')} and as --set "
+                               f"{twice[0]}=...; give it once")
+    return overrides.with_overrides(base, [*options, *assignments])
 
 
 def _prefix(preset: str, config_file) -> str:
-    """The readable part of a default run id: the preset's name, or the config file's stem (a
-    --config run is not the preset's run)."""
-    return preset if config_file is None else f"config-{config_file.stem}"
+    """The readable part of a default run id: the preset's name, or "config" for a --config run
+    (not the file's name: one configuration in several files is one run, found by its hash)."""
+    return preset if config_file is None else "config"
 
 
 def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
@@ -687,6 +692,19 @@ def config_list():
 
     for experiment, names in presets.names().items():
         click.echo(f"{experiment:<16} {', '.join(names)}")
+
+
+@config_group.command("params")
+@click.argument("experiment", type=click.Choice(["rebound", "resist", "counterfactual"]))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects (name, type, default, "
+                                                      "constraint, choices, unit, help).")
+def config_params(experiment, as_json):
+    """Every field of EXPERIMENT's configuration, as --set takes it: its type, default, what it
+    accepts, its unit and what it means (read from the declarations in harness/configs.py)."""
+    from harness import params, presets
+
+    rows = params.describe(type(presets.get(experiment, presets.names()[experiment][0])))
+    _show(as_json, rows, render.params)
 
 
 @config_group.command("show")

@@ -3,8 +3,8 @@ return pandas DataFrames):
 
 - ``cells``: one row per measured point. A cell record's nested trajectories become rows, and
   the path that led to each becomes axis columns named for what they are: ``stage`` (pretrain,
-  align, perturb; rebound: second), ``variant``, ``second_lr``, ``control`` with its ``beta`` or
-  ``lambda``, ``q1`` and ``q2`` (the examples seen in that stage); resist's pairs as ``pair_first``
+  align, perturb; rebound: second), ``variant``, ``second_lr``, ``control`` with its
+  ``anchor_beta`` or ``spring``, ``q1`` and ``q2`` (the examples seen in that stage); resist's pairs as ``pair_first``
   and ``pair_second``. Scalars above a trajectory (the arm, its seed, its aligned score) repeat on
   its rows; lists stay lists (parquet list columns; JSON text in csv). Configuration fields only
   on request (``with_config``), as ``config.<field>``. A finished run without cells gives its
@@ -35,7 +35,7 @@ def _explode(obj: dict) -> list[dict]:
             if isinstance(value, dict):
                 walk(value, f"{prefix}{key}.", (*path, key))
             elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                groups.append([{**row, SERIES: row.get(SERIES, (*path, key))} for item in value
+                groups.append([{**row, SERIES: (*path, key, *row.get(SERIES, ()))} for item in value
                                for row in _explode(item)])
             else:
                 scalars[f"{prefix}{key}"] = value
@@ -53,13 +53,14 @@ def _counterfactual_axes(path: tuple, row: dict, config: dict) -> dict:
         return {"stage": "align", "variant": None, "q1": q}
     axes = {"stage": "perturb", "q2": q, "variant": e["alignment"], "second_lr": e["second_lr"], "control": None}
     head = path[0]
-    if head == "perturb":
-        return axes | {"variant": path[1], "second_lr": float(path[2])}
+    if head == "perturb":  # records hold the numeric values: read them, never parse a key
+        return axes | {"variant": row.pop("alignment"), "second_lr": row.pop("second_lr")}
     if head == "dose_arm":
         return axes | {"variant": "target at dose_align_lr"}
     axes["control"] = head
-    if head in ("anchor", "spring"):
-        axes["beta" if head == "anchor" else "lambda"] = float(path[1])
+    for name in ("anchor_beta", "spring"):
+        if name in row and head in ("anchor", "spring"):
+            axes[name] = row.pop(name)
     return axes
 
 
@@ -74,7 +75,7 @@ def _resist_axes(path: tuple, row: dict, config: dict) -> dict:
 
 AXES = {"counterfactual": _counterfactual_axes, "rebound": _rebound_axes, "resist": _resist_axes}  # cell records
 INTEGER_AXES = ("q1", "q2", "pair_first", "pair_second", "seed")
-FLOAT_AXES = ("second_lr", "beta", "lambda")
+FLOAT_AXES = ("second_lr", "anchor_beta", "spring")
 
 
 def _labelled(label, row: dict, config: dict) -> dict:
@@ -156,9 +157,9 @@ def _counterfactual_summary(doc: dict) -> list[dict]:
            _stat("adjusted effect", doc["adjusted_effect"], "", "exploratory: paired regression on covariates"),
            _stat("dose effect", doc["dose_effect"], "", "exploratory: the middle f at two alignment rates")]
     out += [_stat("in-window control: anchor", row["effect"], "detected" if row["detected"] else "not detected",
-                  beta=row["strength"]) for row in controls["in_window"]]
+                  anchor_beta=row["anchor_beta"]) for row in controls["in_window"]]
     out += [_stat("late control: spring", row["effect"], "detected" if row["detected"] else "not detected",
-                  **{"lambda": row["lambda"]}) for row in controls["spring"]]
+                  spring=row["spring"]) for row in controls["spring"]]
     for name in ("replay", "replay_shared"):
         if name in controls:
             out.append(_stat(f"late control: {name}", controls[name]["effect"],
@@ -218,7 +219,7 @@ def _audit_summary(doc: dict) -> list[dict]:
 
 SUMMARIES = {"audit": _audit_summary, "counterfactual": _counterfactual_summary, "resist": _resist_summary,
              "rebound": _rebound_summary}
-SUMMARY_NUMBERS = ("mean", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p_holm", "beta", "lambda",
+SUMMARY_NUMBERS = ("mean", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p_holm", "anchor_beta", "spring",
                    "second_lr", "nominal_k", "operating_point_k", "predicted_k")
 SUMMARY_INTEGERS = ("n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre", "never", "points_withheld")
 

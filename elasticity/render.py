@@ -3,6 +3,8 @@
 Every function takes result data (as stored) and returns text; nothing here computes a number.
 """
 
+from harness.records import one
+
 THEORY_KEYS = ("alpha", "k", "l", "N_1", "N_2", "N_3", "H", "gamma_1", "gamma_2", "gamma_3",
                "dN_1_dl", "dN_2_dl", "dH_dl", "dgamma_1_dl", "dgamma_2_dl")
 
@@ -237,10 +239,10 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
                      f"log Q1 ratio {d['log_q1_ratio']['mean']:.3f}"])
     controls = doc["positive_controls"]
     for row in controls["in_window"]:
-        rows.append([f"in-window control: anchor beta = {row['strength']:g}", _cell(row["effect"]),
+        rows.append([f"in-window control: anchor_beta = {row['anchor_beta']!r}", _cell(row["effect"]),
                      "detected" if row["detected"] else "not detected"])
     for row in controls["spring"]:
-        rows.append([f"late control: spring lambda = {row['lambda']:g}", _cell(row["effect"]),
+        rows.append([f"late control: spring = {row['spring']!r}", _cell(row["effect"]),
                      "detected (late window)" if row["detected"] else "not detected"])
     if "replay" in controls:
         r = controls["replay"]
@@ -277,8 +279,9 @@ def window_scan_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list
     """Each single Q2 as the window: what each anchor strength adds to the contrast there, and
     whether it is detected with an effect of at least the margin (the rule that picks the window)."""
     scan, e = doc["metrics"]["window_scan"], doc["primary_endpoint"]
-    betas = [c["strength"] for c in scan[0]["controls"]] if scan else []
-    plain = {r["q2"]: r for r in doc["metrics"]["effects"][e["alignment"]][f"{e['second_lr']:g}"][e["units"]]["by_q2"]}
+    betas = [c["anchor_beta"] for c in scan[0]["controls"]] if scan else []
+    plain = {r["q2"]: r for r in one(doc["metrics"]["effects"], alignment=e["alignment"], second_lr=e["second_lr"],
+                                     units=e["units"])["by_q2"]}
     rows = []
     for row in scan:
         cells = [_cell(c["effect"], 3) + (" *" if c["at_least_sesoi"] else "") for c in row["controls"]]
@@ -286,7 +289,7 @@ def window_scan_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list
         rows.append([str(row["q2"]), "n/a" if sd is None else f"{sd:.3f}", *cells])
     return (f"What the in-window control adds, by window ({doc['effect']['n_seeds']} seeds; * detected and >= "
             f"{doc['sesoi']:g} {e['units']}): {run_id}",
-            ["Q2", "per-seed sd of the contrast", *(f"anchor beta = {b:g}" for b in betas)], rows)
+            ["Q2", "per-seed sd of the contrast", *(f"anchor_beta = {b!r}" for b in betas)], rows)
 
 
 def resist_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
@@ -356,4 +359,14 @@ def verify(rows: list[dict]) -> str:
     bad = [r for r in rows if r["status"] != "ok"]
     lines = [f"{r['status']:<8} {r['path']}: {r['reason']}" for r in bad]
     lines.append(f"{len(rows)} files checked: " + ("all well" if not bad else f"{len(bad)} corrupt or stale"))
+    return "\n".join(lines)
+
+
+def params(rows: list[dict]) -> str:
+    """``config params``: one block per field (name, type and unit, default, what it accepts, help)."""
+    lines = []
+    for row in rows:
+        unit = f", {row['unit']}" if row["unit"] else ""
+        lines += [f"{row['name']}  ({row['type']}{unit}; default {row['default']!r})",
+                  f"    {row['help']}", f"    accepts {row['constraint']}"]
     return "\n".join(lines)

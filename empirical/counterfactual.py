@@ -43,6 +43,7 @@ import numpy as np
 from empirical import measure, statistics, trajectory
 from empirical.world import World, information
 from harness.configs import CounterfactualConfig
+from harness.records import one
 
 PRE_STREAM, PLACEBO_STREAM, ALIGN_STREAM, PERTURB_STREAM = 10, 11, 12, 13
 
@@ -112,19 +113,22 @@ class Counterfactual:
         self.config = config
 
     def cells(self) -> list[str]:
-        return [cell_key(s, a.name) for s in self.config.seeds for a in arms(self.config)]
+        return list(self._cells())
 
     def prepare(self, folder: Path) -> None:
         """Nothing to read: the world is generated."""
 
     def record_fields(self, key: str) -> tuple:
         return (("pretrain.code_length_nats.pre", "number"), ("align.dose.score", "number"),
-                ("perturb", "dict"), ("f", "number"), ("n_pre", "int"))
+                ("perturb", "list"), ("f", "number"), ("n_pre", "int"))
 
     def run_cell(self, key: str, folder: Path) -> dict:
-        seed_text, name = key.split("-", 1)
-        arm = next(a for a in arms(self.config) if a.name == name)
-        return run_arm(self.config, int(seed_text[1:]), arm)
+        seed, arm = self._cells()[key]
+        return run_arm(self.config, seed, arm)
+
+    def _cells(self) -> dict[str, tuple[int, Arm]]:
+        """Each cell key with the (seed, arm) it stands for: keys are looked up, never parsed."""
+        return {cell_key(s, a.name): (s, a) for s in self.config.seeds for a in arms(self.config)}
 
     def summarize(self, records: dict[str, dict], folder: Path):
         return summarize(self.config, records)
@@ -166,10 +170,9 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
     else:
         aligned, record["align"] = _align(c, model, d_align, measure_model, seed, c.align_lr)
     stage = dict(batch_size=c.second_batch, seed=seed, loss_from=w.response_start)
-    record["perturb"] = {
-        variant: {f"{lr:g}": _perturb(c, aligned[variant], d_perturb, measure_model, lr, stage)
-                  for lr in c.second_lrs}
-        for variant in arm.variants}
+    record["perturb"] = [{"alignment": variant, "second_lr": lr,
+                          "points": _perturb(c, aligned[variant], d_perturb, measure_model, lr, stage)}
+                         for variant in arm.variants for lr in c.second_lrs]
     endpoint = c.primary_endpoint
     if arm.dose_arm:  # the same f to the same target at another rate: another dose, the same score
         slow, summary = _align(c, copy.deepcopy(pretrained), d_align, measure_model, seed, c.dose_align_lr)
@@ -213,33 +216,33 @@ def _joint_alignment(c: CounterfactualConfig, pretrained: dict) -> dict:
                                    "reached_target": score >= c.target_score, "joint": True}}
 
 
-def _perturb(c: CounterfactualConfig, aligned, d_perturb, measure_model, lr: float, stage: dict, **extra):
-    model = copy.deepcopy(aligned)
+def _perturb(c: CounterfactualConfig, aligned, d_perturb, measure_model, lr: float, stage: dict,
+             objective: trajectory.SFT | None = None):
+    model, objective = copy.deepcopy(aligned), objective or trajectory.SFT()
     if c.q2_mode == "fixed-steps":
-        if extra:  # the config refuses controls with fixed steps; never run a control as the plain path
-            raise ValueError(f"fixed-steps perturbation cannot apply {sorted(extra)}")
+        if objective.terms or objective.replay:  # the config refuses controls with fixed steps: never run one as plain
+            raise ValueError("fixed-steps perturbation cannot apply a control")
         return trajectory.fixed_steps(model, d_perturb, c.q2, measure_model, steps=c.fixed_steps, lr=lr, **stage)
-    return trajectory.trajectory(model, d_perturb, c.q2, measure_model, lr=lr, **stage, **extra)
+    return trajectory.trajectory(model, d_perturb, c.q2, measure_model, lr=lr, **stage, objective=objective)
 
 
 def _controls(c, world, aligned, pretrained, d_perturb, d_pre, d_align, record, measure_model, stage) -> None:
     """The positive controls, from the primary endpoint's aligned model at its learning rate:
     the output-space anchor (in the endpoint's window), the spring and replay (late)."""
     lr = c.primary_endpoint.second_lr
-    record["anchor"] = {f"{beta:g}": _perturb(c, aligned, d_perturb, measure_model, lr, stage, anchor=pretrained,
-                                              kl_to_anchor=beta)
-                        for beta in c.anchor_beta}
-    record["spring"] = {f"{lam:g}": _perturb(c, aligned, d_perturb, measure_model, lr, stage, anchor=pretrained,
-                                             spring=lam)
-                        for lam in c.spring if lam > 0}
+    sft = trajectory.SFT
+    record["anchor"] = [{"anchor_beta": beta, "points": _perturb(
+        c, aligned, d_perturb, measure_model, lr, stage, sft(terms=(trajectory.OutputAnchor(pretrained, beta),)))}
+        for beta in c.anchor_beta]
+    record["spring"] = [{"spring": weight, "points": _perturb(
+        c, aligned, d_perturb, measure_model, lr, stage, sft(terms=(trajectory.Spring.to(pretrained, weight),)))}
+        for weight in c.spring if weight > 0]
     if c.replay:
         q1 = record["align"][c.primary_endpoint.alignment]["q1"]
         pool = np.concatenate([d_pre, d_align[:q1]])  # uniform over the pool: in proportion to sizes
-        record["replay"] = _perturb(c, aligned, d_perturb, measure_model, lr, stage, replay=pool,
-                                    replay_fraction=c.replay_fraction)
-        record["replay_shared"] = _perturb(c, aligned, d_perturb, measure_model, lr, stage,
-                                           replay=shared_replay_pool(c, world, d_align),
-                                           replay_fraction=c.replay_fraction)
+        for name, replayed in (("replay", pool), ("replay_shared", shared_replay_pool(c, world, d_align))):
+            record[name] = _perturb(c, aligned, d_perturb, measure_model, lr, stage,
+                                    sft(replay=trajectory.Replay(replayed, c.replay_fraction)))
 
 
 def shared_replay_pool(c: CounterfactualConfig, world: World, d_align: np.ndarray) -> np.ndarray:
@@ -250,6 +253,16 @@ def shared_replay_pool(c: CounterfactualConfig, world: World, d_align: np.ndarra
 
 
 # ----------------------------------------------------------------------------------- summary
+
+def path(record: dict, alignment: str, second_lr: float) -> list[dict]:
+    """The perturbation path of a cell record for one aligned model and learning rate."""
+    return one(record["perturb"], alignment=alignment, second_lr=second_lr)["points"]
+
+
+def control_path(record: dict, control: str, value: float) -> list[dict]:
+    """The perturbation path with one control (``anchor`` by its anchor_beta, ``spring`` by its weight)."""
+    return one(record[control], **{"anchor_beta" if control == "anchor" else "spring": value})["points"]
+
 
 def _drops(points: list[dict], q2: tuple, logit: bool = False) -> np.ndarray:
     """score(aligned) - score(Q2) at each Q2 of the grid (logit units if asked)."""
@@ -312,28 +325,28 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
     fractions = sorted(c.fractions)
     low, high = fraction_arm(fractions[0]), fraction_arm(fractions[-1])
     e = c.primary_endpoint
-    lr_e = f"{e.second_lr:g}"
     seeds, excluded = _primary_seeds(c, records, low, high)
     if len(seeds) < 2:
         raise ValueError(f"only {len(seeds)} seed(s) reached the target score in both extreme arms: no paired "
                          f"interval (raise q1_max, or set unreached=keep)")
-    on_path = lambda r: r["perturb"][e.alignment][lr_e]  # noqa: E731
+    on_path = lambda r: path(r, e.alignment, e.second_lr)  # noqa: E731
     primary = _endpoint(c, records, low, high, on_path, seeds)
     equivalence = statistics.equivalence(primary, c.sesoi)
     controls = _positive_controls(c, records, low, high, seeds)
     verdict = statistics.verdict(primary["ci95"], equivalence)
     if verdict == "equivalent" and not controls["in_window_detected"]:
         verdict = "not resolved"  # a window where no control can be seen cannot support "absent"
-    effects = {variant: {lr: _effect(c, records, low, high, lambda r, v=variant, lr=lr: r["perturb"][v][lr])
-                         for lr in (f"{x:g}" for x in c.second_lrs)}
-               for variant in ("dose", "target")}
+    effects = [{"alignment": variant, "second_lr": lr, "units": units, **by_units[units]}
+               for variant in ("dose", "target") for lr in c.second_lrs
+               for by_units in [_effect(c, records, low, high, lambda r, v=variant, lr=lr: path(r, v, lr))]
+               for units in ("probability", "logit")]
     scan = window_scan(c, records, low, high, seeds)
     metrics = {"low_arm": low, "high_arm": high, "effects": effects, "secondary": _secondary(effects),
                "window_scan": scan, "earliest_window_with_control": choose_window(scan),
                "aligned": _aligned_table(c, records), "pretrained": _pretrained_table(c, records)}
     if c.placebo:
         mid = fraction_arm(c.middle)
-        placebo = {v: _endpoint(c, records, mid, "placebo", lambda r, v=v: r["perturb"][v][lr_e], list(c.seeds))
+        placebo = {v: _endpoint(c, records, mid, "placebo", lambda r, v=v: path(r, v, e.second_lr), list(c.seeds))
                    for v in ("dose", "target")}
         metrics["placebo"] = {v: {**_short(p), "covers_zero": statistics.verdict(p["ci95"]) == "not resolved"}
                               for v, p in placebo.items()}
@@ -372,18 +385,16 @@ def choose_window(scan: list[dict]) -> int | None:
     return next((row["q2"] for row in scan if any(c["at_least_sesoi"] for c in row["controls"])), None)
 
 
-def _secondary(effects: dict) -> list[dict]:
+def _secondary(effects: list[dict]) -> list[dict]:
     """Every other contrast (each variant, learning rate, unit and Q2, and the area) as one
     exploratory family: raw and Holm-adjusted p-values, Bonferroni-level intervals."""
     rows, stats_ = [], []
-    for variant, by_lr in effects.items():
-        for lr, by_units in by_lr.items():
-            for units, got in by_units.items():
-                for entry in (got["area"], *got["by_q2"]):
-                    rows.append({"alignment": variant, "second_lr": float(lr), "units": units,
-                                 "q2": entry.get("q2", "area"), "mean": entry["mean"], "ci95": entry["ci95"],
-                                 "exploratory": True})
-                    stats_.append(entry)
+    for got in effects:
+        for entry in (got["area"], *got["by_q2"]):
+            rows.append({"alignment": got["alignment"], "second_lr": got["second_lr"], "units": got["units"],
+                         "q2": entry.get("q2", "area"), "mean": entry["mean"], "ci95": entry["ci95"],
+                         "exploratory": True})
+            stats_.append(entry)
     return [row | adjusted for row, adjusted in zip(rows, statistics.family(stats_), strict=True)]
 
 
@@ -407,7 +418,7 @@ def _dose_effect(c, records) -> dict | None:
     e = c.primary_endpoint
     mid = fraction_arm(c.middle)
     got = [records[cell_key(s, mid)] for s in c.seeds]
-    per_seed = [_window(c, r, r, lambda x: x["perturb"]["target"][f"{e.second_lr:g}"],
+    per_seed = [_window(c, r, r, lambda x: path(x, "target", e.second_lr),
                         lambda x: x["dose_arm"]["perturb"]) for r in got]
     stat = statistics.mean_ci(per_seed)
     return {**_short(stat), "n_seeds": stat["n"], "arm": mid, "align_lrs": [c.align_lr, c.dose_align_lr],
@@ -450,7 +461,7 @@ def _positive_controls(c, records, low, high, seeds) -> dict:
     (spring, replay) on the mean over the whole Q2 grid, in the endpoint's units. Detected: the
     95% interval of what it adds lies above 0 (the instrument sees an injected effect there)."""
     e = c.primary_endpoint
-    plain = lambda r: r["perturb"][e.alignment][f"{e.second_lr:g}"]  # noqa: E731
+    plain = lambda r: path(r, e.alignment, e.second_lr)  # noqa: E731
 
     def added(curve, window: bool) -> dict:
         if window:
@@ -463,15 +474,15 @@ def _positive_controls(c, records, low, high, seeds) -> dict:
         return {"effect": _short(stat), "detected": statistics.verdict(stat["ci95"]) == "elasticity",
                 "at_least_sesoi": statistics.verdict(stat["ci95"]) == "elasticity" and stat["mean"] >= c.sesoi}
 
-    in_window = [{"name": "anchor", "strength": beta, **added(lambda r, b=beta: r["anchor"][f"{b:g}"], True)}
-                 for beta in c.anchor_beta]
-    spring = [{"lambda": lam, **added(lambda r, lam=lam: r["spring"][f"{lam:g}"], False)}
-              for lam in c.spring if lam > 0]
-    sized = [row["strength"] for row in in_window if row["at_least_sesoi"]]
+    in_window = [{"name": "anchor", "anchor_beta": beta,
+                  **added(lambda r, b=beta: control_path(r, "anchor", b), True)} for beta in c.anchor_beta]
+    spring = [{"spring": weight, **added(lambda r, w=weight: control_path(r, "spring", w), False)}
+              for weight in c.spring if weight > 0]
+    sized = [row["anchor_beta"] for row in in_window if row["at_least_sesoi"]]
     out = {"in_window": in_window, "in_window_detected": any(row["detected"] for row in in_window),
-           "smallest_beta_at_sesoi": min(sized) if sized else None,
+           "smallest_anchor_beta_at_sesoi": min(sized) if sized else None,
            "late_window": "spring and replay: what they add to the mean over the whole Q2 grid", "spring": spring,
-           "smallest_lambda_detected": min((r["lambda"] for r in spring if r["detected"]), default=None)}
+           "smallest_spring_detected": min((r["spring"] for r in spring if r["detected"]), default=None)}
     if c.replay:
         out["replay"] = added(lambda r: r["replay"], False)
         out["replay_shared"] = added(lambda r: r["replay_shared"], False)
@@ -488,14 +499,14 @@ def _effective_k(c, records) -> list[dict]:
     from empirical import predict
 
     mid = c.middle
-    lr = f"{c.primary_endpoint.second_lr:g}"  # the declared rate (every cell has it)
+    lr = c.primary_endpoint.second_lr  # the declared rate (every cell has it)
     rows = []
     for mode in k_modes(c):
         for n in k_sizes(c):
             got = [records[cell_key(s, size_arm(c, n, mode))] for s in c.seeds]
             rising, falling = [], []
             for record in got:
-                points = record["perturb"]["dose"][lr][: c.k_fit_points + 1]
+                points = path(record, "dose", lr)[: c.k_fit_points + 1]
                 q = [p["q"] for p in points]
                 rising.append(-statistics.slope(q, [p["code_length_nats"]["align"] for p in points]))
                 falling.append(statistics.slope(q, [p["code_length_nats"]["pre"] for p in points]))
@@ -520,7 +531,7 @@ def _note(c, top: dict, metrics: dict) -> str:
         notes.append("the placebo pair's interval excludes 0: the design is not calibrated, so the verdict is "
                      "not trusted")
     if controls["in_window_detected"]:
-        sized = controls["smallest_beta_at_sesoi"]
+        sized = controls["smallest_anchor_beta_at_sesoi"]
         notes.append(f"the in-window control was detected in the primary window {window}"
                      + (f" (smallest anchor beta with an effect >= the margin: {sized:g})" if sized is not None
                         else " (but no beta gave an effect as large as the margin)"))

@@ -133,9 +133,9 @@ class SyntheticTask:
         if c.q2_mode == "fixed-steps":
             return trajectory.fixed_steps(model, second, c.q2, measure_model, steps=c.fixed_steps, **stage)
         # DPO: rejected = first-style examples from the end of its set, which the first stage did not see
-        rejected = np.ascontiguousarray(first[::-1]) if c.variant == "dpo" else None
-        return trajectory.trajectory(model, second, c.q2, measure_model, rejected=rejected, beta=c.dpo_beta,
-                                     **stage)
+        objective = (trajectory.DPO(np.ascontiguousarray(first[::-1]), c.dpo_beta) if c.variant == "dpo"
+                     else trajectory.SFT())
+        return trajectory.trajectory(model, second, c.q2, measure_model, objective=objective, **stage)
 
     def load(self, path: Path):
         from transformers import LlamaForCausalLM

@@ -25,13 +25,13 @@ def _effect(run_id, doc):
     m = doc["metrics"]
     n = doc["effect"]["n_seeds"]
     fig, ax = style.new(2, width=10.5, height=3.8)
-    series = [(v, lr, units) for v, by_lr in m["effects"].items() for lr, units in by_lr.items()]
-    series_rows = series[0][2]["probability"]["by_q2"]
+    series_rows = m["effects"][0]["by_q2"]
     for j, key in enumerate(("probability", "logit")):
-        for i, (variant, lr, units) in enumerate(series):
-            rows = units[key]["by_q2"]
+        series = [entry for entry in m["effects"] if entry["units"] == key]
+        for i, entry in enumerate(series):
+            rows = entry["by_q2"]
             _band(ax[0, j], [r["q2"] for r in rows], rows, style.shade(i, len(series)),
-                  f"{variant}-matched alignment, lr {lr}", "os^v"[i % 4])
+                  f"{entry['alignment']}-matched alignment, lr {entry['second_lr']!r}", "os^v"[i % 4])
         ax[0, j].axhline(0, color="k", lw=0.8)
         for i, q in enumerate(doc["primary_endpoint"]["q2"]):  # labelled once, on the legend's axes
             ax[0, j].axvline(q, color="grey", ls=":", lw=1,
@@ -65,34 +65,36 @@ def _controls(run_id, doc):
     window = f"Q2 = {', '.join(str(q) for q in e['q2'])}"
     rows = controls["in_window"]
     if rows:
-        beta = [r["strength"] for r in rows]
+        beta = [r["anchor_beta"] for r in rows]
         ax[0, 0].errorbar(beta, [r["effect"]["mean"] for r in rows], yerr=_errors(rows), fmt="o-", ms=4,
-                          capsize=3, color=style.shade(0, 2), label=r"anchor $\beta\,$KL(model $\|\,\theta_{pre}$)")
+                          capsize=3, color=style.shade(0, 2), label=r"anchor_beta $\cdot$ KL(model $\|\,\theta_{pre}$)")
         _log_ticks(ax[0, 0], beta)
     ax[0, 0].axhline(0, color="k", lw=0.8)
     ax[0, 0].axhline(doc["sesoi"], color="grey", ls=":", lw=1, label=f"smallest effect of interest ({doc['sesoi']:g})")
-    ax[0, 0].set(xlabel=r"anchor strength $\beta$", ylabel=f"added to the contrast ({e['units']})",
+    ax[0, 0].set(xlabel="anchor_beta (weight of the output-space anchor)",
+                 ylabel=f"added to the contrast ({e['units']})",
                  title=f"in the primary window ({window}); above 0: the pull is seen")
     if panels == 2:
         if late:
-            lam = [r["lambda"] for r in late]
+            lam = [r["spring"] for r in late]
             ax[0, 1].errorbar(lam, [r["effect"]["mean"] for r in late], yerr=_errors(late), fmt="o", ms=4,
-                              capsize=3, color=style.shade(1, 2), label=r"spring $\lambda\,\|\theta-\theta_{pre}\|^2$")
+                              capsize=3, color=style.shade(1, 2), label=r"spring $\cdot\,\|\theta-\theta_{pre}\|^2$")
             _log_ticks(ax[0, 1], lam)
         if replay:
             ax[0, 1].axhline(replay["effect"]["mean"], color=style.shade(0, 2), ls="--", lw=1,
                              label=f"replay of D_pre (mean {replay['effect']['mean']:.3g})")
         ax[0, 1].axhline(0, color="k", lw=0.8)
-        ax[0, 1].set(xlabel=r"spring strength $\lambda$", ylabel=f"added to the contrast ({e['units']})",
+        ax[0, 1].set(xlabel="spring (weight of the L2 pull to the pre-trained weights)",
+                     ylabel=f"added to the contrast ({e['units']})",
                      title="late window (mean over the Q2 grid)")
     style.legend_outside(fig, list(ax[0]))
     n = doc["effect"]["n_seeds"]
-    sized = controls["smallest_beta_at_sesoi"]
+    sized = controls["smallest_anchor_beta_at_sesoi"]
     caption = (f"Positive controls ({run_id}, {n} seeds paired, 95% intervals): what each control adds to "
                f"drop(low f) - drop(high f); above 0, the instrument sees an injected pull towards the pre-trained "
                f"model. The output-space anchor, in the primary window"
                + (", and the weight spring and replay of D_pre over the whole grid" if panels == 2 else "") + ". "
-               + (f"The smallest anchor detected with an effect of at least the margin: beta = {sized:g}."
+               + (f"The smallest anchor detected with an effect of at least the margin: anchor_beta = {sized!r}."
                   if sized is not None else "No anchor strength was detected with an effect of at least the margin."))
     return f"counterfactual_controls_{run_id}", fig, caption
 

@@ -39,8 +39,8 @@ class Interval:
 
     def describe(self) -> str:
         what = "an integer" if self.kind is int else "a number"
-        lo = None if self.low is None else ("[" if self.closed in ("both", "low") else "(") + f"{self.low:g}"
-        hi = None if self.high is None else f"{self.high:g}" + ("]" if self.closed in ("both", "high") else ")")
+        lo = None if self.low is None else ("[" if self.closed in ("both", "low") else "(") + _number(self.low)
+        hi = None if self.high is None else _number(self.high) + ("]" if self.closed in ("both", "high") else ")")
         if lo and hi:
             return f"{what} in {lo}, {hi}"
         if lo:
@@ -59,6 +59,10 @@ class Interval:
 
     def _text(self, x) -> str:
         return str(int(x)) if self.kind is int else repr(float(x))
+
+
+def _number(x) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 @dataclass(frozen=True)
@@ -130,9 +134,8 @@ class Grid:
         return f"has equal values {repeated} (to {SIGNIFICANT_DIGITS} digits): each value once" if repeated else None
 
     def describe(self) -> str:
-        least = "" if self.min_length == 1 else f"{self.min_length} or more "
-        return f"a list of {least}distinct values, each {self.item.describe()}" + (
-            "" if self.min_length else " (may be empty)")
+        least = {0: "(possibly empty) ", 1: ""}.get(self.min_length, f"{self.min_length} or more ")
+        return f"a list of {least}distinct values, each {self.item.describe()}"
 
     def breaking(self) -> list[str]:
         out = [f"{v},1" for v in self.item.breaking() if "," not in v]
@@ -200,3 +203,32 @@ class Declared:
 
     def check(self) -> None:
         """Rules between fields; a subclass raises ValueError naming them."""
+
+
+def _type_name(constraint, annotation) -> str:
+    if isinstance(constraint, Grid):
+        inner = constraint.item.kind.__name__ if isinstance(constraint.item, Interval) else "str"
+        return f"grid of {inner}"
+    if isinstance(constraint, Text):
+        return "path" if constraint.path else "str"
+    return {Flag: "bool"}.get(type(constraint)) or (constraint.kind.__name__ if isinstance(constraint, Interval)
+                                                    else type(constraint.values[0]).__name__)
+
+
+def describe(cls, prefix: str = "") -> list[dict]:
+    """Every settable field of config class ``cls`` (nested ones dotted, as ``--set`` takes
+    them): name, type, default, constraint, choices, unit and help."""
+    import typing
+
+    hints, out = typing.get_type_hints(cls), []
+    for f in fields(cls):
+        if "param" not in f.metadata:  # a nested config: its own fields, dotted
+            out += describe(hints[f.name], f"{prefix}{f.name}.")
+            continue
+        p, default = f.metadata["param"], f.default
+        choices = list(p.constraint.values) if isinstance(p.constraint, OneOf) else None
+        out.append({"name": prefix + f.name, "type": _type_name(p.constraint, hints[f.name]),
+                    "default": list(default) if isinstance(default, tuple) else default,
+                    "constraint": p.constraint.describe() + (f"; applies only {p.applies_when}" if p.applies else ""),
+                    "choices": choices, "unit": p.unit, "help": p.help})
+    return out

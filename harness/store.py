@@ -35,7 +35,8 @@ from pathlib import Path
 
 from harness import provenance
 
-SCHEMA_VERSION = 3  # 2: results carry the config's fingerprint; 3: and content checksums
+SCHEMA_VERSION = 4  # 2: results carry the config's fingerprint; 3: and content checksums; 4: records are lists of
+#                    objects holding numeric values (no keys made of formatted numbers)
 SEAL = "content_sha256"
 RESULT_FILE = "result.json"
 ARRAYS_FILE = "arrays.npz"

@@ -2,6 +2,7 @@
 common random numbers), and the trajectory training it is built from."""
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from console import run_cli
 from elasticity import export, runs
-from empirical import measure, statistics, trajectory
+from empirical import counterfactual, measure, statistics, trajectory
 from empirical.models import build_model
 from empirical.world import World, information, kl_nats
 from harness import overrides, presets, store
@@ -26,8 +27,8 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     low, high = doc["effect"]["ci95"]
     assert low <= doc["effect"]["mean"] <= high
     assert doc["minimal_detectable_effect"] > 0
-    assert [row["lambda"] for row in doc["positive_controls"]["spring"]] == [3.0]
-    assert [row["strength"] for row in doc["positive_controls"]["in_window"]] == list(MICRO.anchor_beta)
+    assert [row["spring"] for row in doc["positive_controls"]["spring"]] == [3.0]
+    assert [row["anchor_beta"] for row in doc["positive_controls"]["in_window"]] == list(MICRO.anchor_beta)
     assert doc["primary_endpoint"]["q2"] == list(MICRO.primary_endpoint.q2) and doc["sesoi"] == MICRO.sesoi
     steps_row, joint_row = doc["effective_k"]  # micro: the full D_pre, aligned after and trained jointly
     assert (steps_row["k_mode"], joint_row["k_mode"]) == ("steps", "joint")
@@ -44,11 +45,11 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
         (folder / "cells" / f"s{s}-joint-n5000.json").read_text())["record"]["pretrain"]["score"] for s in range(3)]))
     cell = json.loads((folder / "cells" / "s0-f0.2.json").read_text())["record"]
     assert cell["align"]["dose"]["q1"] == MICRO.q1_dose
-    curve = cell["perturb"]["target"]["0.001"]
+    curve = counterfactual.path(cell, "target", 0.001)
     assert [p["q"] for p in curve] == [0, *MICRO.q2]
     assert all(0 <= p["score"] <= 1 and p["valid_mass"] > 0.5 for p in curve)
-    assert curve[-1]["relative_update"] > 0 and set(cell["spring"]) == {"3"}
-    assert set(cell["anchor"]) == {f"{b:g}" for b in MICRO.anchor_beta}
+    assert curve[-1]["relative_update"] > 0 and [row["spring"] for row in cell["spring"]] == [3.0]
+    assert [row["anchor_beta"] for row in cell["anchor"]] == list(MICRO.anchor_beta)
     assert "dose_arm" in json.loads((folder / "cells" / "s0-f0.8.json").read_text())["record"]  # the middle f
     table = export.table(folder)  # the cells as a typed table: one column per axis
     assert str(table["q2"].dtype) == "Int64" and str(table["second_lr"].dtype) == "float64"
@@ -133,12 +134,13 @@ def small():
     return world, model, measure_model
 
 
-def _run(small, checkpoints, **kw):
+def _run(small, checkpoints, *terms, replay=None):
     world, model, measure_model = small
     m = copy.deepcopy(model)
     data = world.sample(64, 0.0, 13).tokens
     return trajectory.trajectory(m, data, checkpoints, measure_model, lr=1e-2, batch_size=16, seed=0,
-                                 loss_from=world.config.response_start, **kw), m
+                                 loss_from=world.config.response_start,
+                                 objective=trajectory.SFT(terms=terms, replay=replay)), m
 
 
 def test_a_trajectory_is_one_path_measured_at_its_checkpoints(small):
@@ -152,8 +154,8 @@ def test_a_trajectory_is_one_path_measured_at_its_checkpoints(small):
 def test_a_spring_holds_the_weights_and_zero_spring_is_no_spring(small):
     _, model, _ = small
     plain, _ = _run(small, (64,))
-    zero, _ = _run(small, (64,), anchor=model, spring=0.0)
-    held, _ = _run(small, (64,), anchor=model, spring=100.0)
+    zero, _ = _run(small, (64,), trajectory.Spring.to(model, 0.0))
+    held, _ = _run(small, (64,), trajectory.Spring.to(model, 100.0))
     assert zero[-1] == plain[-1]
     assert held[-1]["relative_update"] < 0.5 * plain[-1]["relative_update"]
 
@@ -164,9 +166,9 @@ def test_the_output_anchor_holds_the_predictions_and_its_first_step_is_plain(sma
     the starting model, by enumeration) than the plain path does."""
     world, model, measure_model = small
     plain, moved_plain = _run(small, (16, 64))
-    held, moved_held = _run(small, (16, 64), anchor=model, kl_to_anchor=30.0)
+    held, moved_held = _run(small, (16, 64), trajectory.OutputAnchor(model, 30.0))
     assert held[1]["param_norm"] == pytest.approx(plain[1]["param_norm"], rel=1e-6)  # one step: same update
-    zero, _ = _run(small, (16, 64), anchor=model, kl_to_anchor=0.0)
+    zero, _ = _run(small, (16, 64), trajectory.OutputAnchor(model, 0.0))
     assert zero[-1] == plain[-1]
 
     def kl_to_start(m):
@@ -177,15 +179,13 @@ def test_the_output_anchor_holds_the_predictions_and_its_first_step_is_plain(sma
 
     assert kl_to_start(moved_held) < 0.5 * kl_to_start(moved_plain)
     assert held[-1]["score"] > plain[-1]["score"]  # the anchor was pre-trained on both styles
-    with pytest.raises(ValueError, match="needs the anchor model"):
-        _run(small, (16,), kl_to_anchor=1.0)
 
 
 def test_replay_mixes_the_pool_in(small):
     world, _, _ = small
     plain, _ = _run(small, (64,))
     pool = world.sample(200, 1.0, 12).tokens  # replaying positives keeps the score up
-    mixed, _ = _run(small, (64,), replay=pool, replay_fraction=0.75)
+    mixed, _ = _run(small, (64,), replay=trajectory.Replay(pool, 0.75))
     assert mixed[-1]["score"] > plain[-1]["score"]
 
 
@@ -199,13 +199,20 @@ def test_fixed_steps_leaves_the_model_and_trains_copies(small):
 
 
 @pytest.mark.parametrize("kw, message", [({"lr": float("nan")}, "learning rate"),
-                                         ({"spring": 1.0}, "needs the anchor"),
-                                         ({"replay_fraction": 0.5}, "non-empty pool")])
+                                         ({"batch_size": 0}, "batch_size >= 1")])
 def test_trajectory_refuses_bad_arguments(small, kw, message):
     world, model, measure_model = small
     args = {"lr": 1e-2, "batch_size": 8, "seed": 0, "loss_from": world.config.response_start} | kw
     with pytest.raises(ValueError, match=message):
         trajectory.trajectory(model, world.sample(16, 0.0, 1).tokens, (16,), measure_model, **args)
+
+
+def test_replay_refuses_an_empty_pool():
+    """The composed objective: a spring, an anchor and replay are terms of SFT; DPO takes none of
+    them by construction (its dataclass has no such fields)."""
+    with pytest.raises(ValueError, match="non-empty pool"):
+        trajectory.Replay(np.zeros((0, 4), dtype=np.int64), 0.5)
+    assert {f.name for f in dataclasses.fields(trajectory.DPO)} == {"rejected", "dpo_beta"}
 
 
 def test_trajectory_refuses_checkpoints_beyond_the_data(small):
@@ -214,10 +221,10 @@ def test_trajectory_refuses_checkpoints_beyond_the_data(small):
 
 
 def test_bad_counterfactual_configs():
-    for assignment, message in [("fractions=0.5", "at least two"), ("q1_dose=1000", "q1_dose <= q1_max"),
+    for assignment, message in [("fractions=0.5", "fractions needs 2 to"), ("q1_dose=1000", "q1_dose <= q1_max"),
                                 ("q2=1,2,4096", "larger than the perturbation set"),
                                 ("target_score=1", "target_score"), ("k_sizes=5000", "must not repeat"),
-                                ("k_fit_points=9", "k_fit_points"), ("spring=-1", "spring values")]:
+                                ("k_fit_points=9", "k_fit_points"), ("spring=-1", "spring has a value -1.0")]:
         with pytest.raises(ValueError, match=message):
             overrides.with_overrides(MICRO, [assignment])
 

@@ -21,7 +21,7 @@ def test_nested_records_become_rows_with_one_column_per_axis():
               "replay": [{"q": 128, "score": 0.3}]}
     config = {"primary_endpoint": {"alignment": "target", "second_lr": 0.001}}
     got = [export._labelled(export.AXES["counterfactual"], row, config) for row in export._explode(record)]
-    axes = ("stage", "variant", "second_lr", "control", "beta", "lambda", "q1", "q2", "score")
+    axes = ("stage", "variant", "second_lr", "control", "anchor_beta", "spring", "q1", "q2", "score")
     assert [tuple(r.get(a) for a in axes) for r in got] == [
         ("align", None, None, None, None, None, 16, None, 0.6),
         ("perturb", "dose", 0.001, None, None, None, None, 0, 0.9),
@@ -100,7 +100,7 @@ def test_the_summary_holds_the_results_numbers_as_numbers(tmp_path):
         assert primary["n_seeds"] == doc["effect"]["n_seeds"] and primary["verdict"] == doc["verdict"]
         assert all(str(frame[c].dtype) in ("float64", "Float64") for c in ("mean", "ci95_low", "ci95_high"))
         anchors = frame[frame["quantity"] == "in-window control: anchor"]
-        assert anchors["beta"].tolist() == [row["strength"] for row in doc["positive_controls"]["in_window"]]
+        assert anchors["anchor_beta"].tolist() == [row["anchor_beta"] for row in doc["positive_controls"]["in_window"]]
 
 
 def test_a_theory_map_exports_one_row_per_point(tmp_path):

@@ -13,6 +13,7 @@ from scipy import stats
 from empirical import counterfactual, statistics
 from empirical.world import World
 from harness import overrides, presets
+from harness.records import one
 
 
 @pytest.mark.parametrize("values", [[1.0, 2.0], [0.3, -1.2, 4.5, 2.2, 0.0], list(np.linspace(-3, 9, 17))])
@@ -226,10 +227,12 @@ def _records(drops: dict, control_drops: dict | None = None, dose_drops: dict | 
                    "entropy_nats_per_token": {"pre": 1.0, "align": 0.9, "perturb": 0.9},
                    "align": {v: {"q1": 32 * (1 + seed), "score": level, "relative_update": 0.05,
                                  "reached_target": (seed, arm.name) not in unreached} for v in arm.variants},
-                   "perturb": {v: {f"{lr:g}": curve for lr in CONFIG.second_lrs} for v in arm.variants}}
+                   "perturb": [{"alignment": v, "second_lr": lr, "points": curve}
+                               for v in arm.variants for lr in CONFIG.second_lrs]}
             if arm.controls:
                 extra = _points(level, (control_drops or {}).get(arm.name, {}).get(seed, drop), CONFIG.q2)
-                rec["spring"], rec["anchor"] = {"3": extra}, {"30": extra}
+                rec["spring"], rec["anchor"] = [{"spring": 3.0, "points": extra}], [{"anchor_beta": 30.0,
+                                                                                      "points": extra}]
                 if config.replay:
                     rec["replay"], rec["replay_shared"] = extra, curve
             if arm.dose_arm:
@@ -251,7 +254,7 @@ def test_summary_reads_the_declared_endpoint_with_its_sign():
     assert top["effect"]["per_seed"] == {str(s): pytest.approx(x, rel=1e-9) for s, x in by_seed.items()}
     assert top["verdict"] == "elasticity" and top["effect"]["n_seeds"] == len(CONFIG.seeds)
     assert top["primary_endpoint"] == {"q2": list(Q), "units": "logit", "alignment": "target", "second_lr": 1e-3}
-    by_q2 = metrics["effects"]["target"]["0.001"]["probability"]["by_q2"]  # secondary: probability units
+    by_q2 = one(metrics["effects"], alignment="target", second_lr=0.001, units="probability")["by_q2"]
     assert [row["mean"] for row in by_q2] == pytest.approx([effect * min(1.0, q / max(CONFIG.q2))
                                                             for q in CONFIG.q2], rel=1e-9)
     assert all(row["exploratory"] for row in metrics["secondary"])
@@ -283,9 +286,9 @@ def test_controls_are_what_they_add_to_the_contrast():
     c = top["positive_controls"]
     (anchor,) = c["in_window"]
     added = [_window_drop(_level(s), control["f0.2"][s]) - _window_drop(_level(s), 0.3) for s in CONFIG.seeds]
-    assert anchor["strength"] == 30.0 and anchor["effect"]["mean"] == pytest.approx(np.mean(added), rel=1e-9)
-    assert anchor["detected"] and c["in_window_detected"] and c["smallest_beta_at_sesoi"] == 30.0
-    assert [row["lambda"] for row in c["spring"]] == [3.0] and c["spring"][0]["detected"]
+    assert anchor["anchor_beta"] == 30.0 and anchor["effect"]["mean"] == pytest.approx(np.mean(added), rel=1e-9)
+    assert anchor["detected"] and c["in_window_detected"] and c["smallest_anchor_beta_at_sesoi"] == 30.0
+    assert [row["spring"] for row in c["spring"]] == [3.0] and c["spring"][0]["detected"]
     _, top = counterfactual.summarize(CONFIG, _records(drops))  # controls that change nothing
     assert not top["positive_controls"]["in_window"][0]["detected"]
     assert top["positive_controls"]["in_window"][0]["effect"]["mean"] == 0.0

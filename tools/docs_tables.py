@@ -86,7 +86,7 @@ def headline() -> str:
     e, p = cf["effect"], cf["primary_endpoint"]
     ci90 = cf["equivalence"]["ci90"]
     ci90 = "n/a" if ci90 is None else f"[{ci90[0]:.3f}, {ci90[1]:.3f}]"
-    detected = ", ".join(f"{r['strength']:g}" for r in cf["positive_controls"]["in_window"] if r["detected"])
+    detected = ", ".join(f"{r['anchor_beta']:g}" for r in cf["positive_controls"]["in_window"] if r["detected"])
     attributable = "; ".join(f"({a['pair'][0]},{a['pair'][1]}) {render.interval(a, 3)}"
                              for a in rs["metrics"]["attributable"])
     seeds = rs["metrics"]["table2"][0]["forward_minus_inverse"]["n"]
