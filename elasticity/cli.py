@@ -30,38 +30,49 @@ L_RANGE = f"0 <= l <= {_number(MAX_SIZE_RATIO)}"
 
 
 class FloatList(click.ParamType):
-    """A number or a comma-separated list of numbers: ``2`` or ``2,3,5``."""
+    """A number or a comma-separated list of distinct numbers: ``2`` or ``2,3,5``. Read as config
+    fields are (``harness.overrides``): ASCII decimals only (no ``2_0``, no other scripts' digits),
+    finite, and no two values equal to 12 significant digits (one row each)."""
 
     name = "NUMBER[,NUMBER...]"
+    kind = float
 
     def convert(self, value, param, ctx):
+        from harness import overrides, params
+
         if isinstance(value, tuple):
             return value
-        out = []
-        for item in (s.strip() for s in str(value).split(",")):
-            try:
-                number = float(item)
-            except ValueError:
-                self.fail(f"{item!r} is not a number", param, ctx)
-            if not math.isfinite(number):
-                self.fail(f"{item!r} is not a finite number", param, ctx)
-            out.append(number)
-        return tuple(out)
+        read = overrides.read_integer if self.kind is int else overrides.read_real
+        try:
+            out = tuple(read(item.strip(), "value") for item in str(value).split(","))
+        except ValueError as err:
+            self.fail(str(err).removeprefix("value: "), param, ctx)
+        if problem := params.Grid(params.Interval(self.kind)).check(out):
+            self.fail(problem, param, ctx)
+        return out
+
+
+class Real(FloatList):
+    """One number, read strictly (as FloatList)."""
+
+    name = "NUMBER"
+
+    def convert(self, value, param, ctx):
+        out = super().convert(value, param, ctx)
+        if len(out) != 1:
+            self.fail(f"one number, got {value!r}", param, ctx)
+        return out[0]
 
 
 FLOATS = FloatList()
+REAL = Real()
 
 
 class IntList(FloatList):
-    """An integer or a comma-separated list of integers: ``8`` or ``8,10,12``."""
+    """An integer or a comma-separated list of distinct integers: ``8`` or ``8,10,12``."""
 
     name = "INT[,INT...]"
-
-    def convert(self, value, param, ctx):
-        numbers = super().convert(value, param, ctx)
-        if not all(float(x).is_integer() for x in numbers):
-            self.fail(f"{value!r}: integers only", param, ctx)
-        return tuple(int(x) for x in numbers)
+    kind = int
 
 
 INTS = IntList()
@@ -197,7 +208,7 @@ def theory(ctx, alpha, k, l, backend, as_json, errors):
 @theory.command("map")
 @click.option("--alpha", type=RANGE, required=True, help="alpha axis, e.g. 1.5:6:200 or 2,3,4.")
 @click.option("--k", "k", type=RANGE, required=True, help="k axis, e.g. 1:1e6:200:log.")
-@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l, one value.")
+@click.option("--l", "l", type=REAL, default=0.0, show_default=True, help="l, one value.")
 @click.option("--derivatives", is_flag=True, help="Also d<q>/dalpha and d<q>/dk by autodiff (about 4x the time).")
 @RESULTS
 @RUN_ID
@@ -217,7 +228,7 @@ def theory_map(alpha, k, l, derivatives, results_root, run_id, as_json):
 
 @theory.command("boundary")
 @click.option("--alpha", type=RANGE, required=True, help="alpha values, e.g. 2.6,3,4,6 or 2.6:6:20.")
-@click.option("--l", "l", type=float, default=0.0, show_default=True, help="l, one value.")
+@click.option("--l", "l", type=REAL, default=0.0, show_default=True, help="l, one value.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {alpha, k_star}.")
 def theory_boundary(alpha, l, as_json):
     """For each alpha, k_star: the k at which dgamma_2/dl changes sign (the boundary of the
@@ -245,6 +256,8 @@ def audit(as_json, markdown, results_root, run_id, no_save):
     """
     from elasticity import runs
 
+    if as_json and markdown:  # one output format: never drop one silently
+        raise click.UsageError("give --json or --markdown, not both")
     with _progress("audit grid", enabled=not (as_json or markdown), unit="points") as bar:
         findings, path = runs.audit(results_root, run_id, save=not no_save, progress=bar)
     if as_json:
@@ -263,9 +276,9 @@ def sim():
 
 
 @sim.command("check")
-@click.option("--alpha", type=float, required=True, help=f"Pareto tail index, {ALPHA_RANGE}.")
-@click.option("--k", "k", type=float, required=True, help=f"k = |D_1|/|D_2|, {K_RANGE}.")
-@click.option("--l", "l", type=float, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
+@click.option("--alpha", type=REAL, required=True, help=f"Pareto tail index, {ALPHA_RANGE}.")
+@click.option("--k", "k", type=REAL, required=True, help=f"k = |D_1|/|D_2|, {K_RANGE}.")
+@click.option("--l", "l", type=REAL, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
 @click.option("--depth", type=int, default=16, show_default=True,
               help=f"Tree depth d: M = 2^(d-1) leaves per dataset (2..{MAX_DEPTH}; memory grows as 2^d).")
 @click.option("--replicates", type=int, default=50, show_default=True,
@@ -298,9 +311,9 @@ def sim_check(alpha, k, l, depth, replicates, seed, backend, as_json, results_ro
 
 
 @sim.command("convergence")
-@click.option("--alpha", type=float, required=True, help=f"Pareto tail index, {ALPHA_RANGE}.")
-@click.option("--k", "k", type=float, required=True, help=f"k = |D_1|/|D_2|, {K_RANGE}.")
-@click.option("--l", "l", type=float, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
+@click.option("--alpha", type=REAL, required=True, help=f"Pareto tail index, {ALPHA_RANGE}.")
+@click.option("--k", "k", type=REAL, required=True, help=f"k = |D_1|/|D_2|, {K_RANGE}.")
+@click.option("--l", "l", type=REAL, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
 @click.option("--depths", type=INTS, default="8,10,12,14,16,18", show_default=True,
               help=f"Tree depths d (M = 2^(d-1) leaves; 2..{MAX_DEPTH}), comma-separated.")
 @click.option("--replicates", type=int, default=40, show_default=True,

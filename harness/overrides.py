@@ -36,8 +36,15 @@ def from_dict(cls, data, where: str = "config"):
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ValueError(f"{where}: unknown field {unknown[0]!r}; known: {', '.join(names)}")
-    values = {name: _convert(hints[name], value, f"{where}.{name}" if where != "config" else name)
-              for name, value in data.items()}
+    declared = {f.name: f.metadata.get("param") for f in dataclasses.fields(cls)}
+    values = {}
+    for name, value in data.items():
+        label = f"{where}.{name}" if where != "config" else name
+        try:
+            values[name] = _convert(hints[name], value, label)
+        except ValueError as err:  # say what the field accepts, not only what went wrong
+            accepts = declared[name] and f"; {label} accepts {declared[name].constraint.describe()}"
+            raise ValueError(f"{err}{accepts or ''}") from None
     try:
         return cls(**values)
     except ValueError as err:
@@ -95,7 +102,7 @@ def _integer(value, name: str) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer() and abs(value) <= 2**53:
+        if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:  # 2^53 may be a rounded 2^53 + 1
             return int(value)
         raise ValueError(f"{name}: {value!r} is not exactly an integer (a float beyond 2^53 has lost digits)")
     text = str(value).strip()
@@ -106,6 +113,16 @@ def _integer(value, name: str) -> int:
         if number == number.to_integral_value() and abs(number) <= 10**24:  # beyond: surely a typo
             return int(number)
     raise ValueError(f"{name}: cannot read {value!r} as an integer")
+
+
+def read_integer(value, name: str) -> int:
+    """An exact integer, read as config fields are (the CLI's integer options use it too)."""
+    return _integer(value, name)
+
+
+def read_real(value, name: str) -> float:
+    """A finite number from ASCII decimal text, read as config fields are."""
+    return _real(value, name)
 
 
 def _real(value, name: str) -> float:

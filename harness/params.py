@@ -12,6 +12,7 @@ checks again.
 """
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -130,7 +131,8 @@ class Grid:
             if problem := self.item.check(v):
                 return f"has a value {v!r} that is not {self.item.describe()} ({problem})"
         rounded = [f"{v:.{SIGNIFICANT_DIGITS}g}" if isinstance(v, float) else v for v in value]
-        repeated = sorted({v for v, r in zip(value, rounded, strict=True) if rounded.count(r) > 1}, key=str)
+        counts = Counter(rounded)  # linear: a 10,000-value grid is checked at once
+        repeated = sorted({v for v, r in zip(value, rounded, strict=True) if counts[r] > 1}, key=str)
         return f"has equal values {repeated} (to {SIGNIFICANT_DIGITS} digits): each value once" if repeated else None
 
     def describe(self) -> str:
@@ -193,7 +195,8 @@ class Declared:
                 object.__setattr__(self, f.name, _canonical(getattr(self, f.name)))
         for name, p, value in declared(self):
             if problem := p.constraint.check(value):
-                raise ValueError(f"{name} {problem}, got {_shown(value)}")
+                raise ValueError(f"{name} {problem}, got {_shown(value)}; {name} accepts {p.constraint.describe()}"
+                                 if not problem.startswith("must be") else f"{name} {problem}, got {_shown(value)}")
         defaults = {f.name: f.default for f in fields(self)}
         for name, p, value in declared(self):
             if p.applies is not None and value != defaults[name] and not p.applies(self):
@@ -205,7 +208,7 @@ class Declared:
         """Rules between fields; a subclass raises ValueError naming them."""
 
 
-def _type_name(constraint, annotation) -> str:
+def _type_name(constraint) -> str:
     if isinstance(constraint, Grid):
         inner = constraint.item.kind.__name__ if isinstance(constraint.item, Interval) else "str"
         return f"grid of {inner}"
@@ -215,20 +218,27 @@ def _type_name(constraint, annotation) -> str:
                                                     else type(constraint.values[0]).__name__)
 
 
-def describe(cls, prefix: str = "") -> list[dict]:
-    """Every settable field of config class ``cls`` (nested ones dotted, as ``--set`` takes
-    them): name, type, default, constraint, choices, unit and help."""
+def declarations(cls, prefix: str = "") -> list[tuple[str, Param, Any]]:
+    """(dotted name, declaration, default) of every settable field of config class ``cls``."""
     import typing
 
     hints, out = typing.get_type_hints(cls), []
     for f in fields(cls):
-        if "param" not in f.metadata:  # a nested config: its own fields, dotted
-            out += describe(hints[f.name], f"{prefix}{f.name}.")
-            continue
-        p, default = f.metadata["param"], f.default
-        choices = list(p.constraint.values) if isinstance(p.constraint, OneOf) else None
-        out.append({"name": prefix + f.name, "type": _type_name(p.constraint, hints[f.name]),
+        if "param" in f.metadata:
+            out.append((prefix + f.name, f.metadata["param"], f.default))
+        else:  # a nested config: its own fields, dotted
+            out += declarations(hints[f.name], f"{prefix}{f.name}.")
+    return out
+
+
+def describe(cls) -> list[dict]:
+    """Every settable field of config class ``cls`` (nested ones dotted, as ``--set`` takes
+    them): name, type, default, constraint, choices, unit and help."""
+    out = []
+    for name, p, default in declarations(cls):
+        c = p.constraint
+        out.append({"name": name, "type": _type_name(c),
                     "default": list(default) if isinstance(default, tuple) else default,
-                    "constraint": p.constraint.describe() + (f"; applies only {p.applies_when}" if p.applies else ""),
-                    "choices": choices, "unit": p.unit, "help": p.help})
+                    "constraint": c.describe() + (f"; applies only {p.applies_when}" if p.applies else ""),
+                    "choices": list(c.values) if isinstance(c, OneOf) else None, "unit": p.unit, "help": p.help})
     return out

@@ -81,13 +81,13 @@ def check_point(alpha, k, l) -> tuple[float, float, float]:
         "exceeds the 1e-10 accuracy target",
     )
     if alpha > quadrature.ALPHA_MAX:
-        raise ValueError(f"alpha must be <= {quadrature.ALPHA_MAX:g}, got {alpha:g} (beyond it the "
+        raise ValueError(f"alpha must be <= {quadrature.ALPHA_MAX:g}, got {alpha!r} (beyond it the "
                          f"quadrature's relative error exceeds 1e-10)")
     k = validate.greater("k", k, 0.0, "k = |D_1|/|D_2|")
     l = validate.at_least("l", l, 0.0, "l = |D_3|/|D_2|")
     for name, value in (("k", k), ("l", l)):
         if value > MAX_SIZE_RATIO:
-            raise ValueError(f"{name} must be <= {MAX_SIZE_RATIO:g}, got {value:g} (beyond it the "
+            raise ValueError(f"{name} must be <= {MAX_SIZE_RATIO:g}, got {value!r} (beyond it the "
                              f"l-derivatives lose their digits to cancellation)")
     return alpha, k, l
 
