@@ -128,7 +128,7 @@ class Grid:
         if not self.min_length <= len(value) <= self.max_length:
             return f"needs {self.min_length} to {self.max_length} values"
         for v in value:
-            if problem := self.item.check(v):
+            if self.item.check(v):
                 return f"has a value {v!r} that is not {self.item.describe()}"
         rounded = [f"{v:.{SIGNIFICANT_DIGITS}g}" if isinstance(v, float) else v for v in value]
         counts = Counter(rounded)  # linear: a 10,000-value grid is checked at once
