@@ -96,7 +96,7 @@ def _show(as_json: bool, payload, render_text, *args) -> None:
 
 
 def _progress(stage: str, enabled: bool = True, unit: str = "cells"):
-    from harness.progress import Progress
+    from elasticity.progress import Progress
 
     return Progress(stage, unit=unit, enabled=enabled)
 

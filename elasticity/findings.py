@@ -129,11 +129,13 @@ def findings(root) -> list[dict]:
     """One row per claim and run: claim, run, verdict, effect, seeds, control, grade."""
     root = Path(root)
     rows = []
-    for experiment, read in (("counterfactual", _counterfactual), ("resist", _resist), ("rebound", _rebound),
-                             ("audit", _audit)):
+    for experiment, read in READERS.items():
         for doc in _runs(root, experiment):
             rows += read(doc)
     return rows
+
+
+READERS = {"counterfactual": _counterfactual, "resist": _resist, "rebound": _rebound, "audit": _audit}
 
 
 def text(rows: list[dict]) -> str:

@@ -55,7 +55,7 @@ def _run_sections(root: Path, skipped: list[dict]) -> list[Section]:
     """A section per finished run with a table: the audit's default run, then every
     counterfactual, resist and rebound run; damaged results go to skipped."""
     folders = [root / "audit" / "default"] if (root / "audit" / "default" / store.RESULT_FILE).is_file() else []
-    for experiment in ("counterfactual", "resist", "rebound"):
+    for experiment in (name for name in TABLES if name != "audit"):
         folders += sorted(p.parent for p in (root / experiment).glob(f"*/{store.RESULT_FILE}"))
     out = []
     for folder in folders:

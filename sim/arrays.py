@@ -41,3 +41,15 @@ def _real(array: np.ndarray, path: Path, name: str = "") -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{where}: expected real numbers, got dtype {array.dtype}")
     return array
+
+
+def load_vector(path, what: str, check):
+    """``check(array)`` of a .npy file's array (an .npz archive is refused); a ValueError the
+    check raises names the file."""
+    x = load(path, what)
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{path} must be a .npy array, not an .npz archive")
+    try:
+        return check(x)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None

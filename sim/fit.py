@@ -96,11 +96,5 @@ def fit_file(path, vocab_size: int = 2, depth: int | None = None, masses: bool =
     from sim import arrays, tree
 
     if masses:
-        x = arrays.load(path, "mass vector")
-        if not isinstance(x, np.ndarray):
-            raise ValueError(f"{path} must be a .npy array, not an .npz archive")
-        try:
-            return fit_masses(x)
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
+        return arrays.load_vector(path, "mass vector", fit_masses)
     return fit_masses(tree.build(*tree.load_sequences(path), vocab_size, depth).eos)

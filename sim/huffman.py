@@ -48,13 +48,7 @@ def kraft_sum(lengths) -> float:
 
 def load_probabilities(path) -> np.ndarray:
     """A probability vector from a .npy file (checked: 1-D, real, finite, sums to 1)."""
-    p = arrays.load(path, "probability vector")
-    if not isinstance(p, np.ndarray):
-        raise ValueError(f"{path} must be a .npy array, not an .npz archive")
-    try:
-        return check_probabilities(p)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    return arrays.load_vector(path, "probability vector", check_probabilities)
 
 
 def summary(p=None, n_random: int | None = None, seed: int = 0) -> dict:

@@ -3,7 +3,7 @@ the stage, counts, elapsed time and an estimate; nothing for work shorter than t
 
 import io
 
-from harness import progress
+from elasticity import progress
 
 
 class Clock:
