@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from elasticity import render
+from harness.configs import ReboundConfig, ResistConfig
 from sim.limits import MAX_DEPTH, MAX_RANDOM_SYMBOLS, MAX_REPLICATES
 from theory.exact import MAX_SIZE_RATIO
 from theory.quadrature import ALPHA_MAX, ALPHA_MIN
@@ -421,6 +422,17 @@ def _preset_option(experiment: str, default: str, what: dict[str, str]):
     return click.option("--preset", type=click.Choice(list(what)), default=default, show_default=True, help=text)
 
 
+def _declared_option(cls, name: str, help_extra: str = ""):
+    """``--NAME`` for config field ``name`` of ``cls``: its choices and help from the declaration
+    (harness/configs.py), so that the CLI and the config never disagree; None means the preset's."""
+    from harness import params
+
+    p = next(p for field, p, _ in params.declarations(cls) if field == name)
+    choices = [v for v in getattr(p.constraint, "values", ()) if v != ""]
+    return click.option(f"--{name.replace('_', '-')}", type=click.Choice(choices) if choices else None,
+                        default=None, help=f"{p.help}{help_extra} [default: the preset's].")
+
+
 def _stack(options: list):
     """One decorator applying several click options, in the order listed."""
     def apply(command):
@@ -530,16 +542,11 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
 @_preset_option("rebound", "quick", {
     "micro": "tiny, for tests", "quick": "a small grid",
     "cpu-full": "the paper's grid: sizes, pre-training amounts, a learning-rate sweep"})
-@click.option("--variant", type=click.Choice(["sft", "dpo", "reversed"]), default=None,
-              help="sft: positive SFT then negative SFT; dpo: negative chosen over positive; "
-                   "reversed: negative first, positive after [default: the preset's, sft].")
-@click.option("--dataset", type=click.Choice(["synthetic", "imdb", "safe-rlhf"]), default=None,
-              help="synthetic: the offline world [default]; imdb / safe-rlhf: local files (--data-dir) "
-                   "on a local model (--model-path).")
+@_declared_option(ReboundConfig, "variant")
+@_declared_option(ReboundConfig, "dataset", " (--data-dir) on a local model (--model-path)")
 @_real_model_options
-@click.option("--scorer", type=click.Choice(["vader", "classifier", "cost"]), default=None,
-              help="Real data only. vader: offline lexicon sentiment [imdb default]; classifier: a "
-                   "local sentiment classifier; cost: a local cost model [safe-rlhf default].")
+@_declared_option(ReboundConfig, "scorer", "; vader: offline lexicon sentiment, classifier: a local sentiment "
+                                          "classifier, cost: a local cost model")
 @click.option("--scorer-path", default="", metavar="DIR", help="The classifier or cost model directory.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Where to train and measure [default: cpu for the synthetic world, else cuda when "
@@ -590,9 +597,8 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
 @_preset_option("resist", "quick", {
     "micro": "tiny, for tests", "quick": "the synthetic world, exact distances, with the no-pre-training control",
     "paper": "Table 1's hyper-parameters (for real models)"})
-@click.option("--dataset", type=click.Choice(["synthetic", "alpaca", "qa", "safe-rlhf"]), default=None,
-              help="synthetic: the world's alignment set [default]; alpaca (instruction-following), "
-                   "qa (truthful), safe-rlhf (safe answers): local files.")
+@_declared_option(ResistConfig, "dataset", "; alpaca (instruction-following), qa (truthful), safe-rlhf (safe "
+                                         "answers)")
 @_real_model_options
 @click.option("--warmup-data-dir", default="", metavar="DIR",
               help="Real models only: an Alpaca-format folder to fine-tune the base on first (the paper "
