@@ -51,7 +51,7 @@ def test_audit_human_output(tmp_path):
     (("theory", "--alpha", "1", "--k", "10"), "alpha must be >= 1.1"),
     (("theory", "--alpha", "2", "--k", "-1"), "k must be > 0"),
     (("theory", "--alpha", "2", "--k", "10", "--l", "-0.5"), "l must be >= 0"),
-    (("theory", "--alpha", "nan", "--k", "10"), "not a finite number"),
+    (("theory", "--alpha", "nan", "--k", "10"), "must be a finite number"),
     (("theory", "--alpha", "two", "--k", "10"), "'two' is not a number"),
     (("theory", "--alpha", "2,x", "--k", "10"), "'x' is not a number"),
     (("theory", "--k", "10"), "give --alpha and --k"),
