@@ -155,11 +155,30 @@ def _ci(stat: dict, digits: int = 4) -> str:
     return interval(stat, digits)
 
 
+def _p(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.2g}"
+
+
+def verdict_line(doc: dict) -> str:
+    """The verdict with what it rests on: the 95% and 90% intervals and the one-sided p."""
+    e, eq = doc["effect"], doc["equivalence"]
+    ci90 = "n/a" if eq["ci90"] is None else f"[{eq['ci90'][0]:+.3f}, {eq['ci90'][1]:+.3f}]"
+    sign = f" ({'above' if e['mean'] > 0 else 'below'} 0)" if doc["verdict"].startswith("significant") else ""
+    return (f"{doc['verdict']}{sign}: {_cell(e, 3)}, 90% {ci90} within +-{doc['sesoi']:g}? "
+            f"{'yes' if eq['within_margin'] else 'no'}; one-sided p {_p(eq['p_one_sided'])}")
+
+
+def replication_line(chances: dict | None) -> str:
+    if chances is None:
+        return "n/a"
+    return ", ".join(f"{name} {p:.0%}" for name, p in chances.items() if p >= 0.005)
+
+
 def counterfactual(result: dict) -> str:
     """The CLI's view: the verdict and its note, then the report's table as aligned text."""
     _, headers, rows = counterfactual_table(result["run_id"], result)
     width = max(len(r[0]) for r in rows[1:])
-    lines = [f"verdict: {result['verdict']}", f"  {result['verdict_note']}"]
+    lines = [f"verdict: {verdict_line(result)}", f"  {result['verdict_note']}"]
     lines += [f"{r[0]:<{width}}  {r[1]:<30} {r[2]}".rstrip() for r in rows[1:]]
     return "\n".join(lines)
 
@@ -214,22 +233,30 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
     units = p["units"]
     window = f"Q2 = {', '.join(str(q) for q in p['q2'])}"
     eq = doc["equivalence"]
-    rows = [["verdict", doc["verdict"], doc["verdict_note"]],
+    steps = ", ".join(f"{s:g}" for s in p["optimizer_steps"])
+    rows = [["verdict", verdict_line(doc), doc["verdict_note"]],
             [f"primary effect ({window}, {units})", _cell(e),
              f"drop({m['low_arm']}) - drop({m['high_arm']}), {p['alignment']}-matched, lr {p['second_lr']:g}, "
-             f"{e['n_seeds']} seeds paired (> 0: elasticity); declared before the run"],
+             f"{steps} optimizer steps, {e['n_seeds']} seeds paired (> 0: elasticity); declared before the run"],
             ["equivalence (90% interval)",
              "n/a" if eq["ci90"] is None else f"[{eq['ci90'][0]:.4f}, {eq['ci90'][1]:.4f}]",
-             f"inside +-{doc['sesoi']:g} (the smallest effect of interest): {'yes' if eq['within_margin'] else 'no'}"],
+             f"inside +-{doc['sesoi']:g} (the smallest effect of interest): {'yes' if eq['within_margin'] else 'no'}; "
+             f"TOST p = {_p(eq['p_tost'])}; one-sided p of the sign = {_p(eq['p_one_sided'])}"],
+            ["a same-size rerun would read", replication_line(doc["replication"]),
+             "plug-in: if the true effect and spread were the observed ones"],
             ["minimal detectable effect", "n/a" if doc["minimal_detectable_effect"] is None
              else f"{doc['minimal_detectable_effect']:.4f}", f"{units}, 80% power, two-sided 5%"]]
     if doc["excluded_seeds"]:
         rows.append(["seeds excluded", str(len(doc["excluded_seeds"])),
                      "an extreme arm never reached the target score (pre-declared rule)"])
+    dm = doc["dose_matched_probability"]
+    rows.append([f"dose-matched, probability units ({window})", _cell(dm),
+                 f"secondary: the same window when every arm sees the same alignment examples; Holm p = "
+                 f"{_p(dm['p_holm'])}"])
     adj = doc["adjusted_effect"]
     means = ", ".join(f"{k} {v:+.3f}" for k, v in adj.get("covariate_means", {}).items())
     rows.append(["effect adjusted for dose and start", _cell(adj),
-                 adj.get("note") or f"exploratory: the intercept of a paired regression on "
+                 adj.get("note") or f"exploratory, post-treatment: the intercept of a paired regression on "
                  f"{', '.join(adj['covariates']) or 'nothing'}" + (f" (mean differences {means}: an extrapolation "
                                                                   f"to equal covariates)" if means else "")])
     if doc["dose_effect"] is not None:

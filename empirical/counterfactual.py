@@ -336,17 +336,18 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
     verdict = statistics.verdict(primary["ci95"], equivalence)
     if verdict == "equivalent" and not controls["in_window_detected"]:
         verdict = "not resolved"  # a window where no control can be seen cannot support "absent"
+    # one seed set for every contrast: the primary's exclusions apply to the secondaries too
     effects = [{"alignment": variant, "second_lr": lr, "units": units, **by_units[units]}
                for variant in ("dose", "target") for lr in c.second_lrs
-               for by_units in [_effect(c, records, low, high, lambda r, v=variant, lr=lr: path(r, v, lr))]
+               for by_units in [_effect(c, records, low, high, lambda r, v=variant, lr=lr: path(r, v, lr), seeds)]
                for units in ("probability", "logit")]
     scan = window_scan(c, records, low, high, seeds)
     metrics = {"low_arm": low, "high_arm": high, "effects": effects, "secondary": _secondary(effects),
-               "window_scan": scan, "earliest_window_with_control": choose_window(scan),
+               "window_scan": scan, "earliest_window_with_control": choose_window(scan, min_window_q2(c)),
                "aligned": _aligned_table(c, records), "pretrained": _pretrained_table(c, records)}
     if c.placebo:
         mid = fraction_arm(c.middle)
-        placebo = {v: _endpoint(c, records, mid, "placebo", lambda r, v=v: path(r, v, e.second_lr), list(c.seeds))
+        placebo = {v: _endpoint(c, records, mid, "placebo", lambda r, v=v: path(r, v, e.second_lr), seeds)
                    for v in ("dose", "target")}
         metrics["placebo"] = {v: {**_short(p), "covers_zero": statistics.verdict(p["ci95"]) == "not resolved"}
                               for v, p in placebo.items()}
@@ -355,12 +356,17 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
            "effect": {**_short(primary), "n_seeds": primary["n"], "units": e.units, "per_seed": primary["per_seed"],
                       "alignment": e.alignment, "second_lr": e.second_lr},
            "primary_endpoint": {"q2": list(e.q2), "units": e.units, "alignment": e.alignment,
-                                "second_lr": e.second_lr},
-           "sesoi": c.sesoi, "equivalence": {k: equivalence[k] for k in ("ci90", "within_margin")},
-           "excluded_seeds": excluded, "minimal_detectable_effect": mde,
-           "adjusted_effect": _adjusted_effect(c, records, low, high, primary, seeds),
-           "dose_effect": _dose_effect(c, records), "positive_controls": controls,
-           "effective_k": _effective_k(c, records)}
+                                "second_lr": e.second_lr, "optimizer_steps": [q / c.second_batch for q in e.q2]},
+           "sesoi": c.sesoi,
+           "equivalence": {k: equivalence[k] for k in ("ci90", "within_margin", "p_tost", "p_one_sided")},
+           "replication": statistics.replication(primary, c.sesoi, controls["in_window_detected"]),
+           "excluded_seeds": excluded, "seeds": seeds, "minimal_detectable_effect": mde,
+           "dose_matched_probability": _dose_matched_probability(c, records, low, high, seeds, metrics),
+           "adjusted_effect": {**_adjusted_effect(c, records, low, high, primary, seeds),
+                               "exploratory": "conditions on post-treatment variables (Q1 and the aligned score "
+                                              "are outcomes of the arms' pre-training); an extrapolation"},
+           "dose_effect": _dose_effect(c, records, seeds), "positive_controls": controls,
+           "effective_k": _effective_k(c, records, seeds)}
     top["verdict_note"] = _note(c, top, metrics)
     return metrics, top
 
@@ -372,17 +378,46 @@ def window_scan(c, records, low, high, seeds) -> list[dict]:
         return []
     rows = []
     for q in c.q2:
-        at_q = replace(c, primary_endpoint=replace(c.primary_endpoint, q2=(q,)))
+        at_q = _reading(c, replace(c.primary_endpoint, q2=(q,)))
         rows.append({"q2": q, "controls": _positive_controls(at_q, records, low, high, seeds)["in_window"]})
     return rows
 
 
-def choose_window(scan: list[dict]) -> int | None:
+def _reading(c: CounterfactualConfig, endpoint) -> CounterfactualConfig:
+    """``c`` reading another endpoint (the exploratory scans and secondaries): a copy, not a newly
+    declared config, since an exploratory window may be shorter than a primary one may be."""
+    out = copy.copy(c)
+    object.__setattr__(out, "primary_endpoint", endpoint)
+    return out
+
+
+MIN_WINDOW_STEPS = 8  # below, a window is a few sign-like AdamW steps, not a fine-tuning curve
+
+
+def min_window_q2(c: CounterfactualConfig) -> int:
+    """The smallest Q2 a primary window may use: MIN_WINDOW_STEPS optimizer steps of the perturbation."""
+    return MIN_WINDOW_STEPS * c.second_batch
+
+
+def choose_window(scan: list[dict], min_q2: int = 1) -> int | None:
     """The pre-declared rule for the primary window, applied to calibration seeds: the earliest Q2
-    at which some anchor strength of the grid is detected with an added effect of at least the
-    margin. Earlier windows are less noisy but a control cannot be seen there, and a window where
-    no control can be seen cannot support a verdict of "equivalent"."""
-    return next((row["q2"] for row in scan if any(c["at_least_sesoi"] for c in row["controls"])), None)
+    of at least ``min_q2`` at which some anchor strength of the grid is detected with an added
+    effect of at least the margin. Earlier windows are less noisy but a control cannot be seen
+    there, and a window where no control can be seen cannot support a verdict of "equivalent"."""
+    return next((row["q2"] for row in scan
+                 if row["q2"] >= min_q2 and any(c["at_least_sesoi"] for c in row["controls"])), None)
+
+
+def _dose_matched_probability(c, records, low, high, seeds, metrics) -> dict:
+    """The declared window read on the dose-matched variant in probability units (a secondary:
+    the arms see the same alignment examples, so their aligned scores differ), with its Holm p
+    where the window is a single Q2 of the secondary family."""
+    e = replace(c.primary_endpoint, alignment="dose", units="probability")
+    at_dose = _reading(c, e)
+    stat = _endpoint(at_dose, records, low, high, lambda r: path(r, "dose", e.second_lr), seeds)
+    row = [r for r in metrics["secondary"] if r["alignment"] == "dose" and r["units"] == "probability"
+           and r["second_lr"] == e.second_lr and [r["q2"]] == list(e.q2)]
+    return {**_short(stat), "n_seeds": stat["n"], "p_holm": row[0]["p_holm"] if row else None}
 
 
 def _secondary(effects: list[dict]) -> list[dict]:
@@ -410,14 +445,14 @@ def _adjusted_effect(c, records, low, high, primary, seeds) -> dict:
     return statistics.adjusted_effect(effects, covariates)
 
 
-def _dose_effect(c, records) -> dict | None:
+def _dose_effect(c, records, seeds) -> dict | None:
     """At the middle f, aligned to the same target at two rates (two doses, one score): per seed,
     drop(align_lr) - drop(dose_align_lr) on the primary endpoint, and the doses' ratio."""
     if c.dose_align_lr <= 0:
         return None
     e = c.primary_endpoint
     mid = fraction_arm(c.middle)
-    got = [records[cell_key(s, mid)] for s in c.seeds]
+    got = [records[cell_key(s, mid)] for s in seeds]
     per_seed = [_window(c, r, r, lambda x: path(x, "target", e.second_lr),
                         lambda x: x["dose_arm"]["perturb"]) for r in got]
     stat = statistics.mean_ci(per_seed)
@@ -489,7 +524,7 @@ def _positive_controls(c, records, low, high, seeds) -> dict:
     return out
 
 
-def _effective_k(c, records) -> list[dict]:
+def _effective_k(c, records, seeds) -> list[dict]:
     """Per |D_pre| at the middle f and pre-training mode: -dCE_align/dCE_pre from the first Q2
     points of the dose variant's perturbation (slopes per seed; Fieller's interval for the ratio
     of their means), beside the nominal k = |D_pre| / q1_dose, the optimal compressor's value, and
@@ -503,7 +538,7 @@ def _effective_k(c, records) -> list[dict]:
     rows = []
     for mode in k_modes(c):
         for n in k_sizes(c):
-            got = [records[cell_key(s, size_arm(c, n, mode))] for s in c.seeds]
+            got = [records[cell_key(s, size_arm(c, n, mode))] for s in seeds]
             rising, falling = [], []
             for record in got:
                 points = path(record, "dose", lr)[: c.k_fit_points + 1]

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import stats
 
-VERDICTS = ("elasticity", "opposite", "equivalent", "not resolved")
+VERDICTS = ("elasticity", "opposite", "significant, inside the margin", "equivalent", "not resolved")
 
 
 def mean_ci(values) -> dict:
@@ -54,17 +54,16 @@ def verdict(ci95, equivalent: dict | None = None) -> str:
     ``equivalent`` when ``equivalent`` (from ``equivalence``) says the 90% interval lies inside
     the margin; else ``not resolved`` (one seed, no interval, is not resolved either). A
     significant effect smaller than the margin is still reported as significant: its
-    equivalence record says it is small."""
+    equivalence record says it is small: with ``equivalent`` given, a significant effect whose
+    90% interval lies inside the margin is ``significant, inside the margin`` (its sign is the
+    mean's)."""
     if ci95 is None:
         return "not resolved"
     low, high = ci95
-    if low > 0:
-        return "elasticity"
-    if high < 0:
-        return "opposite"
-    if equivalent is not None and equivalent["within_margin"]:
-        return "equivalent"
-    return "not resolved"
+    small = equivalent is not None and equivalent["within_margin"]
+    if low > 0 or high < 0:
+        return "significant, inside the margin" if small else ("elasticity" if low > 0 else "opposite")
+    return "equivalent" if small else "not resolved"
 
 
 def logit(p: float) -> float:
@@ -95,8 +94,54 @@ def equivalence(stat: dict, sesoi: float) -> dict:
     if not (math.isfinite(sesoi) and sesoi > 0):
         raise ValueError(f"sesoi must be a finite number > 0, got {sesoi}")
     ci90 = t_interval(stat["mean"], stat["sd"], stat["n"], 0.90)
-    return {"ci90": ci90, "sesoi": sesoi,
+    return {"ci90": ci90, "sesoi": sesoi, "p_tost": _p_tost(stat, sesoi), "p_one_sided": _p_one_sided(stat),
             "within_margin": ci90 is not None and -sesoi < ci90[0] and ci90[1] < sesoi}
+
+
+def _standard_error(stat: dict) -> float | None:
+    return None if stat["sd"] is None or stat["n"] < 2 or stat["sd"] == 0 else stat["sd"] / math.sqrt(stat["n"])
+
+
+def _p_tost(stat: dict, sesoi: float) -> float | None:
+    """TOST's p-value: the larger of the two one-sided t-tests against -sesoi and +sesoi (< 0.05
+    exactly when the 90% interval lies inside the margin)."""
+    se = _standard_error(stat)
+    if se is None:
+        return None
+    df = stat["n"] - 1
+    return float(max(stats.t.sf((stat["mean"] + sesoi) / se, df), stats.t.cdf((stat["mean"] - sesoi) / se, df)))
+
+
+def _p_one_sided(stat: dict) -> float | None:
+    """One-sided t-test of 0 in the direction of the observed mean (how firmly its sign is seen)."""
+    se = _standard_error(stat)
+    return None if se is None else float(stats.t.sf(abs(stat["mean"]) / se, stat["n"] - 1))
+
+
+REPLICATION_DRAWS = 20_000  # Monte Carlo error of a probability about 0.0035 at most (sqrt(.25 / 20000))
+
+
+def replication(stat: dict, sesoi: float, control_detected: bool = True) -> dict | None:
+    """The chance that a rerun with as many seeds reads each verdict, if the true effect were the
+    observed mean and the per-seed spread the observed sd (a plug-in: it ignores the uncertainty
+    of both, so it says how fragile a verdict is, not how likely it is true). Each rerun draws its
+    mean and sd from their sampling laws (normal, scaled chi-square); fixed seed, so the numbers
+    are reproducible."""
+    se = _standard_error(stat)
+    if se is None:
+        return None
+    n, rng = stat["n"], np.random.default_rng(0)
+    means = rng.normal(stat["mean"], se, REPLICATION_DRAWS)
+    ses = stat["sd"] * np.sqrt(rng.chisquare(n - 1, REPLICATION_DRAWS) / (n - 1)) / math.sqrt(n)
+    half95, half90 = (stats.t.ppf(q, n - 1) * ses for q in (0.975, 0.95))  # as t_interval draws them
+    significant = (means - half95 > 0) | (means + half95 < 0)
+    small = (means - half90 > -sesoi) & (means + half90 < sesoi)  # as equivalence's within_margin
+    counts = {"elasticity": (means - half95 > 0) & ~small, "opposite": (means + half95 < 0) & ~small,
+              "significant, inside the margin": significant & small,
+              "equivalent": ~significant & small & control_detected,
+              "not resolved": ~significant & ~(small & control_detected)}
+    counts = {name: int(hits.sum()) for name, hits in counts.items()}
+    return {name: count / REPLICATION_DRAWS for name, count in counts.items()}
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -324,12 +324,14 @@ class EndpointConfig(Declared):
     """The counterfactual's primary endpoint, declared before the confirmatory run (its verdict
     reads this and nothing else): per seed, the mean over these Q2 checkpoints of drop(low f) -
     drop(high f), in these units, for this alignment variant at this perturbation learning rate.
-    The default window, Q2 = 32 in logit units, is what the pre-declared rule
-    (``empirical.counterfactual.choose_window``) chose on the calibration seeds 0-15: the
-    earliest Q2 at which the in-window control (the output-space anchor) is detected with an
-    effect of at least the margin (docs/experiments.md, with the committed calibration result)."""
+    The default window, Q2 = 128 in logit units (8 AdamW steps at batch 16), is what the
+    pre-declared rule (``empirical.counterfactual.choose_window``) chooses on the calibration
+    seeds 0-15: the earliest Q2 of at least 8 optimizer steps at which the in-window control (the
+    output-space anchor) is detected with an effect of at least the margin (docs/experiments.md;
+    a test checks the committed calibration result against this declaration)."""
 
-    q2: tuple[int, ...] = param((32,), Grid(COUNT), "the Q2 checkpoints averaged", unit="examples")
+    q2: tuple[int, ...] = param((128,), Grid(COUNT), "the Q2 checkpoints averaged (at least 8 optimizer steps)",
+                                unit="examples")
     units: str = param("logit", OneOf(ENDPOINT_UNITS), "the score's scale")
     alignment: str = param("target", OneOf(ALIGNMENTS), "target: aligned to a common score; dose: a common Q1")
     second_lr: float = param(1e-3, LEARNING_RATE, "the perturbation's learning rate the endpoint reads")
@@ -402,6 +404,9 @@ class CounterfactualConfig(Declared):
                  f"align_batch and second_batch must be <= {min(w.n_align, w.n_perturb)} (the alignment and "
                  f"perturbation sets)")
         e = self.primary_endpoint
+        _require(min(e.q2) >= 8 * self.second_batch,
+                 f"primary_endpoint.q2 {list(e.q2)} must span at least 8 optimizer steps (Q2 >= 8 x second_batch = "
+                 f"{8 * self.second_batch}): fewer is a few sign-like AdamW steps, not a fine-tuning curve")
         _require(set(e.q2) <= set(self.q2),
                  f"primary_endpoint.q2 {list(e.q2)} must be checkpoints of the Q2 grid {list(self.q2)}")
         _require(e.second_lr in self.second_lrs,

@@ -84,10 +84,10 @@ COUNTERFACTUAL = {
         replay=False, dose_align_lr=0.0, k_sizes=(640, 64_000), k_mode="both", joint=True),
     "gpu-calibration": CounterfactualConfig(
         **_GPU, seeds=tuple(range(16)), q2=(32, 64, 128, 256, 512), anchor_beta=(1.0, 3.0, 10.0, 30.0, 100.0),
-        dose_align_lr=0.0, primary_endpoint=EndpointConfig(q2=(64,))),
+        dose_align_lr=0.0, primary_endpoint=EndpointConfig(q2=(128,))),
     "gpu-scale": CounterfactualConfig(
         **{**_GPU, "fractions": (0.2, 0.5, 0.8)}, seeds=tuple(range(100, 148)), q2=(32, 64, 128, 256),
-        primary_endpoint=EndpointConfig(q2=(64,))),  # provisional until gpu-calibration has run
+        primary_endpoint=EndpointConfig(q2=(128,))),  # provisional until gpu-calibration has run
 }
 
 

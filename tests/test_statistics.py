@@ -130,16 +130,52 @@ def test_equivalence_is_schuirmanns_two_one_sided_tests():
         assert got["ci90"] == pytest.approx(list(stats.t.interval(0.90, x.size - 1, x.mean(), stats.sem(x))))
 
 
-def test_four_verdicts_from_hand_made_intervals():
+def test_five_verdicts_from_hand_made_intervals():
     inside = {"within_margin": True}
     outside = {"within_margin": False}
-    assert statistics.verdict([0.01, 0.3], inside) == "elasticity"  # significant beats small
-    assert statistics.verdict([-0.3, -0.01], inside) == "opposite"
+    assert statistics.verdict([0.01, 0.3], outside) == "elasticity"
+    assert statistics.verdict([-0.3, -0.01], outside) == "opposite"
+    assert statistics.verdict([0.01, 0.1], inside) == "significant, inside the margin"  # its own outcome
+    assert statistics.verdict([-0.1, -0.01], inside) == "significant, inside the margin"
+    assert statistics.verdict([0.01, 0.3]) == "elasticity"  # no margin given: significance alone
     assert statistics.verdict([-0.1, 0.1], inside) == "equivalent"
     assert statistics.verdict([-0.1, 0.1], outside) == "not resolved"
     assert statistics.verdict([-0.1, 0.1]) == "not resolved"  # no margin given: cannot say "absent"
     assert statistics.verdict(None, inside) == "not resolved"
-    assert set(statistics.VERDICTS) == {"elasticity", "opposite", "equivalent", "not resolved"}
+    assert len(statistics.VERDICTS) == 5
+
+
+@given(st.lists(st.floats(-1, 1), min_size=3, max_size=40), st.floats(0.05, 1.0))
+def test_tost_p_is_below_005_exactly_when_the_90_interval_is_inside_the_margin(values, sesoi):
+    """TOST's p < 0.05 <=> the 90% interval lies inside +-sesoi (Schuirmann); the one-sided p of the
+    sign is the two-sided t-test's p halved."""
+    stat = statistics.mean_ci(values)
+    assume(stat["sd"] is not None and stat["sd"] > 1e-6)
+    eq = statistics.equivalence(stat, sesoi)
+    margin = min(abs(eq["ci90"][0] + sesoi), abs(sesoi - eq["ci90"][1]))
+    assume(margin > 1e-9)  # away from the boundary, where rounding decides
+    assert (eq["p_tost"] < 0.05) == eq["within_margin"]
+    assert eq["p_one_sided"] == pytest.approx(statistics.p_value(stat) / 2, rel=1e-9)
+
+
+def test_replication_matches_a_slow_twin_that_calls_verdict_per_draw(monkeypatch):
+    """The vectorised replication probabilities equal a loop that draws the same reruns and asks
+    ``verdict`` and ``equivalence`` of each (the same RNG stream: identical fractions)."""
+    monkeypatch.setattr(statistics, "REPLICATION_DRAWS", 400)
+    stat = {"mean": -0.076, "sd": 0.31, "n": 48}  # cpu-standard-like: fragile between three verdicts
+    fast = statistics.replication(stat, 0.2, control_detected=True)
+    rng = np.random.default_rng(0)
+    means = rng.normal(stat["mean"], stat["sd"] / math.sqrt(48), 400)
+    sds = stat["sd"] * np.sqrt(rng.chisquare(47, 400) / 47)
+    slow = dict.fromkeys(statistics.VERDICTS, 0)
+    for m, sd in zip(means, sds, strict=True):
+        rerun = {"mean": float(m), "sd": float(sd), "n": 48}
+        slow[statistics.verdict(statistics.t_interval(m, sd, 48, 0.95), statistics.equivalence(rerun, 0.2))] += 1
+    assert fast == {name: count / 400 for name, count in slow.items()}
+    assert sum(fast.values()) == pytest.approx(1.0) and fast["opposite"] > 0 and fast["equivalent"] > 0
+    blind = statistics.replication(stat, 0.2, control_detected=False)  # no control: never "equivalent"
+    assert blind["equivalent"] == 0 and blind["not resolved"] == pytest.approx(fast["not resolved"]
+                                                                              + fast["equivalent"])
 
 
 def test_equivalence_refuses_a_bad_margin():
@@ -187,7 +223,7 @@ def test_adjusted_effect_removes_a_covariates_part():
 
 CONFIG = overrides.with_overrides(presets.COUNTERFACTUAL["micro"], [
     "spring=0,3", "k_fit_points=2", "anchor_beta=30", "unreached=exclude", "sesoi=0.2", "joint=false"])
-Q = CONFIG.primary_endpoint.q2  # (64,): the declared window
+Q = CONFIG.primary_endpoint.q2  # (128,): the declared window
 
 
 def _points(aligned: float, drop: float, q2, ce_slope_pre: float = -1e-3, ce_slope_align: float = 2e-3):
@@ -253,7 +289,8 @@ def test_summary_reads_the_declared_endpoint_with_its_sign():
     by_seed = dict(zip(CONFIG.seeds, expected, strict=True))
     assert top["effect"]["per_seed"] == {str(s): pytest.approx(x, rel=1e-9) for s, x in by_seed.items()}
     assert top["verdict"] == "elasticity" and top["effect"]["n_seeds"] == len(CONFIG.seeds)
-    assert top["primary_endpoint"] == {"q2": list(Q), "units": "logit", "alignment": "target", "second_lr": 1e-3}
+    assert top["primary_endpoint"] == {"q2": list(Q), "units": "logit", "alignment": "target", "second_lr": 1e-3,
+                                       "optimizer_steps": [q / CONFIG.second_batch for q in Q]}
     by_q2 = one(metrics["effects"], alignment="target", second_lr=0.001, units="probability")["by_q2"]
     assert [row["mean"] for row in by_q2] == pytest.approx([effect * min(1.0, q / max(CONFIG.q2))
                                                             for q in CONFIG.q2], rel=1e-9)
@@ -266,7 +303,7 @@ def test_summary_reads_opposite_equivalent_and_not_resolved():
     assert counterfactual.summarize(CONFIG, _records(opposite))[1]["verdict"] == "opposite"
     # tiny differences around 0: the 90% interval lies inside +-0.2 logit
     tiny = {"f0.2": {0: 0.401, 1: 0.399, 2: 0.4005}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
-    control = {"f0.2": {0: 0.8, 1: 0.85, 2: 0.9}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
+    control = {"f0.2": {0: 0.6, 1: 0.62, 2: 0.64}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}  # scores stay in (0, 1)
     top = counterfactual.summarize(CONFIG, _records(tiny, control))[1]
     assert top["equivalence"]["within_margin"] and top["verdict"] == "equivalent"
     # the same data without a detectable in-window control cannot say "absent"
@@ -318,6 +355,9 @@ def test_unreached_seeds_are_excluded_and_counted():
     _, top = counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
     assert top["excluded_seeds"] == [1] and top["effect"]["n_seeds"] == 2
     assert set(top["effect"]["per_seed"]) == {"0", "2"} and "1 seed(s) excluded" in top["verdict_note"]
+    metrics, _ = counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
+    assert all(entry["area"]["n"] == 2 for entry in metrics["effects"])  # one seed set for the secondaries
+    assert top["seeds"] == [0, 2] and top["dose_matched_probability"]["n_seeds"] == 2
     keep = overrides.with_overrides(CONFIG, ["unreached=keep"])
     assert counterfactual.summarize(keep, _records(drops, unreached=((1, "f0.2"),)))[1]["excluded_seeds"] == []
     with pytest.raises(ValueError, match="only 1 seed"):
@@ -385,7 +425,7 @@ def test_window_scan_and_the_rule_that_chooses_the_primary_window():
     """What the anchor adds, by hand at each Q2 alone; the rule picks the earliest Q2 where it is
     detected and at least the margin (0.2 logit)."""
     drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
-    control = {"f0.2": {0: 0.8, 1: 0.82, 2: 0.84}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
+    control = {"f0.2": {0: 0.6, 1: 0.62, 2: 0.64}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
     metrics, _ = counterfactual.summarize(CONFIG, _records(drops, control))
     scan = metrics["window_scan"]
     assert [row["q2"] for row in scan] == list(CONFIG.q2)
@@ -393,14 +433,17 @@ def test_window_scan_and_the_rule_that_chooses_the_primary_window():
     def logit_drop(level, drop, q):
         return statistics.logit(level) - statistics.logit(level - drop * min(1.0, q / max(CONFIG.q2)))
 
-    first = None
+    first = first_any = None
     for row in scan:
         q = row["q2"]
         added = [logit_drop(_level(s), control["f0.2"][s], q) - logit_drop(_level(s), 0.1, q)
                  - (logit_drop(_level(s), 0.4, q) - logit_drop(_level(s), 0.4, q)) for s in CONFIG.seeds]
         (got,) = row["controls"]
         assert got["effect"]["mean"] == pytest.approx(np.mean(added), rel=1e-9)
-        if first is None and got["detected"] and np.mean(added) >= CONFIG.sesoi:
-            first = q
+        seen = got["detected"] and np.mean(added) >= CONFIG.sesoi
+        first_any = q if first_any is None and seen else first_any
+        if first is None and seen and q >= 8 * CONFIG.second_batch:
+            first = q  # the rule's window spans at least 8 optimizer steps
     assert first is not None and metrics["earliest_window_with_control"] == first
+    assert counterfactual.choose_window(scan) == first_any  # without the floor: the earliest detected
     assert counterfactual.choose_window([{"q2": 16, "controls": [{"at_least_sesoi": False}]}]) is None
