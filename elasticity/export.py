@@ -20,7 +20,7 @@ from pathlib import Path
 from harness import store
 
 FORMATS = ("csv", "parquet")
-TABLES = ("cells", "summary")
+TABLES = ("cells", "summary", "per-seed")
 SERIES = "_series"  # the path of keys that led to a row (turned into axis columns, then dropped)
 
 
@@ -266,6 +266,23 @@ def table(run_dir, partial: bool = False, with_config: bool = False):
     return _typed(_pandas().DataFrame(rows(run_dir, partial, with_config)), FLOAT_AXES, INTEGER_AXES)
 
 
+def per_seed(run_dir) -> list[dict]:
+    """A finished run's per-seed values (long form: seed, quantity, the locating value, value):
+    everything its verdict is computed from, so that anyone can recompute it from this table."""
+    folder = Path(run_dir)
+    if not (folder / store.RESULT_FILE).is_file():
+        raise store.StoreError(f"{folder} has no {store.RESULT_FILE}: the run is not finished")
+    doc = store.read_result(folder, experiment=folder.parent.name)
+    if not doc.get("per_seed"):
+        raise ValueError(f"{folder}: this result has no per-seed table (counterfactual results have one)")
+    return [{"run_id": doc["run_id"], **row} for row in doc["per_seed"]]
+
+
+def per_seed_table(run_dir):
+    """``per_seed(run_dir)`` as a pandas DataFrame with numeric columns."""
+    return _typed(_pandas().DataFrame(per_seed(run_dir)), ("value", "anchor_beta"), ("seed",))
+
+
 def summary_table(run_dir):
     """``summary(run_dir)`` as a pandas DataFrame with numeric columns."""
     return _typed(_pandas().DataFrame(summary(run_dir)), SUMMARY_NUMBERS, SUMMARY_INTEGERS)
@@ -303,7 +320,8 @@ def write(run_dir, fmt: str = "csv", out=None, what: str = "cells", force: bool 
     out = output_path(run_dir, fmt, what, out, force)
     if with_config and what != "cells":
         raise ValueError("--with-config applies to --table cells (the summary names its run by run_id)")
-    frame = table(run_dir, partial, with_config) if what == "cells" else summary_table(run_dir)
+    frame = {"cells": lambda: table(run_dir, partial, with_config), "summary": lambda: summary_table(run_dir),
+             "per-seed": lambda: per_seed_table(run_dir)}[what]()
     if fmt == "csv":
         text = frame.apply(lambda column: column.map(_csv_cell) if column.dtype == object else column)
         store.atomic_write_text(out, text.to_csv(index=False))

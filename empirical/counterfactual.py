@@ -368,7 +368,32 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
            "dose_effect": _dose_effect(c, records, seeds), "positive_controls": controls,
            "effective_k": _effective_k(c, records, seeds)}
     top["verdict_note"] = _note(c, top, metrics)
+    top["per_seed"] = _per_seed(c, records, top, low, high)
     return metrics, top
+
+
+def _per_seed(c, records, top: dict, low: str, high: str) -> list[dict]:
+    """Every per-seed value the verdict reads, long form (seed, quantity, anchor_beta, value):
+    the primary effect, what each anchor adds in the window, the dose effect and the covariates;
+    with ``excluded`` for seeds the pre-declared rule left out. Enough to recompute the verdict."""
+    rows = []
+
+    def add(seed, quantity, value, anchor_beta=None):
+        rows.append({"seed": seed, "quantity": quantity, "anchor_beta": anchor_beta, "value": value,
+                     "excluded": seed in top["excluded_seeds"]})
+
+    for s in c.seeds:
+        if str(s) in top["effect"]["per_seed"]:
+            add(s, "primary", top["effect"]["per_seed"][str(s)])
+        for row in top["positive_controls"]["in_window"]:
+            if str(s) in row["per_seed"]:
+                add(s, "anchor added", row["per_seed"][str(s)], row["anchor_beta"])
+        if top["dose_effect"] is not None and str(s) in top["dose_effect"]["per_seed"]:
+            add(s, "dose effect", top["dose_effect"]["per_seed"][str(s)])
+        for name, values in top["adjusted_effect"].get("per_seed_covariates", {}).items():
+            if str(s) in values:
+                add(s, name, values[str(s)])
+    return rows
 
 
 def window_scan(c, records, low, high, seeds) -> list[dict]:
@@ -442,7 +467,9 @@ def _adjusted_effect(c, records, low, high, primary, seeds) -> dict:
                   "delta_start_logit": {s: statistics.logit(a["score"]) - statistics.logit(b["score"])
                                         for s, (a, b) in aligned.items()}}
     effects = {s: primary["per_seed"][str(s)] for s in seeds}
-    return statistics.adjusted_effect(effects, covariates)
+    return {**statistics.adjusted_effect(effects, covariates),
+            "per_seed_covariates": {name: {str(s): v for s, v in values.items()}
+                                    for name, values in covariates.items()}}
 
 
 def _dose_effect(c, records, seeds) -> dict | None:
@@ -457,6 +484,7 @@ def _dose_effect(c, records, seeds) -> dict | None:
                         lambda x: x["dose_arm"]["perturb"]) for r in got]
     stat = statistics.mean_ci(per_seed)
     return {**_short(stat), "n_seeds": stat["n"], "arm": mid, "align_lrs": [c.align_lr, c.dose_align_lr],
+            "per_seed": dict(zip(map(str, seeds), per_seed, strict=True)),
             "log_q1_ratio": statistics.mean_ci([math.log(r["dose_arm"]["align"]["q1"] / r["align"]["target"]["q1"])
                                                 for r in got]),
             "relative_update": [statistics.mean_ci([r["align"]["target"]["relative_update"] for r in got]),
@@ -506,8 +534,9 @@ def _positive_controls(c, records, low, high, seeds) -> dict:
             with_control = _effect(c, records, low, high, curve, seeds)[e.units]["area"]["per_seed"]
             without = _effect(c, records, low, high, plain, seeds)[e.units]["area"]["per_seed"]
         stat = statistics.paired(with_control, without)
-        return {"effect": _short(stat), "detected": statistics.verdict(stat["ci95"]) == "elasticity",
-                "at_least_sesoi": statistics.verdict(stat["ci95"]) == "elasticity" and stat["mean"] >= c.sesoi}
+        seen = statistics.verdict(stat["ci95"]) == "elasticity"
+        return {"effect": _short(stat), "per_seed": stat["per_seed"], "detected": seen,
+                "at_least_sesoi": seen and stat["mean"] >= c.sesoi}
 
     in_window = [{"name": "anchor", "anchor_beta": beta,
                   **added(lambda r, b=beta: control_path(r, "anchor", b), True)} for beta in c.anchor_beta]

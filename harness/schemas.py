@@ -45,7 +45,7 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
                        ("sesoi", "number"), ("equivalence.within_margin", "bool"), ("excluded_seeds", "list"),
                        ("equivalence.p_tost", "number?"), ("equivalence.p_one_sided", "number?"),
                        ("primary_endpoint.optimizer_steps", "list"), ("seeds", "list"),
-                       ("dose_matched_probability.mean", "number"),
+                       ("dose_matched_probability.mean", "number"), ("per_seed[].value", "number"),
                        ("adjusted_effect.mean", "number?"),
                        ("positive_controls.in_window[].anchor_beta", "number"),
                        ("positive_controls.in_window[].effect.mean", "number"),

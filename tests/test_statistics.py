@@ -447,3 +447,22 @@ def test_window_scan_and_the_rule_that_chooses_the_primary_window():
     assert first is not None and metrics["earliest_window_with_control"] == first
     assert counterfactual.choose_window(scan) == first_any  # without the floor: the earliest detected
     assert counterfactual.choose_window([{"q2": 16, "controls": [{"at_least_sesoi": False}]}]) is None
+
+
+def test_the_verdict_is_recomputed_from_the_per_seed_table_alone():
+    """The per-seed rows a result carries (exported as per-seed.csv) hold everything the verdict
+    reads: the primary effect per seed and what each anchor adds there. Recomputed from them and
+    the declared margin, the verdict and its numbers are the summary's (same arithmetic)."""
+    drops = {"f0.2": {s: 0.4 + 0.01 * s for s in CONFIG.seeds}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
+    control = {"f0.2": {0: 0.6, 1: 0.62, 2: 0.64}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
+    _, top = counterfactual.summarize(CONFIG, _records(drops, control))
+    rows = top["per_seed"]
+    primary = statistics.mean_ci([r["value"] for r in rows if r["quantity"] == "primary" and not r["excluded"]])
+    assert primary["mean"] == pytest.approx(top["effect"]["mean"], rel=1e-12)
+    added = statistics.mean_ci([r["value"] for r in rows if r["quantity"] == "anchor added"])
+    detected = added["ci95"][0] > 0
+    recomputed = statistics.verdict(primary["ci95"], statistics.equivalence(primary, CONFIG.sesoi))
+    if recomputed == "equivalent" and not detected:
+        recomputed = "not resolved"
+    assert recomputed == top["verdict"]
+    assert {r["quantity"] for r in rows} >= {"primary", "anchor added", "delta_log_q1", "delta_start_logit"}
