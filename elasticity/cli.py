@@ -791,6 +791,21 @@ def figures(results_dir, out, with_report):
         click.echo(f"report: {page}")
 
 
+@cli.command("runs")
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of runs.")
+def runs_command(results_dir, as_json):
+    """List the finished runs under RESULTS_DIR: experiment, run id, the preset its stored
+    configuration equals (custom if none), seeds, verdict, grade (smoke test, calibration or
+    evidence, from the stored configuration), when it finished, its commit and numerics mode.
+    A result that cannot be read is listed with the reason."""
+    from elasticity import catalog
+
+    if not results_dir.is_dir():
+        raise click.BadParameter(f"{results_dir} is not a directory", param_hint="RESULTS_DIR")
+    _show(as_json, catalog.runs(results_dir), render.run_list)
+
+
 @cli.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
 @click.option("--json", "as_json", is_flag=True, help="Print every file checked as a JSON list.")

@@ -21,10 +21,24 @@ def _runs(root: Path, experiment: str) -> list[dict]:
     return docs
 
 
-def _grade(run_id: str, seeds: int) -> str:
-    if run_id.startswith("calibration"):
+def preset_of(result: dict) -> str | None:
+    """The preset whose configuration a result's stored config is (None: a custom configuration
+    or a sweep). Runs are graded by what they ran, not by the name they were given."""
+    from harness import presets
+
+    experiment = result["experiment"]
+    for name in presets.names().get(experiment, []):
+        preset = presets.get(experiment, name)
+        if hasattr(preset, "as_dict") and preset.as_dict() == result["config"]:
+            return name
+    return None
+
+
+def _grade(result: dict, seeds: int) -> str:
+    preset = preset_of(result)
+    if preset in ("calibration", "gpu-calibration"):
         return "calibration: chose the window, not a verdict"
-    return "smoke test, not evidence" if run_id.startswith("micro") or seeds < MIN_SEEDS else "evidence"
+    return "smoke test, not evidence" if preset == "micro" or seeds < MIN_SEEDS else "evidence"
 
 
 def seed_count(result: dict) -> int:
@@ -36,8 +50,8 @@ def seed_count(result: dict) -> int:
 
 
 def grade_of(result: dict) -> str:
-    """An experiment result's grade from its run id and seed count (the CLI prints it)."""
-    return _grade(result["run_id"], seed_count(result))
+    """An experiment result's grade from its stored config and seed count (the CLI prints it)."""
+    return _grade(result, seed_count(result))
 
 
 def run_label(row: dict) -> str:
@@ -53,14 +67,14 @@ def _counterfactual(doc: dict) -> list[dict]:
             "run": doc["run_id"], "verdict": doc["verdict"],
             "effect": f"{render.interval(e, 3)} ({p['units']}, Q2 = {', '.join(map(str, p['q2']))})",
             "seeds": e["n_seeds"], "control": "in-window control detected" if detected else "no control detected",
-            "grade": _grade(doc["run_id"], e["n_seeds"]) if doc["config"]["anchor_beta"]
+            "grade": _grade(doc, e["n_seeds"]) if doc["config"]["anchor_beta"]
             else "not evidence: this run has no in-window control"}]
     for mode in dict.fromkeys(row["k_mode"] for row in doc["effective_k"]):
         rows = [row for row in doc["effective_k"] if row["k_mode"] == mode]
         out.append({"claim": "the theorem's k-scaling: -dCE_align/dCE_pre = k (difference form, l = 0)",
                     "run": doc["run_id"], "verdict": _k_verdict(mode, rows),
                     "effect": "; ".join(_k_effect(row) for row in rows),
-                    "seeds": e["n_seeds"], "control": K_CONTROL[mode], "grade": _grade(doc["run_id"], e["n_seeds"])})
+                    "seeds": e["n_seeds"], "control": K_CONTROL[mode], "grade": _grade(doc, e["n_seeds"])})
     return out
 
 
@@ -99,7 +113,7 @@ def _resist(doc: dict) -> list[dict]:
         control = "attributable to pre-training: " + "; ".join(parts)
     return [{"claim": "resistance: the inverse path ends closer than the forward one (Appendix E)",
              "run": doc["run_id"], "verdict": f"holds for {holds} of {len(rows)} pairs", "effect": effect,
-             "seeds": n, "control": control, "grade": _grade(doc["run_id"], n)}]
+             "seeds": n, "control": control, "grade": _grade(doc, n)}]
 
 
 def _rebound(doc: dict) -> list[dict]:
@@ -113,7 +127,7 @@ def _rebound(doc: dict) -> list[dict]:
                     "run": doc["run_id"], "verdict": "; ".join(verdicts),
                     "effect": "crossings per Q1 in the report's table", "seeds": seeds,
                     "control": f"{sum(v['seeds_paired'] for v in versus)} seed-points paired with the control",
-                    "grade": _grade(doc["run_id"], seeds)})
+                    "grade": _grade(doc, seeds)})
     return out
 
 

@@ -397,3 +397,22 @@ def params(rows: list[dict]) -> str:
         lines += [f"{row['name']}  ({row['type']}{unit}; default {row['default']!r})",
                   f"    {row['help']}", f"    accepts {row['constraint']}"]
     return "\n".join(lines)
+
+
+def run_list(rows: list[dict]) -> str:
+    """``elasticity runs``: one line per run (or the reason it could not be read)."""
+    if not rows:
+        return "no finished runs"
+    lines = []
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['experiment']}/{r['run_id']}  UNREADABLE: {r['error']}")
+            continue
+        seeds = "" if r["seeds"] is None else f"  {r['seeds']} seeds"
+        verdict = f"  {r['verdict']}" if r["verdict"] else ""
+        grade = f"  [{r['grade']}]" if r["grade"] else ""
+        preset = "" if r["seeds"] is None else f"  preset {r['preset'] or 'custom'}"
+        lines.append(f"{r['experiment']}/{r['run_id']}{preset}{seeds}{verdict}{grade}  "
+                     f"{r['finished'] or 'time not recorded'}  commit {r['commit'] or '?'}"
+                     f"{'' if r['clean'] else ' (dirty)'}  numerics {r['numerics']}")
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ import platform
 import shlex
 import subprocess
 import sys
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def collect(*, seed=None, wall_time_s=None, device: str = "cpu") -> dict:
         "processes": int(os.environ.get("WORLD_SIZE", "1")),  # > 1 under accelerate launch / torchrun
         "seed": seed,
         "wall_time_s": wall_time_s,
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": _command(),
     }
 

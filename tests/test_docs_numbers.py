@@ -45,3 +45,26 @@ def test_every_committed_result_was_made_by_committed_code(path):
     sha = provenance["git_sha"]
     known = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=ROOT, capture_output=True)
     assert known.returncode == 0, f"{path} names commit {sha}, which is not in this repository's history"
+
+
+def test_the_calibration_chose_the_window_the_confirmatory_run_declares():
+    """The pre-declared rule, applied to the committed calibration run, chooses the window that
+    cpu-standard declares (and the confirmatory result reads that declaration)."""
+    from harness import presets
+
+    (calibration,) = (FIXTURES / "counterfactual").glob("calibration-*/result.json")
+    (confirmatory,) = (FIXTURES / "counterfactual").glob("cpu-standard-*/result.json")
+    chosen = json.loads(calibration.read_text())["metrics"]["earliest_window_with_control"]
+    declared = presets.COUNTERFACTUAL["cpu-standard"].primary_endpoint.q2
+    assert [chosen] == list(declared) == json.loads(confirmatory.read_text())["primary_endpoint"]["q2"]
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("counterfactual/*/result.json")), ids=lambda p: p.parent.name)
+def test_each_counterfactual_fixture_carries_its_per_seed_table(path):
+    """per-seed.csv beside the result holds the same per-seed primary values the result does."""
+    import csv
+
+    rows = list(csv.DictReader((path.parent / "per-seed.csv").open()))
+    primary = {int(r["seed"]): float(r["value"]) for r in rows if r["quantity"] == "primary"}
+    stored = json.loads(path.read_text())["effect"]["per_seed"]
+    assert primary == {int(s): v for s, v in stored.items()}
