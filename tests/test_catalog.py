@@ -4,6 +4,7 @@ configuration they ran, not by the name they were given."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ FIXTURES = "tests/fixtures/results"
 
 def test_runs_lists_every_committed_result_readably():
     rows = catalog.runs(FIXTURES)
-    paths = sorted(p.parent for p in __import__("pathlib").Path(FIXTURES).glob("*/*/result.json"))
+    paths = sorted(p.parent for p in Path(FIXTURES).glob("*/*/result.json"))
     assert len(rows) == len(paths) and all("error" not in r for r in rows), [r for r in rows if "error" in r]
     standard = next(r for r in rows if r["run_id"].startswith("cpu-standard"))
     assert standard["preset"] == "cpu-standard" and standard["seeds"] == 48 and standard["grade"] == "evidence"
@@ -33,7 +34,7 @@ def test_runs_command_prints_json_and_refuses_a_missing_folder(tmp_path):
 
 
 def test_load_gives_a_typed_result_with_summary_per_seed_and_figures():
-    (folder,) = __import__("pathlib").Path(FIXTURES).glob("counterfactual/cpu-standard-*")
+    (folder,) = Path(FIXTURES).glob("counterfactual/cpu-standard-*")
     result = elasticity.load(folder)
     doc = store.read_result(folder, experiment="counterfactual")
     assert result.experiment == "counterfactual" and result.verdict == doc["verdict"]
@@ -41,7 +42,8 @@ def test_load_gives_a_typed_result_with_summary_per_seed_and_figures():
     assert primary["mean"] == doc["effect"]["mean"]
     table = result.per_seed()
     rows = table[table["quantity"] == "primary"]
-    assert dict(zip(rows["seed"], rows["value"], strict=True)) == {int(s): v for s, v in doc["effect"]["per_seed"].items()}
+    stored = {int(s): v for s, v in doc["effect"]["per_seed"].items()}
+    assert dict(zip(rows["seed"], rows["value"], strict=True)) == stored
     figure = result.figure("counterfactual_effect")
     assert figure.axes and figure.axes[0].lines
     with pytest.raises(ValueError, match="no figure 'nonsense'"):
@@ -50,7 +52,7 @@ def test_load_gives_a_typed_result_with_summary_per_seed_and_figures():
 
 def test_a_run_is_graded_by_its_stored_config_not_its_name(tmp_path):
     """A smoke-test configuration saved under an evidence-sounding name is still a smoke test."""
-    (folder,) = __import__("pathlib").Path(FIXTURES).glob("resist/micro-synthetic")
+    (folder,) = Path(FIXTURES).glob("resist/micro-synthetic")
     doc = store.read_result(folder, experiment="resist")
     assert findings.preset_of(doc) == "micro"
     renamed = dict(doc, run_id="decisive-run")
