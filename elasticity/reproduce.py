@@ -14,7 +14,9 @@ a killed reproduce resumes):
   ``cpu-standard``).
 """
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +129,28 @@ def steps(preset: str, root: Path, workers: int = 2):
     ]
 
 
+HEARTBEAT_S = 10.0  # a user (or a log) hears from a long step at least this often
+
+
+@contextmanager
+def heartbeat(say, every: float = HEARTBEAT_S):
+    """Call ``say()`` every ``every`` seconds until the block ends (a step that is silent for
+    minutes looks hung)."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every):
+            say()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run(preset: str, root, echo=print, workers: int = 2) -> None:
     """Every step (finished ones read back), then the figures and the report."""
     from elasticity import findings, report
@@ -139,7 +163,9 @@ def run(preset: str, root, echo=print, workers: int = 2) -> None:
     for name, step in steps(preset, root, workers):
         began = time.perf_counter()
         echo(f"[{began - start:6.0f} s] {name} ...")
-        step()
+        with heartbeat(lambda: echo(f"[{time.perf_counter() - start:6.0f} s] {name}: still running "
+                                    f"({time.perf_counter() - began:.0f} s)")):
+            step()
         echo(f"[{time.perf_counter() - start:6.0f} s] {name} done ({time.perf_counter() - began:.0f} s)")
     built, skipped = build_all(root)
     for item in skipped:

@@ -34,3 +34,15 @@ def test_cheap_steps_write_what_the_theory_and_simulation_figures_need(tmp_path,
     assert {s["figure"] for s in skipped} == {"rebound", "resist", "counterfactual"}  # not run here
     curves = theory_curves.theory_curves()
     assert curves["sign_dgamma_2_dl"]["alpha_star"] == pytest.approx(2.5733, abs=1e-4)  # printed to 4 places
+
+
+def test_a_long_step_says_it_is_alive_every_interval():
+    """The heartbeat speaks at each interval while the block runs and stops when it ends."""
+    import time
+
+    said = []
+    with reproduce.heartbeat(lambda: said.append(time.perf_counter()), every=0.05):
+        time.sleep(0.32)
+    count = len(said)
+    time.sleep(0.15)
+    assert 4 <= count <= 7 and len(said) == count  # about 6 beats in 0.32 s; none after the block
