@@ -163,8 +163,8 @@ def run(preset: str, root, echo=print, workers: int = 2) -> None:
     for name, step in steps(preset, root, workers):
         began = time.perf_counter()
         echo(f"[{began - start:6.0f} s] {name} ...")
-        with heartbeat(lambda: echo(f"[{time.perf_counter() - start:6.0f} s] {name}: still running "
-                                    f"({time.perf_counter() - began:.0f} s)")):
+        with heartbeat(lambda name=name, began=began: echo(
+                f"[{time.perf_counter() - start:6.0f} s] {name}: still running ({time.perf_counter() - began:.0f} s)")):
             step()
         echo(f"[{time.perf_counter() - start:6.0f} s] {name} done ({time.perf_counter() - began:.0f} s)")
     built, skipped = build_all(root)
