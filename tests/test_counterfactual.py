@@ -53,7 +53,7 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     assert "dose_arm" in json.loads((folder / "cells" / "s0-f0.8.json").read_text())["record"]  # the middle f
     table = export.table(folder)  # the cells as a typed table: one column per axis
     assert str(table["q2"].dtype) == "Int64" and str(table["second_lr"].dtype) == "float64"
-    assert set(table["stage"]) == {"align", "perturb"} and set(table["beta"].dropna()) == set(MICRO.anchor_beta)
+    assert set(table["stage"]) == {"align", "perturb"} and set(table["anchor_beta"].dropna()) == set(MICRO.anchor_beta)
     row = table[(table["cell"] == "s0-f0.2") & (table["variant"] == "target") & table["control"].isna()
                 & (table["q2"] == MICRO.q2[1])]
     assert row["score"].tolist() == [curve[2]["score"]]

@@ -15,9 +15,11 @@ from toy_protocol import Toy, ToyConfig
 def test_nested_records_become_rows_with_one_column_per_axis():
     record = {"arm": "f0.2", "pretrain": {"score": 0.2, "code_length_nats": {"pre": 1.1}},
               "align": {"points": [{"q": 16, "score": 0.6}], "target": {"q1": 16}},
-              "perturb": {"dose": {"0.001": [{"q": 0, "score": 0.9}, {"q": 16, "score": 0.7}]},
-                          "target": {"0.003": [{"q": 0, "score": 0.8}]}},
-              "anchor": {"30": [{"q": 32, "score": 0.5}]}, "spring": {"3": [{"q": 64, "score": 0.4}]},
+              "perturb": [{"alignment": "dose", "second_lr": 0.001,
+                           "points": [{"q": 0, "score": 0.9}, {"q": 16, "score": 0.7}]},
+                          {"alignment": "target", "second_lr": 0.003, "points": [{"q": 0, "score": 0.8}]}],
+              "anchor": [{"anchor_beta": 30.0, "points": [{"q": 32, "score": 0.5}]}],
+              "spring": [{"spring": 3.0, "points": [{"q": 64, "score": 0.4}]}],
               "replay": [{"q": 128, "score": 0.3}]}
     config = {"primary_endpoint": {"alignment": "target", "second_lr": 0.001}}
     got = [export._labelled(export.AXES["counterfactual"], row, config) for row in export._explode(record)]
@@ -26,7 +28,7 @@ def test_nested_records_become_rows_with_one_column_per_axis():
         ("align", None, None, None, None, None, 16, None, 0.6),
         ("perturb", "dose", 0.001, None, None, None, None, 0, 0.9),
         ("perturb", "dose", 0.001, None, None, None, None, 16, 0.7),
-        ("perturb", "target", 0.003, None, None, None, None, 0, 0.8),  # the lr's dots are not a path
+        ("perturb", "target", 0.003, None, None, None, None, 0, 0.8),  # the lr read as a number, not a key
         ("perturb", "target", 0.001, "anchor", 30.0, None, None, 32, 0.5),
         ("perturb", "target", 0.001, "spring", None, 3.0, None, 64, 0.4),
         ("perturb", "target", 0.001, "replay", None, None, None, 128, 0.3)]

@@ -91,7 +91,7 @@ def test_cli_rebound_json_and_errors(tmp_path):
     for args, message in [(("--preset", "huge"), "Invalid value for '--preset'"),
                           (("--preset", "micro", "--set", "q2=16,99999"), "larger than the second-stage set"),
                           (("--preset", "micro", "--shard", "3/2"), "need 0 <= i < N"),
-                          (("--preset", "micro", "--set", "q1=50,50"), "q1 has duplicate values")]:
+                          (("--preset", "micro", "--set", "q1=50,50"), "q1 has equal values")]:
         bad = run_cli("rebound", *args, "--results", str(tmp_path))
         assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
         assert message in bad.stderr.strip().splitlines()[-1]

@@ -105,7 +105,7 @@ def test_all_responses_lexicographic():
 
 @pytest.mark.parametrize("field, value, match", [
     ("content_vocab", 3, "even"), ("response_length", 4, "odd"), ("alpha", 1.0, "alpha"),
-    ("pre_positive_fraction", 1.5, "fraction"), ("n_align", 0, "sizes"),
+    ("pre_positive_fraction", 1.5, "fraction"), ("n_align", 0, "n_align must be an integer in"),
     ("content_vocab", 1024, "2\\^20"), ("law", "gauss", "law must be"), ("zipf_s", 0.0, "zipf_s"),
 ])
 def test_bad_config(field, value, match):
