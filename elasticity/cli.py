@@ -96,7 +96,13 @@ def _read_back_note(path) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="elasticity-toolkit", prog_name="elasticity")
-def cli():
+@click.option("--numerics", type=click.Choice(["default", "portable"]), default=None,
+              help="default: torch picks this CPU's fastest kernels (the bits of a training run are per "
+                   "machine); portable: a fixed kernel choice, the same bits on any x86-64 CPU (ignores "
+                   "ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA set in the environment; cost: "
+                   "docs/design.md) [default: $ELASTICITY_NUMERICS, else default]. Give it before the "
+                   "subcommand.")
+def cli(numerics):
     """Alignment elasticity toolkit: the exact theory of "Language Models Resist Alignment"
     (Ji et al.), an audit of the paper's closed forms, simulations of the compression theorem,
     the paper's experiments (synthetic world or local models and data), figures and a report.
@@ -105,6 +111,11 @@ def cli():
     under --results (default ./results) with the configuration's fingerprint; a finished run
     is read back, never recomputed, and never returned for another configuration.
     """
+    from harness import numerics as modes
+
+    if numerics is not None:  # before any subcommand imports torch; worker processes inherit it
+        for note in modes.apply(numerics):
+            click.echo(f"elasticity: note: {note}", err=True)
 
 
 class Range(click.ParamType):

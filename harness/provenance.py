@@ -1,5 +1,7 @@
 """Where a result came from: the git commit and whether the tree was clean, package versions,
-Python and platform, device, process count, seed, wall time and the command line. Recorded in
+Python and platform, device, process count, seed, wall time, the command line, and the machine's
+numerics (CPU model and vector extensions, torch build and kernel capability, threads, numerics
+mode: ``harness.numerics``). Recorded in
 every result (``harness.store.write_result``), so that a quoted number can be traced to the
 code that made it."""
 
@@ -10,6 +12,8 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+
+from harness import numerics
 
 PACKAGES = ("numpy", "scipy", "numba", "jax", "matplotlib", "torch", "transformers", "trl",
             "datasets", "accelerate", "peft")
@@ -43,6 +47,7 @@ def collect(*, seed=None, wall_time_s=None, device: str = "cpu") -> dict:
         "seed": seed,
         "wall_time_s": wall_time_s,
         "command": _command(),
+        **numerics.provenance(),  # cpu, cpu_flags, torch_build, threads, numerics: bits are per kernel choice
     }
 
 

@@ -33,7 +33,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from harness import provenance
+from harness import numerics, provenance
 
 SCHEMA_VERSION = 3  # 2: results carry the config's fingerprint; 3: and content checksums
 SEAL = "content_sha256"
@@ -136,10 +136,11 @@ def check_manifest(folder) -> None:
 
 
 def default_run_id(prefix: str, config) -> str:
-    """A readable prefix and the first 10 hex digits of the configuration's fingerprint; the
-    prefix is cut and cleaned to the allowed characters (it only helps a human find a run)."""
+    """A readable prefix (``-portable`` added in the portable numerics mode) and the first 10 hex
+    digits of the configuration's fingerprint; the prefix is cut and cleaned to the allowed characters (it only helps a human find a run)."""
     clean = re.sub(r"[^A-Za-z0-9._-]", "", prefix.replace("+", ""))[:100].lstrip("._-") or "run"
-    return f"{clean}-{fingerprint(config)[:10]}"
+    mode = "-portable" if numerics.mode() == "portable" else ""  # the two modes' runs never share a folder
+    return f"{clean}{mode}-{fingerprint(config)[:10]}"
 
 
 def short_number(x: float) -> str:
