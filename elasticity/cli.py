@@ -768,7 +768,12 @@ def figures(results_dir, out, with_report):
 @cli.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
 @click.option("--json", "as_json", is_flag=True, help="Print every file checked as a JSON list.")
-def verify(results_dir, as_json):
+@click.option("--rerun", "rerun_seeds", type=click.IntRange(min=1), default=None, metavar="N",
+              help="RESULTS_DIR is one finished run (resist or counterfactual): recompute its first N seeds here, "
+                   "in the run's numerics mode, and print per seed the committed and rerun effect, whether they "
+                   "are bit-identical and, if not, whether the rerun lies in the run's 95% interval; exit "
+                   "status 1 when any seed's bits differ. Writes nothing.")
+def verify(results_dir, as_json, rerun_seeds):
     """Check every file the store wrote under RESULTS_DIR: results and run records against their
     content checksums, arrays against the checksum their result records, cells against their
     run's configuration, checkpoints against their manifests. Lists what is corrupt or stale
@@ -777,6 +782,14 @@ def verify(results_dir, as_json):
 
     if not results_dir.is_dir():
         raise click.BadParameter(f"{results_dir} is not a directory", param_hint="RESULTS_DIR")
+    if rerun_seeds is not None:  # one run, recomputed: elasticity.rerun
+        from elasticity import rerun
+
+        report = rerun.rerun(results_dir, rerun_seeds, echo=lambda line: click.echo(line, err=True))
+        _show(as_json, report, render.rerun)
+        if not all(row["bit_identical"] and row["records_identical"] for row in report["rows"]):
+            raise click.exceptions.Exit(1)
+        return
     rows = check_tree(results_dir)
     _show(as_json, rows, render.verify)
     if any(row["status"] != "ok" for row in rows):

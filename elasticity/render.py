@@ -357,3 +357,28 @@ def verify(rows: list[dict]) -> str:
     lines = [f"{r['status']:<8} {r['path']}: {r['reason']}" for r in bad]
     lines.append(f"{len(rows)} files checked: " + ("all well" if not bad else f"{len(bad)} corrupt or stale"))
     return "\n".join(lines)
+
+
+def rerun(report: dict) -> str:
+    """``verify --rerun``: one line per seed and effect, then where each was computed."""
+    def number(x) -> str:
+        return "n/a" if x is None else repr(x)  # every digit: the question is the last bit
+
+    lines = [f"{report['experiment']} {report['run_id']}, rerun in numerics {report['numerics']}:"]
+    for r in report["rows"]:
+        line = (f"seed {r['seed']} {r['effect']}: committed {number(r['committed'])}, rerun {number(r['rerun'])}, "
+                f"bit-identical {'yes' if r['bit_identical'] else 'no'}")
+        if r["bit_identical"] and not r["records_identical"]:
+            line += " (other numbers of this seed's records differ)"
+        if not r["bit_identical"]:
+            inside = {True: "yes", False: "no", None: "n/a"}[r["inside_ci95"]]
+            ci = "(none)" if r["ci95"] is None else f"[{r['ci95'][0]:.4f}, {r['ci95'][1]:.4f}]"
+            line += (f"; inside the run's 95% interval {ci}: {inside}; verdict with the rerun value: "
+                     f"{r['verdict_with_rerun']} (committed: {r['verdict']})")
+        lines.append(line)
+    for label, where in (("made on", report["made_on"]), ("rerun on", report["rerun_on"])):
+        build = where.get("torch_build") or {}
+        lines.append(f"{label}: {where.get('cpu') or 'CPU not recorded'} "
+                     f"({', '.join(where.get('cpu_flags') or []) or 'flags not recorded'}); torch "
+                     f"{build.get('version', '?')}, kernels {build.get('capability', '?')}")
+    return "\n".join(lines)
