@@ -101,8 +101,11 @@ def rows(run_dir, partial: bool = False, with_config: bool = False) -> list[dict
         config, fp = record.get("config"), record.get("fingerprint")
         if fp != store.fingerprint(config):
             raise store.StoreError(f"{record_path}: its fingerprint does not match its config; delete the folder")
+        if finished and partial:
+            raise ValueError(f"--partial applies to an unfinished run; {folder} is finished: export it without "
+                             f"--partial")
         if finished:
-            store.read_result(folder, config=config)
+            store.check_listed_cells(folder, store.read_result(folder, config=config))
         elif not partial:
             raise store.StoreError(f"{folder} is not finished ({len(cells)} cells on disk, no {store.RESULT_FILE}); "
                                    f"rerun it, or export what there is with --partial")
@@ -282,6 +285,8 @@ def output_path(run_dir, fmt: str, what: str, out=None, force: bool = False) -> 
     if (run == out.resolve().parent or run in out.resolve().parents) and out.name not in own:
         raise ValueError(f"--out {out}: inside a run folder an export writes only {', '.join(sorted(own))}; "
                          f"choose another path")
+    if out.suffix != f".{fmt}":  # a csv named .parquet (or the reverse) would mislead whoever opens it
+        raise ValueError(f"--out {out}: a --format {fmt} export is written to a .{fmt} file")
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory; give a file path")
     if out.exists() and not force:

@@ -257,6 +257,7 @@ def _finish(protocol, root, run_id, folder, config, fp, keys, wall_s) -> Outcome
         if done < len(keys):
             return Outcome(None, False, done, len(keys))
         metrics, extra = protocol.summarize(records, folder)
+        extra = {**extra, "cell_files": store.cell_checksums(folder)}  # verify and export hold the cells to it
         path = store.write_result(root, protocol.experiment, run_id, config=config, metrics=metrics,
                                   extra=extra, seed=list(getattr(protocol.config, "seeds", ())) or None,
                                   device=protocol.device, wall_time_s=wall_s)

@@ -266,6 +266,9 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_FILE
+    if path.is_symlink():  # a link serves another file's numbers under this folder's name (or loops)
+        raise StoreError(f"{path} is a symbolic link, not a result the store wrote; delete it and rerun the "
+                         f"command that made it")
     if not path.is_file():
         raise StoreError(f"no result file at {path}")
     document = read_json(path)
@@ -284,6 +287,7 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
     if document["fingerprint"] != fingerprint(document["config"]):
         raise StoreError(f"{path}: the stored fingerprint does not match the stored config "
                          f"(the file was edited or damaged)")
+    check_placement(path, document)
     if experiment is not None:
         from harness.schemas import SchemaError, check
 
@@ -294,6 +298,39 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
     if config is not None:
         check_config(path.parent, document["config"], config, what="holds a result")
     return document
+
+
+def check_placement(path: Path, document: dict) -> None:
+    """A result belongs to the folder that names it: its stored experiment and run id must be the
+    folder's names, and its fingerprint that of the folder's run record (config.json), so a
+    result.json swapped in from another run (sealed and valid in itself) is refused."""
+    folder, remedy = path.parent, "delete the folder and rerun the command that made it"
+    stored, here = f"{document['experiment']}/{document['run_id']}", f"{folder.parent.name}/{folder.name}"
+    if stored != here:
+        raise StoreError(f"{path} holds the result of {stored}, not of {here} (moved, copied or swapped); {remedy}")
+    record = folder / CONFIG_FILE
+    if record.is_file() or record.is_symlink():
+        made_by = read_sealed_json(record, remedy).get("fingerprint")
+        if made_by != document["fingerprint"]:
+            raise StoreError(f"{path} is of another configuration than its run record {record} (swapped); {remedy}")
+
+
+def cell_checksums(folder) -> dict:
+    """{"cells/<key>.json": SHA-256} of a run folder's cells, as its result lists them."""
+    return {f"cells/{p.name}": file_sha256(p) for p in sorted((Path(folder) / "cells").glob("*.json"))}
+
+
+def check_listed_cells(folder, document: dict) -> None:
+    """Every cell file a result lists is on disk with the bytes it had when the result was written
+    (a result written before results listed their cells lists none)."""
+    for name, digest in document.get("cell_files", {}).items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise StoreError(f"{path} is missing: {Path(folder) / RESULT_FILE} lists it (deleted); delete the "
+                             f"folder and rerun the command that made it")
+        if file_sha256(path) != digest:
+            raise StoreError(f"{path} does not match the checksum its result lists (replaced or rewritten); "
+                             f"delete the folder and rerun the command that made it")
 
 
 def check_config(folder, stored, wanted, what: str = "holds a run") -> None:
@@ -312,7 +349,7 @@ def finished(root, experiment: str, run_id: str, config) -> dict | None:
     """The stored result of this exact configuration, None when the run is not finished;
     a result of another configuration under that run id is an error."""
     folder = run_dir(root, experiment, run_id)
-    if not (folder / RESULT_FILE).is_file():
+    if not ((folder / RESULT_FILE).is_file() or (folder / RESULT_FILE).is_symlink()):  # a link is refused
         return None
     return read_result(folder, experiment=experiment, config=config)
 
