@@ -186,13 +186,25 @@ def _counterfactual_summary(doc: dict) -> list[dict]:
 def _resist_summary(doc: dict) -> list[dict]:
     m, out = doc["metrics"], []
     for key, what in (("table2", "forward - inverse, with pre-training"),
-                      ("without_pretraining", "forward - inverse, without pre-training")):
+                      ("without_pretraining", "forward - inverse, without pre-training"),  # protocol version 1
+                      ("format_only", "forward - inverse, format-only control")):
         for row in m.get(key, []):
             out.append(_stat(what, row["forward_minus_inverse"], row["verdict"], row["effect"],
                              pair_first=row["pair"][0], pair_second=row["pair"][1]))
     for row in m.get("attributable", []):
         out.append({**_stat("attributable to pre-training", row, row["verdict"], "paired difference, Holm over pairs",
                             pair_first=row["pair"][0], pair_second=row["pair"][1]), "p_holm": row["p_holm"]})
+    for row in m.get("sensitivity", []):
+        stat = row if row["mean"] is not None else {"mean": None, "ci95": None, "n": 0}
+        out.append({**_stat(f"sensitivity: {row['quantity']}, {row['distance']}", stat, row["call"],
+                            "primary distance" if row["primary"] else "Holm over pairs, per distance",
+                            pair_first=row["pair"][0], pair_second=row["pair"][1]), "p_holm": row["p_holm"]})
+    if "valid_mass" in m:
+        v = m["valid_mass"]
+        out.append({**_stat("lowest valid mass after a path, every seed, arm and path", {"mean": v["min"], "ci95": None,
+                                                                               "n": len(v["per_seed_min"])},
+                            "at or above threshold" if v["min"] >= v["threshold"] else "below threshold",
+                            f"{v['at']['arm']}, seed {v['at']['seed']}, {v['at']['model']}")})
     return out
 
 

@@ -295,6 +295,9 @@ class ReboundConfig:
         return as_plain(self)
 
 
+RESIST_DISTANCES = ("relative_kl", "kl", "cross_entropy", "log_ratio")  # empirical.resist.DISTANCES
+
+
 @dataclass(frozen=True, kw_only=True)
 class ResistConfig:
     """Forward against inverse alignment (``empirical.resist``; the paper's Appendix E). On the
@@ -312,9 +315,13 @@ class ResistConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
     part_size: int = 0  # examples per part (0: a quarter of the training pairs)
-    # the no-pre-training control (the same protocol from an initialized, never pre-trained base):
-    # "auto" resolves to "on" for the synthetic world and "off" for real models, where it is not built
+    # the control without pre-training on the world's laws (the same protocol from a base pre-trained
+    # as long on the world's format only, so that it writes well-formed responses): "auto" resolves to
+    # "on" for the synthetic world and "off" for real models, where it is not built
     no_pretraining: str = "auto"
+    # the distance the verdict reads (synthetic world; empirical.resist.DISTANCES, PRIMARY_WHY says why
+    # the relative KL); the others are reported as sensitivity rows
+    primary_distance: str = "relative_kl"
     eval_prompts: int = 64  # real models: test prompts the answers are measured on
     # Table 1 (Alpaca row for the paths; safe/truthful use 1 path epoch)
     warmup_lr: float = 1e-5
@@ -339,6 +346,8 @@ class ResistConfig:
         _finite_fields(self)
         _canonical_grids(self, "seeds")
         _check_real(self, self.dataset == "synthetic", RESIST_DATASETS)
+        _require(self.primary_distance in RESIST_DISTANCES,
+                 f"primary_distance must be one of {RESIST_DISTANCES}, got {self.primary_distance!r}")
         _require(self.no_pretraining in ("auto", "on", "off"),
                  f"no_pretraining must be auto, on or off, got {self.no_pretraining!r}")
         _require(self.no_pretraining != "on" or self.dataset == "synthetic",

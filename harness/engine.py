@@ -148,6 +148,11 @@ def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, work
         if made_on != protocol.device:  # never serve another device's numbers without saying so
             raise store.StoreError(f"{folder} was computed on {made_on}; this run is on {protocol.device}: ask for "
                                    f"--device {made_on} to read it, or use another --run-id to compute it here")
+        version = getattr(protocol, "protocol_version", None)
+        if version is not None and stored.get("protocol_version") != version:  # same config, other science
+            raise store.StoreError(f"{folder} was made by {protocol.experiment} protocol version "
+                                   f"{stored.get('protocol_version', 1)}; this is version {version}: use another "
+                                   f"--run-id (or the default one) to compute it")
         made_in = stored["provenance"].get("numerics", "default")
         if made_in != numerics.mode():  # nor numbers of another kernel choice
             raise store.StoreError(f"{folder} was computed in numerics {made_in}; this run is in {numerics.mode()}: "
