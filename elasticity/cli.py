@@ -108,7 +108,13 @@ def _read_back_note(path) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="elasticity-toolkit", prog_name="elasticity")
-def cli():
+@click.option("--numerics", type=click.Choice(["default", "portable"]), default=None,
+              help="default: torch picks this CPU's fastest kernels (the bits of a training run are per "
+                   "machine); portable: a fixed kernel choice, the same bits on any x86-64 CPU (ignores "
+                   "ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA set in the environment; cost: "
+                   "docs/design.md) [default: $ELASTICITY_NUMERICS, else default]. Give it before the "
+                   "subcommand.")
+def cli(numerics):
     """Alignment elasticity toolkit: the exact theory of "Language Models Resist Alignment"
     (Ji et al.), an audit of the paper's closed forms, simulations of the compression theorem,
     the paper's experiments (synthetic world or local models and data), figures and a report.
@@ -117,6 +123,11 @@ def cli():
     under --results (default ./results) with the configuration's fingerprint; a finished run
     is read back, never recomputed, and never returned for another configuration.
     """
+    from harness import numerics as modes
+
+    if numerics is not None:  # before any subcommand imports torch; worker processes inherit it
+        for note in modes.apply(numerics):
+            click.echo(f"elasticity: note: {note}", err=True)
 
 
 class Range(click.ParamType):
@@ -809,7 +820,12 @@ def runs_command(results_dir, as_json):
 @cli.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
 @click.option("--json", "as_json", is_flag=True, help="Print every file checked as a JSON list.")
-def verify(results_dir, as_json):
+@click.option("--rerun", "rerun_seeds", type=click.IntRange(min=1), default=None, metavar="N",
+              help="RESULTS_DIR is one finished run (resist or counterfactual): recompute its first N seeds here, "
+                   "in the run's numerics mode, and print per seed the committed and rerun effect, whether they "
+                   "are bit-identical and, if not, whether the rerun lies in the run's 95% interval; exit "
+                   "status 1 when any seed's bits differ. Writes nothing.")
+def verify(results_dir, as_json, rerun_seeds):
     """Check every file the store wrote under RESULTS_DIR: results and run records against their
     content checksums, arrays against the checksum their result records, cells against their
     run's configuration, checkpoints against their manifests. Lists what is corrupt or stale
@@ -818,6 +834,14 @@ def verify(results_dir, as_json):
 
     if not results_dir.is_dir():
         raise click.BadParameter(f"{results_dir} is not a directory", param_hint="RESULTS_DIR")
+    if rerun_seeds is not None:  # one run, recomputed: elasticity.rerun
+        from elasticity import rerun
+
+        report = rerun.rerun(results_dir, rerun_seeds, echo=lambda line: click.echo(line, err=True))
+        _show(as_json, report, render.rerun)
+        if not all(row["bit_identical"] and row["records_identical"] for row in report["rows"]):
+            raise click.exceptions.Exit(1)
+        return
     rows = check_tree(results_dir)
     _show(as_json, rows, render.verify)
     if any(row["status"] != "ok" for row in rows):

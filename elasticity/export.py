@@ -102,8 +102,11 @@ def rows(run_dir, partial: bool = False, with_config: bool = False) -> list[dict
         config, fp = record.get("config"), record.get("fingerprint")
         if fp != store.fingerprint(config):
             raise store.StoreError(f"{record_path}: its fingerprint does not match its config; delete the folder")
+        if finished and partial:
+            raise ValueError(f"--partial applies to an unfinished run; {folder} is finished: export it without "
+                             f"--partial")
         if finished:
-            store.read_result(folder, config=config)
+            store.check_listed_cells(folder, store.read_result(folder, config=config))
         elif not partial:
             raise store.StoreError(f"{folder} is not finished ({len(cells)} cells on disk, no {store.RESULT_FILE}); "
                                    f"rerun it, or export what there is with --partial")
@@ -187,13 +190,25 @@ def _counterfactual_summary(doc: dict) -> list[dict]:
 def _resist_summary(doc: dict) -> list[dict]:
     m, out = doc["metrics"], []
     for key, what in (("table2", "forward - inverse, with pre-training"),
-                      ("without_pretraining", "forward - inverse, without pre-training")):
+                      ("without_pretraining", "forward - inverse, without pre-training"),  # protocol version 1
+                      ("format_only", "forward - inverse, format-only control")):
         for row in m.get(key, []):
             out.append(_stat(what, row["forward_minus_inverse"], row["verdict"], row["effect"],
                              pair_first=row["pair"][0], pair_second=row["pair"][1]))
     for row in m.get("attributable", []):
         out.append({**_stat("attributable to pre-training", row, row["verdict"], "paired difference, Holm over pairs",
                             pair_first=row["pair"][0], pair_second=row["pair"][1]), "p_holm": row["p_holm"]})
+    for row in m.get("sensitivity", []):
+        stat = row if row["mean"] is not None else {"mean": None, "ci95": None, "n": 0}
+        out.append({**_stat(f"sensitivity: {row['quantity']}, {row['distance']}", stat, row["call"],
+                            "primary distance" if row["primary"] else "Holm over pairs, per distance",
+                            pair_first=row["pair"][0], pair_second=row["pair"][1]), "p_holm": row["p_holm"]})
+    if "valid_mass" in m:
+        v = m["valid_mass"]
+        out.append({**_stat("lowest valid mass after a path, every seed, arm and path", {"mean": v["min"], "ci95": None,
+                                                                               "n": len(v["per_seed_min"])},
+                            "at or above threshold" if v["min"] >= v["threshold"] else "below threshold",
+                            f"{v['at']['arm']}, seed {v['at']['seed']}, {v['at']['model']}")})
     return out
 
 
@@ -303,6 +318,8 @@ def output_path(run_dir, fmt: str, what: str, out=None, force: bool = False) -> 
     if (run == out.resolve().parent or run in out.resolve().parents) and out.name not in own:
         raise ValueError(f"--out {out}: inside a run folder an export writes only {', '.join(sorted(own))}; "
                          f"choose another path")
+    if out.suffix != f".{fmt}":  # a csv named .parquet (or the reverse) would mislead whoever opens it
+        raise ValueError(f"--out {out}: a --format {fmt} export is written to a .{fmt} file")
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory; give a file path")
     if out.exists() and not force:

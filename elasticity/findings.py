@@ -107,12 +107,19 @@ def _resist(doc: dict) -> list[dict]:
     holds = sum(r["verdict"].startswith("inverse closer") for r in rows)
     effect = "; ".join(f"({r['pair'][0]},{r['pair'][1]}) {render.interval(r['forward_minus_inverse'], 3)}"
                        for r in rows)
-    control = "no no-pre-training control in this run"
+    control = "no control arm in this run"
     if "attributable" in doc["metrics"]:
         parts = [f"({a['pair'][0]},{a['pair'][1]}) {a['verdict']}" for a in doc["metrics"]["attributable"]]
         control = "attributable to pre-training: " + "; ".join(parts)
+    verdict = f"holds for {holds} of {len(rows)} pairs"
+    lines = doc["metrics"].get("verdict_lines", [])
+    depends = [line.split(":")[0] for line in lines if "depends on the distance" in line]
+    if depends:
+        verdict += f"; depends on the distance for {len(depends)} readings ({'; '.join(depends)}: see the report)"
+    if "valid_mass" in doc["metrics"] and doc["metrics"]["valid_mass"]["min"] < doc["metrics"]["valid_mass"]["threshold"]:
+        verdict += f"; a model left the well-formed regime (lowest valid mass {doc['metrics']['valid_mass']['min']:.3f})"
     return [{"claim": "resistance: the inverse path ends closer than the forward one (Appendix E)",
-             "run": doc["run_id"], "verdict": f"holds for {holds} of {len(rows)} pairs", "effect": effect,
+             "run": doc["run_id"], "verdict": verdict, "effect": effect,
              "seeds": n, "control": control, "grade": _grade(doc, n)}]
 
 

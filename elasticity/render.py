@@ -140,9 +140,10 @@ def _rebound_run(m: dict) -> str:
 
 
 def resist(result: dict) -> str:
-    """The CLI's view: the report's table as aligned text."""
+    """The CLI's view: the report's table as aligned text, then the verdict's lines."""
     _, headers, rows = resist_table(result["run_id"], result)
-    return _text_table(headers, rows)
+    lines = result["metrics"].get("verdict_lines", [])
+    return _text_table(headers, rows) + "".join(f"\nverdict: {line}" for line in lines)
 
 
 def _text_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -320,14 +321,18 @@ def window_scan_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list
 
 
 def resist_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
-    """Per pair, the two distances the verdict compares (relative KL when exact, else
-    cross-entropies), forward - inverse paired by seed, the verdict; then, where the run has the
-    no-pre-training control, the same without pre-training and the part attributable to it."""
+    """Per pair, the two distances the verdict compares (the declared primary distance when exact,
+    else cross-entropies), forward - inverse paired by seed, the verdict; then, where the run has
+    the format-only control, the same from it and the part attributable to pre-training; the other
+    distances as sensitivity rows; the lowest valid mass over every seed, arm and model."""
     m = doc["metrics"]
     table = m["table2"]
     exact = "inverse_relative" in table[0]
-    a, b = ("inverse_relative", "forward_relative") if exact else ("inverse_nats", "forward_nats")
-    unit = "KL after / KL before" if exact else "nats/token"
+    primary = m.get("primary_distance", {}).get("name", "relative_kl" if exact else "cross_entropy")
+    a, b, unit = {"relative_kl": ("inverse_relative", "forward_relative", "KL after / KL before"),
+                  "log_ratio": ("inverse_relative", "forward_relative", "KL after / KL before; effect in logs"),
+                  "kl": ("inverse_kl_nats", "forward_kl_nats", "KL after, nats"),
+                  "cross_entropy": ("inverse_nats", "forward_nats", "nats/token")}[primary]
     n = table[0]["forward_minus_inverse"]["n"]
 
     def rows_of(label: str, rows: list[dict]) -> list[list[str]]:
@@ -335,15 +340,29 @@ def resist_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]
                 for r in rows]
 
     rows = rows_of("", table)
-    if "without_pretraining" in m:
-        rows += rows_of("no pre-training: ", m["without_pretraining"])
+    control = next((key for key in ("format_only", "without_pretraining") if key in m), None)  # v2, v1
+    if control:
+        rows += rows_of({"format_only": "format-only control: ", "without_pretraining": "no pre-training: "}[control],
+                        m[control])
         for r in m["attributable"]:
             holm = "" if r["p_holm"] is None else f" (Holm p = {r['p_holm']:.3g})"
             rows.append([f"attributable to pre-training, pair {r['pair'][0]},{r['pair'][1]}", "", "",
                          _cell(r), r["verdict"] + holm])
-    if exact:
+    for r in m.get("sensitivity", []):
+        if not r["primary"]:
+            holm = "" if r["p_holm"] is None else f" (Holm p = {r['p_holm']:.3g})"
+            rows.append([f"sensitivity, {r['distance']}: {r['quantity']}, pair {r['pair'][0]},{r['pair'][1]}", "", "",
+                         "n/a" if r["mean"] is None else _cell(r), r["call"] + holm])
+    if "valid_mass" in m:  # every seed, arm and model: a control off the well-formed regime shows here
+        v = m["valid_mass"]
+        rows.append(["lowest valid mass after a path, every seed, arm and path", f"{v['min']:.4f}", "", "",
+                     f"{v['at']['arm']}, seed {v['at']['seed']}, {v['at']['model']}; "
+                     + ("at or above" if v["min"] >= v["threshold"] else "BELOW") + f" {v['threshold']:g}"])
+        rows.append(["lowest valid mass of theta_1..3", f"{v['theta_min']:.4f}", "", "",
+                     f"{v['theta_at']['arm']}, seed {v['theta_at']['seed']}, {v['theta_at']['model']}"])
+    elif exact:  # a result of protocol version 1
         valid = min(r["inverse_valid_mass"]["mean"] for r in table)
-        rows.append(["lowest mean valid mass after a path", f"{valid:.4f}", "", "",
+        rows.append(["lowest mean valid mass after an inverse path, pre-trained arm only", f"{valid:.4f}", "", "",
                      "set aside by renormalizing both laws alike"])
     return (f"Forward vs inverse (Table 2 analogue, {n} seeds): {run_id}",
             ["pair", f"inverse ({unit})", f"forward ({unit})", "forward - inverse, paired", "verdict"], rows)
@@ -415,4 +434,29 @@ def run_list(rows: list[dict]) -> str:
         lines.append(f"{r['experiment']}/{r['run_id']}{preset}{seeds}{verdict}{grade}  "
                      f"{r['finished'] or 'time not recorded'}  commit {r['commit'] or '?'}"
                      f"{'' if r['clean'] else ' (dirty)'}  numerics {r['numerics']}")
+    return "\n".join(lines)
+
+
+def rerun(report: dict) -> str:
+    """``verify --rerun``: one line per seed and effect, then where each was computed."""
+    def number(x) -> str:
+        return "n/a" if x is None else repr(x)  # every digit: the question is the last bit
+
+    lines = [f"{report['experiment']} {report['run_id']}, rerun in numerics {report['numerics']}:"]
+    for r in report["rows"]:
+        line = (f"seed {r['seed']} {r['effect']}: committed {number(r['committed'])}, rerun {number(r['rerun'])}, "
+                f"bit-identical {'yes' if r['bit_identical'] else 'no'}")
+        if r["bit_identical"] and not r["records_identical"]:
+            line += " (other numbers of this seed's records differ)"
+        if not r["bit_identical"]:
+            inside = {True: "yes", False: "no", None: "n/a"}[r["inside_ci95"]]
+            ci = "(none)" if r["ci95"] is None else f"[{r['ci95'][0]:.4f}, {r['ci95'][1]:.4f}]"
+            line += (f"; inside the run's 95% interval {ci}: {inside}; verdict with the rerun value: "
+                     f"{r['verdict_with_rerun']} (committed: {r['verdict']})")
+        lines.append(line)
+    for label, where in (("made on", report["made_on"]), ("rerun on", report["rerun_on"])):
+        build = where.get("torch_build") or {}
+        lines.append(f"{label}: {where.get('cpu') or 'CPU not recorded'} "
+                     f"({', '.join(where.get('cpu_flags') or []) or 'flags not recorded'}); torch "
+                     f"{build.get('version', '?')}, kernels {build.get('capability', '?')}")
     return "\n".join(lines)

@@ -61,11 +61,12 @@ def _run_sections(root: Path, skipped: list[dict]) -> list[Section]:
     for folder in folders:
         experiment = folder.parent.name
         try:
-            title, headers, rows = TABLES[experiment](folder.name, store.read_result(folder, experiment=experiment))
+            doc = store.read_result(folder, experiment=experiment)  # its stored id checked against the folder
+            title, headers, rows = TABLES[experiment](doc["run_id"], doc)
         except store.StoreError as err:
             skipped.append({"figure": f"{experiment} table", "reason": str(err)})
             continue
-        out.append(Section(title, (headers, rows), run_id="" if experiment == "audit" else folder.name,
+        out.append(Section(title, (headers, rows), run_id="" if experiment == "audit" else doc["run_id"],
                            experiment=experiment))
     return out
 

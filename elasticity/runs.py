@@ -175,8 +175,9 @@ def resist(config, *, results="results", run_id: str | None = None, preset: str 
     from empirical import resist as protocol
 
     device = _device(device, config.dataset == "synthetic")
-    if run_id is None:
-        run_id = store.default_run_id(f"{preset}-{config.dataset}", config.as_dict())
+    if run_id is None:  # the protocol's version in the hash: a run of an older protocol is never read back
+        run_id = store.default_run_id(f"{preset}-{config.dataset}", {"config": config.as_dict(),
+                                                                      "protocol_version": protocol.PROTOCOL_VERSION})
     return engine.run(protocol.Resist(config, device, _report_to(report_to)), results,
                       store.check_name("run_id", run_id), engine.parse_shard(shard), progress, workers)
 

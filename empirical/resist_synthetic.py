@@ -6,8 +6,12 @@ relative to its value before the path's training (KL(theta_i || theta_j), KL(the
 theta_i)). Both laws of a KL are renormalized over the valid responses alike, so a KL is a
 divergence between two laws over the same set (the model's valid mass is recorded beside it,
 never folded into the distance). One record per seed and arm: the base is pre-trained from
-scratch on that seed's world, or, in the no-pre-training control, left at its initialization
-(sequential fine-tuning alone can produce an asymmetry).
+scratch on that seed's world, or, in the control, pre-trained as long on the world's format only
+(``World.format_sample``: well-formed responses, uniform over all of them, no law; as rebound's
+scratch control). Sequential fine-tuning alone can produce an asymmetry; a control left at its
+initialization wrote mostly malformed output (forward paths 0.19 of their mass on well-formed
+responses), so it compared well-formed against malformed laws. The valid mass of every theta and
+of every path's model is recorded, so that a run can say whether each arm stayed in the regime.
 """
 
 import copy
@@ -22,21 +26,41 @@ from harness.configs import ResistConfig
 PAIRS = ((1, 2), (2, 3), (1, 3))
 
 
-def run_seed(c: ResistConfig, seed: int, pretrained: bool = True) -> dict:
-    """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record
-    (``pretrained=False``: theta_0 is the initialized model, not pre-trained)."""
+ARMS = ("pretrained", "format_only")
+PRE_STREAM = 10  # the world's sample stream of D_pre (and of the control's format-only corpus)
+
+
+def _base(c: ResistConfig, world: World, seed: int, arm: str):
+    """theta_0 of an arm: pre-trained on D_pre, or as long (same steps, batch, learning rate, corpus
+    size) on the format only."""
     from empirical.models import build_model
 
+    w = c.world
+    model = build_model(w.vocab_size, w.sequence_length, c.model_size, seed)
+    corpus = (world.sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM) if arm == "pretrained"
+              else world.format_sample(w.n_pre, PRE_STREAM))
+    trajectory.pretrain(model, corpus.tokens, steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr,
+                        seed=seed)
+    return model
+
+
+def _valid_mass(log_q: np.ndarray) -> float:
+    """The model's mean probability (over prompts) of writing a well-formed response."""
+    return float(np.exp(log_q).sum(axis=1).mean())
+
+
+def run_seed(c: ResistConfig, seed: int, arm: str = "pretrained") -> dict:
+    """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record of
+    one arm (``ARMS``)."""
+    if arm not in ARMS:
+        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
     began = time.perf_counter()
     w = c.world
     world = World(w, seed)
     part = c.part_size or w.n_align // 4
     parts = np.split(world.sample(4 * part, 1.0, 12).tokens, 4)
     prompts = world.prompts(w.distinct_prompts)  # every distinct prompt
-    theta = [build_model(w.vocab_size, w.sequence_length, c.model_size, seed)]
-    if pretrained:
-        trajectory.pretrain(theta[0], world.sample(w.n_pre, w.pre_positive_fraction, 10).tokens,
-                            steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
+    theta = [_base(c, world, seed, arm)]
     for i in (1, 2, 3):
         theta.append(_sft_copy(theta[-1], parts[i - 1], c.sequential_lr, c.sequential_epochs, c, seed))
     laws = [measure.response_log_probs(m, world, prompts) for m in theta]
@@ -51,8 +75,8 @@ def run_seed(c: ResistConfig, seed: int, pretrained: bool = True) -> dict:
         d = {"inverse": _distance(laws[i], after_i, laws[j], tokens),  # target theta_i
              "forward": _distance(laws[j], after_f, laws[i], tokens)}  # target theta_j
         pairs.append({"pair": [i, j], **{f"{side}_{k}": v for side, got in d.items() for k, v in got.items()}})
-    return {"seed": seed, "pretrained": pretrained, "pairs": pairs, "part_size": part,
-            "wall_s": time.perf_counter() - began}
+    return {"seed": seed, "arm": arm, "pretrained": arm == "pretrained", "pairs": pairs, "part_size": part,
+            "theta_valid_mass": [_valid_mass(law) for law in laws], "wall_s": time.perf_counter() - began}
 
 
 def _sft_copy(model, tokens, lr: float, epochs: int, c: ResistConfig, seed: int):
@@ -95,4 +119,4 @@ def _distance(target: np.ndarray, model: np.ndarray, before: np.ndarray, tokens:
     kl_after, kl_before = ce_after - entropy, ce_before - entropy
     return {"nats": ce_after / tokens, "before_nats": ce_before / tokens, "kl_nats": kl_after,
             "kl_before_nats": kl_before, "relative": kl_after / kl_before,
-            "valid_mass": float(np.exp(model).sum(axis=1).mean())}
+            "valid_mass": _valid_mass(model)}

@@ -56,18 +56,28 @@ def figures(root) -> tuple[list[tuple], list[dict]]:
             skipped.append({"figure": experiment, "reason": f"no {experiment} results under {root / experiment}"})
         for path in paths:
             def build(p=path, plots=plots):
-                doc = load(p)
-                return doc, plots(p.parent.name, doc, p.parent)
+                doc = load(p)  # checked: its stored id is its folder's
+                return doc, plots(doc["run_id"], doc, p.parent)
             _try(build, f"{experiment}/{path.parent.name}", made, skipped)
     for item in skipped:
         item["make"] = MAKES.get(item["figure"].split("/")[0].split(" ")[0], "")
     return made, skipped
 
 
+def check_out(out) -> None:
+    """Refuse an output folder inside a run folder (one holding a result or a run record): figures
+    written there would mix with, or replace, what the store wrote."""
+    out = Path(out).resolve()
+    for folder in (out, *out.parents):
+        if (folder / store.RESULT_FILE).exists() or (folder / store.CONFIG_FILE).is_file() and (folder / "cells").is_dir():
+            raise ValueError(f"--out {out}: inside the run folder {folder}; choose a folder outside any run")
+
+
 def build_all(root, out=None) -> tuple[list[dict], list[dict]]:
     """(saved entries, skipped) for the results under ``root``; figures go to ``out`` (default
-    root/figures)."""
+    root/figures), never into a run folder."""
     out = Path(out) if out else Path(root) / "figures"
+    check_out(out)
     made, skipped = figures(root)
     return [style.save(fig, out, name, caption, cmd) for name, fig, caption, cmd in made], skipped
 

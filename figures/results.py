@@ -29,7 +29,7 @@ def every(root: Path, experiment: str) -> list[tuple[str, dict]]:
     paths = sorted((Path(root) / experiment).glob("*/result.json"))
     if not paths:
         raise ResultError(f"no {experiment} results under {Path(root) / experiment}")
-    return [(p.parent.name, load(p)) for p in paths]
+    return [(doc["run_id"], doc) for doc in map(load, paths)]  # the stored id (checked against its folder)
 
 
 def command(doc: dict) -> str:

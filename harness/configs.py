@@ -258,6 +258,9 @@ class ReboundConfig(Declared):
         return as_plain(self)
 
 
+RESIST_DISTANCES = ("relative_kl", "kl", "cross_entropy", "log_ratio")  # empirical.resist.DISTANCES
+
+
 @dataclass(frozen=True, kw_only=True)
 class ResistConfig(Declared):
     """Forward against inverse alignment (``empirical.resist``; the paper's Appendix E). On the
@@ -277,7 +280,10 @@ class ResistConfig(Declared):
     part_size: int = param(0, Interval(int, 0, 10**8), "examples per part (0: a quarter of the training pairs)",
                            unit="examples")
     no_pretraining: str = param("auto", OneOf(NO_PRETRAINING),
-                                "the no-pre-training control: auto = on for the synthetic world, off for real models")
+                                "the control without pre-training on the world's laws (pre-trained as long on its "
+                                "format only): auto = on for the synthetic world, off for real models")
+    primary_distance: str = param("relative_kl", OneOf(RESIST_DISTANCES),
+                                  "the distance the verdict reads (synthetic world); the others are sensitivity rows")
     eval_prompts: int = param(64, Interval(int, 2, 100_000), "real models: test prompts the answers are measured on",
                               unit="prompts")
     warmup_lr: float = param(1e-5, LEARNING_RATE, "instruction warm-up's learning rate (Table 1)")

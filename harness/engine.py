@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol as _Protocol
 
-from harness import schemas, store
+from harness import numerics, schemas, store
 
 
 class Protocol(_Protocol):
@@ -110,6 +110,10 @@ def _read_cell(protocol, folder: Path, key: str, fp: str) -> dict | None:
     if data.get("key") != key:
         raise store.StoreError(f"{path} holds cell {data.get('key')!r}, not {key!r} (copied or renamed); "
                                f"delete it to rerun the cell")
+    made_in = data.get("numerics", "default")  # cells written before the modes existed ran in default
+    if made_in != numerics.mode():  # one run, one kernel choice: never a mix of per-machine and portable bits
+        raise store.StoreError(f"{path} was computed in numerics {made_in}; this run is in {numerics.mode()}: "
+                               f"rerun with --numerics {made_in}, or use another --run-id")
     try:
         schemas.check_fields(data["record"], protocol.record_fields(key),
                              f"{path} (delete it to rerun the cell)")
@@ -120,7 +124,7 @@ def _read_cell(protocol, folder: Path, key: str, fp: str) -> dict | None:
 
 def _write_cell(folder: Path, key: str, fp: str, record: dict, wall_s: float) -> None:
     store.write_sealed_json(_cell_path(folder, key), {"fingerprint": fp, "key": key, "wall_s": wall_s,
-                                                      "record": record})
+                                                      "numerics": numerics.check(), "record": record})
 
 
 def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, workers: int = 1) -> Outcome:
@@ -144,7 +148,17 @@ def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, work
         if made_on != protocol.device:  # never serve another device's numbers without saying so
             raise store.StoreError(f"{folder} was computed on {made_on}; this run is on {protocol.device}: ask for "
                                    f"--device {made_on} to read it, or use another --run-id to compute it here")
+        version = getattr(protocol, "protocol_version", None)
+        if version is not None and stored.get("protocol_version") != version:  # same config, other science
+            raise store.StoreError(f"{folder} was made by {protocol.experiment} protocol version "
+                                   f"{stored.get('protocol_version', 1)}; this is version {version}: use another "
+                                   f"--run-id (or the default one) to compute it")
+        made_in = stored["provenance"].get("numerics", "default")
+        if made_in != numerics.mode():  # nor numbers of another kernel choice
+            raise store.StoreError(f"{folder} was computed in numerics {made_in}; this run is in {numerics.mode()}: "
+                                   f"ask for --numerics {made_in} to read it, or use another --run-id")
         return Outcome(folder / store.RESULT_FILE, True, len(keys), len(keys))
+    numerics.check()  # a portable mode declared too late is refused before anything is written
     store.check_run_dir(folder, config)
     protocol.prepare(folder)  # inputs checked: nothing is written for a run that cannot start
     store.claim_run_dir(folder, config)
@@ -248,6 +262,7 @@ def _finish(protocol, root, run_id, folder, config, fp, keys, wall_s) -> Outcome
         if done < len(keys):
             return Outcome(None, False, done, len(keys))
         metrics, extra = protocol.summarize(records, folder)
+        extra = {**extra, "cell_files": store.cell_checksums(folder)}  # verify and export hold the cells to it
         path = store.write_result(root, protocol.experiment, run_id, config=config, metrics=metrics,
                                   extra=extra, seed=list(getattr(protocol.config, "seeds", ())) or None,
                                   device=protocol.device, wall_time_s=wall_s)

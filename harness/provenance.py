@@ -1,5 +1,7 @@
 """Where a result came from: the git commit and whether the tree was clean, package versions,
-Python and platform, device, process count, seed, wall time and the command line. Recorded in
+Python and platform, device, process count, seed, wall time, the command line, and the machine's
+numerics (CPU model and vector extensions, torch build and kernel capability, threads, numerics
+mode: ``harness.numerics``). Recorded in
 every result (``harness.store.write_result``), so that a quoted number can be traced to the
 code that made it."""
 
@@ -11,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+
+from harness import numerics
 
 PACKAGES = ("numpy", "scipy", "numba", "jax", "matplotlib", "torch", "transformers", "trl",
             "datasets", "accelerate", "peft")
@@ -45,6 +49,7 @@ def collect(*, seed=None, wall_time_s=None, device: str = "cpu") -> dict:
         "wall_time_s": wall_time_s,
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": _command(),
+        **numerics.provenance(),  # cpu, cpu_flags, torch_build, threads, numerics: bits are per kernel choice
     }
 
 

@@ -33,7 +33,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from harness import provenance
+from harness import numerics, provenance
 
 SCHEMA_VERSION = 4  # 2: results carry the config's fingerprint; 3: and content checksums; 4: records are lists of
 #                    objects holding numeric values (no keys made of formatted numbers)
@@ -137,10 +137,11 @@ def check_manifest(folder) -> None:
 
 
 def default_run_id(prefix: str, config) -> str:
-    """A readable prefix and the first 10 hex digits of the configuration's fingerprint; the
-    prefix is cut and cleaned to the allowed characters (it only helps a human find a run)."""
+    """A readable prefix (``-portable`` added in the portable numerics mode) and the first 10 hex
+    digits of the configuration's fingerprint; the prefix is cut and cleaned to the allowed characters (it only helps a human find a run)."""
     clean = re.sub(r"[^A-Za-z0-9._-]", "", prefix.replace("+", ""))[:100].lstrip("._-") or "run"
-    return f"{clean}-{fingerprint(config)[:10]}"
+    mode = "-portable" if numerics.mode() == "portable" else ""  # the two modes' runs never share a folder
+    return f"{clean}{mode}-{fingerprint(config)[:10]}"
 
 
 def short_number(x: float) -> str:
@@ -266,6 +267,9 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_FILE
+    if path.is_symlink():  # a link serves another file's numbers under this folder's name (or loops)
+        raise StoreError(f"{path} is a symbolic link, not a result the store wrote; delete it and rerun the "
+                         f"command that made it")
     if not path.is_file():
         raise StoreError(f"no result file at {path}")
     document = read_json(path)
@@ -284,6 +288,7 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
     if document["fingerprint"] != fingerprint(document["config"]):
         raise StoreError(f"{path}: the stored fingerprint does not match the stored config "
                          f"(the file was edited or damaged)")
+    check_placement(path, document)
     if experiment is not None:
         from harness.schemas import SchemaError, check
 
@@ -294,6 +299,39 @@ def read_result(path, *, experiment: str | None = None, config=None) -> dict:
     if config is not None:
         check_config(path.parent, document["config"], config, what="holds a result")
     return document
+
+
+def check_placement(path: Path, document: dict) -> None:
+    """A result belongs to the folder that names it: its stored experiment and run id must be the
+    folder's names, and its fingerprint that of the folder's run record (config.json), so a
+    result.json swapped in from another run (sealed and valid in itself) is refused."""
+    folder, remedy = path.parent, "delete the folder and rerun the command that made it"
+    stored, here = f"{document['experiment']}/{document['run_id']}", f"{folder.parent.name}/{folder.name}"
+    if stored != here:
+        raise StoreError(f"{path} holds the result of {stored}, not of {here} (moved, copied or swapped); {remedy}")
+    record = folder / CONFIG_FILE
+    if record.is_file() or record.is_symlink():
+        made_by = read_sealed_json(record, remedy).get("fingerprint")
+        if made_by != document["fingerprint"]:
+            raise StoreError(f"{path} is of another configuration than its run record {record} (swapped); {remedy}")
+
+
+def cell_checksums(folder) -> dict:
+    """{"cells/<key>.json": SHA-256} of a run folder's cells, as its result lists them."""
+    return {f"cells/{p.name}": file_sha256(p) for p in sorted((Path(folder) / "cells").glob("*.json"))}
+
+
+def check_listed_cells(folder, document: dict) -> None:
+    """Every cell file a result lists is on disk with the bytes it had when the result was written
+    (a result written before results listed their cells lists none)."""
+    for name, digest in document.get("cell_files", {}).items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise StoreError(f"{path} is missing: {Path(folder) / RESULT_FILE} lists it (deleted); delete the "
+                             f"folder and rerun the command that made it")
+        if file_sha256(path) != digest:
+            raise StoreError(f"{path} does not match the checksum its result lists (replaced or rewritten); "
+                             f"delete the folder and rerun the command that made it")
 
 
 def check_config(folder, stored, wanted, what: str = "holds a run") -> None:
@@ -312,7 +350,7 @@ def finished(root, experiment: str, run_id: str, config) -> dict | None:
     """The stored result of this exact configuration, None when the run is not finished;
     a result of another configuration under that run id is an error."""
     folder = run_dir(root, experiment, run_id)
-    if not (folder / RESULT_FILE).is_file():
+    if not ((folder / RESULT_FILE).is_file() or (folder / RESULT_FILE).is_symlink()):  # a link is refused
         return None
     return read_result(folder, experiment=experiment, config=config)
 

@@ -2,6 +2,7 @@
 seal or checksum, every cell against its run's configuration, every checkpoint against its
 manifest. Reads only; returns one row per file checked."""
 
+import os
 from pathlib import Path
 
 from harness import store
@@ -25,6 +26,7 @@ def _result(path: Path) -> None:
     doc = store.read_result(path, experiment=experiment if isinstance(experiment, str) else None)
     if doc["files"]:
         store.read_arrays(path.parent)
+    store.check_listed_cells(path.parent, doc)
 
 
 def _cell(path: Path, fingerprint: str | None) -> None:
@@ -44,12 +46,18 @@ def _run_record(path: Path) -> str:
     return record["fingerprint"]
 
 
+def _named(root: Path, name: str) -> list[Path]:
+    """Every file called ``name`` under ``root``, symbolic links included (a dangling or looping
+    link is listed, so that it is reported; pathlib's glob skips those)."""
+    return sorted(Path(folder) / name for folder, _, files in os.walk(root) if name in files)
+
+
 def verify(root) -> list[dict]:
     """Rows {path, status (ok | corrupt | stale), reason} for every result, run record, cell,
     arrays file, generation file and checkpoint under ``root``."""
     root = Path(root)
     rows = []
-    for path in sorted(root.rglob(store.RESULT_FILE)):
+    for path in _named(root, store.RESULT_FILE):
         rows.append(_check(path, lambda p=path: _result(p)))
     for path in sorted(root.rglob(store.CONFIG_FILE)):
         if not (path.parent / "cells").is_dir():

@@ -123,7 +123,7 @@ def test_summary_refuses_what_it_cannot_summarize(tmp_path):
     from harness import store
 
     with pytest.raises(ValueError, match="no summary table for 'sim-check'"):
-        export.summary(FIXTURES / "sim-check" / "a3-k100-l0-d14-r30-s0")
+        export.summary(FIXTURES / "sim-check" / "a3-k100-l0-d14-r30-s0-d635cbc7c2")
     (tmp_path / "rebound" / "half").mkdir(parents=True)
     with pytest.raises(store.StoreError, match="not finished"):
         export.summary(tmp_path / "rebound" / "half")

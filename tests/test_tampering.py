@@ -82,9 +82,10 @@ def test_verify_lists_what_is_corrupt_and_exits_1(tmp_path):
     _edit(folder / "cells" / "v1.json", lambda d: d["record"].update(value=7))
     rows = {r["path"]: r for r in verify(tmp_path / "res")}
     assert rows[str(folder / "cells" / "v1.json")]["status"] == "corrupt"
-    assert rows[str(folder / "result.json")]["status"] == "ok"
+    result = rows[str(folder / "result.json")]  # the result lists its cells' checksums: it no longer matches
+    assert result["status"] == "corrupt" and "v1.json does not match the checksum its result lists" in result["reason"]
     out = run_cli("verify", str(tmp_path / "res"))
-    assert out.returncode == 1 and "v1.json" in out.stdout and "1 corrupt or stale" in out.stdout
+    assert out.returncode == 1 and "v1.json" in out.stdout and "2 corrupt or stale" in out.stdout
 
 
 def test_export_cannot_destroy_a_result(tmp_path):
@@ -117,3 +118,84 @@ def test_verify_reports_a_damaged_run_record_and_cannot_vouch_for_its_cells(tmp_
     assert rows[str(folder / "config.json")]["status"] == "corrupt"
     assert all(rows[str(c)]["status"] == "corrupt" and "no readable config.json" in rows[str(c)]["reason"]
                for c in (folder / "cells").glob("*.json"))
+
+
+def _two_runs(tmp_path):
+    """Two finished runs of one experiment, of different configurations."""
+    a = engine.run(Toy(ToyConfig(), tmp_path / "log"), tmp_path / "res", "a").path.parent
+    b = engine.run(Toy(ToyConfig(values=(5, 6)), tmp_path / "log"), tmp_path / "res", "b").path.parent
+    return a, b
+
+
+def test_a_result_swapped_in_from_another_run_is_refused_by_every_reader(tmp_path):
+    """Each result.json is sealed and valid in itself: only its place gives it away (the stored
+    run id is the other folder's, and its fingerprint is not the folder's run record's)."""
+    a, b = _two_runs(tmp_path)
+    shutil.copy(b / "result.json", a / "result.json")
+    with pytest.raises(store.StoreError, match="holds the result of toy/b, not of toy/a"):
+        store.read_result(a)
+    rows = {r["path"]: r for r in verify(tmp_path / "res")}
+    assert rows[str(a / "result.json")]["status"] == "corrupt"
+    assert run_cli("verify", str(tmp_path / "res")).returncode == 1
+    with pytest.raises(store.StoreError, match="not of toy/a"):
+        export.rows(a)
+    doc = json.loads((b / "result.json").read_text())  # the same swap with its id rewritten and resealed
+    doc["run_id"] = "a"
+    store.write_sealed_json(a / "result.json", doc)
+    with pytest.raises(store.StoreError, match="another configuration than its run record"):
+        store.read_result(a)
+
+
+def test_a_result_that_is_a_symlink_is_refused_even_to_itself(tmp_path):
+    a, b = _two_runs(tmp_path)
+    (a / "result.json").unlink()
+    (a / "result.json").symlink_to(b / "result.json")
+    with pytest.raises(store.StoreError, match="is a symbolic link"):
+        store.read_result(a)
+    (a / "result.json").unlink()
+    (a / "result.json").symlink_to("result.json")  # a loop
+    with pytest.raises(store.StoreError, match="is a symbolic link"):
+        engine.run(Toy(ToyConfig(), tmp_path / "log"), tmp_path / "res", "a")
+    out = run_cli("verify", str(tmp_path / "res"))
+    assert out.returncode == 1 and "symbolic link" in out.stdout
+
+
+def test_a_deleted_cell_that_the_result_lists_is_reported(tmp_path):
+    folder = _finished(tmp_path)
+    assert set(json.loads((folder / "result.json").read_text())["cell_files"]) == {
+        f"cells/v{v}.json" for v in (1, 2, 3, 4)}
+    (folder / "cells" / "v3.json").unlink()
+    rows = {r["path"]: r for r in verify(tmp_path / "res")}
+    assert rows[str(folder / "result.json")]["status"] == "corrupt"
+    assert "v3.json is missing" in rows[str(folder / "result.json")]["reason"]
+    with pytest.raises(store.StoreError, match="v3.json is missing"):
+        export.rows(folder)  # not a table short of a cell
+
+
+def test_figures_name_a_run_by_its_stored_id(tmp_path):
+    from figures import results
+
+    root = tmp_path / "res"
+    store.write_result(root, "sim-check", "one", config={"a": 1}, metrics={})
+    (root / "sim-check" / "one").rename(root / "sim-check" / "two")
+    with pytest.raises(results.ResultError, match="holds the result of sim-check/one, not of sim-check/two"):
+        results.every(root, "sim-check")
+
+
+def test_export_refuses_a_format_its_file_name_contradicts_and_partial_on_a_finished_run(tmp_path):
+    folder = _finished(tmp_path)
+    out = run_cli("export", str(folder), "--format", "csv", "--out", str(tmp_path / "y.parquet"))
+    assert out.returncode == 2 and "a --format csv export is written to a .csv file" in out.stderr
+    assert not (tmp_path / "y.parquet").exists()
+    out = run_cli("export", str(folder), "--partial", "--out", str(tmp_path / "y.csv"))
+    assert out.returncode == 2 and "is finished: export it without --partial" in out.stderr
+    assert not (tmp_path / "y.csv").exists()
+
+
+@pytest.mark.parametrize("inside", [".", "cells", "new/deeper"])
+def test_figures_refuse_to_write_into_a_run_folder(tmp_path, inside):
+    folder = _finished(tmp_path)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    out = run_cli("figures", str(tmp_path / "res"), "--out", str(folder / inside))
+    assert out.returncode == 2 and "inside the run folder" in out.stderr and out.stderr.count("\n") == 1
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
