@@ -161,6 +161,15 @@ def _real_fields():
     )
 
 
+def _q2_mode():
+    return param("trajectory", OneOf(Q2_MODES), "trajectory: one path measured at each Q2; fixed-steps: a run per Q2")
+
+
+def _fixed_steps():
+    return param(32, Interval(int, 1, 10**6), "steps per Q2 point in fixed-steps mode", unit="steps",
+                 applies=lambda c: c.q2_mode == "fixed-steps", when="with q2_mode=fixed-steps")
+
+
 def _check_real(config) -> None:
     _require(not _real(config) or bool(config.model_path),
              f"--dataset {config.dataset} needs --model-path (a real dataset needs a real model)")
@@ -184,10 +193,8 @@ class ReboundConfig(Declared):
     q1: tuple[int, ...] = param((64, 128, 256), Grid(COUNT), "Q1, first-stage examples", unit="examples")
     q2: tuple[int, ...] = param((16, 32, 64, 128, 256, 512), Grid(COUNT), "Q2, second-stage examples",
                                 unit="examples")
-    q2_mode: str = param("trajectory", OneOf(Q2_MODES),
-                         "trajectory: one path measured at each Q2; fixed-steps: a run per Q2")
-    fixed_steps: int = param(32, Interval(int, 1, 10**6), "steps per Q2 point in fixed-steps mode", unit="steps",
-                             applies=lambda c: c.q2_mode == "fixed-steps", when="with q2_mode=fixed-steps")
+    q2_mode: str = _q2_mode()
+    fixed_steps: int = _fixed_steps()
     seeds: tuple[int, ...] = param((0, 1, 2), SEEDS, "run seeds (each draws its world and initialization)")
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     first_lr: float = param(2e-3, LEARNING_RATE, "first stage's constant learning rate, one pass")
@@ -369,10 +376,8 @@ class CounterfactualConfig(Declared):
     second_batch: int = param(16, Interval(int, 1, 65_536), "the perturbation's examples per step", unit="examples")
     q2: tuple[int, ...] = param((16, 32, 64, 128, 256, 512), Grid(COUNT), "Q2 checkpoints of the perturbation",
                                 unit="examples")
-    q2_mode: str = param("trajectory", OneOf(Q2_MODES),
-                         "trajectory: one path measured at each Q2; fixed-steps: a run per Q2")
-    fixed_steps: int = param(32, Interval(int, 1, 10**6), "steps per Q2 point in fixed-steps mode", unit="steps",
-                             applies=lambda c: c.q2_mode == "fixed-steps", when="with q2_mode=fixed-steps")
+    q2_mode: str = _q2_mode()
+    fixed_steps: int = _fixed_steps()
     primary_endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     sesoi: float = param(0.2, Interval(float, 0.0, 1e3, closed="high"),
                          "smallest effect of interest (the equivalence margin), in the endpoint's units")
