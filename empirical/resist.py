@@ -41,7 +41,6 @@ from empirical.resist_synthetic import PAIRS
 from empirical.train import NO_REPORT_TO
 from harness.configs import ResistConfig
 
-
 PROTOCOL_VERSION = 2  # 2: the format-only control, declared primary distance, sensitivity rows
 # Under this valid mass more than a tenth of a model's probability is on malformed responses, which
 # the exact distances set aside by renormalizing: the law compared is then not the one the model
@@ -280,7 +279,7 @@ def valid_mass(records: list[dict]) -> dict:
             paths += [(pair["forward_valid_mass"], r["seed"], r["arm"], f"forward path theta'_{i}{j}"),
                       (pair["inverse_valid_mass"], r["seed"], r["arm"], f"inverse path theta'_{j}{i}")]
     by_model, per_seed = {}, {}
-    for value, seed, arm, model in paths + thetas:
+    for value, _, arm, model in paths + thetas:
         by_model.setdefault(arm, {}).setdefault(model, []).append(value)
     for value, seed, _, _ in paths:
         per_seed[str(seed)] = min(value, per_seed.get(str(seed), 1.0))

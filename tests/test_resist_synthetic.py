@@ -147,13 +147,8 @@ def test_the_control_is_pre_trained_as_long_on_the_format_only(monkeypatch):
 
 def test_a_result_of_an_older_protocol_version_is_never_read_back(tmp_path):
     """The same configuration under a protocol that declares a newer version: refused, not served."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from toy_protocol import Toy, ToyConfig
-
     from harness import engine, store
+    from toy_protocol import Toy, ToyConfig
 
     engine.run(Toy(ToyConfig(), tmp_path / "log"), tmp_path / "res", "r")
     newer = Toy(ToyConfig(), tmp_path / "log")
