@@ -213,11 +213,15 @@ QUANTITIES = {"with pre-training": ("inverse closer", "forward closer"),
 
 
 def _call(row: dict, quantity: str) -> str:
-    """The reading of one sensitivity row: its direction where Holm's adjusted p < 0.05, else not
-    resolved (one rule for every distance, the primary included, so that the rows compare)."""
-    if row["p_holm"] is None or row["p_holm"] >= 0.05:
+    """The reading of one sensitivity row, by one rule for every distance (the primary included, so
+    that the rows compare): its direction where the 95% interval excludes 0 (the rule of Table 2's
+    verdicts), marked "not after Holm" where Holm's adjusted p is 0.05 or more; else not resolved."""
+    if row["ci95"] is None or row["ci95"][0] <= 0 <= row["ci95"][1]:
         return "not resolved"
-    return QUANTITIES[quantity][0 if row["mean"] > 0 else 1]
+    direction = QUANTITIES[quantity][0 if row["mean"] > 0 else 1]
+    if row["p_holm"] is None:  # no spread over seeds: no t-test
+        return f"{direction} (no p-value)"
+    return direction if row["p_holm"] < 0.05 else f"{direction} (not after Holm)"
 
 
 def sensitivity(flat: list[dict], primary: str) -> list[dict]:

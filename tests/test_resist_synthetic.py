@@ -169,3 +169,14 @@ def test_a_resist_run_id_changes_with_the_protocol_version(monkeypatch, tmp_path
     runs.resist(presets.RESIST["quick"], results=tmp_path, preset="quick")
     version_1 = store.default_run_id("quick-synthetic", presets.RESIST["quick"].as_dict())  # hashed no version
     assert len(set(ids)) == 2 and version_1 not in ids
+
+
+@pytest.mark.parametrize("ci, p_holm, call", [
+    ([0.1, 0.3], 0.01, "inverse closer"),
+    ([0.1, 0.3], 0.2, "inverse closer (not after Holm)"),  # Table 2 would say closer; the family does not
+    ([-0.3, -0.1], 0.01, "forward closer"),
+    ([-0.1, 0.3], 0.01, "not resolved"),
+])
+def test_a_sensitivity_row_reads_by_its_interval_and_says_whether_it_survives_holm(ci, p_holm, call):
+    row = {"mean": sum(ci) / 2, "ci95": ci, "p_holm": p_holm}
+    assert resist._call(row, "with pre-training") == call
