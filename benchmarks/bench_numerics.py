@@ -105,8 +105,9 @@ def main() -> None:
         timed = {mode: _resist_micro(mode) for mode in ("default", "portable")}
         ratio = timed["portable"][0] / timed["default"][0]
         same = timed["portable"][1] == timed["default"][1]
-        print(f"resist micro (whole command): default {timed['default'][0]:.1f} s, portable {timed['portable'][0]:.1f} s, "
-              f"ratio {ratio:.2f}; per-seed numbers {'bit-identical' if same else 'differ'} between the modes")
+        print(f"resist micro (whole command): default {timed['default'][0]:.1f} s, portable "
+              f"{timed['portable'][0]:.1f} s, ratio {ratio:.2f}; per-seed numbers "
+              f"{'bit-identical' if same else 'differ'} between the modes")
 
 
 if __name__ == "__main__":

@@ -606,7 +606,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
 
 @cli.command()
 @_preset_option("resist", "quick", {
-    "micro": "tiny, for tests", "quick": "the synthetic world, exact distances, with the no-pre-training control",
+    "micro": "tiny, for tests", "quick": "the synthetic world, exact distances, with the format-only control",
     "paper": "Table 1's hyper-parameters (for real models)"})
 @_declared_option(ResistConfig, "dataset", "; alpaca (instruction-following), qa (truthful), safe-rlhf (safe "
                                          "answers)")
@@ -623,7 +623,10 @@ def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remo
     theta_1..theta_3, lets each answer D_4's prompts (top-k 30, top-p 0.9, temperature 0.1),
     trains each pair both ways on the other's answers, and reports the cross-entropies
     H(theta_i, theta'_ji) (inverse) vs H(theta_j, theta'_ij) (forward) in nats per token,
-    with 95% intervals over seeds. Resumable; kill it at any time.
+    with 95% intervals over seeds. Synthetic world: exact distances, the verdict on the declared
+    primary_distance (relative KL) with the others as sensitivity rows, a control pre-trained on
+    the format only, and the lowest valid mass over every path of every arm (under 0.9 the
+    verdict says so). Resumable; kill it at any time.
     """
     from elasticity import runs
 

@@ -116,8 +116,9 @@ def _resist(doc: dict) -> list[dict]:
     depends = [line.split(":")[0] for line in lines if "depends on the distance" in line]
     if depends:
         verdict += f"; depends on the distance for {len(depends)} readings ({'; '.join(depends)}: see the report)"
-    if "valid_mass" in doc["metrics"] and doc["metrics"]["valid_mass"]["min"] < doc["metrics"]["valid_mass"]["threshold"]:
-        verdict += f"; a model left the well-formed regime (lowest valid mass {doc['metrics']['valid_mass']['min']:.3f})"
+    valid = doc["metrics"].get("valid_mass")
+    if valid is not None and valid["min"] < valid["threshold"]:
+        verdict += f"; a path left the well-formed regime (lowest valid mass {valid['min']:.3f})"
     return [{"claim": "resistance: the inverse path ends closer than the forward one (Appendix E)",
              "run": doc["run_id"], "verdict": verdict, "effect": effect,
              "seeds": n, "control": control, "grade": _grade(doc, n)}]

@@ -41,7 +41,6 @@ from empirical.resist_synthetic import PAIRS
 from empirical.train import NO_REPORT_TO
 from harness.configs import ResistConfig
 
-
 PROTOCOL_VERSION = 2  # 2: the format-only control, declared primary distance, sensitivity rows
 # Under this valid mass more than a tenth of a model's probability is on malformed responses, which
 # the exact distances set aside by renormalizing: the law compared is then not the one the model
@@ -214,11 +213,15 @@ QUANTITIES = {"with pre-training": ("inverse closer", "forward closer"),
 
 
 def _call(row: dict, quantity: str) -> str:
-    """The reading of one sensitivity row: its direction where Holm's adjusted p < 0.05, else not
-    resolved (one rule for every distance, the primary included, so that the rows compare)."""
-    if row["p_holm"] is None or row["p_holm"] >= 0.05:
+    """The reading of one sensitivity row, by one rule for every distance (the primary included, so
+    that the rows compare): its direction where the 95% interval excludes 0 (the rule of Table 2's
+    verdicts), marked "not after Holm" where Holm's adjusted p is 0.05 or more; else not resolved."""
+    if row["ci95"] is None or row["ci95"][0] <= 0 <= row["ci95"][1]:
         return "not resolved"
-    return QUANTITIES[quantity][0 if row["mean"] > 0 else 1]
+    direction = QUANTITIES[quantity][0 if row["mean"] > 0 else 1]
+    if row["p_holm"] is None:  # no spread over seeds: no t-test
+        return f"{direction} (no p-value)"
+    return direction if row["p_holm"] < 0.05 else f"{direction} (not after Holm)"
 
 
 def sensitivity(flat: list[dict], primary: str) -> list[dict]:
@@ -280,7 +283,7 @@ def valid_mass(records: list[dict]) -> dict:
             paths += [(pair["forward_valid_mass"], r["seed"], r["arm"], f"forward path theta'_{i}{j}"),
                       (pair["inverse_valid_mass"], r["seed"], r["arm"], f"inverse path theta'_{j}{i}")]
     by_model, per_seed = {}, {}
-    for value, seed, arm, model in paths + thetas:
+    for value, _, arm, model in paths + thetas:
         by_model.setdefault(arm, {}).setdefault(model, []).append(value)
     for value, seed, _, _ in paths:
         per_seed[str(seed)] = min(value, per_seed.get(str(seed), 1.0))

@@ -69,7 +69,8 @@ def check_out(out) -> None:
     written there would mix with, or replace, what the store wrote."""
     out = Path(out).resolve()
     for folder in (out, *out.parents):
-        if (folder / store.RESULT_FILE).exists() or (folder / store.CONFIG_FILE).is_file() and (folder / "cells").is_dir():
+        run_record = (folder / store.CONFIG_FILE).is_file() and (folder / "cells").is_dir()
+        if (folder / store.RESULT_FILE).exists() or run_record:
             raise ValueError(f"--out {out}: inside the run folder {folder}; choose a folder outside any run")
 
 

@@ -127,6 +127,24 @@ def _write_cell(folder: Path, key: str, fp: str, record: dict, wall_s: float) ->
                                                       "numerics": numerics.check(), "record": record})
 
 
+def _check_stored(protocol, folder: Path, stored: dict) -> None:
+    """Serve a finished result only to a run that would have made the same numbers: the same
+    device, protocol version and numerics mode (the configuration was checked by the store)."""
+    made_on = stored["provenance"].get("device")
+    if made_on != protocol.device:  # never serve another device's numbers without saying so
+        raise store.StoreError(f"{folder} was computed on {made_on}; this run is on {protocol.device}: ask for "
+                               f"--device {made_on} to read it, or use another --run-id to compute it here")
+    version = getattr(protocol, "protocol_version", None)
+    if version is not None and stored.get("protocol_version") != version:  # same config, other science
+        raise store.StoreError(f"{folder} was made by {protocol.experiment} protocol version "
+                               f"{stored.get('protocol_version', 1)}; this is version {version}: use another "
+                               f"--run-id (or the default one) to compute it")
+    made_in = stored["provenance"].get("numerics", "default")
+    if made_in != numerics.mode():  # nor numbers of another kernel choice
+        raise store.StoreError(f"{folder} was computed in numerics {made_in}; this run is in {numerics.mode()}: "
+                               f"ask for --numerics {made_in} to read it, or use another --run-id")
+
+
 def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, workers: int = 1) -> Outcome:
     """Run (or resume, or read back) ``protocol``'s grid in ``root/experiment/run_id``.
 
@@ -144,19 +162,7 @@ def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, work
         raise ValueError(f"{protocol.experiment}: the grid names a cell twice")  # a protocol bug
     stored = store.finished(root, protocol.experiment, run_id, config)
     if stored is not None:
-        made_on = stored["provenance"].get("device")
-        if made_on != protocol.device:  # never serve another device's numbers without saying so
-            raise store.StoreError(f"{folder} was computed on {made_on}; this run is on {protocol.device}: ask for "
-                                   f"--device {made_on} to read it, or use another --run-id to compute it here")
-        version = getattr(protocol, "protocol_version", None)
-        if version is not None and stored.get("protocol_version") != version:  # same config, other science
-            raise store.StoreError(f"{folder} was made by {protocol.experiment} protocol version "
-                                   f"{stored.get('protocol_version', 1)}; this is version {version}: use another "
-                                   f"--run-id (or the default one) to compute it")
-        made_in = stored["provenance"].get("numerics", "default")
-        if made_in != numerics.mode():  # nor numbers of another kernel choice
-            raise store.StoreError(f"{folder} was computed in numerics {made_in}; this run is in {numerics.mode()}: "
-                                   f"ask for --numerics {made_in} to read it, or use another --run-id")
+        _check_stored(protocol, folder, stored)
         return Outcome(folder / store.RESULT_FILE, True, len(keys), len(keys))
     numerics.check()  # a portable mode declared too late is refused before anything is written
     store.check_run_dir(folder, config)

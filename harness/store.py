@@ -138,9 +138,10 @@ def check_manifest(folder) -> None:
 
 def default_run_id(prefix: str, config) -> str:
     """A readable prefix (``-portable`` added in the portable numerics mode) and the first 10 hex
-    digits of the configuration's fingerprint; the prefix is cut and cleaned to the allowed characters (it only helps a human find a run)."""
+    digits of the configuration's fingerprint; the prefix is cut and cleaned to the allowed
+    characters (it only helps a human find a run)."""
     clean = re.sub(r"[^A-Za-z0-9._-]", "", prefix.replace("+", ""))[:100].lstrip("._-") or "run"
-    mode = "-portable" if numerics.mode() == "portable" else ""  # the two modes' runs never share a folder
+    mode = "-portable" if numerics.mode() == "portable" else ""  # the modes' runs never share a folder
     return f"{clean}{mode}-{fingerprint(config)[:10]}"
 
 

@@ -146,9 +146,9 @@ def test_resist_micro_on_the_synthetic_world_fills_table_2_with_exact_distances(
                             for s, c in cells.items()}
         for c in cells.values():
             assert c["inverse_relative"] == pytest.approx(c["inverse_kl_nats"] / c["inverse_kl_before_nats"])
-    assert len(doc["cells"]) == 18  # 3 seeds x 3 pairs, with and without pre-training
-    # the no-pre-training control: the same table from the initialized base, and the difference per seed
-    for row, bare, part in zip(rows, doc["metrics"]["without_pretraining"], doc["metrics"]["attributable"],
+    assert len(doc["cells"]) == 18  # 3 seeds x 3 pairs, pre-trained and format-only control
+    # the format-only control: the same table from a base pre-trained on the format, and the difference per seed
+    for row, bare, part in zip(rows, doc["metrics"]["format_only"], doc["metrics"]["attributable"],
                                strict=True):
         assert bare["pair"] == part["pair"] == row["pair"]
         with_pre, without = row["forward_minus_inverse"]["per_seed"], bare["forward_minus_inverse"]["per_seed"]
@@ -156,6 +156,9 @@ def test_resist_micro_on_the_synthetic_world_fills_table_2_with_exact_distances(
         assert part["p_holm"] >= part["p"]
     for c in doc["cells"]:  # both laws renormalized alike: a KL, never below 0; the valid mass beside it
         assert c["inverse_kl_nats"] >= -1e-12 and 0 < c["inverse_valid_mass"] <= 1 + 1e-9
+    lowest = min(min(c["forward_valid_mass"], c["inverse_valid_mass"]) for c in doc["cells"])
+    assert doc["metrics"]["valid_mass"]["min"] == lowest  # over every arm and path, the control's too
+    assert doc["protocol_version"] == resist.PROTOCOL_VERSION
     again = runs.resist(presets.RESIST["micro"], results=tmp_path, run_id="r")
     assert again.path == path and again.read_back  # finished: read back, nothing recomputed
 

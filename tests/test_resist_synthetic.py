@@ -53,3 +53,130 @@ def test_the_real_paths_measure_each_model_on_the_right_answers(monkeypatch):
     assert got["forward_nats"] == measured[("theta1+train-of-theta3", "test-of-theta3")]
     assert got["inverse_before_nats"] == measured[("theta3", "test-of-theta1")]
     assert got["forward_before_nats"] == measured[("theta1", "test-of-theta3")]
+
+
+# ----------------------------------------------------------------- protocol version 2: control, distances
+
+from empirical import resist  # noqa: E402
+from harness import configs  # noqa: E402
+
+
+def _record(seed, arm, forward_relative, inverse_relative, forward_valid=0.99, inverse_valid=0.99, thetas=0.98,
+            forward_nats=1.0, inverse_nats=1.0):
+    """A cell record of one seed and arm whose three pairs share the given numbers."""
+    pairs = [{"pair": list(p), "forward_relative": forward_relative + 0.001 * seed,
+              "inverse_relative": inverse_relative, "forward_kl_nats": forward_relative + 0.001 * seed,
+              "inverse_kl_nats": inverse_relative, "forward_nats": forward_nats + 0.001 * seed,
+              "inverse_nats": inverse_nats, "forward_valid_mass": forward_valid, "inverse_valid_mass": inverse_valid,
+              **{f"{side}_{k}": 1.0 for side in ("forward", "inverse")
+                 for k in ("before_nats", "kl_before_nats")}}
+             for p in resist.PAIRS]
+    return {"seed": seed, "arm": arm, "pretrained": arm == "pretrained", "pairs": pairs,
+            "theta_valid_mass": [1.0, thetas, thetas, thetas]}
+
+
+def _summary(records):
+    control = "on" if any(r["arm"] == "format_only" for r in records) else "off"
+    protocol = resist.Resist(configs.ResistConfig(seeds=tuple(sorted({r["seed"] for r in records})),
+                                                  no_pretraining=control))
+    return protocol.summarize({f"s{r['seed']}" + ("" if r["arm"] == "pretrained" else "-format"): r
+                               for r in records}, None)
+
+
+def test_the_lowest_valid_mass_is_over_every_arm_and_path_and_below_0_9_the_verdict_says_so():
+    """Version 1 printed the lowest mean over the pre-trained arm's inverse paths only; a control
+    path at 0.3 must be the minimum, named, and flagged."""
+    records = [_record(s, "pretrained", 0.5, 0.4) for s in range(4)]
+    records += [_record(s, "format_only", 0.5, 0.4, forward_valid=0.3 if s == 2 else 0.95) for s in range(4)]
+    metrics, extra = _summary(records)
+    v = metrics["valid_mass"]
+    assert v["min"] == 0.3 and v["at"] == {"seed": 2, "arm": "format_only", "model": "forward path theta'_12"}
+    assert v["seeds_below"] == [2] and v["per_seed_min"]["0"] == 0.95
+    assert "BELOW 0.9 in 1 seeds" in metrics["verdict_lines"][0]
+    assert extra["protocol_version"] == resist.PROTOCOL_VERSION
+    healthy = _summary([_record(s, a, 0.5, 0.4) for s in range(4) for a in ("pretrained", "format_only")])[0]
+    assert "every path of every arm stays on well-formed responses" in healthy["verdict_lines"][0]
+
+
+def test_distances_that_disagree_make_the_verdict_depend_on_the_distance():
+    """Relative KL: forward 0.6 vs inverse 0.3, the inverse path closer on every seed; cross-entropy:
+    the forward path 0.05 nats/token closer on every seed. The verdict must name both directions."""
+    records = [_record(s, "pretrained", 0.6, 0.3, forward_nats=0.95, inverse_nats=1.0) for s in range(5)]
+    metrics, _ = _summary(records)
+    rows = {(r["distance"], tuple(r["pair"])): r for r in metrics["sensitivity"]}
+    assert rows[("relative_kl", (1, 2))]["primary"] and rows[("relative_kl", (1, 2))]["call"] == "inverse closer"
+    assert rows[("cross_entropy", (1, 2))]["call"] == "forward closer"
+    assert rows[("cross_entropy", (1, 2))]["p_holm"] >= rows[("cross_entropy", (1, 2))]["p"]
+    line = next(x for x in metrics["verdict_lines"] if x.startswith("pair 1,2, with pre-training"))
+    assert "depends on the distance" in line and "relative_kl (primary) inverse closer" in line
+    assert "cross_entropy forward closer" in line
+    assert metrics["primary_distance"]["name"] == "relative_kl" and metrics["primary_distance"]["why"]
+
+
+def test_the_declared_primary_distance_decides_table_2():
+    cfg = configs.ResistConfig(seeds=(0, 1, 2), primary_distance="cross_entropy")
+    records = {f"s{s}": _record(s, "pretrained", 0.6, 0.3, forward_nats=0.95, inverse_nats=1.0) for s in range(3)}
+    metrics, _ = resist.Resist(cfg).summarize({**records, **{f"s{s}-format": _record(s, "format_only", 0.5, 0.5)
+                                                            for s in range(3)}}, None)
+    assert metrics["table2"][0]["verdict"].startswith("forward closer")
+    assert set(configs.RESIST_DISTANCES) == set(resist.DISTANCES)
+    with pytest.raises(ValueError, match="primary_distance must be one of"):
+        configs.ResistConfig(primary_distance="wasserstein")
+
+
+def test_the_control_is_pre_trained_as_long_on_the_format_only(monkeypatch):
+    """The control's theta_0 sees World.format_sample's corpus with the arm's steps, batch and rate;
+    the pre-trained arm sees D_pre."""
+    from empirical import trajectory
+    from empirical.world import World
+
+    seen = {}
+    monkeypatch.setattr(trajectory, "pretrain", lambda model, tokens, **kw: seen.setdefault("call", (tokens, kw)))
+    c = configs.ResistConfig(seeds=(0,), part_size=16)
+    world = World(c.world, 3)
+    resist_synthetic._base(c, world, 3, "format_only")
+    tokens, kw = seen.pop("call")
+    assert np.array_equal(tokens, world.format_sample(c.world.n_pre, resist_synthetic.PRE_STREAM).tokens)
+    assert kw == {"steps": c.pretrain.steps, "batch_size": c.pretrain.batch, "lr": c.pretrain.lr, "seed": 3}
+    resist_synthetic._base(c, world, 3, "pretrained")
+    tokens, _ = seen.pop("call")
+    expected = world.sample(c.world.n_pre, c.world.pre_positive_fraction, resist_synthetic.PRE_STREAM).tokens
+    assert np.array_equal(tokens, expected)
+    assert resist.Resist(c).cells() == ["s0", "s0-format"]
+
+
+def test_a_result_of_an_older_protocol_version_is_never_read_back(tmp_path):
+    """The same configuration under a protocol that declares a newer version: refused, not served."""
+    from harness import engine, store
+    from toy_protocol import Toy, ToyConfig
+
+    engine.run(Toy(ToyConfig(), tmp_path / "log"), tmp_path / "res", "r")
+    newer = Toy(ToyConfig(), tmp_path / "log")
+    newer.protocol_version = 2
+    with pytest.raises(store.StoreError, match="protocol version 1; this is version 2"):
+        engine.run(newer, tmp_path / "res", "r")
+
+
+
+def test_a_resist_run_id_changes_with_the_protocol_version(monkeypatch, tmp_path):
+    from elasticity import runs
+    from harness import engine, presets, store
+
+    ids = []
+    monkeypatch.setattr(engine, "run", lambda protocol, root, run_id, *a, **k: ids.append(run_id))
+    runs.resist(presets.RESIST["quick"], results=tmp_path, preset="quick")
+    monkeypatch.setattr(resist, "PROTOCOL_VERSION", resist.PROTOCOL_VERSION + 1)
+    runs.resist(presets.RESIST["quick"], results=tmp_path, preset="quick")
+    version_1 = store.default_run_id("quick-synthetic", presets.RESIST["quick"].as_dict())  # hashed no version
+    assert len(set(ids)) == 2 and version_1 not in ids
+
+
+@pytest.mark.parametrize("ci, p_holm, call", [
+    ([0.1, 0.3], 0.01, "inverse closer"),
+    ([0.1, 0.3], 0.2, "inverse closer (not after Holm)"),  # Table 2 would say closer; the family does not
+    ([-0.3, -0.1], 0.01, "forward closer"),
+    ([-0.1, 0.3], 0.01, "not resolved"),
+])
+def test_a_sensitivity_row_reads_by_its_interval_and_says_whether_it_survives_holm(ci, p_holm, call):
+    row = {"mean": sum(ci) / 2, "ci95": ci, "p_holm": p_holm}
+    assert resist._call(row, "with pre-training") == call
