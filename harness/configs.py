@@ -556,5 +556,10 @@ class TheoremConfig:
             _require(all(c % self.llama_heads == 0 for c in self.capacities),
                      f"llama capacities (hidden widths) must be multiples of llama_heads = {self.llama_heads}")
 
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The world seeds (what provenance and the CLI's help count as seeds)."""
+        return self.world_seeds
+
     def as_dict(self) -> dict:
         return as_plain(self)
