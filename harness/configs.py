@@ -1,16 +1,17 @@
 """Every experiment's configuration as plain data (no torch, no numpy): the synthetic world,
-model sizes, the rebound and the forward-vs-inverse experiment.
+model sizes, the rebound, the forward-vs-inverse experiment and the counterfactual.
 
-Each config validates itself when it is built (``__post_init__``), so a config that exists
-can be run: values finite, positive where they must be, grids without duplicates, sizes
-that fit the data. ``harness.overrides`` builds them from ``--set``, YAML or a result's
-stored config.
+Each field is declared once (``harness.params``): type, default, constraint, unit and one line
+of help. A config checks itself when it is built, the declared constraints first and then the
+few rules between fields (``check``), so a config that exists can be run and nothing
+downstream checks again. ``harness.overrides`` builds them from ``--set``, YAML or a result's
+stored config; ``elasticity config params EXPERIMENT`` lists the declarations.
 """
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from harness.overrides import as_plain
+from harness.params import Declared, Flag, Grid, Interval, OneOf, Text, param
 
 
 def _require(ok: bool, message: str) -> None:
@@ -18,44 +19,12 @@ def _require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def _finite_fields(config) -> None:
-    """Every float field finite (Python construction bypasses the override parser)."""
-    for f in fields(config):
-        value = getattr(config, f.name)
-        values = value if isinstance(value, tuple) else (value,)
-        for v in values:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ValueError(f"{f.name} must be a finite number, got {v}")
-
-
-def _canonical_grids(config, *names: str) -> None:
-    """Sort the grids whose order carries no meaning, so that equivalent configurations (q2=64,16
-    and q2=16,64) have one fingerprint and so one run id. Non-numbers are left for validation."""
-    for name in names:
-        values = getattr(config, name)
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            object.__setattr__(config, name, tuple(sorted(values)))
-
-
-def _grid(name: str, values: tuple, low: float) -> None:
-    _require(len(values) > 0, f"{name} must not be empty")
-    _require(all(v >= low for v in values), f"{name} values must be >= {low}, got {list(values)}")
-    repeated = sorted({v for v in values if values.count(v) > 1})
-    _require(not repeated, f"{name} has duplicate values {repeated}: each grid value once")
-
-
 MAX_SEED = 2**63 - 1  # numpy's generators take any; torch.manual_seed needs < 2^64
-
-
-def _seeds(values: tuple) -> None:
-    _grid("seeds", values, 0)
-    _require(max(values) <= MAX_SEED, f"seeds must be <= 2^63 - 1 (torch's generators), got {max(values)}")
-
-
-def _positive(config, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        _require(value > 0, f"{name} must be > 0, got {value}")
+SEED = Interval(int, 0, MAX_SEED)
+SEEDS = Grid(SEED, max_length=10_000)  # more is a typo that would run for months
+COUNT = Interval(int, 1, 10**8)  # examples, steps, batches: beyond 1e8 a typo that exhausts the machine
+LEARNING_RATE = Interval(float, 0.0, 1.0, closed="high")  # AdamW beyond 1 diverges at once
+NON_NEGATIVE = Interval(float, 0.0, 1e6)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +40,7 @@ MODEL_SIZES = {
     "medium": ModelSize(hidden=128, layers=4, heads=4),  # about 0.6M
     "gpu-100m": ModelSize(hidden=768, layers=17, heads=12),  # about 100M: the GPU check's size
 }
+MODEL_SIZE_NAMES = tuple(MODEL_SIZES)
 
 
 WORLD_LAWS = ("zipf", "pareto")
@@ -84,51 +54,39 @@ MAX_RESPONSE_LENGTH = 21
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorldConfig:
+class WorldConfig(Declared):
     """The synthetic world (``empirical.world``). Defaults are chosen for structure a small
     model can learn and return to (docs/experiments.md): V = 6 content tokens, responses of
     L = 3 (M = 216 responses, 108 per style), Zipf masses with s = 1, so that D_pre's KL to
     the uniform law is about 0.28 nats per token (at f = 0.5)."""
 
-    seed: int = 0  # the world family; each run seed draws its own world from it
-    content_vocab: int = 6  # V content tokens; the first V // 2 are "bright"
-    response_length: int = 3  # L, odd
-    prompt_vocab: int = 8
-    prompt_length: int = 1
-    law: str = "zipf"  # leaf masses per style: "zipf" (rank^-s over a seeded order) or "pareto" (iid)
-    zipf_s: float = 1.0
-    alpha: float = 3.0  # Pareto tail index (law = "pareto")
-    n_pre: int = 20_000
-    pre_positive_fraction: float = 0.5
-    n_align: int = 10_000
-    n_perturb: int = 2_000
-    n_held_out: int = 1_000  # per dataset
+    seed: int = param(0, SEED, "the world family; each run seed draws its own world from it")
+    content_vocab: int = param(6, Interval(int, 2, MAX_CONTENT_VOCAB),
+                               "V content tokens, even; the first V // 2 are the positive style's", unit="tokens")
+    response_length: int = param(3, Interval(int, 1, MAX_RESPONSE_LENGTH), "L, the response length, odd",
+                                 unit="tokens")
+    prompt_vocab: int = param(8, Interval(int, 1, MAX_PROMPT_VOCAB), "distinct prompt tokens", unit="tokens")
+    prompt_length: int = param(1, Interval(int, 0, MAX_PROMPT_LENGTH), "prompt length", unit="tokens")
+    law: str = param("zipf", OneOf(WORLD_LAWS),
+                     "leaf masses per style: zipf (rank^-s over a seeded order) or pareto (iid)")
+    zipf_s: float = param(1.0, Interval(float, 0.0, 10.0, closed="high"), "Zipf exponent s of the leaf masses",
+                          applies=lambda c: c.law == "zipf", when="with law=zipf")
+    alpha: float = param(3.0, Interval(float, 1.0, 100.0, closed="high"),
+                         "Pareto tail index of the leaf masses (> 1: E[X] diverges otherwise)",
+                         applies=lambda c: c.law == "pareto", when="with law=pareto")
+    n_pre: int = param(20_000, COUNT, "|D_pre|, pre-training examples", unit="examples")
+    pre_positive_fraction: float = param(0.5, Interval(float, 0.0, 1.0), "f, the positive style's share of D_pre")
+    n_align: int = param(10_000, COUNT, "|D_align|, alignment (positive-style) examples", unit="examples")
+    n_perturb: int = param(2_000, COUNT, "|D_perturb|, perturbation (negative-style) examples", unit="examples")
+    n_held_out: int = param(1_000, COUNT, "held-out examples per dataset (code lengths)", unit="examples")
 
-    def __post_init__(self):
-        _finite_fields(self)
+    def check(self):
         v, length = self.content_vocab, self.response_length
-        sizes = (self.n_pre, self.n_align, self.n_perturb, self.n_held_out)
-        checks = [
-            (0 <= self.seed <= MAX_SEED, "seed must lie in [0, 2^63 - 1]"),
-            (v >= 2 and v % 2 == 0, "content_vocab must be an even integer >= 2"),
-            (length >= 1 and length % 2 == 1, "response_length must be an odd integer >= 1"),
-            (v <= MAX_CONTENT_VOCAB and length <= MAX_RESPONSE_LENGTH,
-             f"content_vocab must be <= {MAX_CONTENT_VOCAB} and response_length <= {MAX_RESPONSE_LENGTH}"),
-            (v**length <= 2**20, f"content_vocab ** response_length must be <= 2^20 (exact enumeration: "
-                                 f"{v}^{length} responses would need about {v**length * 8 * 3 / 2**30:.1f} GiB per "
-                                 f"law and prompt)"),
-            (1 <= self.prompt_vocab <= MAX_PROMPT_VOCAB and 0 <= self.prompt_length <= MAX_PROMPT_LENGTH,
-             f"prompt_vocab must lie in [1, {MAX_PROMPT_VOCAB}] and prompt_length in [0, {MAX_PROMPT_LENGTH}] "
-             f"(the model's embedding and the enumerated prompts are allocated from them)"),
-            (self.law in WORLD_LAWS, f"law must be one of {WORLD_LAWS}"),
-            (0 < self.zipf_s <= 10, "zipf_s must lie in (0, 10]"),
-            (self.alpha > 1, "alpha must be > 1 (E[X] diverges otherwise)"),
-            (0.0 <= self.pre_positive_fraction <= 1.0, "pre_positive_fraction must lie in [0, 1]"),
-            (min(sizes) >= 1, "dataset sizes must be >= 1"),
-            (max(sizes) <= 10**8, "dataset sizes must be <= 1e8 (memory)"),
-        ]
-        for ok, message in checks:
-            _require(ok, f"WorldConfig: {message}")
+        _require(v % 2 == 0, f"content_vocab must be even (two styles of V / 2 tokens), got {v}")
+        _require(length % 2 == 1, f"response_length must be odd (a response's style is its majority), got {length}")
+        _require(v**length <= 2**20, f"content_vocab ** response_length must be <= 2^20 (exact enumeration: "
+                                     f"{v}^{length} responses would need about {v**length * 24 / 2**30:.1f} GiB "
+                                     f"per law and prompt)")
 
     def as_dict(self) -> dict:
         return as_plain(self)
@@ -153,18 +111,14 @@ class WorldConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PretrainConfig:
+class PretrainConfig(Declared):
     """Pre-training from scratch on a world's D_pre (``empirical.trajectory.pretrain``): AdamW,
     ``steps`` batches of ``batch`` examples, the learning rate decayed linearly from ``lr`` to 0.
     Shared by every experiment that pre-trains (rebound, resist, counterfactual)."""
 
-    steps: int = 300
-    batch: int = 128
-    lr: float = 5e-3
-
-    def __post_init__(self):
-        _finite_fields(self)
-        _positive(self, "steps", "batch", "lr")
+    steps: int = param(300, Interval(int, 1, 10**7), "AdamW steps", unit="steps")
+    batch: int = param(128, Interval(int, 1, 65_536), "examples per step", unit="examples")
+    lr: float = param(5e-3, LEARNING_RATE, "peak learning rate (decayed linearly to 0)")
 
 
 REBOUND_VARIANTS = ("sft", "dpo", "reversed")
@@ -177,6 +131,7 @@ ENDPOINT_UNITS = ("logit", "probability")
 UNREACHED_RULES = ("exclude", "keep")
 K_MODES = ("steps", "epochs", "both")
 SCHEDULERS = ("linear", "constant", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+NO_PRETRAINING = ("auto", "on", "off")
 
 
 def default_scorer(dataset: str) -> str:
@@ -184,29 +139,37 @@ def default_scorer(dataset: str) -> str:
     return {"imdb": "vader", "safe-rlhf": "cost"}.get(dataset, "vader")
 
 
-def _check_real(config, synthetic: bool, datasets: tuple) -> None:
-    _require(config.dataset in datasets, f"dataset must be one of {datasets}, got {config.dataset!r}")
-    if synthetic:  # options that would not apply are refused, never recorded as if they had
-        given = [name for name, default in (("data_dir", ""), ("columns", ""), ("lora_rank", 0),
-                                            ("trust_remote_code", False), ("scorer", ""), ("scorer_path", ""))
-                 if getattr(config, name, default) != default]
-        _require(not given, f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to a real model and "
-                            f"dataset (--model-path, --dataset), not to the synthetic world")
-    _require(synthetic == (not config.model_path),
-             f"a real dataset ({', '.join(datasets[1:])}) needs --model-path, and --model-path needs "
-             f"a real dataset (--dataset with --data-dir)")
-    _require(not config.model_path or bool(config.data_dir),
+def _real(config) -> bool:
+    return config.dataset != "synthetic"
+
+
+REAL = dict(applies=_real, when="to a real model and dataset (--model-path, --dataset), not to the synthetic world")
+
+
+def _model_path(default: str = ""):
+    return param(default, Text(path=True), "a local causal LM folder (nothing is downloaded)", **REAL)
+
+
+def _real_fields():
+    """The fields shared by the experiments that run on real models (``field`` objects are
+    per class, so each class calls this)."""
+    return dict(
+        data_dir=param("", Text(path=True), "a local dataset folder or file set", **REAL),
+        columns=param("", Text(), "'wanted=found,...' when the files name the format's columns otherwise", **REAL),
+        lora_rank=param(0, Interval(int, 0, 4096), "0: full fine-tuning; r > 0: LoRA of rank r", **REAL),
+        trust_remote_code=param(False, Flag(), "allow code shipped with the model to run", **REAL),
+    )
+
+
+def _check_real(config) -> None:
+    _require(not _real(config) or bool(config.model_path),
+             f"--dataset {config.dataset} needs --model-path (a real dataset needs a real model)")
+    _require(not _real(config) or bool(config.data_dir),
              f"--dataset {config.dataset} needs --data-dir (a folder of local files)")
-    _require(config.lora_rank >= 0, f"lora_rank must be >= 0, got {config.lora_rank}")
-    _require(config.max_length >= 8, f"max_length must be >= 8, got {config.max_length}")
-    _require(config.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {config.max_new_tokens}")
-    _require(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
-    _require(config.model_size in MODEL_SIZES,
-             f"model_size must be one of {sorted(MODEL_SIZES)}, got {config.model_size!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReboundConfig:
+class ReboundConfig(Declared):
     """The rebound experiment (``empirical.rebound``): per seed, a model pre-trained on its
     world's D_pre, fine-tuned on Q1 examples of one style, then on the other style along one
     trajectory measured at every Q2; controls: never pre-trained on the world's laws (pre-trained
@@ -214,68 +177,68 @@ class ReboundConfig:
 
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=1_024, n_perturb=1_024,
                                                                    n_held_out=200))
-    variant: str = "sft"
-    model_size: str = "tiny"
-    q1: tuple[int, ...] = (64, 128, 256)
-    q2: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
-    q2_mode: str = "trajectory"  # one path measured at each Q2; or "fixed-steps" (a run per Q2)
-    fixed_steps: int = 32
-    seeds: tuple[int, ...] = (0, 1, 2)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # synthetic world: from scratch
-    first_lr: float = 2e-3  # constant, one pass
-    second_lr: float = 1e-3  # constant, one pass
-    batch_size: int = 16
-    dpo_beta: float = 0.1
-    eval_prompts: int = 0  # 0: the dataset's default (1 for the synthetic world, 16 for real data)
-    controls: bool = True
-    min_valid_mass: float = 0.5  # a point where the model puts less mass on valid responses is withheld
-    k_fit_points: int = 3  # Q2 points (after 0) that fit the code-length slopes of the effective k
-    # real models and data (dataset != "synthetic"); see empirical.tasks.TextTask
-    dataset: str = "synthetic"
-    model_path: str = ""
-    data_dir: str = ""
-    columns: str = ""  # "wanted=found,..." when the files name the format's columns otherwise
-    scorer: str = ""  # "" = the dataset's default (vader for imdb, cost for safe-rlhf)
-    scorer_path: str = ""
-    lora_rank: int = 0
-    max_length: int = 256  # tokens of prompt + completion in training and code lengths
-    max_new_tokens: int = 48
-    trust_remote_code: bool = False
+    variant: str = param("sft", OneOf(REBOUND_VARIANTS),
+                         "sft: positive then negative SFT; dpo: negative chosen over positive; reversed: "
+                         "negative first")
+    model_size: str = param("tiny", OneOf(MODEL_SIZE_NAMES), "the model's named size (synthetic world)")
+    q1: tuple[int, ...] = param((64, 128, 256), Grid(COUNT), "Q1, first-stage examples", unit="examples")
+    q2: tuple[int, ...] = param((16, 32, 64, 128, 256, 512), Grid(COUNT), "Q2, second-stage examples",
+                                unit="examples")
+    q2_mode: str = param("trajectory", OneOf(Q2_MODES),
+                         "trajectory: one path measured at each Q2; fixed-steps: a run per Q2")
+    fixed_steps: int = param(32, Interval(int, 1, 10**6), "steps per Q2 point in fixed-steps mode", unit="steps",
+                             applies=lambda c: c.q2_mode == "fixed-steps", when="with q2_mode=fixed-steps")
+    seeds: tuple[int, ...] = param((0, 1, 2), SEEDS, "run seeds (each draws its world and initialization)")
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    first_lr: float = param(2e-3, LEARNING_RATE, "first stage's constant learning rate, one pass")
+    second_lr: float = param(1e-3, LEARNING_RATE, "second stage's constant learning rate, one pass")
+    batch_size: int = param(16, Interval(int, 1, 65_536), "examples per fine-tuning step", unit="examples")
+    dpo_beta: float = param(0.1, Interval(float, 0.0, 100.0, closed="high"), "DPO's beta",
+                            applies=lambda c: c.variant == "dpo", when="with variant=dpo")
+    eval_prompts: int = param(0, Interval(int, 0, 10_000),
+                              "prompts scored (0: the dataset's default, 1 synthetic, 16 real)", unit="prompts")
+    controls: bool = param(True, Flag(), "also run the controls (format-only pre-training; no first stage)")
+    min_valid_mass: float = param(0.5, Interval(float, 0.0, 1.0, closed="low"),
+                                  "a point where the model puts less mass on valid responses is withheld")
+    k_fit_points: int = param(3, Interval(int, 2, 1000),
+                              "Q2 points (after 0) that fit the code-length slopes of the effective k", unit="points")
+    dataset: str = param("synthetic", OneOf(REBOUND_DATASETS), "synthetic: the offline world; else local files")
+    model_path: str = _model_path()
+    data_dir: str = _real_fields()["data_dir"]
+    columns: str = _real_fields()["columns"]
+    scorer: str = param("", OneOf(("", *SCORERS)), "'' = the dataset's default (vader for imdb, cost for safe-rlhf)",
+                        **REAL)
+    scorer_path: str = param("", Text(path=True), "the classifier or cost model folder", **REAL)
+    lora_rank: int = _real_fields()["lora_rank"]
+    max_length: int = param(256, Interval(int, 8, 1 << 20), "tokens of prompt + completion", unit="tokens", **REAL)
+    max_new_tokens: int = param(48, Interval(int, 1, 1 << 16), "tokens sampled per response", unit="tokens", **REAL)
+    trust_remote_code: bool = _real_fields()["trust_remote_code"]
 
     def __post_init__(self):
-        _finite_fields(self)
-        _canonical_grids(self, "q1", "q2", "seeds")
-        _require(self.variant in REBOUND_VARIANTS,
-                 f"variant must be one of {REBOUND_VARIANTS}, got {self.variant!r}")
-        _grid("q1", self.q1, 1)
-        _grid("q2", self.q2, 1)
-        _seeds(self.seeds)
-        _positive(self, "first_lr", "second_lr", "dpo_beta",
-                  "fixed_steps")
-        _require(self.eval_prompts >= 0, f"eval_prompts must be >= 0, got {self.eval_prompts}")
-        _require(self.q2_mode in Q2_MODES, f"q2_mode must be one of {Q2_MODES}, got {self.q2_mode!r}")
+        if _real(self) and not self.scorer:  # resolved, so that the default and its name are one run
+            object.__setattr__(self, "scorer", default_scorer(self.dataset))
+        super().__post_init__()
+
+    def check(self):
+        _check_real(self)
         _require(self.q2_mode == "trajectory" or self.variant != "dpo", "DPO runs as a trajectory only")
-        _require(0 <= self.min_valid_mass < 1, f"min_valid_mass must lie in [0, 1), got {self.min_valid_mass}")
-        _require(not self.synthetic or 2 <= self.k_fit_points <= len(self.q2),
-                 f"k_fit_points must lie in [2, {len(self.q2)}] (the Q2 grid), got {self.k_fit_points}")
-        _check_real(self, self.synthetic, REBOUND_DATASETS)
-        _require(not self.scorer or self.scorer in SCORERS,
-                 f"scorer must be one of {SCORERS}, got {self.scorer!r}")
         if not self.synthetic:
-            if not self.scorer:  # resolved here, so that the default and its name are the same run
-                object.__setattr__(self, "scorer", default_scorer(self.dataset))
             return  # sizes are checked against the files when they are read
+        _require(self.k_fit_points <= len(self.q2),
+                 f"k_fit_points must lie in [2, {len(self.q2)}] (the Q2 grid), got {self.k_fit_points}")
         first, second = self.stage_sizes()
-        _require(max(self.q1) <= first,
-                 f"Q1 = {max(self.q1)} is larger than the first-stage set ({first} examples)")
+        _require(max(self.q1) <= first, f"Q1 = {max(self.q1)} is larger than the first-stage set ({first} examples)")
         _require(max(self.q2) <= second,
                  f"Q2 = {max(self.q2)} is larger than the second-stage set ({second} examples)")
+        _require(self.batch_size <= min(first, second),
+                 f"batch_size {self.batch_size} is larger than a stage's set ({min(first, second)} examples)")
+        _require(self.pretrain.batch <= self.world.n_pre,
+                 f"pretrain.batch {self.pretrain.batch} is larger than D_pre (world.n_pre = {self.world.n_pre})")
         _require(self.variant != "dpo" or max(self.q1) + max(self.q2) <= first,
                  f"DPO rejects first-style examples the first stage did not see: needs max Q1 + max Q2 <= "
                  f"{first}, got {max(self.q1) + max(self.q2)}")
-        w = self.world
-        _require(self.prompts_to_score <= w.distinct_prompts,
-                 f"eval_prompts must be <= {w.distinct_prompts} (the distinct prompts)")
+        _require(self.prompts_to_score <= self.world.distinct_prompts,
+                 f"eval_prompts must be <= {self.world.distinct_prompts} (the distinct prompts)")
 
     @property
     def prompts_to_score(self) -> int:
@@ -296,67 +259,56 @@ class ReboundConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResistConfig:
+class ResistConfig(Declared):
     """Forward against inverse alignment (``empirical.resist``; the paper's Appendix E). On the
     synthetic world every distance is exact (enumeration); on real models, cross-entropies on
     sampled answers."""
 
-    dataset: str = "synthetic"
-    model_path: str = ""
-    data_dir: str = ""
-    columns: str = ""  # "wanted=found,..." when the files name the format's columns otherwise
-    warmup_data_dir: str = ""  # an Alpaca-format folder for the instruction warm-up ("" = none)
+    dataset: str = param("synthetic", OneOf(RESIST_DATASETS), "synthetic: the world's alignment set; else local files")
+    model_path: str = _model_path()
+    data_dir: str = _real_fields()["data_dir"]
+    columns: str = _real_fields()["columns"]
+    warmup_data_dir: str = param("", Text(path=True), "an Alpaca-format folder for the instruction warm-up", **REAL)
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=2_048, n_perturb=16,
                                                                    n_held_out=50))
-    model_size: str = "tiny"  # synthetic base, pre-trained from scratch
+    model_size: str = param("tiny", OneOf(MODEL_SIZE_NAMES), "the synthetic base's named size")
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    part_size: int = 0  # examples per part (0: a quarter of the training pairs)
-    # the no-pre-training control (the same protocol from an initialized, never pre-trained base):
-    # "auto" resolves to "on" for the synthetic world and "off" for real models, where it is not built
-    no_pretraining: str = "auto"
-    eval_prompts: int = 64  # real models: test prompts the answers are measured on
-    # Table 1 (Alpaca row for the paths; safe/truthful use 1 path epoch)
-    warmup_lr: float = 1e-5
-    warmup_epochs: int = 3
-    warmup_scheduler: str = "cosine"
-    sequential_lr: float = 1e-5
-    sequential_epochs: int = 1
-    sequential_scheduler: str = "constant"
-    path_lr: float = 3e-6
-    path_epochs: int = 2
-    path_scheduler: str = "constant"
-    batch_size: int = 8
-    top_k: int = 30  # real models (the synthetic world samples its exact law at the temperature)
-    top_p: float = 0.9
-    temperature: float = 1.0  # the paths learn from samples at this temperature
-    max_new_tokens: int = 64
-    max_length: int = 256
-    lora_rank: int = 0
-    trust_remote_code: bool = False
+    seeds: tuple[int, ...] = param((0, 1, 2), SEEDS, "run seeds")
+    part_size: int = param(0, Interval(int, 0, 10**8), "examples per part (0: a quarter of the training pairs)",
+                           unit="examples")
+    no_pretraining: str = param("auto", OneOf(NO_PRETRAINING),
+                                "the no-pre-training control: auto = on for the synthetic world, off for real models")
+    eval_prompts: int = param(64, Interval(int, 2, 100_000), "real models: test prompts the answers are measured on",
+                              unit="prompts")
+    warmup_lr: float = param(1e-5, LEARNING_RATE, "instruction warm-up's learning rate (Table 1)")
+    warmup_epochs: int = param(3, Interval(int, 1, 1000), "instruction warm-up's epochs", unit="epochs")
+    warmup_scheduler: str = param("cosine", OneOf(SCHEDULERS), "instruction warm-up's schedule")
+    sequential_lr: float = param(1e-5, LEARNING_RATE, "learning rate of the sequential fine-tuning into theta_1..3")
+    sequential_epochs: int = param(1, Interval(int, 1, 1000), "epochs of each sequential stage", unit="epochs")
+    sequential_scheduler: str = param("constant", OneOf(SCHEDULERS), "the sequential stages' schedule")
+    path_lr: float = param(3e-6, LEARNING_RATE, "learning rate of each forward and inverse path")
+    path_epochs: int = param(2, Interval(int, 1, 1000), "epochs of each path", unit="epochs")
+    path_scheduler: str = param("constant", OneOf(SCHEDULERS), "the paths' schedule")
+    batch_size: int = param(8, Interval(int, 1, 65_536), "examples per step", unit="examples")
+    top_k: int = param(30, Interval(int, 1, 1 << 20), "real models: sampling's top-k")
+    top_p: float = param(0.9, Interval(float, 0.0, 1.0, closed="high"), "real models: sampling's top-p")
+    temperature: float = param(1.0, Interval(float, 0.0, 100.0, closed="high"),
+                               "the paths learn from samples at this temperature")
+    max_new_tokens: int = param(64, Interval(int, 1, 1 << 16), "real models: tokens per answer", unit="tokens")
+    max_length: int = param(256, Interval(int, 8, 1 << 20), "real models: tokens of prompt + answer", unit="tokens")
+    lora_rank: int = _real_fields()["lora_rank"]
+    trust_remote_code: bool = _real_fields()["trust_remote_code"]
 
-    def __post_init__(self):
-        _finite_fields(self)
-        _canonical_grids(self, "seeds")
-        _check_real(self, self.dataset == "synthetic", RESIST_DATASETS)
-        _require(self.no_pretraining in ("auto", "on", "off"),
-                 f"no_pretraining must be auto, on or off, got {self.no_pretraining!r}")
+    def check(self):
+        _check_real(self)
         _require(self.no_pretraining != "on" or self.dataset == "synthetic",
                  "no_pretraining=on needs the synthetic world (a real model's never-pre-trained twin is not built)")
-        _require(not self.warmup_data_dir or bool(self.model_path),
-                 "warmup_data_dir applies to a real model (--model-path) only")
-        _seeds(self.seeds)
-        _require(self.part_size >= 0, f"part_size must be >= 0, got {self.part_size}")
-        _require(self.eval_prompts >= 2, f"eval_prompts must be >= 2, got {self.eval_prompts}")
-        _require(self.dataset != "synthetic" or 4 * (self.part_size or self.world.n_align // 4) <= self.world.n_align,
-                 f"four parts of {self.part_size} examples need world.n_align >= {4 * self.part_size}")
-        _positive(self, "warmup_lr", "warmup_epochs",
-                  "sequential_lr", "sequential_epochs", "path_lr", "path_epochs")
-        for name in ("warmup_scheduler", "sequential_scheduler", "path_scheduler"):
-            _require(getattr(self, name) in SCHEDULERS,
-                     f"{name} must be one of {SCHEDULERS}, got {getattr(self, name)!r}")
-        _require(0 < self.top_p <= 1 and self.temperature > 0 and self.top_k >= 1,
-                 "decoding needs 0 < top_p <= 1, temperature > 0 and top_k >= 1")
+        if self.dataset == "synthetic":
+            part = self.part_size or self.world.n_align // 4
+            _require(part >= 1 and 4 * part <= self.world.n_align,
+                     f"four parts of {part} examples need world.n_align >= {4 * part}")
+            _require(self.pretrain.batch <= self.world.n_pre,
+                     f"pretrain.batch {self.pretrain.batch} is larger than D_pre (world.n_pre = {self.world.n_pre})")
 
     @property
     def no_pretraining_control(self) -> bool:
@@ -368,7 +320,7 @@ class ResistConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EndpointConfig:
+class EndpointConfig(Declared):
     """The counterfactual's primary endpoint, declared before the confirmatory run (its verdict
     reads this and nothing else): per seed, the mean over these Q2 checkpoints of drop(low f) -
     drop(high f), in these units, for this alignment variant at this perturbation learning rate.
@@ -377,104 +329,88 @@ class EndpointConfig:
     earliest Q2 at which the in-window control (the output-space anchor) is detected with an
     effect of at least the margin (docs/experiments.md, with the committed calibration result)."""
 
-    q2: tuple[int, ...] = (32,)
-    units: str = "logit"
-    alignment: str = "target"
-    second_lr: float = 1e-3
-
-    def __post_init__(self):
-        _finite_fields(self)
-        _canonical_grids(self, "q2")
-        _grid("q2", self.q2, 1)
-        _require(self.units in ENDPOINT_UNITS, f"units must be one of {ENDPOINT_UNITS}, got {self.units!r}")
-        _require(self.alignment in ALIGNMENTS, f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
-        _positive(self, "second_lr")
+    q2: tuple[int, ...] = param((32,), Grid(COUNT), "the Q2 checkpoints averaged", unit="examples")
+    units: str = param("logit", OneOf(ENDPOINT_UNITS), "the score's scale")
+    alignment: str = param("target", OneOf(ALIGNMENTS), "target: aligned to a common score; dose: a common Q1")
+    second_lr: float = param(1e-3, LEARNING_RATE, "the perturbation's learning rate the endpoint reads")
 
 
 @dataclass(frozen=True, kw_only=True)
-class CounterfactualConfig:
+class CounterfactualConfig(Declared):
     """The counterfactual pre-training experiment (``empirical.counterfactual``): arms that
     differ only in the positive share f of their pre-training data, aligned alike, perturbed
     alike; positive controls; the k axis. See docs/experiments.md."""
 
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=512, n_perturb=512,
                                                                    n_held_out=200))
-    model_size: str = "tiny"
-    seeds: tuple[int, ...] = tuple(range(10))
-    fractions: tuple[float, ...] = (0.2, 0.5, 0.8)  # f of each arm's D_pre
-    placebo: bool = True  # an arm at the middle f with another pre-training sample of the same law
+    model_size: str = param("tiny", OneOf(MODEL_SIZE_NAMES), "the model's named size")
+    seeds: tuple[int, ...] = param(tuple(range(10)), SEEDS, "run seeds (each draws its world)")
+    fractions: tuple[float, ...] = param((0.2, 0.5, 0.8), Grid(Interval(float, 0.0, 1.0), min_length=2),
+                                         "f of each arm's D_pre (the positive style's share)")
+    placebo: bool = param(True, Flag(), "an arm at the middle f with another pre-training sample of the same law")
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    align_lr: float = 2e-3
-    align_batch: int = 16
-    q1_dose: int = 64  # the dose-matched variant: every arm sees these Q1 alignment examples
-    q1_max: int = 512  # the target-matched variant: alignment stops at target_score or here
-    target_score: float = 0.85  # reached by every arm within q1_max at these settings
-    second_lrs: tuple[float, ...] = (1e-3,)  # the perturbation's constant learning rates
-    second_batch: int = 16
-    q2: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
-    q2_mode: str = "trajectory"  # one path measured at each Q2; or "fixed-steps" (a run per Q2)
-    fixed_steps: int = 32
+    align_lr: float = param(2e-3, LEARNING_RATE, "alignment's constant learning rate")
+    align_batch: int = param(16, Interval(int, 1, 65_536), "alignment's examples per step", unit="examples")
+    q1_dose: int = param(64, COUNT, "the dose-matched variant: every arm sees these Q1 alignment examples",
+                         unit="examples")
+    q1_max: int = param(512, COUNT, "the target-matched variant: alignment stops at target_score or here",
+                        unit="examples")
+    target_score: float = param(0.85, Interval(float, 0.0, 1.0, closed="neither"),
+                                "the score every arm is aligned to (probability of the positive style)")
+    second_lrs: tuple[float, ...] = param((1e-3,), Grid(LEARNING_RATE), "the perturbation's constant learning rates")
+    second_batch: int = param(16, Interval(int, 1, 65_536), "the perturbation's examples per step", unit="examples")
+    q2: tuple[int, ...] = param((16, 32, 64, 128, 256, 512), Grid(COUNT), "Q2 checkpoints of the perturbation",
+                                unit="examples")
+    q2_mode: str = param("trajectory", OneOf(Q2_MODES),
+                         "trajectory: one path measured at each Q2; fixed-steps: a run per Q2")
+    fixed_steps: int = param(32, Interval(int, 1, 10**6), "steps per Q2 point in fixed-steps mode", unit="steps",
+                             applies=lambda c: c.q2_mode == "fixed-steps", when="with q2_mode=fixed-steps")
     primary_endpoint: EndpointConfig = field(default_factory=EndpointConfig)
-    sesoi: float = 0.2  # smallest effect of interest, in the endpoint's units (0.2 logit ~ 0.025 at a score of 0.86)
-    unreached: str = "exclude"  # target alignment: seeds whose extreme arm never reaches the target are
-    #                             excluded from the primary contrast and counted ("keep": kept at q1_max)
-    anchor_beta: tuple[float, ...] = (3.0, 10.0, 30.0)  # in-window control: beta of KL(model || theta_pre)
-    dose_align_lr: float = 1e-3  # the dose arm: the middle f aligned to the target at this rate too (0: none)
-    spring: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0)  # late-window control: L2 spring to theta_pre
-    replay: bool = True  # late-window control: replay of the arm's own D_pre and the alignment set (and, as
-    #                      a check of the mechanics, replay of one shared pool in both arms)
-    replay_fraction: float = 0.5  # share of replayed (D_pre + alignment) examples in each batch
-    k_sizes: tuple[int, ...] = (640, 64_000)  # more |D_pre| values (at the middle f): the k axis
-    k_mode: str = "steps"  # the k axis: "steps" (every size the same pre-training steps), "epochs" (the same
-    #                        passes over D_pre: steps in proportion to |D_pre|) or "both" (an arm per size in each)
-    joint: bool = False  # the theorem's regime: per size, an arm pre-trained on D_pre and the first q1_dose
-    #                      alignment examples together (in proportion to their sizes), not aligned after
-    k_fit_points: int = 3  # Q2 points (after 0) that fit the code-length slopes of effective k
-    eval_prompts: int = 1
+    sesoi: float = param(0.2, Interval(float, 0.0, 1e3, closed="high"),
+                         "smallest effect of interest (the equivalence margin), in the endpoint's units")
+    unreached: str = param("exclude", OneOf(UNREACHED_RULES),
+                           "seeds whose extreme arm never reaches the target: exclude (counted) or keep at q1_max")
+    anchor_beta: tuple[float, ...] = param((3.0, 10.0, 30.0),
+                                           Grid(Interval(float, 0.0, 1e6, closed="high"), min_length=0),
+                                           "in-window control: beta of KL(model || theta_pre) per response token")
+    dose_align_lr: float = param(1e-3, Interval(float, 0.0, 1.0),
+                                 "the dose arm: the middle f aligned to the target at this rate too (0: none)")
+    spring: tuple[float, ...] = param((0.0, 1.0, 3.0, 10.0, 30.0), Grid(NON_NEGATIVE),
+                                      "late-window control: weight of the L2 spring to theta_pre (0: none)")
+    replay: bool = param(True, Flag(), "late-window control: replay of the arm's own D_pre and the alignment set")
+    replay_fraction: float = param(0.5, Interval(float, 0.0, 1.0, closed="low"),
+                                   "share of replayed examples in each batch",
+                                   applies=lambda c: c.replay, when="with replay=true")
+    k_sizes: tuple[int, ...] = param((640, 64_000), Grid(COUNT, min_length=0),
+                                     "more |D_pre| values at the middle f: the k axis", unit="examples")
+    k_mode: str = param("steps", OneOf(K_MODES), "the k axis: same steps, same epochs, or both")
+    joint: bool = param(False, Flag(),
+                        "per size, an arm pre-trained on D_pre and the first q1_dose alignment examples together")
+    k_fit_points: int = param(3, Interval(int, 2, 1000),
+                              "Q2 points (after 0) that fit the code-length slopes of effective k", unit="points")
+    eval_prompts: int = param(1, Interval(int, 1, 10_000), "prompts scored", unit="prompts")
 
-    def __post_init__(self):
-        _finite_fields(self)
-        _canonical_grids(self, "seeds", "fractions", "second_lrs", "q2", "anchor_beta", "spring", "k_sizes")
-        _require(self.model_size in MODEL_SIZES,
-                 f"model_size must be one of {sorted(MODEL_SIZES)}, got {self.model_size!r}")
-        _seeds(self.seeds)
-        _grid("fractions", self.fractions, 0.0)
-        _require(len(self.fractions) >= 2 and max(self.fractions) <= 1.0,
-                 f"fractions needs at least two values in [0, 1], got {list(self.fractions)}")
-        _positive(self, "align_lr", "align_batch",
-                  "q1_dose", "q1_max", "second_batch", "fixed_steps", "eval_prompts")
-        _grid("second_lrs", self.second_lrs, 0.0)
-        _require(min(self.second_lrs) > 0, "second_lrs values must be > 0")
-        _grid("q2", self.q2, 1)
-        _grid("spring", self.spring, 0.0)
-        if self.k_sizes:
-            _grid("k_sizes", self.k_sizes, 1)
+    def check(self):
         w = self.world
         _require(self.q1_dose <= self.q1_max <= w.n_align,
                  f"need q1_dose <= q1_max <= world.n_align, got {self.q1_dose}, {self.q1_max}, {w.n_align}")
         _require(max(self.q2) <= w.n_perturb,
                  f"Q2 = {max(self.q2)} is larger than the perturbation set (world.n_perturb = {w.n_perturb})")
-        _require(0 < self.target_score < 1, f"target_score must lie in (0, 1), got {self.target_score}")
-        _require(self.q2_mode in Q2_MODES, f"q2_mode must be one of {Q2_MODES}, got {self.q2_mode!r}")
+        _require(self.pretrain.batch <= w.n_pre,
+                 f"pretrain.batch {self.pretrain.batch} is larger than D_pre (world.n_pre = {w.n_pre})")
+        _require(max(self.align_batch, self.second_batch) <= min(w.n_align, w.n_perturb),
+                 f"align_batch and second_batch must be <= {min(w.n_align, w.n_perturb)} (the alignment and "
+                 f"perturbation sets)")
         e = self.primary_endpoint
         _require(set(e.q2) <= set(self.q2),
                  f"primary_endpoint.q2 {list(e.q2)} must be checkpoints of the Q2 grid {list(self.q2)}")
         _require(e.second_lr in self.second_lrs,
-                 f"primary_endpoint.second_lr {e.second_lr:g} must be one of second_lrs {list(self.second_lrs)}")
-        _require(math.isfinite(self.sesoi) and self.sesoi > 0, f"sesoi must be > 0, got {self.sesoi}")
-        _require(self.unreached in UNREACHED_RULES,
-                 f"unreached must be one of {UNREACHED_RULES}, got {self.unreached!r}")
-        if self.anchor_beta:
-            _grid("anchor_beta", self.anchor_beta, 0.0)
-            _require(min(self.anchor_beta) > 0, "anchor_beta values must be > 0")
-        _require(self.dose_align_lr >= 0, f"dose_align_lr must be >= 0 (0: no dose arm), got {self.dose_align_lr}")
+                 f"primary_endpoint.second_lr {e.second_lr!r} must be one of second_lrs {list(self.second_lrs)}")
         controls = bool(self.anchor_beta) or max(self.spring) > 0 or self.replay
         _require(self.q2_mode == "trajectory" or not controls,
                  "the positive controls (anchor_beta, spring, replay) run along a trajectory; with "
                  "q2_mode=fixed-steps set anchor_beta= spring=0 replay=false (the verdict then has no control)")
-        _require(self.k_mode in K_MODES, f"k_mode must be one of {K_MODES}, got {self.k_mode!r}")
-        _require(0 <= self.replay_fraction < 1, f"replay_fraction must lie in [0, 1), got {self.replay_fraction}")
-        _require(2 <= self.k_fit_points <= len(self.q2),
+        _require(self.k_fit_points <= len(self.q2),
                  f"k_fit_points must lie in [2, {len(self.q2)}] (the Q2 grid), got {self.k_fit_points}")
         _require(self.eval_prompts <= w.distinct_prompts,
                  f"eval_prompts must be <= {w.distinct_prompts} (the distinct prompts)")
