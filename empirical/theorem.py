@@ -57,6 +57,7 @@ def prefix_ids(V: int, L: int, bos: int) -> torch.Tensor:
 def llama_model(V: int, L: int, hidden: int, layers: int, heads: int, seed: int) -> Model:
     """The project's Llama (HF initialisation, tied embeddings, intermediate 2 x hidden) as a
     function of one flat float64 vector, through ``empirical.llama_fn``."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from empirical import llama_fn
@@ -77,7 +78,9 @@ def llama_model(V: int, L: int, hidden: int, layers: int, heads: int, seed: int)
 
     def log_q(theta: torch.Tensor) -> torch.Tensor:
         params = {n: p.reshape(s) for n, p, s in zip(names, torch.split(theta, sizes), shapes, strict=True)}
-        logp = torch.log_softmax(llama_fn.forward_logits(params, ids, shape)[..., :V], dim=-1)
+        with sdpa_kernel(SDPBackend.MATH):  # the fused CPU kernel has no forward-mode AD (the Hessian needs it)
+            logits = llama_fn.forward_logits(params, ids, shape)
+        logp = torch.log_softmax(logits[..., :V], dim=-1)
         path = logp[:, :-1].gather(2, tokens[..., None])[..., 0].sum(dim=1)  # the prefix's own tokens
         return (path[:, None] + logp[:, -1]).reshape(-1)
 

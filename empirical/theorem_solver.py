@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.func import grad, hessian
+from torch.func import grad, jvp, vmap
+
+HESSIAN_CHUNK = 32  # basis vectors per batched Hessian-vector product (measured fastest of 16/64/256 at P = 720)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,11 +69,25 @@ def adam(loss, theta: torch.Tensor, s: SolverSettings, window: int = 100) -> tup
         value.backward()
         opt.step()
         if step % window == 0:
-            v = float(value)
+            v = float(value.detach())
             if best - v < s.plateau_rel * max(abs(v), 1.0):
                 break
             best = min(best, v)
     return theta.detach(), step
+
+
+def hessian(loss):
+    """theta -> the dense Hessian, as forward-over-reverse products with the unit vectors in chunks
+    (torch.func.hessian vmaps over all P at once: 4x slower at P = 720, measured)."""
+    g = grad(loss)
+
+    def dense(theta: torch.Tensor) -> torch.Tensor:
+        basis = torch.eye(theta.numel(), dtype=theta.dtype)
+        hvp = vmap(lambda v: jvp(g, (theta,), (v,))[1])
+        h = torch.cat([hvp(basis[i:i + HESSIAN_CHUNK]) for i in range(0, theta.numel(), HESSIAN_CHUNK)])
+        return (h + h.T) / 2  # symmetric to rounding; eigh reads one triangle
+
+    return dense
 
 
 def pseudo_inverse(h: torch.Tensor, null_rel: float) -> tuple[torch.Tensor, torch.Tensor, int, float]:
@@ -88,30 +104,44 @@ def apply_pinv(U: torch.Tensor, inv: torch.Tensor, v: torch.Tensor) -> torch.Ten
 
 
 def newton(loss, theta: torch.Tensor, s: SolverSettings) -> tuple[torch.Tensor, float, int, int, float]:
-    """Saddle-free Newton with the pseudo-inverse and backtracking until |grad| <= grad_tol."""
+    """Saddle-free Newton with Levenberg-Marquardt damping of the path until |grad| <= grad_tol.
+
+    The damping mu only shapes the path: it shrinks tenfold after each accepted step and grows
+    tenfold after a rejected one (one Hessian and eigendecomposition serves every try), so near
+    the minimum the steps are undamped Newton steps and converge quadratically. The slopes are
+    computed afterwards, without damping (``implicit_slopes``)."""
     g_fn, h_fn = grad(loss), hessian(loss)
-    null_dims, min_kept = 0, float("nan")
+    null_dims, min_kept, mu_rel = 0, float("nan"), 1e-3
     for step in range(s.newton_steps + 1):
         g = g_fn(theta)
         g_norm = float(g.norm())
         if g_norm <= s.grad_tol or step == s.newton_steps:
             return theta, g_norm, step, null_dims, min_kept
-        U, inv, null_dims, min_kept = pseudo_inverse(h_fn(theta), s.null_rel)
-        theta = _line_search(loss, theta, -apply_pinv(U, inv, g), g)
+        lam, U = torch.linalg.eigh(h_fn(theta))
+        null_dims, min_kept, keep = _kept(lam, s.null_rel)
+        theta, mu_rel = _damped_step(loss, theta, g, lam, U, keep, mu_rel)
     return theta, g_norm, step, null_dims, min_kept
 
 
-def _line_search(loss, theta, direction, g, shrink: float = 0.5, tries: int = 40):
-    """The first of t = 1, 1/2, ... that lowers the loss (Armijo with c = 1e-4); else the
-    smallest step (the loss is then flat to rounding and the gradient decides convergence)."""
-    f0, slope = float(loss(theta)), float(g @ direction)
-    t = 1.0
+def _kept(lam: torch.Tensor, null_rel: float) -> tuple[int, float, torch.Tensor]:
+    mag = lam.abs()
+    keep = mag > null_rel * float(mag.max())
+    return int((~keep).sum()), float(mag[keep].min()), keep
+
+
+def _damped_step(loss, theta, g, lam, U, keep, mu_rel: float, tries: int = 30):
+    """The first damping mu = mu_rel * max|lambda| (x10 per rejection) whose step lowers the loss
+    (Armijo, c = 1e-4); returns (theta, next mu_rel). With no decrease found (the loss flat to
+    rounding), theta is returned unchanged and the gradient decides convergence."""
+    f0, scale = float(loss(theta)), float(lam.abs().max())
+    coeff = torch.where(keep, U.T @ g, torch.zeros_like(g))
     for _ in range(tries):
-        candidate = theta + t * direction
-        if float(loss(candidate)) <= f0 + 1e-4 * t * slope:
-            return candidate
-        t *= shrink
-    return theta + t * direction
+        direction = -U @ (coeff / (lam.abs() + mu_rel * scale))
+        candidate = theta + direction
+        if float(loss(candidate)) <= f0 + 1e-4 * float(g @ direction):
+            return candidate, max(mu_rel / 10, 1e-16)
+        mu_rel *= 10
+    return theta, mu_rel
 
 
 def solve(log_q, theta0: torch.Tensor, masses: torch.Tensor, k: float, l: float,
