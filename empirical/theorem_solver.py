@@ -16,6 +16,7 @@ drops the rest; negative eigenvalues (away from a minimum) are inverted in magni
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +85,9 @@ def hessian(loss):
     def dense(theta: torch.Tensor) -> torch.Tensor:
         basis = torch.eye(theta.numel(), dtype=theta.dtype)
         hvp = vmap(lambda v: jvp(g, (theta,), (v,))[1])
-        h = torch.cat([hvp(basis[i:i + HESSIAN_CHUNK]) for i in range(0, theta.numel(), HESSIAN_CHUNK)])
+        with warnings.catch_warnings():  # torch's forward-mode AD scripts a helper on first use (its own deprecation)
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+            h = torch.cat([hvp(basis[i:i + HESSIAN_CHUNK]) for i in range(0, theta.numel(), HESSIAN_CHUNK)])
         return (h + h.T) / 2  # symmetric to rounding; eigh reads one triangle
 
     return dense
