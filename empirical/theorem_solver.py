@@ -122,7 +122,9 @@ def newton(loss, theta: torch.Tensor, s: SolverSettings) -> tuple[torch.Tensor, 
             return theta, g_norm, step, null_dims, min_kept
         lam, U = torch.linalg.eigh(h_fn(theta))
         null_dims, min_kept, keep = _kept(lam, s.null_rel)
-        theta, mu_rel = _damped_step(loss, theta, g, lam, U, keep, mu_rel)
+        theta, mu_rel = _damped_step(loss, g_fn, theta, g, lam, U, keep, mu_rel)
+        if mu_rel > 1e12:  # every damping rejected: no step improves on this point in float64
+            return theta, g_norm, step, null_dims, min_kept
     return theta, g_norm, step, null_dims, min_kept
 
 
@@ -132,16 +134,24 @@ def _kept(lam: torch.Tensor, null_rel: float) -> tuple[int, float, torch.Tensor]
     return int((~keep).sum()), float(mag[keep].min()), keep
 
 
-def _damped_step(loss, theta, g, lam, U, keep, mu_rel: float, tries: int = 30):
-    """The first damping mu = mu_rel * max|lambda| (x10 per rejection) whose step lowers the loss
-    (Armijo, c = 1e-4); returns (theta, next mu_rel). With no decrease found (the loss flat to
-    rounding), theta is returned unchanged and the gradient decides convergence."""
+def _damped_step(loss, g_fn, theta, g, lam, U, keep, mu_rel: float, tries: int = 30):
+    """The first damping mu = mu_rel * max|lambda| (x10 per rejection) whose step is accepted;
+    returns (theta, next mu_rel). A step is accepted when it lowers the loss (Armijo, c = 1e-4)
+    or, where the predicted decrease is below the loss's rounding (64 ulp), when it lowers the
+    gradient's norm (near the minimum the loss cannot tell steps apart; the gradient can).
+    With none accepted, theta is returned unchanged and the gradient decides convergence."""
     f0, scale = float(loss(theta)), float(lam.abs().max())
+    rounding = 64 * torch.finfo(theta.dtype).eps * max(abs(f0), 1.0)
+    g_norm = float(g.norm())
     coeff = torch.where(keep, U.T @ g, torch.zeros_like(g))
     for _ in range(tries):
         direction = -U @ (coeff / (lam.abs() + mu_rel * scale))
-        candidate = theta + direction
-        if float(loss(candidate)) <= f0 + 1e-4 * float(g @ direction):
+        candidate, decrease = theta + direction, -float(g @ direction)
+        if decrease < rounding:
+            accepted = float(g_fn(candidate).norm()) < g_norm
+        else:
+            accepted = float(loss(candidate)) <= f0 - 1e-4 * decrease
+        if accepted:
             return candidate, max(mu_rel / 10, 1e-16)
         mu_rel *= 10
     return theta, mu_rel
