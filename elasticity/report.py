@@ -27,7 +27,7 @@ ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 # each experiment's table as the report shows it (``elasticity export --table summary`` writes the same
 # quantities as typed numbers)
 TABLES = {"audit": render.audit_table, "counterfactual": render.counterfactual_table, "resist": render.resist_table,
-          "rebound": render.rebound_table}
+          "rebound": render.rebound_table, "theorem": render.theorem_table}
 
 
 @dataclass
@@ -53,9 +53,9 @@ def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[st
 
 def _run_sections(root: Path, skipped: list[dict]) -> list[Section]:
     """A section per finished run with a table: the audit's default run, then every
-    counterfactual, resist and rebound run; damaged results go to skipped."""
+    theorem, counterfactual, resist and rebound run; damaged results go to skipped."""
     folders = [root / "audit" / "default"] if (root / "audit" / "default" / store.RESULT_FILE).is_file() else []
-    for experiment in ("counterfactual", "resist", "rebound"):
+    for experiment in ("theorem", "counterfactual", "resist", "rebound"):
         folders += sorted(p.parent for p in (root / experiment).glob(f"*/{store.RESULT_FILE}"))
     out = []
     for folder in folders:

@@ -217,8 +217,9 @@ def summarize(c: TheoremConfig, cells: list[dict]) -> tuple[dict, dict]:
 
 def declared(c: TheoremConfig) -> dict:
     """The endpoints as declared in the config before the run."""
-    return {"slope_error": f"signed log-ratio error log(s2_pruned / s2_observed), mean over cells per world "
-                          f"seed, 95% t-interval over seeds, margin {c.margin_log_ratio:g}",
+    return {"slope_error": f"signed log-ratio error log(s2_pruned / s2_observed), mean over the capacity-bound "
+                          f"cells (excess >= {c.match_excess_nats:g} nats) per world seed, 95% t-interval over "
+                          f"seeds, margin {c.margin_log_ratio:g}",
             "sign": f"sign of dgamma2/dl observed vs the optimum's (realised masses), every converged cell "
                     f"with k at least {c.k_star_factor:g}x from its world's realised k*",
             "capacity_trend": f"slope of (k+1) s2 against log params, observed vs predicted (b): log-ratio per "
@@ -274,9 +275,13 @@ def _interval_verdict(per_seed: list[float], margin: float) -> dict:
 
 
 def endpoint_slope_error(c: TheoremConfig, converged: list[dict]) -> dict:
-    """(i) log(s2_pruned / s2_observed) averaged per world seed; opposite signs counted apart."""
+    """(i) log(s2_pruned / s2_observed) averaged per world seed over the capacity-bound cells
+    (excess >= match_excess_nats: at the optimum (b) equals (a), checked by ``match_optimal``,
+    and its zero error would dilute the mean); opposite signs counted apart."""
     per_seed, opposite = {}, 0
     for r in converged:
+        if r["excess_l0"] < c.match_excess_nats:
+            continue
         ratio = r["slopes_pruned"]["N_2"] / r["slopes_observed"]["N_2"]
         if ratio <= 0:
             opposite += 1
