@@ -260,7 +260,8 @@ def _interval_verdict(per_seed: list[float], margin: float) -> dict:
     """Mean over seeds and its 95% t-interval: supports if inside (-margin, margin), contradicts
     if wholly outside it, else not resolved (one seed gives no interval: not resolved)."""
     if not per_seed:
-        return {"verdict": "not resolved", "note": "no converged cells", "mean": None, "ci95": None, "n": 0}
+        return {"verdict": "not resolved", "note": "no converged cells", "mean": None, "ci95": None, "n": 0,
+                "margin": margin}
     est = statistics.mean_ci(per_seed)
     ci = est["ci95"]
     if ci is None:
