@@ -50,10 +50,11 @@ def main() -> None:
         loss = ts.objective(model.log_q, masses, 10.0, 0.0)
         grad = torch.func.grad(loss)
         P, fwd = model.params, forward_flops(name, V, L, capacity)
-        t_grad = best_of(lambda: grad(model.theta0))
-        t_hess = best_of(lambda: ts.hessian(loss)(model.theta0), repeats=1)
-        h = ts.hessian(loss)(model.theta0)
-        t_eigh = best_of(lambda: torch.linalg.eigh(h), repeats=2)
+        theta0 = model.theta0
+        t_grad = best_of(lambda g=grad, t=theta0: g(t))
+        t_hess = best_of(lambda f=loss, t=theta0: ts.hessian(f)(t), repeats=1)
+        hess = ts.hessian(loss)(theta0)
+        t_eigh = best_of(lambda m=hess: torch.linalg.eigh(m), repeats=2)
         rate = 3 * fwd / t_grad
         print(f"{name:9s} capacity {capacity:3d}: P = {P:5d}; gradient {t_grad * 1e3:7.2f} ms "
               f"({rate / 1e9:.3f} GFLOP/s, {rate / peak:.1%} of matmul); Hessian {t_hess:6.2f} s "

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from empirical import statistics, theorem_solver as solver, theorem_world as tw
+from empirical import statistics
+from empirical import theorem_solver as solver
+from empirical import theorem_world as tw
 from harness.configs import TheoremConfig
 
 SLOPES = tw.SLOPE_NAMES

@@ -101,8 +101,8 @@ def _tables() -> dict[str, dict]:
 # ``cpu``: alpha 3 and 4, k = 10 and 1000 (k*(alpha) = 97.5 and 45.6 lie between), four
 # capacities (rank 1, 3, 5 and the full rank 6), three world seeds, M = 6^4 = 1296 leaves.
 # ``llama-micro``: the project's Llama (hidden 2, 4, 8; one layer, one head) on M = 216 leaves:
-# measures whether capacity-bound Llamas reach stationarity (docs: they did not). ``gpu``: M = 8^5 = 32768 leaves (see the docs
-# for its FLOP estimate; designed, not run here).
+# measures whether capacity-bound Llamas reach stationarity (docs: they did not).
+# ``gpu``: M = 8^5 = 32768 leaves (see the docs for its FLOP estimate; designed, not run here).
 THEOREM = {
     "micro": TheoremConfig(alphas=(4.0,), ks=(10.0, 1000.0), V=4, L=4, world_seeds=(0, 1),
                            capacities=(1, 2, 4), fd_cells=1),

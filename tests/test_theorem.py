@@ -131,7 +131,8 @@ def test_realised_k_star_is_a_sign_change_of_the_optimum(micro_result):
     for w in doc["metrics"]["worlds"]:
         if w["k_star_realised"] is not None:
             masses = np.array(w["masses"])
-            below, above = (tw.optimal_prediction(masses, w["k_star_realised"] * f)["dgamma2_dl"] for f in (1 / 1.01, 1.01))
+            below, above = (tw.optimal_prediction(masses, w["k_star_realised"] * f)["dgamma2_dl"]
+                            for f in (1 / 1.01, 1.01))
             assert below * above < 0
 
 
