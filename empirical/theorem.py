@@ -131,15 +131,17 @@ def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int,
     s = settings(c)
     sol = solver.solve(model.log_q, model.theta0, masses, k, 0.0, s)
     N = solver.cross_entropies(model.log_q, sol.theta, masses)
-    slopes = solver.implicit_slopes(model.log_q, sol.theta, masses, k, c.null_rel)
+    spectrum = {}
+    slopes = solver.implicit_slopes(model.log_q, sol.theta, masses, k, c.null_rel, spectrum)
     excess = excess_nats(world.masses, k, model.log_q(sol.theta).detach().numpy())
     record = {"alpha": alpha, "k": k, "world_seed": seed, "capacity": capacity, "params": model.params,
               "converged": sol.converged, "grad_norm": sol.grad_norm, "excess_l0": excess,
               "N": slope_dict(N), "slopes_observed": slope_dict(slopes),
               "dgamma2_dl_observed": float(tw.gamma_slopes(N, slopes, k)["dgamma_dl"][1]),
               "residual": abs(k * slopes[0] + slopes[1]) / abs(slopes[1]),
-              "adam_steps": sol.adam_steps, "newton_steps": sol.newton_steps, "null_dims": sol.null_dims,
-              "min_kept_eigenvalue": sol.min_kept_eig, "train_s": sol.seconds}
+              "adam_steps": sol.adam_steps, "newton_steps": sol.newton_steps, "train_s": sol.seconds,
+              "hessian_null_dims": spectrum["null_dims"], "hessian_max_dropped_rel": spectrum["max_dropped_rel"],
+              "hessian_min_kept_rel": spectrum["min_kept_rel"]}
     record |= predictions(world, k, excess)
     record |= fd_record(model, sol, masses, k, c, s) if with_fd else {"slopes_fd": None, "fd_converged": None}
     return record

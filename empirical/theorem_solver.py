@@ -176,13 +176,24 @@ def cross_entropies(log_q, theta: torch.Tensor, masses: torch.Tensor) -> np.ndar
 
 
 def implicit_slopes(log_q, theta: torch.Tensor, masses: torch.Tensor, k: float,
-                    null_rel: float) -> np.ndarray:
+                    null_rel: float, spectrum: dict | None = None) -> np.ndarray:
     """dN_j/dl at l = 0 by the implicit function theorem at a stationary point of J(.; k, 0):
-    dtheta/dl = -Hess_J^+ grad N_3, with Hess_J = (k + 1) Hess(J/(k+1)); s_j = grad N_j . dtheta/dl."""
+    dtheta/dl = -Hess_J^+ grad N_3, with Hess_J = (k + 1) Hess(J/(k+1)); s_j = grad N_j . dtheta/dl.
+
+    ``spectrum`` (a dict), if given, receives the Hessian's split at this point: directions
+    dropped as symmetries, the largest dropped and the smallest kept |eigenvalue| relative to
+    the largest (a wide gap between them says the split is not a matter of the threshold)."""
     h = hessian(objective(log_q, masses, k, 0.0))(theta) * (k + 1.0)
+    lam = torch.linalg.eigvalsh(h).abs() if spectrum is not None else None
     U, inv, _, _ = pseudo_inverse(h, null_rel)
     grads = [grad(lambda t, j=j: -(masses[j] @ log_q(t)))(theta) for j in range(3)]
     dtheta = -apply_pinv(U, inv, grads[2])
+    if spectrum is not None:
+        rel = lam / lam.max()
+        dropped, kept = rel[rel <= null_rel], rel[rel > null_rel]
+        spectrum |= {"null_dims": int(dropped.numel()),
+                     "max_dropped_rel": float(dropped.max()) if dropped.numel() else 0.0,
+                     "min_kept_rel": float(kept.min())}
     return np.array([float(g @ dtheta) for g in grads])
 
 
