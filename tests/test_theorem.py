@@ -102,14 +102,14 @@ def micro_result(tmp_path_factory):
     root = tmp_path_factory.mktemp("theorem")
     out = run_cli("theorem", "--preset", "micro", "--results", str(root), "--json")
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout), out.stderr
+    return json.loads(out.stdout), out.stderr, root
 
 
 def test_predictions_agree_with_an_independent_computation_from_the_stored_masses(micro_result):
     """Every cell's predictions (a) and (b) from result.json's masses, recomputed leaf by leaf with
     complex-step derivatives: 1e-8 relative (the issue's bar; float64 sums of 256 terms agree to
     ~1e-13, so a formula error of any size shows)."""
-    doc, _ = micro_result
+    doc, *_ = micro_result
     worlds = {(w["alpha"], w["world_seed"]): w for w in doc["metrics"]["worlds"]}
     for cell in doc["cells"]:
         w = worlds[(cell["alpha"], cell["world_seed"])]
@@ -127,7 +127,7 @@ def test_predictions_agree_with_an_independent_computation_from_the_stored_masse
 def test_realised_k_star_is_a_sign_change_of_the_optimum(micro_result):
     """Where a world has a realised k*, the optimum's dgamma_2/dl changes sign across it (checked
     at k*/1.01 and 1.01 k*: the root is found to 1e-12 in log k)."""
-    doc, _ = micro_result
+    doc, *_ = micro_result
     for w in doc["metrics"]["worlds"]:
         if w["k_star_realised"] is not None:
             masses = np.array(w["masses"])
@@ -144,8 +144,7 @@ CELL_KEYS = ("alpha", "k", "world_seed", "params", "converged", "grad_norm", "ex
 
 
 def test_micro_through_the_cli_holds_every_key_and_converges(micro_result):
-    doc, stderr = micro_result
-    assert "theorem" in stderr  # progress lines
+    doc, *_ = micro_result
     assert len(doc["cells"]) == len(th.grid(MICRO))
     for cell in doc["cells"]:
         assert set(CELL_KEYS) <= set(cell)
@@ -165,7 +164,7 @@ def test_micro_through_the_cli_holds_every_key_and_converges(micro_result):
 def test_converged_cells_at_the_optimum_match_prediction_a(micro_result):
     """Excess < 1e-5 nats: s_1 and s_2 within 1% of the optimum's (the issue's bar; at excess e
     the model's law differs from q* by O(sqrt(e)) ~ 3e-3 in relative mass)."""
-    doc, _ = micro_result
+    doc, *_ = micro_result
     rows = [c for c in doc["cells"] if c["converged"] and c["excess_l0"] < 1e-5]
     assert rows
     for c in rows:
@@ -177,7 +176,7 @@ def test_converged_cells_at_the_optimum_match_prediction_a(micro_result):
 def test_implicit_slopes_agree_with_finite_differences_in_the_run(micro_result):
     """The declared finite-difference cell (capacity-bound): 1e-2 relative (the issue's bar; the
     second-order difference at h = 1e-3 errs by ~h^2 |N'''| / |N'| ~ 1e-6 here)."""
-    doc, _ = micro_result
+    doc, *_ = micro_result
     checks = doc["metrics"]["fd_check"]
     assert checks and all(c["fd_converged"] for c in checks)
     for c in checks:
@@ -258,3 +257,27 @@ def test_llama_prefix_enumeration_equals_the_full_enumeration():
         logp = torch.log_softmax(hf(ids).logits[:, :-1, :V], dim=-1)
     full = logp.gather(2, seqs[..., None])[..., 0].sum(dim=1)
     np.testing.assert_allclose(log_q.numpy(), full.numpy(), rtol=0, atol=1e-5)
+
+
+# --- what reads the result: figures, export, report, findings ----------------------------------
+
+def test_the_result_feeds_figures_export_report_and_findings(micro_result):
+    """Three figures, a summary with the endpoints' verdicts first, the report's table and a
+    findings sentence, all from the stored micro result."""
+    from elasticity import export, findings, render
+    from figures import build
+
+    doc, _, root = micro_result
+    folder = root / "theorem" / doc["run_id"]
+    made, skipped = build.figures(root)
+    assert sorted(n for n, *_ in made if n.startswith("theorem")) == [
+        f"theorem_{kind}_{doc['run_id']}" for kind in ("capacity", "sign", "slopes")]
+    rows = export.summary(folder)
+    assert [r["verdict"] for r in rows[:3]] == [doc["endpoints"][e]["verdict"]
+                                               for e in ("slope_error", "sign", "capacity_trend")]
+    assert len(rows) == 3 + len(doc["cells"])
+    title, _, table = render.theorem_table(doc["run_id"], doc)
+    assert table[0][1] == doc["endpoints"]["slope_error"]["verdict"]
+    (row,) = findings.findings(root)
+    assert row["grade"].startswith("smoke") and "(ii) sign of dgamma_2/dl" in row["effect"]
+
