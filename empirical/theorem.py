@@ -124,7 +124,6 @@ def slope_dict(values) -> dict:
 
 def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int, with_fd: bool) -> dict:
     """Train one model to stationarity at l = 0; its slopes, the predictions, the diagnostics."""
-    torch.set_default_dtype(torch.float64)
     world = tw.make_world(c.family, alpha, c.V, c.L, seed)
     masses = torch.tensor(world.masses)
     model = build(c, capacity)
