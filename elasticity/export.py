@@ -235,11 +235,36 @@ def _audit_summary(doc: dict) -> list[dict]:
     return [{"quantity": f["claim"], "verdict": f["verdict"], "note": f["evidence"]} for f in doc["metrics"]]
 
 
-SUMMARIES = {"audit": _audit_summary, "counterfactual": _counterfactual_summary, "resist": _resist_summary,
-             "rebound": _rebound_summary}
+def _theorem_summary(doc: dict) -> list[dict]:
+    """The three declared endpoints (an interval over world seeds where there is one), then one
+    row per cell: observed and predicted s_2 and dgamma_2/dl, excess and fitted depth."""
+    e = doc["endpoints"]
+    i, ii, iii = e["slope_error"], e["sign"], e["capacity_trend"]
+    out = [_stat("endpoint (i): log(s2 pruned / s2 observed)", i, i["verdict"],
+                 f"{i['opposite_sign_cells']} cells of opposite sign"),
+           {"quantity": "endpoint (ii): sign of dgamma2/dl vs the optimum's", "verdict": ii["verdict"],
+            "note": f"{ii['agree']}/{ii['cells']} cells agree"},
+           _stat("endpoint (iii): log(observed / predicted) d[(k+1) s2]/d log params", iii, iii["verdict"],
+                 f"{iii['opposite_sign_groups']} groups of opposite sign")]
+    for c in doc["cells"]:
+        out.append({"quantity": "cell", "alpha": c["alpha"], "k": c["k"], "world_seed": c["world_seed"],
+                    "params": c["params"], "converged": c["converged"], "excess_l0": c["excess_l0"],
+                    "depth_fitted": c["depth_fitted"], "s2_observed": c["slopes_observed"]["N_2"],
+                    "s2_optimal": c["slopes_optimal"]["N_2"], "s2_pruned": c["slopes_pruned"]["N_2"],
+                    "dgamma2_dl_observed": c["dgamma2_dl_observed"],
+                    "dgamma2_dl_optimal": c["dgamma2_dl_optimal"], "dgamma2_dl_pruned": c["dgamma2_dl_pruned"],
+                    "residual": c["residual"]})
+    return out
+
+
+SUMMARIES = {"audit": _audit_summary, "theorem": _theorem_summary, "counterfactual": _counterfactual_summary,
+             "resist": _resist_summary, "rebound": _rebound_summary}
 SUMMARY_NUMBERS = ("mean", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p_holm", "anchor_beta", "spring",
-                   "second_lr", "nominal_k", "operating_point_k", "predicted_k")
-SUMMARY_INTEGERS = ("n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre", "never", "points_withheld")
+                   "second_lr", "nominal_k", "operating_point_k", "predicted_k", "alpha", "k", "excess_l0",
+                   "depth_fitted", "s2_observed", "s2_optimal", "s2_pruned", "dgamma2_dl_observed",
+                   "dgamma2_dl_optimal", "dgamma2_dl_pruned", "residual")
+SUMMARY_INTEGERS = ("world_seed", "params", "n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre", "never",
+                    "points_withheld")
 
 
 def summary(run_dir) -> list[dict]:

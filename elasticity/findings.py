@@ -46,6 +46,8 @@ def seed_count(result: dict) -> int:
     config = result["config"]
     if "seeds" in config:
         return len(config["seeds"])
+    if "world_seeds" in config:  # the theorem experiment: its worlds are its seeds
+        return len(config["world_seeds"])
     return min((len(c["seeds"]) for c in config.values() if isinstance(c, dict) and "seeds" in c), default=0)
 
 
@@ -139,6 +141,24 @@ def _rebound(doc: dict) -> list[dict]:
     return out
 
 
+def _theorem(doc: dict) -> list[dict]:
+    """One sentence: the three declared endpoints with their numbers, and how many cells converged."""
+    e, m = doc["endpoints"], doc["metrics"]
+    seeds = len(doc["config"]["world_seeds"])
+    i, ii, iii = e["slope_error"], e["sign"], e["capacity_trend"]
+    effect = (f"(i) s_2 of the pruned tree vs observed: {i['verdict']}"
+              + (f", log-ratio {i['mean']:+.3f}" if i["mean"] is not None else "")
+              + f"; (ii) sign of dgamma_2/dl: {ii['verdict']}, {ii['agree']}/{ii['cells']} cells agree; "
+              f"(iii) capacity trend of (k+1) s_2: {iii['verdict']}"
+              + (f", log-ratio {iii['mean']:+.3f}" if iii["mean"] is not None else ""))
+    verdicts = sorted({x["verdict"] for x in (i, ii, iii)})
+    return [{"claim": "the theorem's slopes dN_j/dl at stationarity where capacity binds (Theorem C.17, "
+                      "pruned-tree model)", "run": doc["run_id"], "verdict": ", ".join(verdicts), "effect": effect,
+             "seeds": seeds, "control": f"{m['converged']}/{m['total']} cells converged; models at the optimum "
+                                        f"match prediction (a): {'yes' if m['match_optimal']['all_within'] else 'no'}",
+             "grade": _grade(doc["run_id"], seeds)}]
+
+
 def _audit(doc: dict) -> list[dict]:
     verdicts = [f["verdict"] for f in doc["metrics"]]
     counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("holds", "asymptotic", "erratum"))
@@ -157,7 +177,8 @@ def findings(root) -> list[dict]:
     return rows
 
 
-READERS = {"counterfactual": _counterfactual, "resist": _resist, "rebound": _rebound, "audit": _audit}
+READERS = {"theorem": _theorem, "counterfactual": _counterfactual, "resist": _resist, "rebound": _rebound,
+           "audit": _audit}
 
 
 def text(rows: list[dict]) -> str:

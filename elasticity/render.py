@@ -460,3 +460,62 @@ def rerun(report: dict) -> str:
                      f"({', '.join(where.get('cpu_flags') or []) or 'flags not recorded'}); torch "
                      f"{build.get('version', '?')}, kernels {build.get('capability', '?')}")
     return "\n".join(lines)
+
+
+def _interval(e: dict) -> str:
+    if e.get("mean") is None:
+        return "n/a"
+    ci = e.get("ci95")
+    return f"{e['mean']:+.3f}" + ("" if ci is None else f" [{ci[0]:+.3f}, {ci[1]:+.3f}]")
+
+
+def theorem_endpoints(doc: dict) -> list[list[str]]:
+    """(endpoint, verdict, numbers) for the three declared endpoints."""
+    e = doc["endpoints"]
+    s, t, g = e["slope_error"], e["sign"], e["capacity_trend"]
+    return [["(i) s_2: pruned tree vs observed", s["verdict"],
+             f"log-ratio {_interval(s)} over {s['n']} world seeds, margin +-{s.get('margin', 0):g}; "
+             f"{s['opposite_sign_cells']} cells of opposite sign"],
+            ["(ii) sign of dgamma_2/dl vs k*", t["verdict"],
+             f"{t['agree']}/{t['cells']} converged cells agree ({t['below_k_star']} below k*, "
+             f"{t['above_k_star']} above)"],
+            ["(iii) d[(k+1) s_2]/d log params", g["verdict"],
+             f"log-ratio observed/predicted {_interval(g)} over {g['n']} world seeds; "
+             f"{g['opposite_sign_groups']} groups of opposite sign"]]
+
+
+def theorem_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
+    m = doc["metrics"]
+    rows = [[f"endpoint {name}", verdict, note] for name, verdict, note in theorem_endpoints(doc)]
+    rows.append(["converged cells", f"{m['converged']}/{m['total']}", "unconverged cells are excluded from the "
+                 "endpoints"])
+    low, high = m["excess_range"]
+    rows.append(["excess KL(q* || model) at l = 0", f"{low:.2e} .. {high:.2e} nats", "over all cells"])
+    mo = m["match_optimal"]
+    rows.append(["cells at the optimum vs prediction (a)",
+                 f"{sum(r['within'] for r in mo['cells'])}/{len(mo['cells'])} within",
+                 "excess below the declared threshold; s_1 and s_2 within the declared relative error"
+                 if mo["cells"] else f"no converged cell reached the threshold (largest model: {mo['largest_params']} "
+                 f"parameters)"])
+    for f in m["fd_check"]:
+        worst = max(f["rel_diff"].values())
+        rows.append([f"finite differences (alpha {f['alpha']:g}, k {f['k']:g}, {f['params']} params)",
+                     f"{worst:.1e} relative", "implicit slopes vs continuation in l"
+                     + ("" if f["fd_converged"] else " (a continuation point did not converge)")])
+    for c in doc["cells"]:
+        o, p, q = c["slopes_observed"]["N_2"], c["slopes_optimal"]["N_2"], c["slopes_pruned"]["N_2"]
+        pruned_dg = "n/a" if c["dgamma2_dl_pruned"] is None else f"{c['dgamma2_dl_pruned']:+.2e}"
+        rows.append([f"alpha {c['alpha']:g}, seed {c['world_seed']}, k {c['k']:g}, {c['params']} params",
+                     f"s_2 {o:+.3e} (a {p:+.3e}, b {q:+.3e})",
+                     f"excess {c['excess_l0']:.1e}, depth {c['depth_fitted']:.2f}, dgamma_2/dl "
+                     f"{c['dgamma2_dl_observed']:+.2e} (a {c['dgamma2_dl_optimal']:+.2e}, b {pruned_dg}), "
+                     f"|grad| {c['grad_norm']:.0e}{'' if c['converged'] else ' NOT CONVERGED'}, "
+                     f"residual {c['residual']:.0e}"])
+    return f"Theorem: observed vs predicted slopes, {run_id}", ["quantity", "value", "note"], rows
+
+
+def theorem(result: dict) -> str:
+    """The CLI's view: the three verdicts, then the report's table as aligned text."""
+    _, _, rows = theorem_table(result["run_id"], result)
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{r[0]:<{width}}  {r[1]:<36} {r[2]}".rstrip() for r in rows)

@@ -26,8 +26,8 @@ ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 
 # each experiment's table as the report shows it (``elasticity export --table summary`` writes the same
 # quantities as typed numbers)
-TABLES = {"audit": render.audit_table, "counterfactual": render.counterfactual_table, "resist": render.resist_table,
-          "rebound": render.rebound_table}
+TABLES = {"audit": render.audit_table, "theorem": render.theorem_table, "counterfactual": render.counterfactual_table,
+          "resist": render.resist_table, "rebound": render.rebound_table}
 
 
 @dataclass
@@ -53,7 +53,7 @@ def tables(root, skipped: list[dict]) -> list[tuple[str, list[str], list[list[st
 
 def _run_sections(root: Path, skipped: list[dict]) -> list[Section]:
     """A section per finished run with a table: the audit's default run, then every
-    counterfactual, resist and rebound run; damaged results go to skipped."""
+    theorem, counterfactual, resist and rebound run; damaged results go to skipped."""
     folders = [root / "audit" / "default"] if (root / "audit" / "default" / store.RESULT_FILE).is_file() else []
     for experiment in (name for name in TABLES if name != "audit"):
         folders += sorted(p.parent for p in (root / experiment).glob(f"*/{store.RESULT_FILE}"))

@@ -11,7 +11,8 @@ a killed reproduce resumes):
   cpu-full sweep;
 - resist: forward against inverse alignment on the synthetic world;
 - counterfactual: the counterfactual pre-training experiment (``micro``; ``full``: the decisive
-  ``cpu-standard``).
+  ``cpu-standard``);
+- theorem: observed against predicted slopes where capacity binds (``micro``; ``full``: ``cpu``).
 """
 
 import threading
@@ -35,15 +36,16 @@ class Plan:
     sweep: bool
     resist: str
     counterfactual: str
+    theorem: str
 
 
-PLANS = {
+PLANS = {  # resist quick: one experiment that resolves
     "quick": Plan(sim_depth=14, sim_replicates=30, convergence_depths=(8, 10, 12, 14),
                   rebound=(("quick", "sft"), ("micro", "dpo"), ("micro", "reversed")), sweep=False,
-                  resist="quick", counterfactual="micro"),  # resist quick: one experiment that resolves
+                  resist="quick", counterfactual="micro", theorem="micro"),
     "full": Plan(sim_depth=18, sim_replicates=60, convergence_depths=(8, 10, 12, 14, 16, 18),
                  rebound=(("quick", "sft"), ("quick", "dpo"), ("quick", "reversed")), sweep=True,
-                 resist="quick", counterfactual="cpu-standard"),
+                 resist="quick", counterfactual="cpu-standard", theorem="cpu"),
 }
 SIM_POINT = {"alpha": 3.0, "k": 100.0}
 SIM_LS = (0.0, 0.05, 0.1, 0.2)
@@ -119,6 +121,11 @@ def steps(preset: str, root: Path, workers: int = 2):
         runs.counterfactual(presets.COUNTERFACTUAL[plan.counterfactual], results=root, preset=plan.counterfactual,
                             workers=workers)
 
+    def theorem():
+        from harness import presets
+
+        runs.theorem(presets.THEOREM[plan.theorem], results=root, preset=plan.theorem, workers=workers)
+
     return [
         ("audit", audit),
         ("theory curves", theory),
@@ -126,6 +133,7 @@ def steps(preset: str, root: Path, workers: int = 2):
         ("rebound (synthetic world)", rebound),
         ("forward vs inverse (synthetic world)", resist),
         ("counterfactual pre-training (synthetic world)", counterfactual),
+        ("the theorem's slopes where capacity binds (Pareto-mass world)", theorem),
     ]
 
 

@@ -193,6 +193,17 @@ def counterfactual(config, *, results="results", run_id: str | None = None, pres
                       engine.parse_shard(shard), progress, workers)
 
 
+def theorem(config, *, results="results", run_id: str | None = None, preset: str = "custom",
+            shard=None, workers: int = 1, progress=None) -> engine.Outcome:
+    """Run (or resume, or read back) the theorem experiment (``empirical.theorem``)."""
+    from empirical import theorem as protocol
+
+    if run_id is None:
+        run_id = store.default_run_id(preset, config.as_dict())
+    return engine.run(protocol.Theorem(config), results, store.check_name("run_id", run_id),
+                      engine.parse_shard(shard), progress, workers)
+
+
 def world_information(config, seed: int = 0, fractions=(), pretrain: dict | None = None) -> dict:
     """The information numbers of the world of one seed (``empirical.world.information``);
     with ``pretrain`` ({steps, batch_size, lr, model_size, f}), a model is pre-trained on its

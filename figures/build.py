@@ -5,7 +5,7 @@ Plot functions return (name, figure, caption) and touch no backend; this module 
 
 from pathlib import Path
 
-from figures import counterfactual, experiments, simulation, style, theory
+from figures import counterfactual, experiments, simulation, style, theorem, theory
 from figures.results import ResultError, command, load
 from harness import store
 
@@ -16,6 +16,7 @@ MAKES = {"theory": "elasticity reproduce --preset quick (theory curves)",
          "sim_huffman_band": "elasticity reproduce --preset quick (simulation)",
          "rebound": "elasticity rebound --preset quick", "resist": "elasticity resist --preset quick",
          "counterfactual": "elasticity counterfactual --preset cpu-standard --workers 2",
+         "theorem": "elasticity theorem --preset cpu",
          "audit": "elasticity audit"}
 
 FROM_FIXED_RESULTS = (  # (name, plots(root) -> (result document, [(name, figure, caption)]))
@@ -38,6 +39,7 @@ PER_RESULT = (  # (experiment, plots(run_id, document, folder))
     ("rebound", lambda run_id, doc, _: experiments.rebound(run_id, doc)),
     ("resist", lambda run_id, doc, _: experiments.resist(run_id, doc)),
     ("counterfactual", lambda run_id, doc, _: counterfactual.plots(run_id, doc)),
+    ("theorem", lambda run_id, doc, _: theorem.plots(run_id, doc)),
     ("theory-map", _map),
 )
 

@@ -439,3 +439,80 @@ class CounterfactualConfig(Declared):
 
     def as_dict(self) -> dict:
         return as_plain(self)
+
+
+THEOREM_WORLDS = ("iid", "cascade")
+THEOREM_MODELS = ("loglinear", "llama")
+MAX_THEOREM_LEAVES = 2**15  # M = V^L: the gpu preset's largest world (32768 leaves)
+
+
+PROBABILITY_SCALE = Interval(float, 0.0, 1.0, closed="neither")  # a relative tolerance or margin
+
+
+@dataclass(frozen=True, kw_only=True)
+class TheoremConfig(Declared):
+    """The theorem experiment (``empirical.theorem``): models of declared capacity trained to
+    stationarity on the exact objective k N_1 + N_2 + l N_3 over a Pareto-mass world; observed
+    slopes dN_j/dl at l = 0 against the optimum's and the pruned tree's. docs/experiments.md."""
+
+    family: str = param("iid", OneOf(THEOREM_WORLDS),
+                        "world: iid Pareto leaf masses (Assumption C.15) or a multiplicative cascade")
+    alphas: tuple[float, ...] = param((3.0, 4.0), Grid(Interval(float, 1.1, 20.0)),
+                                      "Pareto tail indices of the leaf masses (theory.exact's range)")
+    ks: tuple[float, ...] = param((10.0, 1000.0), Grid(Interval(float, 0.0, 1e12, closed="high")),
+                                  "k = |D_1|/|D_2|, on both sides of k*(alpha)")
+    V: int = param(6, Interval(int, 2, 1024), "content tokens per position", unit="tokens")
+    L: int = param(4, Interval(int, 2, 16), "response length: M = V^L leaves", unit="tokens")
+    world_seeds: tuple[int, ...] = param((0, 1), SEEDS, "world seeds (each draws p_1, p_2, p_3)")
+    model: str = param("loglinear", OneOf(THEOREM_MODELS),
+                       "model family: loglinear (rank-r factorised logits) or llama (the project's Llama)")
+    capacities: tuple[int, ...] = param((1, 2, 6), Grid(Interval(int, 1, 4096)),
+                                        "model capacities: loglinear rank r, or llama hidden width")
+    llama_layers: int = param(1, Interval(int, 1, 64), "llama: decoder layers",
+                              applies=lambda c: c.model == "llama", when="with model=llama")
+    llama_heads: int = param(1, Interval(int, 1, 64), "llama: attention heads",
+                             applies=lambda c: c.model == "llama", when="with model=llama")
+    init_seed: int = param(0, SEED, "the initial parameters' seed (the same for every cell of a capacity)")
+    init_scale: float = param(0.1, Interval(float, 0.0, 10.0, closed="high"),
+                              "loglinear: standard deviation of the initial parameters",
+                              applies=lambda c: c.model == "loglinear", when="with model=loglinear")
+    adam_steps: int = param(4000, Interval(int, 0, 10**7), "most Adam steps before Newton", unit="steps")
+    adam_lr: float = param(0.03, LEARNING_RATE, "Adam's learning rate")
+    plateau_rel: float = param(1e-7, PROBABILITY_SCALE,
+                               "Adam stops when the loss improves less than this (relative) over 100 steps")
+    newton_steps: int = param(40, Interval(int, 1, 10**5), "most Newton steps after Adam", unit="steps")
+    grad_tol: float = param(1e-10, PROBABILITY_SCALE,
+                            "converged: Euclidean norm of the gradient of J/(k+1) below this", unit="nats")
+    null_rel: float = param(1e-9, Interval(float, 0.0, 1e-3, closed="neither"),
+                            "Hessian eigenvalues below this fraction of the largest are symmetry directions")
+    fd_step_l: float = param(1e-3, Interval(float, 0.0, 0.1, closed="high"),
+                             "finite-difference step in l (continuation at l = h and 2h)")
+    fd_cells: int = param(1, Interval(int, 0, 10**6),
+                          "cells checked by finite differences (the smallest capacity first)", unit="cells")
+    match_excess_nats: float = param(1e-5, PROBABILITY_SCALE,
+                                     "cells with excess below this must match prediction (a)", unit="nats")
+    match_rel: float = param(0.01, PROBABILITY_SCALE, "... within this relative error on s_1 and s_2")
+    margin_log_ratio: float = param(0.1, Interval(float, 0.0, 10.0, closed="high"),
+                                    "endpoints (i) and (iii): margin on the signed log-ratio error")
+    k_star_factor: float = param(3.0, Interval(float, 1.0, 1e6),
+                                 "endpoint (ii): cells with k within this factor of the realised k* are left out")
+
+    def check(self):
+        _require(self.V ** self.L <= MAX_THEOREM_LEAVES,
+                 f"V^L must be <= {MAX_THEOREM_LEAVES} leaves (the objective is enumerated), got "
+                 f"{self.V}^{self.L} = {self.V ** self.L}")
+        if self.model == "loglinear":
+            _require(max(self.capacities) <= self.V,
+                     f"loglinear capacities are ranks <= V = {self.V} (rank V is full), got {list(self.capacities)}")
+        else:
+            _require(all(c % self.llama_heads == 0 and (c // self.llama_heads) % 2 == 0 for c in self.capacities),
+                     f"llama capacities (hidden widths) must split into llama_heads = {self.llama_heads} heads of "
+                     f"even size, got {list(self.capacities)}")
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The world seeds (what provenance and the CLI's help count as seeds)."""
+        return self.world_seeds
+
+    def as_dict(self) -> dict:
+        return as_plain(self)

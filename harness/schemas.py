@@ -58,6 +58,21 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
                        ("metrics.effects", "list"),
                        ("metrics.effects[].second_lr", "number"), ("metrics.secondary[].p_holm", "number?"),
                        ("metrics.low_arm", "str"), ("metrics.high_arm", "str"), ("metrics.aligned", "list")),
+    "theorem": (("metrics.worlds[].alpha", "number"), ("metrics.worlds[].world_seed", "int"),
+                ("metrics.worlds[].V", "int"), ("metrics.worlds[].L", "int"), ("metrics.worlds[].masses", "list"),
+                ("metrics.worlds[].k_star_realised", "number?"), ("metrics.worlds[].k_star_theory", "number?"),
+                ("metrics.converged", "int"), ("metrics.total", "int"), ("metrics.excess_range", "list"),
+                ("metrics.match_optimal.all_within", "bool"), ("metrics.fd_check", "list"),
+                ("cells", "list"), ("cells[].alpha", "number"), ("cells[].k", "number"),
+                ("cells[].world_seed", "int"), ("cells[].params", "int"), ("cells[].converged", "bool"),
+                ("cells[].grad_norm", "number"), ("cells[].excess_l0", "number"),
+                ("cells[].depth_fitted", "number"), ("cells[].residual", "number"),
+                *((f"cells[].{d}.{n}", "number") for d in ("N", "slopes_observed", "slopes_optimal", "slopes_pruned")
+                  for n in ("N_1", "N_2", "N_3")),
+                ("cells[].dgamma2_dl_observed", "number"), ("cells[].dgamma2_dl_optimal", "number"),
+                ("cells[].dgamma2_dl_pruned", "number?"),
+                *((f"endpoints.{e}.verdict", "str") for e in ("slope_error", "sign", "capacity_trend")),
+                ("declared", "dict")),
 }
 
 _REBOUND_RUN = (("curves[].arm", "str"), ("curves[].q1", "int"), ("curves[].q2", "list"),

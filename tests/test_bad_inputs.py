@@ -173,6 +173,14 @@ CASES = [
     (["counterfactual", "--preset", "micro", "--shard", "x"], "--shard: expected i/N"),
     (["counterfactual", "--preset", "micro", "--shard", "1/0"], "need 0 <= i < N"),
     (["counterfactual", "--preset", "nope"], "'--preset'"),
+    # theorem
+    (["theorem", "--preset", "micro", "--set", "V=1"], "V must be an integer in [2, 1024]"),
+    (["theorem", "--preset", "micro", "--set", "capacities=9"], "loglinear capacities are ranks <= V"),
+    (["theorem", "--preset", "micro", "--set", "V=8", "--set", "L=6"], "V^L must be <= 32768 leaves"),
+    (["theorem", "--preset", "micro", "--set", "llama_layers=2"], "llama_layers applies only with model=llama"),
+    (["theorem", "--preset", "micro", "--set", "ks=0"], "ks has a value 0"),
+    (["theorem", "--preset", "micro", "--set", "model=gpt"], "model must be one of loglinear, llama"),
+    (["theorem", "--preset", "nope"], "'--preset'"),
     # theory map: the domain, duplicates and memory, checked before any lock or file
     (["theory", "map", "--alpha", "0.5:3:3", "--k", "1,10"], "alpha must be >= 1.1"),
     (["theory", "map", "--alpha", "2,3", "--k", "-5,10"], "k must be > 0"),
@@ -222,7 +230,7 @@ CASES = [
 @pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
 def test_bad_input_fails_cleanly_and_writes_nothing(files, tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)  # the default results folder would land here
-    stores = args[0] in ("rebound", "resist", "audit", "counterfactual") or args[:2] in (
+    stores = args[0] in ("rebound", "resist", "audit", "counterfactual", "theorem") or args[:2] in (
         ["sim", "check"], ["sim", "convergence"], ["theory", "map"])
     argv = [a.replace("{d}", str(files)) for a in args] + (["--results", str(tmp_path / "results")]
                                                            if stores else [])

@@ -19,19 +19,20 @@ def test_every_plan_builds_valid_configurations(preset):
         assert config.variant == variant and max(config.q1) <= first
     assert plan.resist in presets.RESIST and resist.n_cells(presets.RESIST[plan.resist]) > 0
     assert plan.counterfactual in presets.COUNTERFACTUAL
+    assert plan.theorem in presets.THEOREM
 
 
 def test_cheap_steps_write_what_the_theory_and_simulation_figures_need(tmp_path, monkeypatch):
     monkeypatch.setitem(reproduce.PLANS, "quick", reproduce.Plan(
         sim_depth=6, sim_replicates=4, convergence_depths=(4, 6), rebound=(), sweep=False, resist="micro",
-        counterfactual="micro"))
+        counterfactual="micro", theorem="micro"))
     steps = dict(reproduce.steps("quick", tmp_path))
     for name in ("audit", "theory curves", "simulation"):
         steps[name]()
     built, skipped = build_all(tmp_path)
     names = {e["name"] for e in built}
     assert {"theory_sign_plane", "sim_mc_vs_exact", "sim_error_vs_m", "sim_huffman_band"} <= names
-    assert {s["figure"] for s in skipped} == {"rebound", "resist", "counterfactual"}  # not run here
+    assert {s["figure"] for s in skipped} == {"rebound", "resist", "counterfactual", "theorem"}  # not run here
     curves = theory_curves.theory_curves()
     assert curves["sign_dgamma_2_dl"]["alpha_star"] == pytest.approx(2.5733, abs=1e-4)  # printed to 4 places
 
