@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from elasticity import render
+from harness import presets
 from harness.configs import ReboundConfig, ResistConfig
 from sim.limits import MAX_DEPTH, MAX_RANDOM_SYMBOLS, MAX_REPLICATES
 from theory.exact import MAX_SIZE_RATIO
@@ -421,7 +422,6 @@ def sim_fit(path, vocab_size, depth, masses, as_json):
 def _preset_option(experiment: str, default: str, what: dict[str, str]):
     """--preset with the experiment's preset names as choices and, in the help, each one's
     purpose and its seed count read from the preset itself (measured times live in the README)."""
-    from harness import presets
 
     def seeds(name: str) -> str:
         n = len(presets.get(experiment, name).seeds)
@@ -504,7 +504,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def _config(experiment: str, preset: str, config_file, assignments, **real):
     """The preset (or --config file), the given real-model options and --set, validated as one."""
-    from harness import overrides, presets
+    from harness import overrides
 
     base = presets.get(experiment, preset)
     if config_file is not None:
@@ -581,7 +581,6 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
     resumes where it stopped.
     """
     from elasticity import runs
-    from harness import presets
 
     real = dict(variant=variant, dataset=dataset, model_path=model_path, data_dir=data_dir, columns=columns,
                 lora_rank=lora_rank, trust_remote_code=trust_remote_code,
@@ -724,7 +723,7 @@ def world(preset, assignments, seed, pretrain, as_json):
     uniform law (kl_pre_to_uniform_nats_per_token), the KL between the arms' pre-training laws;
     with --pretrain, what a pre-trained model captures of it."""
     from elasticity import runs
-    from harness import overrides, presets
+    from harness import overrides
 
     experiment, _, name = preset.partition("/")
     config = presets.get(experiment, name)
@@ -748,20 +747,19 @@ def config_group():
 @config_group.command("list")
 def config_list():
     """Every experiment and its presets."""
-    from harness import presets
 
     for experiment, names in presets.names().items():
         click.echo(f"{experiment:<16} {', '.join(names)}")
 
 
 @config_group.command("params")
-@click.argument("experiment", type=click.Choice(["rebound", "resist", "counterfactual"]))
+@click.argument("experiment", type=click.Choice(list(presets.names())))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects (name, type, default, "
                                                       "constraint, choices, unit, help).")
 def config_params(experiment, as_json):
     """Every field of EXPERIMENT's configuration, as --set takes it: its type, default, what it
     accepts, its unit and what it means (read from the declarations in harness/configs.py)."""
-    from harness import params, presets
+    from harness import params
 
     rows = params.describe(type(presets.get(experiment, presets.names()[experiment][0])))
     _show(as_json, rows, render.params)
@@ -772,7 +770,7 @@ def config_params(experiment, as_json):
 @click.argument("preset")
 def config_show(experiment, preset):
     """Print PRESET of EXPERIMENT as YAML (every field, with its value)."""
-    from harness import overrides, presets
+    from harness import overrides
 
     click.echo(overrides.to_yaml(presets.get(experiment, preset)), nl=False)
 

@@ -73,7 +73,14 @@ def _resist_axes(path: tuple, row: dict, config: dict) -> dict:
     return {"pair_first": first, "pair_second": second}
 
 
-AXES = {"counterfactual": _counterfactual_axes, "rebound": _rebound_axes, "resist": _resist_axes}  # cell records
+def _theorem_axes(path: tuple, row: dict, config: dict) -> dict:
+    """A theorem cell is one point (alpha, k, world seed, capacity) with its numbers as columns;
+    a list inside it keeps its path as ``series``."""
+    return {"series": ".".join(path)}
+
+
+AXES = {"counterfactual": _counterfactual_axes, "rebound": _rebound_axes, "resist": _resist_axes,  # cell records
+        "theorem": _theorem_axes}
 INTEGER_AXES = ("q1", "q2", "pair_first", "pair_second", "seed")
 FLOAT_AXES = ("second_lr", "anchor_beta", "spring")
 

@@ -156,7 +156,7 @@ def _theorem(doc: dict) -> list[dict]:
                       "pruned-tree model)", "run": doc["run_id"], "verdict": ", ".join(verdicts), "effect": effect,
              "seeds": seeds, "control": f"{m['converged']}/{m['total']} cells converged; models at the optimum "
                                         f"match prediction (a): {'yes' if m['match_optimal']['all_within'] else 'no'}",
-             "grade": _grade(doc["run_id"], seeds)}]
+             "grade": _grade(doc, seeds)}]
 
 
 def _audit(doc: dict) -> list[dict]:

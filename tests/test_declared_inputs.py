@@ -10,7 +10,7 @@ from elasticity.cli import main
 from harness import params, presets
 from harness.params import Flag, Grid, Interval, OneOf, Text
 
-EXPERIMENTS = ("rebound", "resist", "counterfactual")
+EXPERIMENTS = tuple(presets.names())  # every experiment with presets
 
 
 def _fields(experiment: str):
