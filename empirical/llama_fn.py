@@ -1,0 +1,229 @@
+"""The Llama maths of this project's models as plain functions of a parameter tree.
+
+A parameter tree is a dict ``name -> tensor`` with the names of the HF state_dict
+(``model.layers.0.self_attn.q_proj.weight``, ...). The tied ``lm_head.weight`` is not a
+separate entry (the embedding is used); an untied model's ``lm_head.weight`` is. Every
+parameter may carry a leading **member axis** E (an ensemble of models of one architecture):
+``forward_logits`` then takes ``input_ids`` [E, B, T] and runs every member in the same
+batched matmuls.
+
+What is covered: the models of ``empirical.models`` (``LlamaForCausalLM`` with
+``num_key_value_heads == num_attention_heads``, no biases, SiLU-gated MLP, RMSNorm, default
+rotary embeddings, causal attention). Padding must be on the right (causal attention then
+never lets a real token see a pad; the loss masks the pads), so no attention mask is taken.
+
+Numerics: everything is computed in the parameters' dtype (float64 stays float64, unlike HF,
+which computes RMSNorm and the rotary table in float32); under CUDA autocast the matmuls run
+in bf16 and the normalisation in float32.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["LlamaShape", "params_from_hf", "load_into_hf", "forward_logits", "stack_params", "unstack_params",
+           "count_params", "parameter_names"]
+
+EMBED = "model.embed_tokens.weight"
+LM_HEAD = "lm_head.weight"
+FINAL_NORM = "model.norm.weight"
+
+
+@dataclass(frozen=True)
+class LlamaShape:
+    """The architecture numbers a forward pass needs (one per ensemble: members share it)."""
+
+    vocab: int
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    rope_theta: float = 10_000.0
+    rms_eps: float = 1e-6
+    max_length: int = 2048
+    padding_idx: int | None = None  # HF's nn.Embedding(padding_idx): that row gets no gradient as an input
+
+    def __post_init__(self):
+        if min(self.vocab, self.hidden, self.layers, self.heads, self.intermediate, self.max_length) < 1:
+            raise ValueError(f"every size must be >= 1, got {self}")
+        if self.hidden % self.heads or (self.hidden // self.heads) % 2:
+            raise ValueError(f"hidden ({self.hidden}) must split into heads ({self.heads}) of even size")
+        if not (math.isfinite(self.rope_theta) and self.rope_theta > 0 and self.rms_eps > 0):
+            raise ValueError(f"need rope_theta > 0 and rms_eps > 0, got {self.rope_theta}, {self.rms_eps}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @classmethod
+    def from_hf_config(cls, cfg) -> "LlamaShape":
+        """From a ``LlamaConfig``; refuses the features these functions do not implement."""
+        rope = getattr(cfg, "rope_parameters", None) or {}
+        unsupported = [
+            (cfg.num_key_value_heads != cfg.num_attention_heads, "grouped-query attention"),
+            (getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False), "biases"),
+            (cfg.hidden_act != "silu", f"activation {cfg.hidden_act!r}"),
+            (rope.get("rope_type", "default") != "default", f"rope type {rope.get('rope_type')!r}"),
+            (getattr(cfg, "head_dim", None) not in (None, cfg.hidden_size // cfg.num_attention_heads),
+             "a head_dim other than hidden / heads"),
+        ]
+        named = [what for bad, what in unsupported if bad]
+        if named:
+            raise ValueError(f"llama_fn does not implement: {', '.join(named)}")
+        theta = rope.get("rope_theta", getattr(cfg, "rope_theta", 10_000.0))
+        return cls(vocab=cfg.vocab_size, hidden=cfg.hidden_size, layers=cfg.num_hidden_layers,
+                   heads=cfg.num_attention_heads, intermediate=cfg.intermediate_size, rope_theta=float(theta),
+                   rms_eps=float(cfg.rms_norm_eps), max_length=cfg.max_position_embeddings,
+                   padding_idx=cfg.pad_token_id)
+
+
+def parameter_names(shape: LlamaShape, tied: bool = True) -> list[str]:
+    """The tree's names in the order of ``model.named_parameters()``."""
+    names = [EMBED]
+    for i in range(shape.layers):
+        p = f"model.layers.{i}."
+        names += [p + f"self_attn.{x}_proj.weight" for x in "qkvo"]
+        names += [p + f"mlp.{x}_proj.weight" for x in ("gate", "up", "down")]
+        names += [p + "input_layernorm.weight", p + "post_attention_layernorm.weight"]
+    names.append(FINAL_NORM)
+    return names if tied else names + [LM_HEAD]
+
+
+def params_from_hf(model) -> dict[str, torch.Tensor]:
+    """Detached clones of the model's parameters (a tied lm_head appears once, as the embedding)."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def load_into_hf(params: dict[str, torch.Tensor], model):
+    """Copy one member's parameters (no member axis) into ``model`` in place; returns it."""
+    own = dict(model.named_parameters())
+    if set(own) != set(params):
+        raise ValueError(f"parameter names differ: missing {sorted(set(own) - set(params))[:3]}, "
+                         f"extra {sorted(set(params) - set(own))[:3]}")
+    with torch.no_grad():
+        for name, p in own.items():
+            if p.shape != params[name].shape:
+                raise ValueError(f"{name}: shape {tuple(params[name].shape)}, the model has {tuple(p.shape)}")
+            p.copy_(params[name])
+    return model
+
+
+def stack_params(members: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """One tree with a leading member axis from E trees of the same names and shapes."""
+    if not members:
+        raise ValueError("need at least one member")
+    names = set(members[0])
+    if any(set(m) != names for m in members):
+        raise ValueError("members must have the same parameter names")
+    return {name: torch.stack([m[name] for m in members]) for name in members[0]}
+
+
+def unstack_params(params: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """E trees (views into ``params``) from a tree with a leading member axis."""
+    sizes = {p.shape[0] for p in params.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"the member axis differs between parameters: {sorted(sizes)}")
+    return [{name: p[i] for name, p in params.items()} for i in range(sizes.pop())]
+
+
+def count_params(params: dict[str, torch.Tensor], members: bool = False) -> int:
+    """Parameters of ONE model; ``members=True``: the tree carries a leading member axis, which
+    is not counted (every member has the same count)."""
+    return sum(p[0].numel() if members else p.numel() for p in params.values())
+
+
+# --- the forward pass: every tensor carries the member axis E (a single model gets E = 1) ---
+
+
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """x / rms(x) * weight; in at least float32 (bf16 squares lose the variance)."""
+    wide = x.to(torch.promote_types(x.dtype, torch.float32))
+    normed = wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)
+    return weight[:, None, :] * normed.to(x.dtype)
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x [E, N, in] times weight [E, out, in] transposed: one batched matmul for all members."""
+    return torch.bmm(x, weight.transpose(1, 2))
+
+
+def _rotary_tables(shape: LlamaShape, length: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin [T, head_dim] of the default rotary embedding (computed in float64, then cast)."""
+    half = torch.arange(0, shape.head_dim, 2, dtype=torch.float64, device=device) / shape.head_dim
+    inv_freq = 1.0 / shape.rope_theta ** half
+    angles = torch.arange(length, dtype=torch.float64, device=device)[:, None] * inv_freq[None, :]
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """HF's apply_rotary_pos_emb for one tensor [..., T, head_dim]."""
+    first, second = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # no-op but under autocast (q, k in bf16)
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch.Tensor:
+    """Causal multi-head self-attention; x [E, B*T, H] -> [E, B*T, H]."""
+    members = x.shape[0]
+    qkv_weight = torch.cat([params[prefix + f"self_attn.{n}_proj.weight"] for n in "qkv"], dim=1)
+    qkv = _linear(x, qkv_weight)  # one matmul for q, k and v: [E, B*T, 3H]
+    # [E, B, T, 3, heads, hd] -> 3 x [E*B, heads, T, hd]
+    qkv = qkv.view(members, batch, length, 3, shape.heads, shape.head_dim).permute(3, 0, 1, 4, 2, 5)
+    q, k, v = (t.reshape(members * batch, shape.heads, length, shape.head_dim) for t in qkv.unbind(0))
+    cos, sin = rope
+    out = F.scaled_dot_product_attention(_rotate(q, cos, sin), _rotate(k, cos, sin), v, is_causal=True)
+    out = out.view(members, batch, shape.heads, length, shape.head_dim).permute(0, 1, 3, 2, 4)
+    return _linear(out.reshape(members, batch * length, shape.hidden), params[prefix + "self_attn.o_proj.weight"])
+
+
+def _mlp(x, params, prefix) -> torch.Tensor:
+    """down(silu(gate x) * up x), gate and up in one matmul."""
+    gate_up = _linear(x, torch.cat([params[prefix + "mlp.gate_proj.weight"], params[prefix + "mlp.up_proj.weight"]],
+                                   dim=1))
+    gate, up = gate_up.chunk(2, dim=-1)
+    return _linear(F.silu(gate) * up, params[prefix + "mlp.down_proj.weight"])
+
+
+def _embed(embed: torch.Tensor, ids: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
+    """Rows of each member's embedding [E, V, H] for ids [E, N] -> [E, N, H]. As HF's
+    nn.Embedding(padding_idx), the padding row receives no gradient through the lookup (it still
+    does as the tied output head)."""
+    members, vocab, hidden = embed.shape
+    offsets = torch.arange(members, device=ids.device)[:, None] * vocab
+    x = F.embedding(ids + offsets, embed.reshape(members * vocab, hidden))
+    if padding_idx is not None:
+        x = torch.where((ids == padding_idx)[..., None], x.detach(), x)
+    return x
+
+
+def _forward_members(params, input_ids, shape: LlamaShape) -> torch.Tensor:
+    members, batch, length = input_ids.shape
+    if length > shape.max_length:
+        raise ValueError(f"sequences of {length} tokens exceed max_length {shape.max_length}")
+    embed = params[EMBED]
+    rope = _rotary_tables(shape, length, embed.dtype, embed.device)
+    x = _embed(embed, input_ids.reshape(members, batch * length), shape.padding_idx)
+    for i in range(shape.layers):
+        prefix = f"model.layers.{i}."
+        x = x + _attention(_rms_norm(x, params[prefix + "input_layernorm.weight"], shape.rms_eps), params, prefix,
+                           shape, rope, batch, length)
+        x = x + _mlp(_rms_norm(x, params[prefix + "post_attention_layernorm.weight"], shape.rms_eps), params, prefix)
+    x = _rms_norm(x, params[FINAL_NORM], shape.rms_eps)
+    logits = _linear(x, params.get(LM_HEAD, embed))
+    return logits.view(members, batch, length, shape.vocab)
+
+
+def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, shape: LlamaShape) -> torch.Tensor:
+    """Next-token logits. Without a member axis: ``input_ids`` [B, T] -> [B, T, vocab]; with
+    one (every parameter [E, ...]): ``input_ids`` [E, B, T] -> [E, B, T, vocab], member e's rows
+    through member e's weights. Causal attention; padding, if any, on the right."""
+    embed = params[EMBED]
+    if input_ids.dim() == 2 and embed.dim() == 2:
+        return _forward_members({n: p[None] for n, p in params.items()}, input_ids[None], shape)[0]
+    if input_ids.dim() == 3 and embed.dim() == 3 and input_ids.shape[0] == embed.shape[0]:
+        return _forward_members(params, input_ids, shape)
+    raise ValueError(f"input_ids {tuple(input_ids.shape)} do not match the embedding {tuple(embed.shape)}: "
+                     "[B, T] for a single model, [E, B, T] for E members")
