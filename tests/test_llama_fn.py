@@ -136,3 +136,18 @@ def test_refusals():
         L.load_into_hf(params, _other_model(0))
     with pytest.raises(ValueError, match="shape"):
         L.load_into_hf(params, build_model(VOCAB + 1, LENGTH, "tiny"))
+
+
+def test_member_chunks_give_the_same_logits_and_gradients():
+    models = _models("tiny", range(5), torch.float32)
+    shape = L.LlamaShape.from_hf_config(models[0].config)
+    ids = torch.randint(0, shape.vocab, (5, 3, LENGTH), generator=torch.Generator().manual_seed(6))
+    weights = torch.randn(5, 3, LENGTH, shape.vocab, generator=torch.Generator().manual_seed(7))
+    out = []
+    for chunk in (None, 2):
+        stacked = {n: p.requires_grad_() for n, p in L.stack_params([L.params_from_hf(m) for m in models]).items()}
+        logits = L.forward_logits(stacked, ids, shape, member_chunk=chunk)
+        (logits * weights).sum().backward()
+        out.append((logits.detach(), {n: p.grad for n, p in stacked.items()}))
+    assert torch.equal(out[0][0], out[1][0])  # the same kernels on the same rows: bit for bit
+    assert all(torch.equal(out[0][1][n], out[1][1][n]) for n in out[0][1])
