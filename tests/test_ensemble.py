@@ -234,3 +234,22 @@ def test_refusals():
     with pytest.raises(ValueError, match="architecture"):
         ens.EnsembleState.from_models([_models((0,))[0], build_model(WORLD.vocab_size + 1, WORLD.sequence_length,
                                                                       "tiny")])
+
+
+def test_bench_command_reports_both_timings_and_the_difference(capsys):
+    import json
+
+    from elasticity.cli import main
+
+    assert main(["bench", "ensemble", "--members", "2", "--steps", "2", "--batch-size", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {k: out[k] for k in ("members", "steps", "batch_size", "repeats", "threads")} == {
+        "members": 2, "steps": 2, "batch_size": 8, "repeats": 3, "threads": 1}
+    assert out["ratio"] == pytest.approx(out["loop_seconds"] / out["ensemble_seconds"])
+    # the same training both ways; ENTRY_RTOL, not RTOL: the bench's first steps at batch 8 are
+    # the noisiest case (Adam on near-zero gradients), and another CPU rounds differently
+    assert out["max_rel_param_diff"] < ENTRY_RTOL
+    assert main(["bench", "ensemble", "--members", "1", "--steps", "1"]) == 0
+    assert "ratio" in capsys.readouterr().out
+    assert main(["bench", "ensemble", "--steps", "0"]) == 2
+    assert "elasticity: error: " in capsys.readouterr().err
