@@ -169,16 +169,19 @@ def _rotate_half_rows(weight: torch.Tensor, heads: int) -> torch.Tensor:
 
 def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch.Tensor:
     """Causal multi-head self-attention with rotary positions; x [E, B*T, H] -> [E, B*T, H].
-    One matmul gives q, k, rotate_half(q), rotate_half(k) and v; then the rotary embedding,
-    q cos + rotate_half(q) sin (HF's apply_rotary_pos_emb), is one fused multiply-add."""
+    Three matmuls give [q, k], [rotate_half(q), rotate_half(k)] and v, each contiguous (one
+    fused output split in three cost a full copy of it in the backward); then the rotary
+    embedding, q cos + rotate_half(q) sin (HF's apply_rotary_pos_emb), is one fused multiply-add
+    for q and k together."""
     members = x.shape[0]
     q_w, k_w, v_w = (params[prefix + f"self_attn.{n}_proj.weight"] for n in "qkv")
-    weight = torch.cat([q_w, k_w, _rotate_half_rows(q_w, shape.heads), _rotate_half_rows(k_w, shape.heads), v_w], 1)
-    out = _linear(x, weight).view(members * batch, length, 5, shape.heads, shape.head_dim)
-    cos, sin = (t.to(out.dtype)[:, None, None, :] for t in rope)  # [T, 1, 1, hd]; .to: autocast's bf16
-    qk, rotated, v = out.split([2, 2, 1], dim=2)  # split, not slices: its backward is one cat, no zero fill
-    q, k = torch.addcmul(qk * cos, rotated, sin).transpose(1, 3).unbind(2)
-    v = v[:, :, 0].transpose(1, 2)  # [E*B, heads, T, hd] as q and k
+    qk_w = torch.cat([q_w, k_w], dim=1)
+    rotated_w = torch.cat([_rotate_half_rows(q_w, shape.heads), _rotate_half_rows(k_w, shape.heads)], dim=1)
+    split = (members * batch, length, 2, shape.heads, shape.head_dim)
+    qk, rotated = _linear(x, qk_w).view(split), _linear(x, rotated_w).view(split)
+    cos, sin = (t.to(qk.dtype)[:, None, None, :] for t in rope)  # [T, 1, 1, hd]; .to: autocast's bf16
+    q, k = torch.addcmul(qk * cos, rotated, sin).transpose(1, 3).unbind(2)  # [E*B, heads, T, hd]
+    v = _linear(x, v_w).view(members * batch, length, shape.heads, shape.head_dim).transpose(1, 2)
     attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [E*B, heads, T, hd]
     attended = attended.transpose(1, 2).reshape(members, batch * length, shape.hidden)
     return _linear(attended, params[prefix + "self_attn.o_proj.weight"])
@@ -195,13 +198,14 @@ def _mlp(x, params, prefix) -> torch.Tensor:
 def _embed(embed: torch.Tensor, ids: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
     """Rows of each member's embedding [E, V, H] for ids [E, N] -> [E, N, H]. As HF's
     nn.Embedding(padding_idx), the padding row receives no gradient through the lookup (it still
-    does as the tied output head)."""
+    does as the tied output head): the lookup reads a copy of the table whose padding row is
+    detached (the table is small; the activations are not)."""
     members, vocab, hidden = embed.shape
-    offsets = torch.arange(members, device=ids.device)[:, None] * vocab
-    x = F.embedding(ids + offsets, embed.reshape(members * vocab, hidden))
     if padding_idx is not None:
-        x = torch.where((ids == padding_idx)[..., None], x.detach(), x)
-    return x
+        is_pad = (torch.arange(vocab, device=embed.device) == padding_idx)[None, :, None]
+        embed = torch.where(is_pad, embed.detach(), embed)
+    offsets = torch.arange(members, device=ids.device)[:, None] * vocab
+    return F.embedding(ids + offsets, embed.reshape(members * vocab, hidden))
 
 
 def _forward_members(params, input_ids, shape: LlamaShape) -> torch.Tensor:
