@@ -4,8 +4,8 @@ Both train the same E members (model seed ``seed + e``, data-order seed ``seed +
 default world's D_pre, `empirical.trajectory.pretrain`'s settings: AdamW with torch's defaults,
 the pre-training preset's batch 128 and learning rate 5e-3 decayed linearly to 0) for N steps:
 the loop one HF model after another through `trajectory.pretrain`, the ensemble in one
-batched step. Each side is timed best of ``repeats`` (the machine may be shared), including
-its data order and set-up; the parameters of the two are then compared.
+batched step. Each side is timed best of ``repeats``, the two interleaved (the machine may be
+shared), including its data order and set-up; the parameters of the two are then compared.
 """
 
 import copy
@@ -22,13 +22,16 @@ from harness.configs import PretrainConfig
 __all__ = ["bench_ensemble"]
 
 
-def _best_seconds(fn, repeats: int):
-    """(best wall time in seconds, the last result) over ``repeats`` calls."""
-    best, out = float("inf"), None
+def _best_seconds(fns, repeats: int) -> tuple[list[float], list]:
+    """Best wall time in seconds of each of ``fns`` over ``repeats`` rounds, the calls
+    interleaved (a, b, a, b, ...) so that both see the same load on a shared machine; and
+    each one's last result."""
+    best, out = [float("inf")] * len(fns), [None] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            out[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best, out
 
 
@@ -76,8 +79,7 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
                 lambda s: ens.linear_decay(lr, total, s), loss_from=loss_from)
         return state
 
-    loop_seconds, models = _best_seconds(loop, repeats)
-    ensemble_seconds, state = _best_seconds(ensemble, repeats)
+    (loop_seconds, ensemble_seconds), (models, state) = _best_seconds((loop, ensemble), repeats)
     norm, entry = _param_diffs(state, models)
     return {"members": members, "steps": steps, "seed": seed, "size": size, "batch_size": batch, "lr": preset.lr,
             "repeats": repeats, "threads": torch.get_num_threads(), "loop_seconds": loop_seconds,
