@@ -253,3 +253,36 @@ def test_bench_command_reports_both_timings_and_the_difference(capsys):
     assert "ratio" in capsys.readouterr().out
     assert main(["bench", "ensemble", "--steps", "0"]) == 2
     assert "elasticity: error: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dpo", [False, True])
+def test_member_groups_change_nothing(dpo):
+    """A step in groups of members (the CPU default) equals the step of all at once, bit for
+    bit: every loss term picks its group's rows of its per-member tensors."""
+    seeds = (0, 1, 2)
+    worlds = [World(WORLD, seed=s).datasets() for s in seeds]
+    starts, anchors = _models(seeds), _models([50 + s for s in seeds])
+    per_member = [ens.trajectory_batches(w["align"].tokens, [40, 48 + 8 * e], batch_size=8, seed=e,
+                                         rejected=w["perturb"].tokens if dpo else None) for e, w in enumerate(worlds)]
+    anchor_state = ens.EnsembleState.from_models(anchors)
+    anchor_tree = {n: p.clone() for n, p in anchor_state.params().items()}
+    if dpo:
+        terms = (ens.DPO(anchor_tree, torch.tensor([0.1, 0.3, 0.2])),)
+    else:
+        terms = (ens.ResponseCE(), ens.Spring(anchor_state.flat.clone(), torch.tensor([0.01, 0.0, 0.02])),
+                 ens.OutputAnchor(anchor_tree, torch.tensor([0.0, 0.5, 1.0])))
+    opt = ens.AdamW.for_members(3, beta1=(0.9, 0.8, 0.85), weight_decay=(0.0, 0.01, 0.1), max_grad_norm=(1.0, 0.1,
+                                                                                                         10.0))
+    lr = torch.tensor([1e-3, 3e-3, 2e-3], dtype=torch.float64)
+    states = []
+    for chunk in (None, 1, 2):
+        state = ens.EnsembleState.from_models(starts)
+        state.member_chunk = chunk
+        ens.fit(state, ens.member_schedule(per_member), terms, opt, lambda _: lr, loss_from=LOSS_FROM)
+        states.append(state)
+    assert states[0].groups(8, WORLD.sequence_length) == [slice(0, 3)]
+    assert states[2].groups(8, WORLD.sequence_length) == [slice(0, 2), slice(2, 3)]
+    assert states[0].step.tolist() == [6, 7, 8]
+    for other in states[1:]:
+        for field in ("flat", "exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(getattr(other, field), getattr(states[0], field)), field
