@@ -243,10 +243,12 @@ class Context:
         self.params = state.params(flat)
 
     def pick(self, per_member):
-        """The group's rows of a tensor [E, ...] or of a stacked tree (views)."""
+        """The group's rows of a tensor [E, ...] or of a stacked tree (views; moved to the state's
+        device if the term's tensors live elsewhere)."""
+        device = self.flat.device
         if isinstance(per_member, dict):
-            return {n: p[self.members] for n, p in per_member.items()}
-        return per_member[self.members]
+            return {n: p[self.members].to(device) for n, p in per_member.items()}
+        return per_member[self.members].to(device)
 
     @functools.cached_property
     def logits(self) -> torch.Tensor:
@@ -346,9 +348,9 @@ class AdamW:
     weight_decay: torch.Tensor
     max_grad_norm: torch.Tensor
 
-    def select(self, members: slice) -> "AdamW":
-        """The settings of a group of members."""
-        return AdamW(*(getattr(self, f.name)[members] for f in dataclasses.fields(self)))
+    def select(self, members: slice, device=None) -> "AdamW":
+        """The settings of a group of members (on ``device``)."""
+        return AdamW(*(getattr(self, f.name)[members].to(device) for f in dataclasses.fields(self)))
 
     @classmethod
     def for_members(cls, members: int, *, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
@@ -429,8 +431,10 @@ def train_step(state: EnsembleState, batch: Batch, terms: Sequence[Callable[[Con
     if autocast and state.flat.device.type != "cuda":
         raise ValueError("bf16 autocast is for CUDA; on CPU train in float32")
     _, rows, length = batch.tokens.shape
-    return torch.cat([_group_step(state, batch.select(g), terms, opt.select(g), lr[g], g, loss_from=loss_from,
-                                  autocast=autocast) for g in state.groups(rows, length)])
+    device = state.flat.device
+    lr = lr.to(device)
+    return torch.cat([_group_step(state, batch.select(g), terms, opt.select(g, device), lr[g], g,
+                                  loss_from=loss_from, autocast=autocast) for g in state.groups(rows, length)])
 
 
 def fit(state: EnsembleState, schedule: Sequence[Sequence[MemberBatch | None]], terms, opt: AdamW,
