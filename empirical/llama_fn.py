@@ -177,10 +177,13 @@ def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch
     q_w, k_w, v_w = (params[prefix + f"self_attn.{n}_proj.weight"] for n in "qkv")
     qk_w = torch.cat([q_w, k_w], dim=1)
     rotated_w = torch.cat([_rotate_half_rows(q_w, shape.heads), _rotate_half_rows(k_w, shape.heads)], dim=1)
-    split = (members * batch, length, 2, shape.heads, shape.head_dim)
-    qk, rotated = _linear(x, qk_w).view(split), _linear(x, rotated_w).view(split)
-    cos, sin = (t.to(qk.dtype)[:, None, None, :] for t in rope)  # [T, 1, 1, hd]; .to: autocast's bf16
-    q, k = torch.addcmul(qk * cos, rotated, sin).transpose(1, 3).unbind(2)  # [E*B, heads, T, hd]
+    rows = (members * batch, length * 2 * shape.hidden)  # a sequence's q and k in one contiguous row
+    qk, rotated = _linear(x, qk_w).view(rows), _linear(x, rotated_w).view(rows)
+    # the tables tiled to one such row, [T * 2 * H]: a broadcast over rows only runs vectorised
+    # (broadcasting [T, 1, 1, hd] against [E*B, T, 2, heads, hd] ran several times slower)
+    cos, sin = (t.to(qk.dtype)[:, None, :].expand(length, 2 * shape.heads, shape.head_dim).reshape(-1) for t in rope)
+    rotary = torch.addcmul(qk * cos, rotated, sin).view(members * batch, length, 2, shape.heads, shape.head_dim)
+    q, k = rotary.transpose(1, 3).unbind(2)  # [E*B, heads, T, hd]
     v = _linear(x, v_w).view(members * batch, length, shape.heads, shape.head_dim).transpose(1, 2)
     attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [E*B, heads, T, hd]
     attended = attended.transpose(1, 2).reshape(members, batch * length, shape.hidden)
