@@ -169,8 +169,8 @@ def _rotate_half_rows(weight: torch.Tensor, heads: int) -> torch.Tensor:
 
 def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch.Tensor:
     """Causal multi-head self-attention with rotary positions; x [E, B*T, H] -> [E, B*T, H].
-    Three matmuls give [q, k], [rotate_half(q), rotate_half(k)] and v, each contiguous (one
-    fused output split in three cost a full copy of it in the backward); then the rotary
+    Three matmuls give [q, k], [rotate_half(q), rotate_half(k)] and v, each contiguous (slices
+    of one fused output cost a zero-filled copy each in the backward); then the rotary
     embedding, q cos + rotate_half(q) sin (HF's apply_rotary_pos_emb), is one fused multiply-add
     for q and k together."""
     members = x.shape[0]
@@ -179,8 +179,8 @@ def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch
     rotated_w = torch.cat([_rotate_half_rows(q_w, shape.heads), _rotate_half_rows(k_w, shape.heads)], dim=1)
     rows = (members * batch, length * 2 * shape.hidden)  # a sequence's q and k in one contiguous row
     qk, rotated = _linear(x, qk_w).view(rows), _linear(x, rotated_w).view(rows)
-    # the tables tiled to one such row, [T * 2 * H]: a broadcast over rows only runs vectorised
-    # (broadcasting [T, 1, 1, hd] against [E*B, T, 2, heads, hd] ran several times slower)
+    # the tables tiled to one such row, [T * 2 * H], so that the multiply broadcasts over rows
+    # only (a [T, 1, 1, hd] table against [E*B, T, 2, heads, hd] was a few percent slower)
     cos, sin = (t.to(qk.dtype)[:, None, :].expand(length, 2 * shape.heads, shape.head_dim).reshape(-1) for t in rope)
     rotary = torch.addcmul(qk * cos, rotated, sin).view(members * batch, length, 2, shape.heads, shape.head_dim)
     q, k = rotary.transpose(1, 3).unbind(2)  # [E*B, heads, T, hd]
@@ -191,8 +191,8 @@ def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch
 
 
 def _mlp(x, params, prefix) -> torch.Tensor:
-    """down(silu(gate x) * up x); gate and up as two matmuls so that each output is contiguous
-    (silu and its backward on a strided half of one fused output ran 3x slower)."""
+    """down(silu(gate x) * up x); gate and up as two matmuls, each output contiguous (one fused
+    matmul whose strided halves feed silu was not faster, A/B in one process)."""
     gate = _linear(x, params[prefix + "mlp.gate_proj.weight"])
     up = _linear(x, params[prefix + "mlp.up_proj.weight"])
     return _linear(F.silu(gate) * up, params[prefix + "mlp.down_proj.weight"])
