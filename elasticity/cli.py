@@ -892,6 +892,34 @@ def reproduce(preset, results_root, workers):
     plan.run(preset, results_root, echo=click.echo, workers=workers)
 
 
+@cli.group()
+def bench():
+    """Timing benchmarks, measured side by side in one run."""
+
+
+@bench.command("ensemble")
+@click.option("--members", type=click.IntRange(1, 4096), default=48, show_default=True, help="Models trained (E).")
+@click.option("--steps", type=click.IntRange(1, 100_000), default=20, show_default=True,
+              help="Optimizer steps of each model.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Member e: model seed and data-order seed S + e.")
+@click.option("--batch-size", type=click.IntRange(1, 65_536), default=None,
+              help="Rows per step [default: the pre-training preset's, 128].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_ensemble(members, steps, seed, batch_size, as_json):
+    """Train E tiny models N steps as a loop of HF models (trajectory.pretrain, one at a time)
+    and as one ensemble (empirical.ensemble), one torch thread, best of 3 each; print both
+    times, their ratio per model-step and the largest relative parameter difference."""
+    from empirical.bench_ensemble import bench_ensemble as run
+
+    result = run(members, steps, seed, batch_size=batch_size)
+    _show(as_json, result, lambda r: (
+        f"{r['members']} members x {r['steps']} steps (batch {r['batch_size']}, {r['threads']} thread, best of "
+        f"{r['repeats']}): loop {r['loop_seconds']:.2f} s, ensemble {r['ensemble_seconds']:.2f} s, ratio "
+        f"{r['ratio']:.2f}x per model-step; max relative parameter difference {r['max_rel_param_diff']:.1e} "
+        f"(per tensor, norm), {r['max_rel_entry_diff']:.1e} (largest entry)"))
+
+
 def main(argv=None) -> int:
     """Console entry point: one-line errors, no tracebacks, on bad input."""
     from harness.store import StoreError
