@@ -108,10 +108,11 @@ def test_trajectory_path_spring_anchor_replay_ragged_batches():
     starts, anchors = _models(seeds), _models([50 + s for s in seeds])
     loop = [copy.deepcopy(m) for m in starts]
     for e, m in enumerate(loop):
+        terms = ((trajectory.OutputAnchor(anchors[e], betas[e]),) if betas[e] > 0 else ()) + (
+            (trajectory.Spring.to(anchors[e], springs[e]),) if springs[e] > 0 else ())  # the loop's order of terms
+        objective = trajectory.SFT(terms=terms, replay=trajectory.Replay(worlds[e]["pre"].tokens, replay_fraction))
         trajectory.trajectory(m, worlds[e]["align"].tokens, checkpoints[e], lambda _: {}, lr=lrs[e],
-                              batch_size=batch, seed=200 + e, loss_from=LOSS_FROM, anchor=anchors[e],
-                              spring=springs[e], kl_to_anchor=betas[e], replay=worlds[e]["pre"].tokens,
-                              replay_fraction=replay_fraction)
+                              batch_size=batch, seed=200 + e, loss_from=LOSS_FROM, objective=objective)
 
     per_member = [ens.trajectory_batches(worlds[e]["align"].tokens, checkpoints[e], batch_size=batch, seed=200 + e,
                                          replay=worlds[e]["pre"].tokens, replay_fraction=replay_fraction)
@@ -135,7 +136,8 @@ def test_dpo_path():
     loop = [copy.deepcopy(m) for m in starts]
     for e, m in enumerate(loop):
         trajectory.trajectory(m, worlds[e]["align"].tokens, [160], lambda _: {}, lr=lrs[e], batch_size=batch,
-                              seed=e, loss_from=LOSS_FROM, rejected=worlds[e]["perturb"].tokens, beta=betas[e])
+                              seed=e, loss_from=LOSS_FROM,
+                              objective=trajectory.DPO(worlds[e]["perturb"].tokens, betas[e]))
     per_member = [ens.trajectory_batches(w["align"].tokens, [160], batch_size=batch, seed=e,
                                          rejected=w["perturb"].tokens) for e, w in enumerate(worlds)]
     state = ens.EnsembleState.from_models(starts)
