@@ -117,14 +117,27 @@ def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title:
 
 def _errata_body(text: str) -> str:
     """docs/errata.md under the report's "Errata" heading: its title dropped, its headings one
-    level down (## -> ###), its audit table dropped (the audit section shows it)."""
+    level down (## -> ###), its copy of the audit table dropped (the audit section shows it);
+    every other table (the k*(alpha) boundary) kept whole."""
     lines = text.splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
-    body = [line for line in lines if not line.startswith("|")]
+    body, skipping = [], False
+    for line in lines:
+        if not line.startswith("|"):
+            skipping = False
+        elif not body or not body[-1].startswith("|"):  # a table's header line decides for the whole table
+            skipping = skipping or _is_audit_table(line)
+        if not skipping:
+            body.append(line)
     return "\n".join(f"#{line}" if line.startswith("#") else line for line in body).replace(
         "(`tests/test_audit.py` checks that this table matches the audit's current output.)",
         "(The table is in the audit section above.)")
+
+
+def _is_audit_table(header: str) -> bool:
+    """The audit's own table, by its header row (render.audit_table's columns)."""
+    return [c.strip() for c in header.strip("|").split("|")][:2] == ["claim", "what the paper says"]
 
 
 def _caption(section: Section, entry: dict) -> str:
