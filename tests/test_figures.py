@@ -280,3 +280,78 @@ def test_the_errata_keep_every_table_but_the_audits_copy():
     assert len(kept) == len(tables) - len(audit) - 1  # everything but the audit table and its separator line
     html = report._markdown_to_html(body)
     assert "<table>" in html and "k*(alpha) at l = 0" in html
+
+
+def _targets(page: Path) -> tuple[list[str], set[str]]:
+    """(every <img src> and <a href> of an HTML file, its element ids)."""
+    from html.parser import HTMLParser
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.found, self.ids = [], set()
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.ids.update([attrs["id"]] if "id" in attrs else [])
+            if tag == "img" and "src" in attrs:
+                self.found.append(attrs["src"])
+            if tag == "a" and "href" in attrs:
+                self.found.append(attrs["href"])
+
+    parser = Links()
+    parser.feed(page.read_text())
+    return parser.found, parser.ids
+
+
+def _broken(page: Path) -> list[str]:
+    """The links of ``page`` that point at nothing: a missing file or element id, or anything not
+    relative (an absolute path or a URL breaks when the folder moves)."""
+    found, ids = _targets(page)
+    bad = []
+    for target in found:
+        if target.startswith("data:image/png;base64,") and len(target) > 1000:
+            continue  # an embedded figure
+        path, _, fragment = target.partition("#")
+        if "://" in target or target.startswith(("/", "data:")):
+            bad.append(target)
+        elif not path:
+            bad += [] if fragment in ids else [target]
+        elif not (page.parent / path).is_file():
+            bad.append(target)
+    return bad
+
+
+def test_the_index_and_the_report_have_no_broken_link(results, tmp_path, monkeypatch):
+    """`elasticity figures --report` writes OUT/index.html (every figure, its caption, its PDF) and
+    the report, which links the glossary; every image and link in both resolves to a file or an
+    element beside it."""
+    from figures import index
+
+    glossary = tmp_path / "glossary.md"
+    glossary.write_text("# Glossary\n\n- **k**: |D_pre| / |D_align|.\n")
+    monkeypatch.setattr(report, "GLOSSARY", glossary)
+    out = tmp_path / "figs"
+    built, skipped = build_all(results, out)
+    page, md = report.write(results, built, skipped, out, out=out / "report")
+    found, _ = _targets(out / index.INDEX)
+    assert {f"{e['name']}.png" for e in built} <= set(found) and {f"{e['name']}.pdf" for e in built} <= set(found)
+    text = (out / index.INDEX).read_text()
+    assert all(html_escape(e["caption"]) in text for e in built)
+    assert _broken(out / index.INDEX) == [] and _broken(page) == []
+    assert "glossary.html" in _targets(page)[0] and "](glossary.md)" in md.read_text()
+    assert (out / "report" / "glossary.html").is_file()
+    (out / built[0]["png"]).unlink()  # the check itself: a missing figure is a broken link
+    assert _broken(out / index.INDEX) == [built[0]["png"]]
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def test_without_a_glossary_the_report_names_its_path_and_links_nothing(results, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "GLOSSARY", tmp_path / "absent.md")
+    page, md = report.write(results, [], [], out=tmp_path / "report")
+    assert "docs/glossary.md in the repository" in md.read_text() and _broken(page) == []
