@@ -355,3 +355,35 @@ def test_without_a_glossary_the_report_names_its_path_and_links_nothing(results,
     monkeypatch.setattr(report, "GLOSSARY", tmp_path / "absent.md")
     page, md = report.write(results, [], [], out=tmp_path / "report")
     assert "docs/glossary.md in the repository" in md.read_text() and _broken(page) == []
+
+
+def test_the_gamma_vs_l_caption_and_titles_say_what_the_curves_do():
+    """Built from curves of known direction: the words follow the data (a fixed sentence once said
+    gamma_1 falls where the curve rose)."""
+    from figures import theory
+
+    l = [0.0, 0.1, 0.2]
+    curves = [{"k": 10.0, "alpha": 3.0, "l": l, "gamma_1": [0.1, 0.2, 0.3], "gamma_2": [0.5, 0.4, 0.3]},
+              {"k": 100.0, "alpha": 3.0, "l": l, "gamma_1": [0.1, 0.15, 0.2], "gamma_2": [0.5, 0.6, 0.7]}]
+    name, fig, caption = theory._gamma_vs_l({"gamma_vs_l": curves})
+    assert "gamma_1 rises with l at every k" in caption
+    assert "gamma_2 falls at k = 10; rises at k = 100" in caption
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].endswith("rises with l at every k") and titles[1].endswith("falls at k = 10; rises at k = 100")
+    falling = [{**c, "gamma_1": c["gamma_1"][::-1]} for c in curves]
+    assert "gamma_1 falls with l at every k" in theory._gamma_vs_l({"gamma_vs_l": falling})[2]
+    assert theory.direction([1, 2, 1]) == "changes direction" and theory.direction([1, 1]) == "is flat"
+
+
+def test_the_gamma_vs_l_caption_matches_the_fixture_curves(results):
+    """On the committed curves (alpha = 2: both rates rise with l at every k, as (34) and (35) say)."""
+    import numpy as np
+
+    from figures import theory
+    from figures.results import one
+
+    curves = one(results, "theory-curves", "default")["metrics"]["gamma_vs_l"]
+    assert all((np.diff(c[name]) > 0).all() for c in curves for name in ("gamma_1", "gamma_2"))
+    _, _, caption = theory._gamma_vs_l({"gamma_vs_l": curves})
+    assert "gamma_1 rises with l at every k" in caption and "gamma_2 rises with l at every k" in caption
+    assert "fall" not in caption
