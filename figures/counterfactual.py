@@ -22,32 +22,76 @@ def _band(ax, x, stats_rows, color, label, marker="o"):
 
 
 def _effect(run_id, doc):
-    m = doc["metrics"]
+    m, e = doc["metrics"], doc["primary_endpoint"]
     n = doc["effect"]["n_seeds"]
-    fig, ax = style.new(2, width=10.5, height=3.8)
+    fig, ax = style.new(2, width=10.5, height=4.4)
     series_rows = m["effects"][0]["by_q2"]
     for j, key in enumerate(("probability", "logit")):
         series = [entry for entry in m["effects"] if entry["units"] == key]
         for i, entry in enumerate(series):
             rows = entry["by_q2"]
-            _band(ax[0, j], [r["q2"] for r in rows], rows, style.shade(i, len(series)),
+            color = style.shade(i, len(series))
+            _band(ax[0, j], [r["q2"] for r in rows], rows, color,
                   f"{entry['alignment']}-matched alignment, lr {entry['second_lr']!r}", "os^v"[i % 4])
+            _seed_points(ax[0, j], rows, e["q2"], color, i, len(series))
         ax[0, j].axhline(0, color="k", lw=0.8)
-        for i, q in enumerate(doc["primary_endpoint"]["q2"]):  # labelled once, on the legend's axes
-            ax[0, j].axvline(q, color="grey", ls=":", lw=1,
-                             label="the declared primary window" if i == 0 and j == 1 else None)
-        _log_ticks(ax[0, j], [r["q2"] for r in series_rows])
+        grid = [r["q2"] for r in series_rows]
+        _log_ticks(ax[0, j], grid)
+        ax[0, j].set_xlim(min(grid) / 1.3, max(grid) * 1.3)  # room for the window and the endpoint at the ends
+        _window(ax[0, j], e["q2"], label=j == 1)
+        if key == e["units"]:  # the margin and the verdict's own estimate live in the primary units
+            _margin_and_primary(ax[0, j], doc)
         ax[0, j].set(xlabel=r"$Q_2$ (perturbation examples seen)",
-                     ylabel=rf"drop({m['low_arm']}) $-$ drop({m['high_arm']}), {key}",
-                     title=f"{key} units; above 0: elasticity")
-    style.legend_outside(fig, ax[0, 1])
+                     ylabel=f"drop({m['low_arm']}) $-$ drop({m['high_arm']}) ({key})",
+                     title=f"{key} units" + (" (the primary endpoint's)" if key == e["units"] else ""))
+    fig.suptitle(f"Does the low-f arm ({m['low_arm']}) lose more of its alignment than the high-f arm "
+                 f"({m['high_arm']})? Above 0: elasticity")
+    style.legend_outside(fig, list(ax[0]))
+    window = ", ".join(str(q) for q in e["q2"])
+    steps = ", ".join(f"{s:g}" for s in e.get("optimizer_steps", []))
     caption = (f"Counterfactual pre-training ({run_id}): per seed, how much more score the low-f arm "
-               f"({m['low_arm']}) loses than the high-f arm ({m['high_arm']}) under the same perturbation; "
-               + (f"mean and 95% band over {n} seeds, paired by seed. " if n >= style.MIN_BAND_SEEDS else
-                  f"mean of {n} seeds, paired by seed (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test). ")
-               + f"Above 0: elasticity (the pre-training data "
-               f"pulls back). Verdict: {doc['verdict']}.")
+               f"({m['low_arm']}) loses than the high-f arm ({m['high_arm']}) under the same perturbation, paired "
+               f"by seed; "
+               + (f"mean and 95% band over {n} seeds. " if n >= style.MIN_BAND_SEEDS else
+                  f"mean of {n} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test). ")
+               + f"Dots: every seed's own difference at the declared primary window (shaded, Q2 = {window}"
+               + (f", {steps} optimizer steps" if steps else "") + "). "
+               f"In the {e['units']} panel, the grey band is the equivalence margin +-{doc['sesoi']:g} and the "
+               f"black diamond the primary endpoint ({e['alignment']}-matched, lr {e['second_lr']!r}) with its 95% "
+               f"interval. Above 0: elasticity (the pre-training data pulls back). Verdict: {doc['verdict']}.")
     return f"counterfactual_effect_{run_id}", fig, caption
+
+
+def _seed_points(ax, rows, window, color, i, n) -> None:
+    """Each seed's own paired difference at the primary window's Q2, nudged sideways per series
+    (a multiplicative nudge: the axis is logarithmic) so series do not hide each other."""
+    nudge = 1.06 ** (i - (n - 1) / 2)
+    for r in rows:
+        if r["q2"] in window and r.get("per_seed"):
+            values = list(r["per_seed"].values())
+            ax.plot([r["q2"] * nudge] * len(values), values, "o", ms=3, alpha=0.5, color=color, mec="none")
+
+
+def _window(ax, q2, label: bool) -> None:
+    """The declared primary window, shaded over the full height (a collection, so the legend points
+    at something drawn)."""
+    lo, hi = min(q2) / 1.2, max(q2) * 1.2
+    ax.fill_between([lo, hi], 0, 1, transform=ax.get_xaxis_transform(), color="0.5", alpha=0.12, lw=0,
+                    label="the declared primary window" if label else None)
+
+
+def _margin_and_primary(ax, doc) -> None:
+    """The equivalence margin +-sesoi around 0, and the primary endpoint (mean over its window,
+    95% interval) at the window's centre."""
+    e, effect, sesoi = doc["primary_endpoint"], doc["effect"], doc["sesoi"]
+    x = ax.get_xlim()
+    ax.fill_between(x, -sesoi, sesoi, color="0.6", alpha=0.25, lw=0,
+                    label=f"equivalence margin $\\pm${sesoi:g} ({e['units']})")
+    ax.set_xlim(x)
+    centre = float(np.exp(np.mean(np.log(e["q2"]))))  # the window's middle on the log axis
+    err = None if effect["ci95"] is None else [[effect["mean"] - effect["ci95"][0]], [effect["ci95"][1] - effect["mean"]]]
+    ax.errorbar([centre * 1.13], [effect["mean"]], yerr=err, fmt="D", ms=6, capsize=4, color="k", zorder=5,
+                label=f"primary endpoint, 95% interval ({doc['verdict']})")
 
 
 def _log_ticks(ax, values) -> None:

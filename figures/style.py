@@ -72,9 +72,10 @@ def legend_outside(fig, ax, keys=()) -> None:
     data; ``keys``: extra (handle, label) entries, such as ``colour_keys``."""
     handles, labels = [h for h, _ in keys], [label for _, label in keys]
     for one in ax if isinstance(ax, (list, tuple)) else [ax]:
-        h, lab = one.get_legend_handles_labels()
-        handles += h
-        labels += lab
+        for h, lab in zip(*one.get_legend_handles_labels(), strict=True):
+            if lab not in labels:  # the same series drawn in two panels: one entry
+                handles.append(h)
+                labels.append(lab)
     if handles:  # as many columns as fit the figure's width, from the longest label (about 0.08 in a character)
         column = 0.7 + 0.08 * max(len(label) for label in labels)
         columns = max(1, min(len(labels), int(fig.get_figwidth() // column)))

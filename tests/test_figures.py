@@ -387,3 +387,36 @@ def test_the_gamma_vs_l_caption_matches_the_fixture_curves(results):
     _, _, caption = theory._gamma_vs_l({"gamma_vs_l": curves})
     assert "gamma_1 rises with l at every k" in caption and "gamma_2 rises with l at every k" in caption
     assert "fall" not in caption
+
+
+def _figure(results, prefix):
+    from figures.build import figures
+
+    made, _ = figures(results)
+    (found,) = [(fig, caption) for name, fig, caption, _ in made if name.startswith(prefix)]
+    return found
+
+
+def test_the_counterfactual_effect_shows_every_seed_the_margin_and_the_window(results):
+    """Every seed's own difference at the primary window (not only a mean), the +-sesoi margin in
+    the primary units, and the declared window shaded."""
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+
+    from figures.results import load
+
+    (path,) = results.glob("counterfactual/cpu-standard-*/result.json")
+    doc = load(path)
+    fig, caption = _figure(results, "counterfactual_effect_cpu-standard")
+    panel = next(ax for ax in fig.axes if doc["primary_endpoint"]["units"] in ax.get_title())
+    dots = [line for line in panel.get_lines() if line.get_linestyle() == "None" and line.get_marker() == "o"]
+    series = [e for e in doc["metrics"]["effects"] if e["units"] == doc["primary_endpoint"]["units"]]
+    in_window = [r for e in series for r in e["by_q2"] if r["q2"] in doc["primary_endpoint"]["q2"]]
+    assert sum(len(line.get_ydata()) for line in dots) == sum(len(r["per_seed"]) for r in in_window) >= len(
+        series) * len(doc["seeds"])  # every seed the verdict reads, in every series
+    spans = [c.get_paths()[0].vertices for c in panel.collections if isinstance(c, PolyCollection)]
+    sesoi = doc["sesoi"]
+    assert any(np.isclose(v[:, 1].min(), -sesoi) and np.isclose(v[:, 1].max(), sesoi) for v in spans)
+    assert "equivalence margin" in " ".join(panel.get_legend_handles_labels()[1])
+    assert "the declared primary window" in " ".join(fig.axes[1].get_legend_handles_labels()[1])
+    assert f"+-{sesoi:g}" in caption and "every seed's own difference" in caption
