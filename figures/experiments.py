@@ -110,22 +110,52 @@ def _sweep_panels(run_id, doc):
     return out
 
 
+ARMS = (("table2", "pre-trained (treatment)", 0), ("without_pretraining", "no pre-training (control)", 1))
+
+
 def resist(run_id: str, doc: dict) -> list[tuple]:
-    rows = doc["metrics"]["table2"]
-    fig, ax = style.new(width=6.4, height=3.4)
+    """Per pair, the paired forward - inverse difference in the pre-trained arm beside the same
+    measure without pre-training (the control), and the part attributable to pre-training: each
+    seed a dot, mean and 95% interval over seeds."""
+    m = doc["metrics"]
+    rows = m["table2"]
+    attributable = m.get("attributable") or []
+    fig, ax = style.new(2 if attributable else 1, width=10.5 if attributable else 6.4, height=3.8)
     y = np.arange(len(rows))[::-1]
-    for yi, row in zip(y, rows, strict=True):
-        stat = row["forward_minus_inverse"]
-        err = None if stat["ci95"] is None else [[stat["mean"] - stat["ci95"][0]], [stat["ci95"][1] - stat["mean"]]]
-        ax[0, 0].errorbar([stat["mean"]], [yi], xerr=err, fmt="o", capsize=4, color=style.shade(0, 2),
-                          label="mean and 95% interval over seeds, paired" if yi == y[0] else None)
-    ax[0, 0].axvline(0, color="k", lw=0.8)
-    style.legend_outside(fig, ax[0, 0])
-    ax[0, 0].set_yticks(y, [rf"$\theta_{r['pair'][0]}, \theta_{r['pair'][1]}$" for r in rows])
-    ax[0, 0].set(xlabel=rows[0]["effect"],
-                 title="> 0: the inverse path ends closer (the paper's claim)")
+    for key, label, i in ARMS:
+        for yi, row in zip(y, m.get(key) or [], strict=False):
+            _estimate(ax[0, 0], row["forward_minus_inverse"], yi + 0.15 - 0.3 * i, style.shade(i, 2),
+                      label if yi == y[0] else None, "os"[i])
+    for yi, row in zip(y, attributable, strict=True):
+        _estimate(ax[0, 1], row, yi, "k", "pre-trained minus control, paired by seed" if yi == y[0] else None, "D")
+    pairs = [rf"$\theta_{r['pair'][0]}, \theta_{r['pair'][1]}$" for r in rows]
+    for a in ax[0]:
+        a.axvline(0, color="k", lw=0.8)
+        a.set_yticks(y, pairs)
+    ax[0, 0].set(xlabel=f"{rows[0]['effect']} (dimensionless)", title="each arm: > 0, the inverse path ends closer")
+    if attributable:
+        ax[0, 1].set(xlabel="difference of the two arms (dimensionless)",
+                     title="the part attributable to pre-training")
+    fig.suptitle("Does the inverse path end closer than the forward one, and is it pre-training's doing?")
+    style.legend_outside(fig, list(ax[0]))
     n = rows[0]["forward_minus_inverse"]["n"]
+    verdicts = "; ".join(f"({a['pair'][0]},{a['pair'][1]}) {a['verdict']}" for a in attributable)
     caption = (f"Forward against inverse alignment ({run_id}, {doc['config']['dataset']}): per pair, the paired "
-               f"difference of the distances after the two paths, mean and 95% interval over {n} seeds. "
-               f"Table 2's numbers are in the report.")
+               f"difference of the distances after the two paths ({rows[0]['effect']}; > 0: the paper's claim), "
+               f"each seed a dot, mean and 95% interval over {n} seeds"
+               + (", in the pre-trained arm and in the control that skipped pre-training; right, the part "
+                  f"attributable to pre-training (pre-trained minus control, paired by seed): {verdicts}. "
+                  if attributable else "; this run has no no-pre-training control. ")
+               + "Table 2's numbers are in the report.")
     return [(f"resist_{run_id}", fig, caption)]
+
+
+def _estimate(ax, stat: dict, y: float, color, label, marker) -> None:
+    """Each seed a dot (spread over a thin strip so they do not stack), then the mean with its 95%
+    interval (none where there is no interval)."""
+    values = list((stat.get("per_seed") or {}).values())
+    if values:
+        strip = np.linspace(-0.07, 0.07, len(values))
+        ax.plot(values, y + strip, marker, ms=2.5, alpha=0.35, color=color, mec="none")
+    err = None if stat["ci95"] is None else [[stat["mean"] - stat["ci95"][0]], [stat["ci95"][1] - stat["mean"]]]
+    ax.errorbar([stat["mean"]], [y], xerr=err, fmt=marker, ms=6, capsize=4, color=color, label=label)

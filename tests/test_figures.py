@@ -420,3 +420,24 @@ def test_the_counterfactual_effect_shows_every_seed_the_margin_and_the_window(re
     assert "equivalence margin" in " ".join(panel.get_legend_handles_labels()[1])
     assert "the declared primary window" in " ".join(fig.axes[1].get_legend_handles_labels()[1])
     assert f"+-{sesoi:g}" in caption and "every seed's own difference" in caption
+
+
+def test_the_resist_figure_puts_the_control_beside_the_treatment_and_shows_what_is_attributable(results):
+    from figures.results import load
+
+    (path,) = results.glob("resist/quick-*/result.json")
+    m = load(path)["metrics"]
+    fig, caption = _figure(results, "resist_quick-")
+    arms, attributable = fig.axes[:2]
+    labels = arms.get_legend_handles_labels()[1]
+    assert labels == ["pre-trained (treatment)", "no pre-training (control)"]
+    assert attributable.get_title() == "the part attributable to pre-training"
+
+    def dots(ax):
+        return sum(len(line.get_xdata()) for line in ax.get_lines()
+                   if line.get_linestyle() == "None" and len(line.get_xdata()) > 1)
+
+    assert dots(arms) == sum(len(r["forward_minus_inverse"]["per_seed"])
+                             for key in ("table2", "without_pretraining") for r in m[key])
+    assert dots(attributable) == sum(len(a["per_seed"]) for a in m["attributable"])
+    assert all(a["verdict"] in caption for a in m["attributable"])
