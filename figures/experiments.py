@@ -45,15 +45,18 @@ def _seed_curves(cells: list[dict]) -> dict[tuple, list[list[float]]]:
 
 def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHETIC_SCORE, cells=()):
     seeds = _seed_curves(cells)
+    references = {c["seed"]: c["reference_score"] for c in cells if "reference_score" in c}
     pre = [c for c in m["curves"] if c["arm"] == "pretrained"]
     for i, c in enumerate(pre):
         _band(ax, c["q2"], c["score"], style.shade(i, len(pre)), rf"pre-trained, $Q_1$ = {c['q1']}",
               seeds=seeds.get(("pretrained", c["q1"]), ()))
+        _crossings(ax, c, style.shade(i, len(pre)), references, reference)
     grey = {"scratch": "0.45", "no_sft": "0.7"}
     for arm, label in CONTROLS.items():
         for j, c in enumerate(cc for cc in m["curves"] if cc["arm"] == arm):
             _band(ax, c["q2"], c["score"], grey[arm], label if j == 0 else None, ":" if arm == "scratch" else "--",
                   seeds=seeds.get((arm, c["q1"]), ()))
+            _crossings(ax, c, grey[arm], references, reference)
     ax.axhline(reference, color="k", ls="-.", lw=1, label="reference: the pre-trained model's score")
     q2s = m["curves"][0]["q2"]
     ax.set_xscale("symlog", linthresh=max(min(q for q in q2s if q > 0), 1), linscale=0.5)
@@ -62,13 +65,34 @@ def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHE
     ax.set(xlabel=r"$Q_2$ (second-stage examples seen)", ylabel=ylabel, title=title, ylim=(0, 1))
 
 
+CROSSING = "a seed's crossing: the Q2 where it returns to its reference"
+
+
+def _crossings(ax, curve: dict, color, references: dict, reference: float) -> None:
+    """Each seed's crossing (the Q2 at which its score returns to its own reference score), a
+    triangle on that reference; seeds that never return are counted in the caption."""
+    at = [(q, references.get(int(s), reference)) for s, q in curve["crossing_q2"]["per_seed"].items() if q is not None]
+    if at:  # one legend entry for every arm's crossings: on the first drawn
+        first = all(line.get_label() != CROSSING for line in ax.get_lines())
+        ax.plot(*zip(*at, strict=True), "v", ms=6, color=color, mec="k", mew=0.5, ls="None",
+                label=CROSSING if first else None)
+
+
+def _never(curves: list[dict]) -> str:
+    never = sum(c["crossing_q2"]["never"] for c in curves)
+    total = sum(len(c["crossing_q2"]["per_seed"]) for c in curves)
+    return f"{never} of {total} seed-curves never return within the Q2 grid"
+
+
 def _curves(run_id, doc):
     cfg, m = doc["config"], doc["metrics"]
     fig, ax = style.new(width=7.5, height=4.6)
     data = "synthetic world" if cfg.get("dataset", "synthetic") == "synthetic" else cfg["dataset"]
     scorer = doc.get("scorer")
     ylabel = f"{scorer['name']} score ({scorer['units']})" if scorer else SYNTHETIC_SCORE
-    _plot_curves(ax[0, 0], m, doc["reference_score"], f"{m['variant']} ({data})", ylabel, doc["cells"])
+    _plot_curves(ax[0, 0], m, doc["reference_score"],
+                 f"After negative fine-tuning, does the score return to the pre-trained model's?\n{m['variant']}, "
+                 f"{data}", ylabel, doc["cells"])
     style.legend_outside(fig, ax[0, 0])
     withheld = sum(sum(c["withheld"]) for c in m["curves"])
     caption = (f"Rebound {run_id} ({m['variant']}, {data}, model {cfg.get('model_path') or cfg['model_size']}): "
@@ -76,10 +100,14 @@ def _curves(run_id, doc):
                + (f"and 95% band over {len(cfg['seeds'])} seeds" if len(cfg["seeds"]) >= style.MIN_BAND_SEEDS else
                   f"of {len(cfg['seeds'])} seeds with each seed's curve in thin lines (no band under "
                   f"{style.MIN_BAND_SEEDS} seeds: a smoke test, not evidence)")
-               + " (each seed its own world); controls in grey. "
+               + f" (each seed its own world); controls in grey. Triangles: each seed's crossing, the Q2 at which "
+               f"it returns to its own reference score; {_never(m['curves'])}. "
                f"{withheld} seed-points withheld (the model put under {cfg.get('min_valid_mass', 0.5):g} of its "
                f"mass on well-formed responses).")
     return f"rebound_{run_id}", fig, caption
+
+
+WHAT_VARIES = {"size": "model size", "pretraining": "pre-training length"}
 
 
 def _sweep_panels(run_id, doc):
@@ -101,9 +129,14 @@ def _sweep_panels(run_id, doc):
         for a in ax[0, 1:]:
             a.sharey(ax[0, 0])
         style.legend_outside(fig, ax[0, 0])
+        fig.suptitle(f"Does the return to the pre-trained score depend on {WHAT_VARIES[name]}?")
+        seeds = len(runs[present[0]]["seeds"])
         caption = (f"Rebound against {name} (the paper's Figure {3 if name == 'size' else 4} analogue), sweep "
-                   f"{run_id}: one panel per {name}, shared y axis, mean and 95% band over "
-                   f"{len(runs[present[0]]['seeds'])} seeds.")
+                   f"{run_id}: one panel per {WHAT_VARIES[name]}, shared y axis, mean "
+                   + (f"and 95% band over {seeds} seeds" if seeds >= style.MIN_BAND_SEEDS else
+                      f"of {seeds} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test)")
+                   + f"; triangles: each seed's crossing of its reference; "
+                   f"{_never([c for r in present for c in runs[r]['curves']])}.")
         out.append((f"rebound_{run_id}_{name}", fig, caption))
     if not out:
         raise ResultError(f"rebound/{run_id}: a sweep without size or pre-training runs")

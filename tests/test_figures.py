@@ -441,3 +441,18 @@ def test_the_resist_figure_puts_the_control_beside_the_treatment_and_shows_what_
                              for key in ("table2", "without_pretraining") for r in m[key])
     assert dots(attributable) == sum(len(a["per_seed"]) for a in m["attributable"])
     assert all(a["verdict"] in caption for a in m["attributable"])
+
+
+def test_rebound_curves_mark_every_seeds_crossing(results):
+    """A triangle per seed that returns to its reference (treatment and controls alike), none for a
+    seed that never does; the caption counts those."""
+    from figures.results import load
+
+    m = load(results / "rebound" / "micro-dpo" / "result.json")["metrics"]
+    fig, caption = _figure(results, "rebound_micro-dpo")
+    triangles = [line for line in fig.axes[0].get_lines() if line.get_marker() == "v" and len(line.get_xdata())]
+    crossings = sorted(q for c in m["curves"] for q in c["crossing_q2"]["per_seed"].values() if q is not None)
+    assert crossings and sorted(x for line in triangles for x in line.get_xdata()) == crossings
+    never = sum(c["crossing_q2"]["never"] for c in m["curves"])
+    assert f"{never} of {sum(len(c['crossing_q2']['per_seed']) for c in m['curves'])} seed-curves never" in caption
+    assert fig.axes[0].get_title().startswith("After negative fine-tuning, does the score return")
