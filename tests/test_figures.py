@@ -456,3 +456,17 @@ def test_rebound_curves_mark_every_seeds_crossing(results):
     never = sum(c["crossing_q2"]["never"] for c in m["curves"])
     assert f"{never} of {sum(len(c['crossing_q2']['per_seed']) for c in m['curves'])} seed-curves never" in caption
     assert fig.axes[0].get_title().startswith("After negative fine-tuning, does the score return")
+
+
+def test_the_effective_k_figure_is_captioned_as_a_diagnostic_with_counted_coverage(results):
+    from figures.results import load
+
+    (path,) = results.glob("counterfactual/k-axis-*/result.json")
+    rows = load(path)["effective_k"]
+    fig, caption = _figure(results, "counterfactual_k_k-axis")
+    assert caption.startswith("Convergence diagnostic") and "not a test of the theorem" in caption
+    assert fig.axes[0].get_title().startswith("Convergence diagnostic")
+    steps = [r for r in rows if r["k_mode"] == "steps"]
+    covered = sum(r["observed"]["ci95"] is not None and r["observed"]["ci95"][0] <= r["nominal_k"]
+                  <= r["observed"]["ci95"][1] for r in steps)
+    assert f"(same steps): the interval covers the nominal k at {covered} of {len(steps)} sizes" in caption
