@@ -96,7 +96,9 @@ def _margin_and_primary(ax, doc) -> None:
 
 def _log_ticks(ax, values) -> None:
     """A log axis labelled at the plotted values themselves (plain numbers, no minor labels)."""
-    ax.set_xscale("log")
+    ax.set_xlim(min(values) / 1.4, max(values) * 1.4)  # a margin even for one value (its per-seed dots sit beside it)
+    if len(set(values)) > 1:  # one value: a linear axis (a log axis with a single label reads as broken)
+        ax.set_xscale("log")
     ax.set_xticks(list(values), [f"{v:g}" for v in values])
     ax.xaxis.set_minor_formatter(mpl_ticker.NullFormatter())
 
@@ -113,6 +115,7 @@ def _controls(run_id, doc):
         ax[0, 0].errorbar(beta, [r["effect"]["mean"] for r in rows], yerr=_errors(rows), fmt="o-", ms=4,
                           capsize=3, color=style.shade(0, 2), label=r"anchor_beta $\cdot$ KL(model $\|\,\theta_{pre}$)")
         _log_ticks(ax[0, 0], beta)
+        _control_seeds(ax[0, 0], rows, "anchor_beta", style.shade(0, 2))
     ax[0, 0].axhline(0, color="k", lw=0.8)
     ax[0, 0].axhline(doc["sesoi"], color="grey", ls=":", lw=1, label=f"smallest effect of interest ({doc['sesoi']:g})")
     ax[0, 0].set(xlabel="anchor_beta (weight of the output-space anchor)",
@@ -124,6 +127,7 @@ def _controls(run_id, doc):
             ax[0, 1].errorbar(lam, [r["effect"]["mean"] for r in late], yerr=_errors(late), fmt="o", ms=4,
                               capsize=3, color=style.shade(1, 2), label=r"spring $\cdot\,\|\theta-\theta_{pre}\|^2$")
             _log_ticks(ax[0, 1], lam)
+            _control_seeds(ax[0, 1], late, "spring", style.shade(1, 2))
         if replay:
             ax[0, 1].axhline(replay["effect"]["mean"], color=style.shade(0, 2), ls="--", lw=1,
                              label=f"replay of D_pre (mean {replay['effect']['mean']:.3g})")
@@ -131,16 +135,26 @@ def _controls(run_id, doc):
         ax[0, 1].set(xlabel="spring (weight of the L2 pull to the pre-trained weights)",
                      ylabel=f"added to the contrast ({e['units']})",
                      title="late window (mean over the Q2 grid)")
+    fig.suptitle("Can the instrument see a pull towards the pre-trained model when one is injected?")
     style.legend_outside(fig, list(ax[0]))
     n = doc["effect"]["n_seeds"]
     sized = controls["smallest_anchor_beta_at_sesoi"]
-    caption = (f"Positive controls ({run_id}, {n} seeds paired, 95% intervals): what each control adds to "
-               f"drop(low f) - drop(high f); above 0, the instrument sees an injected pull towards the pre-trained "
+    caption = (f"Positive controls ({run_id}, {n} seeds paired, mean and 95% intervals, each seed a dot where "
+               f"the result holds its values): what each control adds to drop(low f) - drop(high f) ({e['units']} "
+               f"units); the dotted line is the smallest effect of interest; above 0, the instrument sees an injected pull towards the pre-trained "
                f"model. The output-space anchor, in the primary window"
                + (", and the weight spring and replay of D_pre over the whole grid" if panels == 2 else "") + ". "
                + (f"The smallest anchor detected with an effect of at least the margin: anchor_beta = {sized!r}."
                   if sized is not None else "No anchor strength was detected with an effect of at least the margin."))
     return f"counterfactual_controls_{run_id}", fig, caption
+
+
+def _control_seeds(ax, rows, key: str, color) -> None:
+    """Each seed's added effect at each control strength (the spread behind the interval)."""
+    for r in rows:
+        values = list((r.get("per_seed") or {}).values())
+        if values:
+            ax.plot([r[key] * 1.08] * len(values), values, "o", ms=3, alpha=0.5, color=color, mec="none")  # beside its bar
 
 
 def _errors(rows) -> np.ndarray | None:

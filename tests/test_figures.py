@@ -67,7 +67,7 @@ def test_report_links_only_figures_that_exist(results):
     assert html.count("<figure") == len(built) and text.count("![") == len(built)
     assert html.count("Audit of the paper&#x27;s closed forms") == 2  # in the contents and once as a section
     assert "| erratum |" in text and "Table 2 analogue" in text and "H(theta_1, theta'_21)" in text
-    assert "Counterfactual pre-training: cpu-standard" in html and "in-window control: anchor beta = 10" in text
+    assert "Counterfactual pre-training: cpu-standard" in html and "in-window control: anchor_beta = 10" in text
     assert "<h3>" in html.split("id='errata'")[1] and "## " not in html.split("id='errata'")[1]  # rendered
 
 
