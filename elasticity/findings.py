@@ -93,7 +93,7 @@ def _k_verdict(mode: str, rows: list[dict]) -> str:
     nominal = sum(_covers(row, row["nominal_k"]) for row in rows)
     operating = sum(_covers(row, row["operating_point_k"]) for row in rows)
     undefined = sum(row["observed"]["ci95"] is None for row in rows)
-    text = f"{K_LABEL.get(mode, mode)}: the 95% interval covers the nominal k at {nominal} of {n} sizes"
+    text = f"{K_LABEL.get(mode, mode)}: the 95% interval covers the nominal k at {nominal} of {n} size{'s' * (n != 1)}"
     if any(row["operating_point_k"] is not None for row in rows):
         text += f", the operating point at {operating} of {n}"
     if undefined:

@@ -110,8 +110,10 @@ def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title:
     linked = _copy_glossary(out)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"
-    md = _markdown(title, stamp, found, parts, skipped, errata, Path(os.path.relpath(figures_dir, out)), linked)
-    page = _html(title, stamp, found, parts, skipped, errata, figures_dir, linked)
+    rel = Path(os.path.relpath(figures_dir, out))
+    index = rel / "index.html" if (figures_dir / "index.html").is_file() else None  # written by figures.index
+    md = _markdown(title, stamp, found, parts, skipped, errata, rel, linked, index)
+    page = _html(title, stamp, found, parts, skipped, errata, figures_dir, linked, index)
     store.atomic_write_text(out / "report.md", md)
     store.atomic_write_text(out / "index.html", page)
     return out / "index.html", out / "report.md"
@@ -176,8 +178,9 @@ def _contents(parts: list[Section], skipped, errata) -> list[tuple[str, str]]:
     return out + ([("Skipped", "skipped")] if skipped else []) + ([("Errata", "errata")] if errata else [])
 
 
-def _markdown(title, stamp, found, parts, skipped, errata, rel: Path, linked: bool = False) -> str:
-    lines = [f"# {title}", "", f"Built {stamp} from saved results. {_glossary_line(linked, 'glossary')[0]}", "",
+def _markdown(title, stamp, found, parts, skipped, errata, rel: Path, linked: bool = False, index=None) -> str:
+    lines = [f"# {title}", "", f"Built {stamp} from saved results. {_glossary_line(linked, 'glossary')[0]}"
+             + (f" Every figure with its PDF: [the figure index]({index})." if index else ""), "",
              "## Findings", ""]
     lines += [f"- **[{r['grade']}]** {r['claim']} ({findings.run_label(r)}): **{r['verdict']}**; "
               f"{r['effect']}; {r['control']}" for r in found] or ["- no finished results"]
@@ -216,7 +219,7 @@ def _markdown_to_html(text: str) -> str:
     return MarkdownIt("commonmark").enable("table").render(text)
 
 
-def _html(title, stamp, found, parts, skipped, errata, figures_dir: Path, linked: bool = False) -> str:
+def _html(title, stamp, found, parts, skipped, errata, figures_dir: Path, linked: bool = False, index=None) -> str:
     esc = html.escape
     out = [
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
@@ -224,7 +227,8 @@ def _html(title, stamp, found, parts, skipped, errata, figures_dir: Path, linked
         "img{max-width:100%}table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}code,pre{background:#f4f4f4}"
         "pre{white-space:pre-wrap;padding:1em}figure{margin:2em 0}</style></head><body>",
-        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results. {_glossary_line(linked, 'glossary')[1]}</p>",
+        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results. {_glossary_line(linked, 'glossary')[1]}"
+        + (f" Every figure with its PDF: <a href='{esc(str(index))}'>the figure index</a>." if index else "") + "</p>",
         "<section id='findings'><h2>Findings</h2><ul>",
         *(f"<li><b>[{esc(r['grade'])}]</b> {esc(r['claim'])} ({esc(findings.run_label(r))}): "
           f"<b>{esc(r['verdict'])}</b>; {esc(r['effect'])}; {esc(r['control'])}</li>" for r in found),

@@ -1,6 +1,10 @@
 """The figure index: OUT/index.html, every saved figure (PNG, linked to its PDF) with its caption
 and the command that made its result, grouped by what it shows; what was skipped and the command
-that would make it. Links are relative, so the folder can be moved, zipped or served as it is."""
+that would make it. Links are relative, so the folder can be moved, zipped or served as it is.
+
+To see it as a reader does: ``chromium --headless --no-sandbox --window-size=1100,2400
+--screenshot=index.png file://$PWD/OUT/index.html`` (tests/test_figures.py runs this where chromium
+is installed)."""
 
 import html
 from pathlib import Path

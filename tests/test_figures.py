@@ -340,6 +340,7 @@ def test_the_index_and_the_report_have_no_broken_link(results, tmp_path, monkeyp
     assert all(html_escape(e["caption"]) in text for e in built)
     assert _broken(out / index.INDEX) == [] and _broken(page) == []
     assert "glossary.html" in _targets(page)[0] and "](glossary.md)" in md.read_text()
+    assert "../index.html" in _targets(page)[0]  # the report sends a reader to the figure index
     assert (out / "report" / "glossary.html").is_file()
     (out / built[0]["png"]).unlink()  # the check itself: a missing figure is a broken link
     assert _broken(out / index.INDEX) == [built[0]["png"]]
@@ -470,3 +471,16 @@ def test_the_effective_k_figure_is_captioned_as_a_diagnostic_with_counted_covera
     covered = sum(r["observed"]["ci95"] is not None and r["observed"]["ci95"][0] <= r["nominal_k"]
                   <= r["observed"]["ci95"][1] for r in steps)
     assert f"(same steps): the interval covers the nominal k at {covered} of {len(steps)} sizes" in caption
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no headless chromium on this machine")
+def test_the_index_renders_in_a_headless_browser(results, tmp_path):
+    """The documented check: chromium --headless --screenshot of OUT/index.html draws a page (look at
+    the screenshot to review the figures as a reader sees them)."""
+    out = tmp_path / "figs"
+    build_all(results, out)
+    shot = tmp_path / "index.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1100,2400",
+                    f"--screenshot={shot}", (out / "index.html").as_uri()], capture_output=True, timeout=120,
+                   cwd=tmp_path)
+    assert shot.is_file() and shot.stat().st_size > 50_000  # a blank page is a few kB; figures make it large
