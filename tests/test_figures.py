@@ -484,3 +484,23 @@ def test_the_index_renders_in_a_headless_browser(results, tmp_path):
                     f"--screenshot={shot}", (out / "index.html").as_uri()], capture_output=True, timeout=120,
                    cwd=tmp_path)
     assert shot.is_file() and shot.stat().st_size > 50_000  # a blank page is a few kB; figures make it large
+
+
+def test_the_theory_captions_read_their_claims_from_the_numbers():
+    """The ratio's growth, the closed forms' agreement and the boundary are measured, so a caption
+    changes when the numbers do."""
+    from figures import theory
+
+    k = [10.0, 100.0, 1000.0]
+    assert theory.growth(k, [1.0, 10.0, 100.0]).startswith("grows like k (log-log slope 1.00")
+    assert theory.growth(k, [1.0, 0.5, 0.5]).startswith("levels off (log-log slope 0.00")
+    assert theory.growth(k, [1.0, -0.5, -0.5]) == "changes sign between k = 10 and 100"
+    slopes = [{"k": 10.0, "dS_1_dl_printed_eq88": 1.0, "dS_1_dl_exact": 2.0, "dH_dl_printed_eq95": -1.0,
+               "dH_dl_exact": 1.0}]
+    said = theory._agreement({"S_1_printed_eq77": [1.0], "S_1_exact_k_inf": [1.0], "S_2_printed_eq81": [2.0],
+                              "S_2_exact_k_inf": [1.0], "slopes_alpha_2": slopes})
+    assert "(77) is within a relative 0.0e+00" in said and "(81) is within a relative 1.0e+00" in said
+    assert "(88) has the exact sign at 1 of 1 k" in said and "(95) has the exact sign at 0 of 1 k" in said
+    edge = [{"alpha": 3.0, "k_star": 100.0}, {"alpha": 5.0, "k_star": 40.0}]
+    assert "k* grows as alpha falls" in theory._boundary_words(edge, 2.57)
+    assert "grows" not in theory._boundary_words([{"alpha": 3.0, "k_star": 10.0}, edge[1]], 2.57)
