@@ -61,7 +61,8 @@ def _counterfactual(doc: dict) -> list[dict]:
         out.append({"claim": "the theorem's k-scaling: -dCE_align/dCE_pre = k (difference form, l = 0)",
                     "run": doc["run_id"], "verdict": _k_verdict(mode, rows),
                     "effect": "; ".join(_k_effect(row) for row in rows),
-                    "seeds": e["n_seeds"], "control": _k_control(mode, rows), "grade": _grade(doc["run_id"], e["n_seeds"])})
+                    "seeds": e["n_seeds"], "control": _k_control(mode, rows),
+                    "grade": _grade(doc["run_id"], e["n_seeds"])})
     return out
 
 

@@ -89,7 +89,8 @@ def _margin_and_primary(ax, doc) -> None:
                     label=f"equivalence margin $\\pm${sesoi:g} ({e['units']})")
     ax.set_xlim(x)
     centre = float(np.exp(np.mean(np.log(e["q2"]))))  # the window's middle on the log axis
-    err = None if effect["ci95"] is None else [[effect["mean"] - effect["ci95"][0]], [effect["ci95"][1] - effect["mean"]]]
+    ci = effect["ci95"]
+    err = None if ci is None else [[effect["mean"] - ci[0]], [ci[1] - effect["mean"]]]
     ax.errorbar([centre * 1.13], [effect["mean"]], yerr=err, fmt="D", ms=6, capsize=4, color="k", zorder=5,
                 label=f"primary endpoint, 95% interval ({doc['verdict']})")
 
@@ -139,11 +140,13 @@ def _controls(run_id, doc):
     style.legend_outside(fig, list(ax[0]))
     n = doc["effect"]["n_seeds"]
     sized = controls["smallest_anchor_beta_at_sesoi"]
+    drawn = [what for what, there in (("the weight spring", late), ("replay of D_pre", replay)) if there]
     caption = (f"Positive controls ({run_id}, {n} seeds paired, mean and 95% intervals, each seed a dot where "
                f"the result holds its values): what each control adds to drop(low f) - drop(high f) ({e['units']} "
-               f"units); the dotted line is the smallest effect of interest; above 0, the instrument sees an injected pull towards the pre-trained "
+               f"units); the dotted line is the smallest effect of interest; above 0, the instrument sees an "
+               f"injected pull towards the pre-trained "
                f"model. The output-space anchor, in the primary window"
-               + (", and the weight spring and replay of D_pre over the whole grid" if panels == 2 else "") + ". "
+               + (f", and {' and '.join(drawn)} over the whole grid" if drawn else "") + ". "
                + (f"The smallest anchor detected with an effect of at least the margin: anchor_beta = {sized!r}."
                   if sized is not None else "No anchor strength was detected with an effect of at least the margin."))
     return f"counterfactual_controls_{run_id}", fig, caption
@@ -154,7 +157,8 @@ def _control_seeds(ax, rows, key: str, color) -> None:
     for r in rows:
         values = list((r.get("per_seed") or {}).values())
         if values:
-            ax.plot([r[key] * 1.08] * len(values), values, "o", ms=3, alpha=0.5, color=color, mec="none")  # beside its bar
+            beside = [r[key] * 1.08] * len(values)  # beside its bar, not hidden under it
+            ax.plot(beside, values, "o", ms=3, alpha=0.5, color=color, mec="none")
 
 
 def _errors(rows) -> np.ndarray | None:

@@ -58,7 +58,8 @@ def _gamma_vs_l(m):
                         for c in curves)
     caption = (f"Exact normalized compression rates gamma_1 (pre-training data) and gamma_2 (alignment data) "
                f"as the perturbation set grows, Pareto alpha = {curves[0]['alpha']:g}, {len(curves)} values of k, "
-               f"drawn as the change from l = 0 (the paper's claims are about its sign). Here gamma_1 {said['gamma_1']} "
+               f"drawn as the change from l = 0 (the paper's claims are about its sign). Here gamma_1 "
+               f"{said['gamma_1']} "
                f"(the paper's {PAPER_SAYS['gamma_1']}); gamma_2 {said['gamma_2']} (the paper's "
                f"{PAPER_SAYS['gamma_2']}). Values at l = 0: {at_zero}. gamma_j = N_j/H (ratio form, dimensionless) "
                f"is a ratio of two differences from log M, negative where the dataset's cross-entropy is below log M "
@@ -161,7 +162,8 @@ def _closed_forms(m):
     labels = [lab for a in ax[0] for lab in a.get_legend_handles_labels()[1]]
     fig.legend(handles, labels, loc="outside lower center", ncols=4)
     fig.suptitle("Do the paper's closed forms match the exact values?")
-    caption = (f"The paper's closed forms against the exact values. {_agreement(c)} (docs/errata.md). The paper's units: "
+    caption = (f"The paper's closed forms against the exact values. {_agreement(c)} (docs/errata.md). "
+               "The paper's units: "
                "S_j = -N_j / Z and H_p = -H / Z with Z = alpha^3 c^(3 alpha), c the Pareto scale (alpha - 1)/alpha "
                "(theory.paper.to_paper_units); N_j and H in nats.")
     return "theory_closed_forms", fig, caption
@@ -171,11 +173,13 @@ def _agreement(c: dict) -> str:
     """Per closed form, how far it is from the exact value, measured: the largest relative error of
     each k -> infinity limit over alpha; for each slope, at how many k it has the exact sign."""
     parts = []
-    for printed, exact, eq in (("S_1_printed_eq77", "S_1_exact_k_inf", "77"), ("S_2_printed_eq81", "S_2_exact_k_inf", "81")):
+    limits = (("S_1_printed_eq77", "S_1_exact_k_inf", "77"), ("S_2_printed_eq81", "S_2_exact_k_inf", "81"))
+    for printed, exact, eq in limits:
         a, b = np.asarray(c[printed], float), np.asarray(c[exact], float)
         parts.append(f"({eq}) is within a relative {np.max(np.abs(a - b) / np.abs(b)):.1e} of the exact limit")
     slopes = c["slopes_alpha_2"]
-    for printed, exact, eq in (("dS_1_dl_printed_eq88", "dS_1_dl_exact", "88"), ("dH_dl_printed_eq95", "dH_dl_exact", "95")):
+    for printed, exact, eq in (("dS_1_dl_printed_eq88", "dS_1_dl_exact", "88"),
+                               ("dH_dl_printed_eq95", "dH_dl_exact", "95")):
         same = sum(np.sign(r[printed]) == np.sign(r[exact]) for r in slopes)
         ratio = [r[printed] / r[exact] for r in slopes if r[exact] != 0]
         parts.append(f"({eq}) has the exact sign at {same} of {len(slopes)} k (printed/exact from {min(ratio):.3g} to "

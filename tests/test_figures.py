@@ -3,10 +3,10 @@
 for the experiments), under the Agg backend."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
-import os
 from pathlib import Path
 
 import pytest
