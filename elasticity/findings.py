@@ -138,10 +138,21 @@ def _rebound(doc: dict) -> list[dict]:
         seeds = len(run.get("seeds") or doc["config"].get("seeds", []))  # a sweep's runs carry their seeds
         out.append({"claim": "rebound: after negative fine-tuning the model returns towards pre-training (Section 3)",
                     "run": doc["run_id"], "verdict": "; ".join(verdicts),
-                    "effect": "crossings per Q1 in the report's table", "seeds": seeds,
+                    "effect": _crossings(run["curves"]), "seeds": seeds,
                     "control": f"{sum(v['seeds_paired'] for v in versus)} seed-points paired with the control",
                     "grade": _grade(doc["run_id"], seeds)})
     return out
+
+
+def _crossings(curves: list[dict]) -> str:
+    """Per Q1 of the pre-trained arm: the mean Q2 at which seeds return to the reference, and how
+    many never do."""
+    parts = []
+    for c in (c for c in curves if c["arm"] == "pretrained"):
+        x = c["crossing_q2"]
+        mean = "no seed returns" if x["mean"] is None else f"returns at Q2 = {x['mean']:.3g} ({x['n']} seed{'s' * (x['n'] != 1)})"
+        parts.append(f"Q1 = {c['q1']}: {mean}, {x['never']} never")
+    return "; ".join(parts) or "no pre-trained curve"
 
 
 def _audit(doc: dict) -> list[dict]:

@@ -99,3 +99,13 @@ def test_the_k_sentences_follow_the_numbers_not_the_mode():
         "(undefined at 1): neither k nor the operating point")
     assert findings._k_control("steps", at_k).endswith("the optimal compressor gives k exactly")
     assert findings._k_control("steps", [_k_row(100, 4.4, None, predicted=90.0)]).endswith("values away from k")
+
+
+def test_the_rebound_line_reports_the_crossings_it_read():
+    rows = findings.findings(FIXTURES)
+    doc = store.read_result(FIXTURES / "rebound" / "micro-dpo" / "result.json")
+    (first, *_) = [c for c in doc["metrics"]["curves"] if c["arm"] == "pretrained"]
+    effect = _by(rows, "rebound", "micro-dpo")["effect"]
+    assert effect.startswith(f"Q1 = {first['q1']}: ") and f"{first['crossing_q2']['never']} never" in effect
+    never = {**first, "crossing_q2": {**first["crossing_q2"], "mean": None, "n": 0, "never": 2}}
+    assert findings._crossings([never]) == f"Q1 = {first['q1']}: no seed returns, 2 never"
