@@ -150,7 +150,8 @@ def _crossings(curves: list[dict]) -> str:
     parts = []
     for c in (c for c in curves if c["arm"] == "pretrained"):
         x = c["crossing_q2"]
-        mean = "no seed returns" if x["mean"] is None else f"returns at Q2 = {x['mean']:.3g} ({x['n']} seed{'s' * (x['n'] != 1)})"
+        seeds = f"{x['n']} seed{'s' * (x['n'] != 1)}"
+        mean = "no seed returns" if x["mean"] is None else f"returns at Q2 = {x['mean']:.3g} ({seeds})"
         parts.append(f"Q1 = {c['q1']}: {mean}, {x['never']} never")
     return "; ".join(parts) or "no pre-trained curve"
 
