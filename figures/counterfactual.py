@@ -56,7 +56,7 @@ def _effect(run_id, doc):
                   f"mean of {n} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test). ")
                + f"Dots: every seed's own difference at the declared primary window (shaded, Q2 = {window}"
                + (f", {steps} optimizer steps" if steps else "") + "). "
-               f"In the {e['units']} panel, the grey band is the equivalence margin +-{doc['sesoi']:g} and the "
+               f"In the {e['units']} panel, the orange band is the equivalence margin +-{doc['sesoi']:g} and the "
                f"black diamond the primary endpoint ({e['alignment']}-matched, lr {e['second_lr']!r}) with its 95% "
                f"interval. Above 0: elasticity (the pre-training data pulls back). Verdict: {doc['verdict']}.")
     return f"counterfactual_effect_{run_id}", fig, caption
@@ -85,7 +85,7 @@ def _margin_and_primary(ax, doc) -> None:
     95% interval) at the window's centre."""
     e, effect, sesoi = doc["primary_endpoint"], doc["effect"], doc["sesoi"]
     x = ax.get_xlim()
-    ax.fill_between(x, -sesoi, sesoi, color="0.6", alpha=0.25, lw=0,
+    ax.fill_between(x, -sesoi, sesoi, color="#f4a582", alpha=0.3, lw=0,  # not grey: the window is grey
                     label=f"equivalence margin $\\pm${sesoi:g} ({e['units']})")
     ax.set_xlim(x)
     centre = float(np.exp(np.mean(np.log(e["q2"]))))  # the window's middle on the log axis
