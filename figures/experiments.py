@@ -50,14 +50,15 @@ def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHE
     for i, c in enumerate(pre):
         _band(ax, c["q2"], c["score"], style.shade(i, len(pre)), rf"pre-trained, $Q_1$ = {c['q1']}",
               seeds=seeds.get(("pretrained", c["q1"]), ()))
-        _crossings(ax, c, style.shade(i, len(pre)), references, reference)
     grey = {"scratch": "0.45", "no_sft": "0.7"}
     for arm, label in CONTROLS.items():
         for j, c in enumerate(cc for cc in m["curves"] if cc["arm"] == arm):
             _band(ax, c["q2"], c["score"], grey[arm], label if j == 0 else None, ":" if arm == "scratch" else "--",
                   seeds=seeds.get((arm, c["q1"]), ()))
-            _crossings(ax, c, grey[arm], references, reference)
     ax.axhline(reference, color="k", ls="-.", lw=1, label="reference: the pre-trained model's score")
+    colours = {("pretrained", c["q1"]): style.shade(i, len(pre)) for i, c in enumerate(pre)}
+    for c in m["curves"]:  # drawn last: on top of the curves, and last in the legend
+        _crossings(ax, c, colours.get((c["arm"], c["q1"]), grey.get(c["arm"], "0.5")), references, reference)
     q2s = m["curves"][0]["q2"]
     ax.set_xscale("symlog", linthresh=max(min(q for q in q2s if q > 0), 1), linscale=0.5)
     ax.set_xticks(q2s, [str(q) for q in q2s])
