@@ -190,6 +190,7 @@ def _estimate(ax, stat: dict, y: float, color, label, marker) -> None:
     values = list((stat.get("per_seed") or {}).values())
     if values:
         strip = np.linspace(-0.07, 0.07, len(values))
-        ax.plot(values, y + strip, marker, ms=2.5, alpha=0.35, color=color, mec="none")
+        faint = 0.35 if len(values) >= 10 else 0.7  # many seeds overlap: fainter dots; few must stay visible
+        ax.plot(values, y + strip, marker, ms=3, alpha=faint, color=color, mec="none")
     err = None if stat["ci95"] is None else [[stat["mean"] - stat["ci95"][0]], [stat["ci95"][1] - stat["mean"]]]
     ax.errorbar([stat["mean"]], [y], xerr=err, fmt=marker, ms=6, capsize=4, color=color, label=label)
