@@ -182,8 +182,8 @@ def _agreement(c: dict) -> str:
                                ("dH_dl_printed_eq95", "dH_dl_exact", "95")):
         same = sum(np.sign(r[printed]) == np.sign(r[exact]) for r in slopes)
         ratio = [r[printed] / r[exact] for r in slopes if r[exact] != 0]
-        parts.append(f"({eq}) has the exact sign at {same} of {len(slopes)} k (printed/exact from {min(ratio):.3g} to "
-                     f"{max(ratio):.3g})")
+        spread = f" (printed/exact from {min(ratio):.3g} to {max(ratio):.3g})" if ratio else ""
+        parts.append(f"({eq}) has the exact sign at {same} of {len(slopes)} k{spread}")
     return "; ".join(parts)
 
 
