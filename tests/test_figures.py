@@ -446,17 +446,33 @@ def test_the_resist_figure_puts_the_control_beside_the_treatment_and_shows_what_
 
 def test_rebound_curves_mark_every_seeds_crossing(results):
     """A triangle per seed that returns to its reference (treatment and controls alike), none for a
-    seed that never does; the caption counts those."""
+    seed that never does; the caption counts those. Checked on the fixture and on a planted crossing."""
+    import copy
+
+    from figures import experiments
     from figures.results import load
 
-    m = load(results / "rebound" / "micro-dpo" / "result.json")["metrics"]
-    fig, caption = _figure(results, "rebound_micro-dpo")
-    triangles = [line for line in fig.axes[0].get_lines() if line.get_marker() == "v" and len(line.get_xdata())]
-    crossings = sorted(q for c in m["curves"] for q in c["crossing_q2"]["per_seed"].values() if q is not None)
-    assert crossings and sorted(x for line in triangles for x in line.get_xdata()) == crossings
-    never = sum(c["crossing_q2"]["never"] for c in m["curves"])
-    assert f"{never} of {sum(len(c['crossing_q2']['per_seed']) for c in m['curves'])} seed-curves never" in caption
+    doc = load(results / "rebound" / "micro-dpo" / "result.json")
+
+    def drawn(doc):
+        _, fig, caption = experiments.rebound("micro-dpo", doc)[0]
+        lines = [line for line in fig.axes[0].get_lines() if line.get_marker() == "v"]
+        return sorted(float(x) for line in lines for x in line.get_xdata()), caption, fig
+
+    def crossings(doc):
+        return sorted(q for c in doc["metrics"]["curves"] for q in c["crossing_q2"]["per_seed"].values()
+                      if q is not None)
+
+    x, caption, fig = drawn(doc)
+    assert x == crossings(doc)
+    curves = doc["metrics"]["curves"]
+    never = sum(c["crossing_q2"]["never"] for c in curves)
+    assert f"{never} of {sum(len(c['crossing_q2']['per_seed']) for c in curves)} seed-curves never" in caption
     assert fig.axes[0].get_title().startswith("After negative fine-tuning, does the score return")
+    planted = copy.deepcopy(doc)
+    first = planted["metrics"]["curves"][0]["crossing_q2"]
+    first["per_seed"] = {seed: (20.0 if i == 0 else None) for i, seed in enumerate(first["per_seed"])}
+    assert 20.0 in drawn(planted)[0] and drawn(planted)[0] == crossings(planted)
 
 
 def test_the_effective_k_figure_is_captioned_as_a_diagnostic_with_counted_coverage(results):
