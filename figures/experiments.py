@@ -99,9 +99,11 @@ def _curves(run_id, doc):
     caption = (f"Rebound {run_id} ({m['variant']}, {data}, model {cfg.get('model_path') or cfg['model_size']}): "
                f"score after Q1 first-stage examples and Q2 second-stage examples along one trajectory; mean "
                + (f"and 95% band over {len(cfg['seeds'])} seeds" if len(cfg["seeds"]) >= style.MIN_BAND_SEEDS else
-                  f"of {len(cfg['seeds'])} seeds with each seed's curve in thin lines (no band under "
+                  f"of {len(cfg['seeds'])} seed{'s' * (len(cfg['seeds']) != 1)} with each seed's curve in thin lines "
+                  f"(no band under "
                   f"{style.MIN_BAND_SEEDS} seeds: a smoke test, not evidence)")
-               + f" (each seed its own world); controls in grey. Triangles: each seed's crossing, the Q2 at which "
+               + (" (each seed its own world)" if data == "synthetic world" else "")  # a dataset is shared by seeds
+               + f"; controls in grey. Triangles: each seed's crossing, the Q2 at which "
                f"it returns to its own reference score; {_never(m['curves'])}. "
                f"{withheld} seed-points withheld (the model put under {cfg.get('min_valid_mass', 0.5):g} of its "
                f"mass on well-formed responses).")
