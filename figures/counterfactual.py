@@ -44,7 +44,7 @@ def _effect(run_id, doc):
         ax[0, j].set(xlabel=r"$Q_2$ (perturbation examples seen)",
                      ylabel=f"drop({m['low_arm']}) $-$ drop({m['high_arm']}) ({key})",
                      title=f"{key} units" + (" (the primary endpoint's)" if key == e["units"] else ""))
-    fig.suptitle(f"Does the low-f arm ({m['low_arm']}) lose more of its alignment than the high-f arm "
+    style.question(fig, f"Does the low-f arm ({m['low_arm']}) lose more of its alignment than the high-f arm "
                  f"({m['high_arm']})? Above 0: elasticity")
     style.legend_outside(fig, list(ax[0]))
     window = ", ".join(str(q) for q in e["q2"])
@@ -136,7 +136,7 @@ def _controls(run_id, doc):
         ax[0, 1].set(xlabel="spring (weight of the L2 pull to the pre-trained weights)",
                      ylabel=f"added to the contrast ({e['units']})",
                      title="late window (mean over the Q2 grid)")
-    fig.suptitle("Can the instrument see a pull towards the pre-trained model when one is injected?")
+    style.question(fig, "Can the instrument see a pull towards the pre-trained model when one is injected?")
     style.legend_outside(fig, list(ax[0]))
     n = doc["effect"]["n_seeds"]
     sized = controls["smallest_anchor_beta_at_sesoi"]

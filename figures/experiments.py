@@ -132,7 +132,7 @@ def _sweep_panels(run_id, doc):
         for a in ax[0, 1:]:
             a.sharey(ax[0, 0])
         style.legend_outside(fig, ax[0, 0])
-        fig.suptitle(f"Does the return to the pre-trained score depend on {WHAT_VARIES[name]}?")
+        style.question(fig, f"Does the return to the pre-trained score depend on {WHAT_VARIES[name]}?")
         seeds = len(runs[present[0]]["seeds"])
         caption = (f"Rebound against {name} (the paper's Figure {3 if name == 'size' else 4} analogue), sweep "
                    f"{run_id}: one panel per {WHAT_VARIES[name]}, shared y axis, mean "
@@ -172,7 +172,7 @@ def resist(run_id: str, doc: dict) -> list[tuple]:
     if attributable:
         ax[0, 1].set(xlabel="difference of the two arms (dimensionless)",
                      title="the part attributable to pre-training")
-    fig.suptitle("Does the inverse path end closer than the forward one, and is it pre-training's doing?")
+    style.question(fig, "Does the inverse path end closer than the forward one, and is it pre-training's doing?")
     style.legend_outside(fig, list(ax[0]))
     n = rows[0]["forward_minus_inverse"]["n"]
     verdicts = "; ".join(f"({a['pair'][0]},{a['pair'][1]}) {a['verdict']}" for a in attributable)

@@ -33,7 +33,7 @@ def mc_vs_exact(root) -> tuple[dict, list[tuple]]:
         ax[0, j].axhline(0, color="k", lw=1, label=r"exact ($M \to \infty$)" if j == 0 else None)
         ax[0, j].set(xlabel=r"$l$", ylabel=rf"{NAMES[name]}: finite $M$ $-$ exact",
                      title=rf"{NAMES[name]}: the bar crosses 0 where they agree")
-    fig.suptitle("Do finite token trees reproduce the exact rates?")
+    style.question(fig, "Do finite token trees reproduce the exact rates?")
     style.legend_outside(fig, ax[0, 0])
     alpha, k, depth, replicates, seed = chosen
     caption = (f"Theorem 2.6 on finite trees: alpha = {alpha:g}, k = {k:g}, M = 2^{depth - 1} leaves, "

@@ -5,6 +5,7 @@ or needed, nothing opens a window, and a notebook's inline plotting is left alon
 figure displays there as usual)."""
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib as mpl
@@ -80,3 +81,9 @@ def legend_outside(fig, ax, keys=()) -> None:
         column = 0.7 + 0.08 * max(len(label) for label in labels)
         columns = max(1, min(len(labels), int(fig.get_figwidth() // column)))
         fig.legend(handles, labels, loc="outside lower center", ncols=columns)
+
+
+def question(fig, text: str) -> None:
+    """The figure's title: the question it answers, wrapped to the figure's width (about 11
+    characters an inch at the title's size) so a one-panel figure does not clip it."""
+    fig.suptitle(textwrap.fill(text, max(30, int(fig.get_figwidth() * 11))))

@@ -161,7 +161,7 @@ def _closed_forms(m):
     handles = [h for a in ax[0] for h in a.get_legend_handles_labels()[0]]
     labels = [lab for a in ax[0] for lab in a.get_legend_handles_labels()[1]]
     fig.legend(handles, labels, loc="outside lower center", ncols=4)
-    fig.suptitle("Do the paper's closed forms match the exact values?")
+    style.question(fig, "Do the paper's closed forms match the exact values?")
     caption = (f"The paper's closed forms against the exact values. {_agreement(c)} (docs/errata.md). "
                "The paper's units: "
                "S_j = -N_j / Z and H_p = -H / Z with Z = alpha^3 c^(3 alpha), c the Pareto scale (alpha - 1)/alpha "

@@ -520,3 +520,21 @@ def test_the_theory_captions_read_their_claims_from_the_numbers():
     edge = [{"alpha": 3.0, "k_star": 100.0}, {"alpha": 5.0, "k_star": 40.0}]
     assert "k* grows as alpha falls" in theory._boundary_words(edge, 2.57)
     assert "grows" not in theory._boundary_words([{"alpha": 3.0, "k_star": 10.0}, edge[1]], 2.57)
+
+
+def test_no_title_is_clipped(results):
+    """Every figure's question (its suptitle) and every panel title lies inside the figure: a long
+    question on a one-panel figure was once cut off at both sides."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from figures.build import figures
+
+    made, _ = figures(results)
+    for name, fig, _, _ in made:
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        page = fig.bbox
+        titles = [t for t in (fig._suptitle, *(a.title for a in fig.axes)) if t is not None and t.get_text()]
+        for title in titles:
+            box = title.get_window_extent(canvas.get_renderer())
+            assert box.x0 >= page.x0 - 1 and box.x1 <= page.x1 + 1, (name, title.get_text())
