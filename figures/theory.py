@@ -205,10 +205,12 @@ def map_plots(run_id: str, doc: dict, arrays: dict) -> list[tuple]:
         a.set_xscale("log" if k.min() > 0 and k.max() / k.min() > 50 else "linear")
         a.set(xlabel=r"$k$", ylabel=r"$\alpha$")
     ax[0, 0].set_title(rf"sign of $d\gamma_2/dl$ at $l$ = {m['l']:g}")
-    ax[0, 1].set_title(r"$\gamma_2$")
+    ax[0, 1].set_title(r"$\gamma_2$ (ratio form, dimensionless)")
+    style.question(fig, r"Where on this grid does the paper's claim $d\gamma_2/dl > 0$ hold?")
     style.legend_outside(fig, ax[0, 0], style.colour_keys(("#4393c3", r"$d\gamma_2/dl > 0$"),
                                                           ("#d6604d", r"$d\gamma_2/dl < 0$")))
     caption = (f"Theory map {run_id}: {m['points']} points ({len(alpha)} alpha x {len(k)} k, l = {m['l']:g}) from "
                f"theory.batch; left, where the paper's claim (35) dgamma_2/dl > 0 holds (blue) and fails (red), "
-               f"with the exact boundary k*(alpha); right, gamma_2.")
+               f"with the exact boundary k*(alpha); right, gamma_2. The claim fails at "
+               f"{float(np.mean(arrays['dgamma_2_dl'] < 0)):.0%} of the grid.")
     return [(f"theory_map_{run_id}", fig, caption)]
