@@ -809,8 +809,9 @@ def export(run_dir, fmt, what, out, force, partial, with_config):
 @click.option("--report", "with_report", is_flag=True,
               help="Also write the report (index.html + report.md) into OUT/report [default: RESULTS_DIR/report].")
 def figures(results_dir, out, with_report):
-    """Build every figure there are results for under RESULTS_DIR (PNG + PDF + caption),
-    from the saved result files only; prints which were skipped and why (and the command that
+    """Build every figure there are results for under RESULTS_DIR (PNG + PDF + caption, and an
+    index page, OUT/index.html, with every figure and its caption), from the saved result files
+    only; prints which were skipped and why (and the command that
     makes what is missing)."""
     from figures.build import build_all
 
@@ -823,6 +824,7 @@ def figures(results_dir, out, with_report):
         click.echo(f"skipped {item['figure']}: {item['reason']}" + (f" (make it: {item['make']})" if item["make"]
                                                                      else ""))
     click.echo(f"{len(built)} figures in {out or results_dir / 'figures'}, {len(skipped)} skipped")
+    click.echo(f"index: {(out or results_dir / 'figures') / 'index.html'}")
     if with_report:
         from elasticity import report
 
