@@ -509,12 +509,7 @@ def _config(experiment: str, preset: str, config_file, assignments, **real):
     base = presets.get(experiment, preset)
     if config_file is not None:
         base = overrides.load_yaml(type(base), config_file)
-    options = overrides.given(**real)
-    twice = sorted({o.partition("=")[0] for o in options} & {str(a).partition("=")[0].strip() for a in assignments})
-    if twice:  # which one would win is a guess: refuse rather than run the other silently
-        raise click.UsageError(f"{twice[0]} is given both as --{twice[0].replace('_', '-')} and as --set "
-                               f"{twice[0]}=...; give it once")
-    return overrides.with_overrides(base, [*options, *assignments])
+    return overrides.with_overrides(base, overrides.combined(overrides.given(**real), assignments))
 
 
 def _prefix(preset: str, config_file) -> str:
@@ -542,8 +537,9 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
 
         grade = findings.grade_of(result)
         if grade.startswith("smoke"):
-            click.echo(f"[{grade}] {findings.seed_count(result)} seeds (evidence needs {findings.MIN_SEEDS} or "
-                       f"more, and not the micro preset)")
+            least = findings.MIN_SEEDS.get(experiment, findings.MIN_SEEDS["default"])
+            click.echo(f"[{grade}] {findings.seed_count(result)} seeds (evidence needs {least} or more, and not "
+                       f"the micro preset)")
         elif grade != "evidence":
             click.echo(f"[{grade}]")
         click.echo(f"saved {outcome.path}")

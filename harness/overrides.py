@@ -153,6 +153,16 @@ def with_overrides(config, assignments) -> object:
     return from_dict(type(config), data)
 
 
+def combined(options: list[str], assignments) -> list[str]:
+    """A command's options (``given``) and its --set assignments as one list, refusing a field
+    given both ways: which one would win is a guess, so neither is run silently."""
+    twice = sorted({o.partition("=")[0] for o in options} & {str(a).partition("=")[0].strip() for a in assignments})
+    if twice:
+        raise ValueError(f"{twice[0]} is given both as --{twice[0].replace('_', '-')} and as --set {twice[0]}=...; "
+                         f"give it once")
+    return [*options, *assignments]
+
+
 def given(**fields) -> list[str]:
     """``field=value`` assignments for the options a user gave (None, "" and False are "not
     given"; 0 is a value: ``--lora-rank 0`` asks for full fine-tuning)."""

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from elasticity import findings
-from harness import store
+from harness import overrides, store
 
 # ELASTICITY_TEST_RESULTS: another copy of the fixtures (one upgraded to the current schema while the
 # committed ones wait to be regenerated)
@@ -53,10 +53,25 @@ def test_no_results_say_so(tmp_path):
     assert findings.findings(tmp_path) == [] and findings.text([]) == "no finished results to report"
 
 
-def test_a_run_below_the_seed_threshold_is_a_smoke_test():
-    assert findings._grade("quick-x", findings.MIN_SEEDS - 1) == "smoke test, not evidence"
-    assert findings._grade("quick-x", findings.MIN_SEEDS) == "evidence"
-    assert findings._grade("micro-x", 100) == "smoke test, not evidence"
+def test_a_run_is_graded_by_what_it_ran():
+    """Seeds below the experiment's threshold, or the micro preset's configuration whatever its
+    name, make a smoke test; seeds shared with the calibration make a calibration, not a verdict."""
+    from harness import presets
+
+    def result(experiment, config):
+        return {"experiment": experiment, "run_id": "decisive-x", "config": config.as_dict()}
+
+    quick = presets.RESIST["quick"]
+    least = findings.MIN_SEEDS["default"]
+    assert findings._grade(result("resist", quick), least - 1) == "smoke test, not evidence"
+    assert findings._grade(result("resist", quick), least) == "evidence"
+    assert findings._grade(result("resist", presets.RESIST["micro"]), 100) == "smoke test, not evidence"
+    calibration = overrides.with_overrides(presets.COUNTERFACTUAL["calibration"], ["sesoi=0.3"])  # renamed, edited
+    assert findings._grade(result("counterfactual", calibration), 16).startswith("calibration seeds")
+    standard = presets.COUNTERFACTUAL["cpu-standard"]
+    assert findings._grade(result("counterfactual", standard), 48) == "evidence"
+    theorem = presets.THEOREM["cpu"]
+    assert findings._grade(result("theorem", theorem), len(theorem.world_seeds)) == "evidence"
 
 
 def test_a_sweeps_seed_count_is_its_runs():
