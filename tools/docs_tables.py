@@ -80,11 +80,19 @@ def resist_quick() -> str:
 
 
 def _depends(doc: dict) -> str:
-    """What a run's per-seed numbers depend on: its numerics mode and the CPU that made it."""
+    """What a run's per-seed numbers depend on: its numerics mode (and the CPU where it matters)."""
     p = doc["provenance"]
     if p.get("numerics") == "portable":
         return "portable numerics: the same bits on any x86-64 CPU"
-    return f"default numerics: per-seed values are those of this CPU ({p.get('cpu') or 'not recorded'})"
+    return f"default numerics: per-seed values of this CPU, {p.get('cpu') or 'not recorded'}"
+
+
+def _ci(interval) -> str:
+    return "n/a" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _mean(stat: dict) -> str:
+    return "n/a" if stat.get("mean") is None else render.interval(stat, 3)
 
 
 def _audit_counts(doc: dict) -> str:
@@ -111,36 +119,38 @@ def headline() -> str:
     depends = sum("depends on the distance" in line for line in rs["metrics"]["verdict_lines"])
     valid = rs["metrics"]["valid_mass"]
     seeds = rs["metrics"]["table2"][0]["forward_minus_inverse"]["n"]
-    after = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] != "joint"]
-    joint = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] == "joint"]
+    after = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] != "joint" and r["observed"]["mean"]
+             is not None]  # an undefined ratio (its denominator not resolved from 0) has no value to range over
+    joint = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] == "joint" and r["observed"]["mean"]
+             is not None]
     nominal = sorted({r["nominal_k"] for r in kx["effective_k"]})
     return (
         f"- **The theorem, computed exactly** (`elasticity audit`): of {len(audit['metrics'])} closed forms and "
         f"claims of the paper, {_audit_counts(audit)} (docs/errata.md).\n"
         f"- **The theorem against trained models** (`elasticity theorem --preset cpu`, {m['converged']} of "
         f"{m['total']} cells converged, excess KL {m['excess_range'][0]:.1e} to {m['excess_range'][1]:.1e} "
-        f"nats): (i) the pruned-tree prediction of dN_2/dl against the observed, log-ratio "
-        f"{render.interval(i, 3) if i.get('mean') is not None else 'n/a'} over {i['n']} world seeds (margin "
-        f"+-{i.get('margin', 0):g}): **{i['verdict']}**; (ii) the sign of dgamma_2/dl agrees with k*(alpha) in "
-        f"{ii['agree']} of {ii['cells']} converged cells: **{ii['verdict']}**; (iii) how (k + 1) dN_2/dl moves "
-        f"with capacity, observed against predicted: **{iii['verdict']}**.\n"
+        f"nats): (i) the pruned-tree prediction of dN_2/dl against the observed, log-ratio {_mean(i)} over "
+        f"{i['n']} world seeds (margin +-{i.get('margin', 0):g}): **{i['verdict']}**; (ii) the sign of "
+        f"dgamma_2/dl agrees with the optimum's in {ii['agree']} of {ii['cells']} converged cells: "
+        f"**{ii['verdict']}**; (iii) how (k + 1) dN_2/dl moves with capacity, log-ratio observed/predicted "
+        f"{_mean(iii)} over {iii['n']} world seeds: **{iii['verdict']}** ({_depends(th)}).\n"
         f"- **Elasticity: does the pre-training data pull an aligned model back?** (`counterfactual --preset "
         f"cpu-standard`, {e['n_seeds']} seeds, window Q2 = {', '.join(map(str, p['q2']))} = "
-        f"{', '.join(f'{s:g}' for s in p['optimizer_steps'])} optimizer steps, {p['units']}): effect "
-        f"{render.interval(e, 3)}, **{cf['verdict']}** (90% interval [{eq['ci90'][0]:.3f}, {eq['ci90'][1]:.3f}] "
-        f"against a margin of +-{cf['sesoi']:g}; one-sided p {render._p(eq['p_one_sided'])}); a same-size rerun "
-        f"would read: {rerun}. Dose-matched, in probability units: {render.interval(dm, 3)} (Holm p "
-        f"{render._p(dm['p_holm'])}).\n"
+        f"{', '.join(map(str, p['optimizer_steps']))} optimizer steps, {p['units']}): effect "
+        f"{render.interval(e, 3)}, **{cf['verdict']}** (90% interval {_ci(eq['ci90'])} against a margin of "
+        f"+-{cf['sesoi']:g}; one-sided p {render.p_text(eq['p_one_sided'])}); a same-size rerun would read: "
+        f"{rerun}. Dose-matched, in probability units: {render.interval(dm, 3)} (Holm p "
+        f"{render.p_text(dm['p_holm'])}) ({_depends(cf)}).\n"
         f"- **Resistance: forward against inverse alignment** (`resist --preset quick`, {seeds} seeds): the "
         f"part of forward - inverse attributable to pre-training on the declared distance "
         f"({rs['metrics']['primary_distance']['name']}), per pair: {attributable}; {depends} of the readings "
-        f"depend on the distance; lowest valid mass over every seed, arm and path {valid['min']:.3f}.\n"
+        f"depend on the distance; lowest valid mass over every seed, arm and path {valid['min']:.3f} "
+        f"({_depends(rs)}).\n"
         f"- **Effective k** (`counterfactual --preset k-axis`, {kx['effect']['n_seeds']} seeds, nominal k "
         f"{nominal[0]:g} to {nominal[-1]:g}), a convergence diagnostic, not a test of the theorem: "
         f"{min(after):.2f} to {max(after):.2f} for models aligned after pre-training; {min(joint):.2f} to "
-        f"{max(joint):.2f} for models trained jointly.\n"
-        f"- **Scaling with model size and pre-training data** (the paper's Figures 3-4): not tested yet.\n\n"
-        f"Per-seed numbers: {_depends(cf)}.")
+        f"{max(joint):.2f} for models trained jointly ({_depends(kx)}).\n"
+        f"- **Scaling with model size and pre-training data** (the paper's Figures 3-4): not tested yet.")
 
 
 TABLES = {"counterfactual-calibration": counterfactual_calibration,
