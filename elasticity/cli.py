@@ -182,7 +182,7 @@ class Range(click.ParamType):
             self.fail(f"{text!r}: a log range needs START, STOP > 0", param, ctx)
         space = np.geomspace if len(parts) == 4 and parts[3] == "log" else np.linspace
         out = tuple(float(x) for x in space(start, stop, n))
-        if problem := params.Grid(params.Interval(float)).check(out):  # 2.6:2.6:3 would be three equal rows
+        if problem := params.Grid(params.Interval(float), max_length=100_000).check(out):  # 2.6:2.6:3: equal rows
             self.fail(f"{text!r} {problem}", param, ctx)
         return out
 
