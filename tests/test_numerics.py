@@ -118,3 +118,22 @@ def test_the_cli_applies_the_mode_to_worker_processes(tmp_path):
 def test_an_unknown_mode_exits_2_and_writes_nothing(tmp_path):
     out = run_cli("--numerics", "fast", "audit", "--results", str(tmp_path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and not any(tmp_path.iterdir())
+
+
+def test_the_mode_can_come_from_the_environment_alone(tmp_path):
+    env = {**os.environ, numerics.MODE_VARIABLE: "portable", "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([*_cli(), "sim", "check", "--alpha", "3", "--k", "100", "--depth", "4", "--replicates", "3",
+                          "--results", str(tmp_path), "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "ignores ATEN_CPU_CAPABILITY=avx2" in out.stderr
+    folder = next((tmp_path / "sim-check").iterdir())
+    assert folder.name.startswith("a3-k100-l0-d4-r3-s0-portable-")
+    assert json.loads((folder / "result.json").read_text())["provenance"]["numerics"] == "portable"
+    env[numerics.MODE_VARIABLE] = "fast"
+    bad = subprocess.run([*_cli(), "audit", "--no-save"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "ELASTICITY_NUMERICS must be one of default, portable" in bad.stderr
+
+
+def _cli() -> list[str]:
+    from console import EXE
+
+    return [EXE] if EXE else [sys.executable, "-m", "elasticity.cli"]
