@@ -137,3 +137,19 @@ def _cli() -> list[str]:
     from console import EXE
 
     return [EXE] if EXE else [sys.executable, "-m", "elasticity.cli"]
+
+
+PORTABLE_FIXTURE = ROOT / "tests" / "fixtures" / "results" / "resist" / "portable-micro-synthetic"
+
+
+def test_a_seed_of_the_portable_fixture_comes_back_bit_identical_here():
+    """The committed resist micro run made in the portable mode (tests/fixtures/make_fixtures.py),
+    rerun on this CPU, whichever it is: every per-seed number of seed 0 must be the same float. On a
+    CPU other than the one that made it, this is the test of the portable mode's claim."""
+    made = json.loads((PORTABLE_FIXTURE / "result.json").read_text())["provenance"]
+    assert made["numerics"] == "portable"
+    out = run_cli("verify", "--rerun", "1", str(PORTABLE_FIXTURE))
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("seed 0 ")]
+    assert len(rows) == 3 and all(line.endswith("bit-identical yes") for line in rows), out.stdout
+    assert "rerun in numerics portable" in out.stdout
