@@ -126,9 +126,9 @@ def cli(numerics):
     """
     from harness import numerics as modes
 
-    if numerics is not None:  # before any subcommand imports torch; worker processes inherit it
-        for note in modes.apply(numerics):
-            click.echo(f"elasticity: note: {note}", err=True)
+    # before any subcommand imports torch; worker processes inherit it (ELASTICITY_NUMERICS alone works too)
+    for note in modes.apply(numerics or modes.mode()):
+        click.echo(f"elasticity: note: {note}", err=True)
 
 
 class Int(click.ParamType):

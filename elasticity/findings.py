@@ -166,6 +166,9 @@ def _resist(doc: dict) -> list[dict]:
     valid = doc["metrics"].get("valid_mass")
     if valid is not None and valid["min"] < valid["threshold"]:
         verdict += f"; a path left the well-formed regime (lowest valid mass {valid['min']:.3f})"
+    if valid is not None and valid.get("theta_below"):
+        verdict += (f"; {len(valid['theta_below'])} (arm, seed) thetas under valid mass {valid['threshold']:g} "
+                    f"(lowest {valid['theta_min']:.3f}, {valid['theta_at']['arm']})")
     return [{"claim": "resistance: the inverse path ends closer than the forward one (Appendix E)",
              "run": doc["run_id"], "verdict": verdict, "effect": effect,
              "seeds": n, "control": control, "grade": _grade(doc, n)}]
