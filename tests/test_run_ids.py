@@ -3,7 +3,8 @@ orphan every stored run (and a change that should change them but does not would
 numbers). Pinned here; change a value only with a change of configuration that must change it,
 and say so in the commit (the nested ``pretrain`` config changed the experiments' ids once; resist's
 ``no_pretraining`` control changed resist's once more; rebound's protocol version 2, the format-only
-control, changed rebound's)."""
+control, changed rebound's; resist's protocol version 2 and Table 1's values as the defaults of its
+real-model fields changed resist's)."""
 
 import pytest
 
@@ -13,9 +14,9 @@ from harness import presets, store
 EXPERIMENT_IDS = {  # since the nested PretrainConfig, resist's no_pretraining and rebound's protocol version 2
     ("rebound", "micro"): "micro-sft-ee3846cf42",
     ("rebound", "quick"): "quick-sft-e6642774ac",
-    ("resist", "micro"): "micro-13cfd3fa05",
-    ("resist", "quick"): "quick-f9532020d3",
-    ("resist", "paper"): "paper-adc05b6b97",
+    ("resist", "micro"): "micro-9695b7ff0a",
+    ("resist", "quick"): "quick-bffd2c9bcc",
+    ("resist", "paper"): "paper-bd77f19cea",
 }
 
 
@@ -46,9 +47,9 @@ def test_a_changed_field_changes_the_run_id():
 @pytest.mark.parametrize("experiment, preset, first, second", [
     ("rebound", "micro", ["q2=64,16", "seeds=1,0"], ["q2=16,64", "seeds=0,1"]),
     ("resist", "micro", ["seeds=2,0,1"], ["seeds=0,1,2"]),
-    ("counterfactual", "micro", ["fractions=0.8,0.2", "spring=3,0", "anchor_beta=30,3,10", "q2=128,32,16",
-                                 "primary_endpoint.q2=32,16"],
-     ["fractions=0.2,0.8", "spring=0,3", "anchor_beta=3,10,30", "q2=16,32,128", "primary_endpoint.q2=16,32"]),
+    ("counterfactual", "micro", ["fractions=0.8,0.2", "spring=3,0", "anchor_beta=30,3,10", "q2=256,128,16",
+                                 "primary_endpoint.q2=256,128"],
+     ["fractions=0.2,0.8", "spring=0,3", "anchor_beta=3,10,30", "q2=16,128,256", "primary_endpoint.q2=128,256"]),
 ])
 def test_grid_order_does_not_change_the_run(experiment, preset, first, second):
     """Grids whose order means nothing are sorted when the config is built: one run, one id."""
