@@ -61,6 +61,20 @@ def test_pruning_loses_less_as_depth_grows(world, k):
     np.testing.assert_allclose(full["slopes"], tw.optimal_prediction(world.masses, k)["slopes"], rtol=1e-12)
 
 
+@given(st.integers(0, 10**6), ks)
+def test_a_cascade_loses_at_every_depth_and_iid_leaves_mostly_at_the_last(seed, k):
+    """What the cascade world is for: pruning one level more always costs code length (each level
+    carries its own Pareto split; 1e-4 nats is far below the ~0.05 nats a level carries at alpha 3,
+    V = 4), whereas with iid leaves most of the excess is lost at the last level only."""
+    def excess(family):
+        w = tw.make_world(family, 3.0, 4, 3, seed)
+        return np.array([tw.pruned_prediction(w.masses, k, 4, 3, d)["excess"] for d in range(4)])
+
+    assert (-np.diff(excess("cascade")) > 1e-4).all()
+    e = excess("iid")
+    assert e[2] > 0.5 * e[0]
+
+
 def test_fitted_depth_clips_and_interpolates():
     e = np.array([0.4, 0.2, 0.1, 0.0])
     assert tw.fitted_depth(0.5, e) == 0.0 and tw.fitted_depth(0.0, e) == 3.0
