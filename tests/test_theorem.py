@@ -169,6 +169,9 @@ def test_micro_through_the_cli_holds_every_key_and_converges(micro_result):
         assert all(len(m) == w["V"] ** w["L"] for m in w["masses"])
     converged = [c for c in doc["cells"] if c["converged"]]
     assert len(converged) >= 0.9 * len(doc["cells"])  # the bar
+    sp = doc["metrics"]["sign_vs_pruned"]
+    assert sp["cells"] == len(converged) and sp["agree_optimal"] == sum(
+        (c["dgamma2_dl_observed"] > 0) == (c["dgamma2_dl_optimal"] > 0) for c in converged)
     excess = {c["params"]: c["excess_l0"] for c in converged}
     assert min(excess.values()) < 1e-5 and max(excess.values()) > 1e-2  # both regimes present
     for name in ("slope_error", "sign", "capacity_trend"):
