@@ -83,8 +83,7 @@ def runs(root) -> list[dict]:
 
 def _row(result: Result) -> dict:
     doc, prov = result.document, result.document.get("provenance", {})
-    experimental = "seeds" in result.config or isinstance(result.config, dict) and any(
-        isinstance(c, dict) and "seeds" in c for c in result.config.values())
+    experimental = findings.seed_count(doc) > 0  # an experiment over seeds (or worlds), not a computation
     return {"experiment": result.experiment, "run_id": result.run_id, "preset": findings.preset_of(doc),
             "seeds": findings.seed_count(doc) if experimental else None, "verdict": result.verdict,
             "grade": findings.grade_of(doc) if experimental else None,

@@ -126,9 +126,30 @@ def cli(numerics):
     """
     from harness import numerics as modes
 
-    if numerics is not None:  # before any subcommand imports torch; worker processes inherit it
-        for note in modes.apply(numerics):
-            click.echo(f"elasticity: note: {note}", err=True)
+    # before any subcommand imports torch; worker processes inherit it (ELASTICITY_NUMERICS alone works too)
+    for note in modes.apply(numerics or modes.mode()):
+        click.echo(f"elasticity: note: {note}", err=True)
+
+
+class Int(click.ParamType):
+    """One integer, read as config fields are (ASCII digits: no ``1_6``, no other scripts' digits,
+    no float beyond 2^53), in [low, high] where given."""
+
+    name = "INTEGER"
+
+    def __init__(self, low: int | None = None, high: int | None = None):
+        self.low, self.high = low, high
+
+    def convert(self, value, param, ctx):
+        from harness import overrides, params
+
+        try:
+            number = overrides.read_integer(value if isinstance(value, int) else str(value).strip(), "value")
+        except ValueError as err:
+            self.fail(str(err).removeprefix("value: "), param, ctx)
+        if problem := params.Interval(int, self.low, self.high).check(number):
+            self.fail(f"{problem}, got {number}", param, ctx)
+        return number
 
 
 class Range(click.ParamType):
@@ -145,20 +166,25 @@ class Range(click.ParamType):
         text = str(value)
         if ":" not in text:
             return FLOATS.convert(text, param, ctx)
+        from harness import overrides, params
+
         parts = text.split(":")
         try:
             if len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] not in ("lin", "log")):
                 raise ValueError
-            start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
+            start, stop = (overrides.read_real(x.strip(), "value") for x in parts[:2])
+            n = overrides.read_integer(parts[2].strip(), "value")
         except ValueError:
-            self.fail(f"{text!r}: expected START:STOP:N or START:STOP:N:log", param, ctx)
+            self.fail(f"{text!r}: expected START:STOP:N or START:STOP:N:log (ASCII decimals)", param, ctx)
         if not (math.isfinite(start) and math.isfinite(stop)) or not 1 <= n <= 100_000:
             self.fail(f"{text!r}: finite START and STOP, 1 <= N <= 1e5", param, ctx)
-        if len(parts) == 4 and parts[3] == "log":
-            if start <= 0 or stop <= 0:
-                self.fail(f"{text!r}: a log range needs START, STOP > 0", param, ctx)
-            return tuple(float(x) for x in np.geomspace(start, stop, n))
-        return tuple(float(x) for x in np.linspace(start, stop, n))
+        if len(parts) == 4 and parts[3] == "log" and (start <= 0 or stop <= 0):
+            self.fail(f"{text!r}: a log range needs START, STOP > 0", param, ctx)
+        space = np.geomspace if len(parts) == 4 and parts[3] == "log" else np.linspace
+        out = tuple(float(x) for x in space(start, stop, n))
+        if problem := params.Grid(params.Interval(float), max_length=100_000).check(out):  # 2.6:2.6:3: equal rows
+            self.fail(f"{text!r} {problem}", param, ctx)
+        return out
 
 
 RANGE = Range()
@@ -292,11 +318,11 @@ def sim():
 @click.option("--alpha", type=REAL, required=True, help=f"Pareto tail index, {ALPHA_RANGE}.")
 @click.option("--k", "k", type=REAL, required=True, help=f"k = |D_1|/|D_2|, {K_RANGE}.")
 @click.option("--l", "l", type=REAL, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
-@click.option("--depth", type=int, default=16, show_default=True,
+@click.option("--depth", type=Int(), default=16, show_default=True,
               help=f"Tree depth d: M = 2^(d-1) leaves per dataset (2..{MAX_DEPTH}; memory grows as 2^d).")
-@click.option("--replicates", type=int, default=50, show_default=True,
+@click.option("--replicates", type=Int(), default=50, show_default=True,
               help=f"Independent draws (2..{_number(MAX_REPLICATES)}; 32 bytes kept per draw).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=Int(0), default=0, show_default=True,
               help="Seed of numpy's default_rng.")
 @click.option("--backend", type=click.Choice(["numpy", "jax"]), default="numpy", show_default=True,
               help="numpy: draws from numpy's default_rng (the reference; fastest on a CPU); jax: JAX draws, "
@@ -329,9 +355,9 @@ def sim_check(alpha, k, l, depth, replicates, seed, backend, as_json, results_ro
 @click.option("--l", "l", type=REAL, default=0.0, show_default=True, help=f"l = |D_3|/|D_2|, {L_RANGE}.")
 @click.option("--depths", type=INTS, default="8,10,12,14,16,18", show_default=True,
               help=f"Tree depths d (M = 2^(d-1) leaves; 2..{MAX_DEPTH}), comma-separated.")
-@click.option("--replicates", type=int, default=40, show_default=True,
+@click.option("--replicates", type=Int(), default=40, show_default=True,
               help=f"Draws per depth (2..{_number(MAX_REPLICATES)}).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=Int(0), default=0, show_default=True,
               help="Seed of numpy's default_rng.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @RESULTS
@@ -357,10 +383,10 @@ def sim_convergence(alpha, k, l, depths, replicates, seed, as_json, results_root
 @sim.command("huffman")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
               help="A .npy file with a probability vector.")
-@click.option("--random", "n_random", type=click.IntRange(min=1, max=MAX_RANDOM_SYMBOLS),
+@click.option("--random", "n_random", type=Int(1, MAX_RANDOM_SYMBOLS),
               help=f"Instead of --file: N probabilities drawn from a flat Dirichlet (N <= "
                    f"{_number(MAX_RANDOM_SYMBOLS)}: about 4 GB of memory at the limit).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for --random.")
+@click.option("--seed", type=Int(0), default=0, show_default=True, help="Seed for --random.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def sim_huffman(path, n_random, seed, as_json):
     """Huffman expected length (bits), entropy, Kraft sum and the arithmetic-coding length.
@@ -378,8 +404,8 @@ def sim_huffman(path, n_random, seed, as_json):
 
 @sim.command("tree")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--vocab-size", type=int, default=2, show_default=True, help="Token ids lie in [0, V).")
-@click.option("--depth", type=int, default=None,
+@click.option("--vocab-size", type=Int(), default=2, show_default=True, help="Token ids lie in [0, V).")
+@click.option("--depth", type=Int(), default=None,
               help="Prune to this many layers (root = layer 1) [default: no pruning].")
 @click.option("--sizes", type=FLOATS, default=None,
               help="Mixture weights |D_j|, one per file [default: the files' response counts].")
@@ -400,8 +426,8 @@ def sim_tree(files, vocab_size, depth, sizes, as_json):
 
 @sim.command("fit")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--vocab-size", type=int, default=2, show_default=True, help="For token files.")
-@click.option("--depth", type=int, default=None, help="Prune the tree first (layers, root = 1).")
+@click.option("--vocab-size", type=Int(), default=2, show_default=True, help="For token files.")
+@click.option("--depth", type=Int(), default=None, help="Prune the tree first (layers, root = 1).")
 @click.option("--masses", is_flag=True, help="PATH is a .npy of masses, not token sequences.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def sim_fit(path, vocab_size, depth, masses, as_json):
@@ -465,7 +491,7 @@ def _real_model_options(command):
         click.option("--columns", default="", metavar="WANTED=FOUND,...",
                      help="Column mapping when the files name the format's columns otherwise "
                           "(e.g. text=review,label=sentiment)."),
-        click.option("--lora-rank", type=click.IntRange(min=0), default=None,
+        click.option("--lora-rank", type=Int(0), default=None,
                      help="0: full fine-tuning; r > 0: LoRA of rank r on every linear layer (merged "
                           "after each stage) [default: the preset's, 0]."),
         click.option("--trust-remote-code", is_flag=True, help="Allow code shipped with the model to run."),
@@ -491,7 +517,7 @@ def _experiment_options(shard: str):
         click.option("--shard", default=None,
                      help=f"i/N: run only {shard}, for several machines or processes on one results "
                           f"folder [default: a Slurm array task's index, else 0/1]."),
-        click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+        click.option("--workers", type=Int(1, 64), default=1, show_default=True,
                      help="Worker processes on this machine (each one torch thread); they share the "
                           "cells of this shard."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
@@ -509,12 +535,7 @@ def _config(experiment: str, preset: str, config_file, assignments, **real):
     base = presets.get(experiment, preset)
     if config_file is not None:
         base = overrides.load_yaml(type(base), config_file)
-    options = overrides.given(**real)
-    twice = sorted({o.partition("=")[0] for o in options} & {str(a).partition("=")[0].strip() for a in assignments})
-    if twice:  # which one would win is a guess: refuse rather than run the other silently
-        raise click.UsageError(f"{twice[0]} is given both as --{twice[0].replace('_', '-')} and as --set "
-                               f"{twice[0]}=...; give it once")
-    return overrides.with_overrides(base, [*options, *assignments])
+    return overrides.with_overrides(base, overrides.combined(overrides.given(**real), assignments))
 
 
 def _prefix(preset: str, config_file) -> str:
@@ -542,8 +563,9 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
 
         grade = findings.grade_of(result)
         if grade.startswith("smoke"):
-            click.echo(f"[{grade}] {findings.seed_count(result)} seeds (evidence needs {findings.MIN_SEEDS} or "
-                       f"more, and not the micro preset)")
+            least = findings.MIN_SEEDS.get(experiment, findings.MIN_SEEDS["default"])
+            click.echo(f"[{grade}] {findings.seed_count(result)} seeds (evidence needs {least} or more, and not "
+                       f"the micro preset)")
         elif grade != "evidence":
             click.echo(f"[{grade}]")
         click.echo(f"saved {outcome.path}")
@@ -714,7 +736,7 @@ def theorem(preset, config_file, assignments, results_root, run_id, shard, worke
               help="Whose world: any experiment's preset (elasticity config list).")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Override a world field (content_vocab=4, law=pareto, zipf_s=1.5, ...).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The run seed's world.")
+@click.option("--seed", type=Int(0), default=0, show_default=True, help="The run seed's world.")
 @click.option("--pretrain", is_flag=True,
               help="Also pre-train a model on D_pre (the preset's size, steps and learning rate) and report "
                    "what it reaches: excess code length per dataset and the share of the structure captured.")
@@ -810,8 +832,9 @@ def export(run_dir, fmt, what, out, force, partial, with_config):
 @click.option("--report", "with_report", is_flag=True,
               help="Also write the report (index.html + report.md) into OUT/report [default: RESULTS_DIR/report].")
 def figures(results_dir, out, with_report):
-    """Build every figure there are results for under RESULTS_DIR (PNG + PDF + caption),
-    from the saved result files only; prints which were skipped and why (and the command that
+    """Build every figure there are results for under RESULTS_DIR (PNG + PDF + caption, and an
+    index page, OUT/index.html, with every figure and its caption), from the saved result files
+    only; prints which were skipped and why (and the command that
     makes what is missing)."""
     from figures.build import build_all
 
@@ -824,6 +847,7 @@ def figures(results_dir, out, with_report):
         click.echo(f"skipped {item['figure']}: {item['reason']}" + (f" (make it: {item['make']})" if item["make"]
                                                                      else ""))
     click.echo(f"{len(built)} figures in {out or results_dir / 'figures'}, {len(skipped)} skipped")
+    click.echo(f"index: {(out or results_dir / 'figures') / 'index.html'}")
     if with_report:
         from elasticity import report
 
@@ -849,7 +873,7 @@ def runs_command(results_dir, as_json):
 @cli.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
 @click.option("--json", "as_json", is_flag=True, help="Print every file checked as a JSON list.")
-@click.option("--rerun", "rerun_seeds", type=click.IntRange(min=1), default=None, metavar="N",
+@click.option("--rerun", "rerun_seeds", type=Int(1), default=None, metavar="N",
               help="RESULTS_DIR is one finished run (resist or counterfactual): recompute its first N seeds here, "
                    "in the run's numerics mode, and print per seed the committed and rerun effect, whether they "
                    "are bit-identical and, if not, whether the rerun lies in the run's 95% interval; exit "
@@ -882,7 +906,7 @@ def verify(results_dir, as_json, rerun_seeds):
               help="quick: every figure on small runs; full: the cpu-full sweep, the quick presets of every "
                    "variant, resist with 30 seeds and the counterfactual cpu-standard (README: measured times).")
 @RESULTS
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+@click.option("--workers", type=Int(1, 64), default=2, show_default=True,
               help="Worker processes for the experiments (one torch thread each).")
 def reproduce(preset, results_root, workers):
     """Run the audit, the theory curves, the simulation checks and the synthetic-world
@@ -891,6 +915,34 @@ def reproduce(preset, results_root, workers):
     from elasticity import reproduce as plan
 
     plan.run(preset, results_root, echo=click.echo, workers=workers)
+
+
+@cli.group()
+def bench():
+    """Timing benchmarks, measured side by side in one run."""
+
+
+@bench.command("ensemble")
+@click.option("--members", type=Int(1, 4096), default=48, show_default=True, help="Models trained (E).")
+@click.option("--steps", type=Int(1, 100_000), default=20, show_default=True,
+              help="Optimizer steps of each model.")
+@click.option("--seed", type=Int(0), default=0, show_default=True,
+              help="Member e: model seed and data-order seed S + e.")
+@click.option("--batch-size", type=Int(1, 65_536), default=None,
+              help="Rows per step [default: the pre-training preset's, 128].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_ensemble(members, steps, seed, batch_size, as_json):
+    """Train E tiny models N steps as a loop of HF models (trajectory.pretrain, one at a time)
+    and as one ensemble (empirical.ensemble), one torch thread, best of 3 each; print both
+    times, their ratio per model-step and the largest relative parameter difference."""
+    from empirical.bench_ensemble import bench_ensemble as run
+
+    result = run(members, steps, seed, batch_size=batch_size)
+    _show(as_json, result, lambda r: (
+        f"{r['members']} members x {r['steps']} steps (batch {r['batch_size']}, {r['threads']} thread, best of "
+        f"{r['repeats']}): loop {r['loop_seconds']:.2f} s, ensemble {r['ensemble_seconds']:.2f} s, ratio "
+        f"{r['ratio']:.2f}x per model-step; max relative parameter difference {r['max_rel_param_diff']:.1e} "
+        f"(per tensor, norm), {r['max_rel_entry_diff']:.1e} (largest entry)"))
 
 
 def main(argv=None) -> int:

@@ -156,7 +156,7 @@ def _ci(stat: dict, digits: int = 4) -> str:
     return interval(stat, digits)
 
 
-def _p(p: float | None) -> str:
+def p_text(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.2g}"
 
 
@@ -166,7 +166,7 @@ def verdict_line(doc: dict) -> str:
     ci90 = "n/a" if eq["ci90"] is None else f"[{eq['ci90'][0]:+.3f}, {eq['ci90'][1]:+.3f}]"
     sign = f" ({'above' if e['mean'] > 0 else 'below'} 0)" if doc["verdict"].startswith("significant") else ""
     return (f"{doc['verdict']}{sign}: {_cell(e, 3)}, 90% {ci90} within +-{doc['sesoi']:g}? "
-            f"{'yes' if eq['within_margin'] else 'no'}; one-sided p {_p(eq['p_one_sided'])}")
+            f"{'yes' if eq['within_margin'] else 'no'}; one-sided p {p_text(eq['p_one_sided'])}")
 
 
 def replication_line(chances: dict | None) -> str:
@@ -242,7 +242,7 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
             ["equivalence (90% interval)",
              "n/a" if eq["ci90"] is None else f"[{eq['ci90'][0]:.4f}, {eq['ci90'][1]:.4f}]",
              f"inside +-{doc['sesoi']:g} (the smallest effect of interest): {'yes' if eq['within_margin'] else 'no'}; "
-             f"TOST p = {_p(eq['p_tost'])}; one-sided p of the sign = {_p(eq['p_one_sided'])}"],
+             f"TOST p = {p_text(eq['p_tost'])}; one-sided p of the sign = {p_text(eq['p_one_sided'])}"],
             ["a same-size rerun would read", replication_line(doc["replication"]),
              "plug-in: if the true effect and spread were the observed ones"],
             ["minimal detectable effect", "n/a" if doc["minimal_detectable_effect"] is None
@@ -253,7 +253,7 @@ def counterfactual_table(run_id: str, doc: dict) -> tuple[str, list[str], list[l
     dm = doc["dose_matched_probability"]
     rows.append([f"dose-matched, probability units ({window})", _cell(dm),
                  f"secondary: the same window when every arm sees the same alignment examples; Holm p = "
-                 f"{_p(dm['p_holm'])}"])
+                 f"{p_text(dm['p_holm'])}"])
     adj = doc["adjusted_effect"]
     means = ", ".join(f"{k} {v:+.3f}" for k, v in adj.get("covariate_means", {}).items())
     rows.append(["effect adjusted for dose and start", _cell(adj),

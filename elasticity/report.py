@@ -22,6 +22,7 @@ from figures.build import MAKES
 from harness import store
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
+GLOSSARY = ERRATA.parent / "glossary.md"  # every symbol and term the report prints, in plain words
 
 
 # each experiment's table as the report shows it (``elasticity export --table summary`` writes the same
@@ -107,25 +108,65 @@ def write(root, built: list[dict], skipped: list[dict], figures_dir=None, title:
     for item in skipped:
         item.setdefault("make", MAKES.get(item["figure"].split("/")[0].split(" ")[0], ""))  # tables skipped here
     errata = _errata_body(ERRATA.read_text()) if ERRATA.is_file() else None
+    linked = _copy_glossary(out)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = title or "Alignment elasticity: theory and experiment"
-    md = _markdown(title, stamp, found, parts, skipped, errata, Path(os.path.relpath(figures_dir, out)))
-    page = _html(title, stamp, found, parts, skipped, errata, figures_dir)
+    rel = Path(os.path.relpath(figures_dir, out))
+    index = rel / "index.html" if (figures_dir / "index.html").is_file() else None  # written by figures.index
+    md = _markdown(title, stamp, found, parts, skipped, errata, rel, linked, index)
+    page = _html(title, stamp, found, parts, skipped, errata, figures_dir, linked, index)
     store.atomic_write_text(out / "report.md", md)
     store.atomic_write_text(out / "index.html", page)
     return out / "index.html", out / "report.md"
 
 
+def _copy_glossary(out: Path) -> bool:
+    """docs/glossary.md copied beside the report (as .md and rendered .html), so the report's link
+    survives the report being moved or mailed; False where the repository has no glossary."""
+    if not GLOSSARY.is_file():
+        return False
+    text = GLOSSARY.read_text()
+    store.atomic_write_text(out / "glossary.md", text)
+    store.atomic_write_text(out / "glossary.html", "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+                            "<title>Glossary</title></head><body>" + _markdown_to_html(text) + "</body></html>\n")
+    return True
+
+
+GLOSSARY_WORDS = "Symbols and terms (k, l, Q1, Q2, f, alpha, beta, gamma_j, SESOI, operating point, valid mass)"
+
+
+def _glossary_line(linked: bool, href: str) -> tuple[str, str]:
+    """(markdown, html) of the sentence that sends a reader to the glossary."""
+    if not linked:
+        text = f"{GLOSSARY_WORDS} are defined in docs/glossary.md in the repository."
+        return text, html.escape(text)
+    return (f"{GLOSSARY_WORDS} are defined in the glossary, [docs/glossary.md]({href}.md).",
+            f"{html.escape(GLOSSARY_WORDS)} are defined in the glossary, <a href='{href}.html'>docs/glossary.md</a>.")
+
+
 def _errata_body(text: str) -> str:
     """docs/errata.md under the report's "Errata" heading: its title dropped, its headings one
-    level down (## -> ###), its audit table dropped (the audit section shows it)."""
+    level down (## -> ###), its copy of the audit table dropped (the audit section shows it);
+    every other table (the k*(alpha) boundary) kept whole."""
     lines = text.splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
-    body = [line for line in lines if not line.startswith("|")]
+    body, skipping = [], False
+    for line in lines:
+        if not line.startswith("|"):
+            skipping = False
+        elif not body or not body[-1].startswith("|"):  # a table's header line decides for the whole table
+            skipping = skipping or _is_audit_table(line)
+        if not skipping:
+            body.append(line)
     return "\n".join(f"#{line}" if line.startswith("#") else line for line in body).replace(
         "(`tests/test_audit.py` checks that this table matches the audit's current output.)",
         "(The table is in the audit section above.)")
+
+
+def _is_audit_table(header: str) -> bool:
+    """The audit's own table, by its header row (render.audit_table's columns)."""
+    return [c.strip() for c in header.strip("|").split("|")][:2] == ["claim", "what the paper says"]
 
 
 def _caption(section: Section, entry: dict) -> str:
@@ -138,8 +179,10 @@ def _contents(parts: list[Section], skipped, errata) -> list[tuple[str, str]]:
     return out + ([("Skipped", "skipped")] if skipped else []) + ([("Errata", "errata")] if errata else [])
 
 
-def _markdown(title, stamp, found, parts, skipped, errata, rel: Path) -> str:
-    lines = [f"# {title}", "", f"Built {stamp} from saved results.", "", "## Findings", ""]
+def _markdown(title, stamp, found, parts, skipped, errata, rel: Path, linked: bool = False, index=None) -> str:
+    lines = [f"# {title}", "", f"Built {stamp} from saved results. {_glossary_line(linked, 'glossary')[0]}"
+             + (f" Every figure with its PDF: [the figure index]({index})." if index else ""), "",
+             "## Findings", ""]
     lines += [f"- **[{r['grade']}]** {r['claim']} ({findings.run_label(r)}): **{r['verdict']}**; "
               f"{r['effect']}; {r['control']}" for r in found] or ["- no finished results"]
     lines += ["", "## Contents", ""]
@@ -177,7 +220,7 @@ def _markdown_to_html(text: str) -> str:
     return MarkdownIt("commonmark").enable("table").render(text)
 
 
-def _html(title, stamp, found, parts, skipped, errata, figures_dir: Path) -> str:
+def _html(title, stamp, found, parts, skipped, errata, figures_dir: Path, linked: bool = False, index=None) -> str:
     esc = html.escape
     out = [
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
@@ -185,7 +228,8 @@ def _html(title, stamp, found, parts, skipped, errata, figures_dir: Path) -> str
         "img{max-width:100%}table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}code,pre{background:#f4f4f4}"
         "pre{white-space:pre-wrap;padding:1em}figure{margin:2em 0}</style></head><body>",
-        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results.</p>",
+        f"<h1>{esc(title)}</h1><p>Built {esc(stamp)} from saved results. {_glossary_line(linked, 'glossary')[1]}"
+        + (f" Every figure with its PDF: <a href='{esc(str(index))}'>the figure index</a>." if index else "") + "</p>",
         "<section id='findings'><h2>Findings</h2><ul>",
         *(f"<li><b>[{esc(r['grade'])}]</b> {esc(r['claim'])} ({esc(findings.run_label(r))}): "
           f"<b>{esc(r['verdict'])}</b>; {esc(r['effect'])}; {esc(r['control'])}</li>" for r in found),

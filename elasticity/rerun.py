@@ -41,6 +41,10 @@ def _protocol(doc: dict):
     else:
         raise ValueError(f"--rerun applies to resist and counterfactual runs (a per-seed effect and its "
                          f"interval); this is a {experiment} run")
+    version = getattr(protocol, "protocol_version", None)
+    if version is not None and doc.get("protocol_version", 1) != version:
+        raise ValueError(f"--rerun: the run was made by protocol version {doc.get('protocol_version', 1)}; this "
+                         f"code runs version {version}, which computes other quantities; rerun the whole run instead")
     if store.fingerprint(protocol.config.as_dict()) != doc["fingerprint"]:
         raise ValueError("--rerun: the stored configuration no longer rebuilds to its fingerprint (the code's "
                          "fields changed since the run); rerun the whole run instead")

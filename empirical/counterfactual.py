@@ -42,7 +42,7 @@ import numpy as np
 
 from empirical import measure, statistics, trajectory
 from empirical.world import World, information
-from harness.configs import CounterfactualConfig
+from harness.configs import MIN_WINDOW_STEPS, CounterfactualConfig
 from harness.records import one
 
 PRE_STREAM, PLACEBO_STREAM, ALIGN_STREAM, PERTURB_STREAM = 10, 11, 12, 13
@@ -356,7 +356,7 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
            "effect": {**_short(primary), "n_seeds": primary["n"], "units": e.units, "per_seed": primary["per_seed"],
                       "alignment": e.alignment, "second_lr": e.second_lr},
            "primary_endpoint": {"q2": list(e.q2), "units": e.units, "alignment": e.alignment,
-                                "second_lr": e.second_lr, "optimizer_steps": [q / c.second_batch for q in e.q2]},
+                                "second_lr": e.second_lr, "optimizer_steps": [c.steps_at(q) for q in e.q2]},
            "sesoi": c.sesoi,
            "equivalence": {k: equivalence[k] for k in ("ci90", "within_margin", "p_tost", "p_one_sided")},
            "replication": statistics.replication(primary, c.sesoi, controls["in_window_detected"]),
@@ -374,17 +374,21 @@ def summarize(c: CounterfactualConfig, records: dict) -> tuple[dict, dict]:
 
 def _per_seed(c, records, top: dict, low: str, high: str) -> list[dict]:
     """Every per-seed value the verdict reads, long form (seed, quantity, anchor_beta, value):
-    the primary effect, what each anchor adds in the window, the dose effect and the covariates;
-    with ``excluded`` for seeds the pre-declared rule left out. Enough to recompute the verdict."""
-    rows = []
+    for every seed whether each extreme arm reached the target and its primary effect (``excluded``
+    marks the seeds the pre-declared rule left out), and for the seeds the verdict reads what
+    each anchor adds in the window, the dose effect and the covariates. Enough to recompute the
+    exclusions and the verdict."""
+    rows, e = [], c.primary_endpoint
 
     def add(seed, quantity, value, anchor_beta=None):
         rows.append({"seed": seed, "quantity": quantity, "anchor_beta": anchor_beta, "value": value,
                      "excluded": seed in top["excluded_seeds"]})
 
     for s in c.seeds:
-        if str(s) in top["effect"]["per_seed"]:
-            add(s, "primary", top["effect"]["per_seed"][str(s)])
+        pair = [records[cell_key(s, arm)] for arm in (low, high)]
+        for name, record in zip(("low", "high"), pair, strict=True):
+            add(s, f"reached target ({name} arm)", float(record["align"]["target"]["reached_target"]))
+        add(s, "primary", _window(c, *pair, lambda r: path(r, e.alignment, e.second_lr)))
         for row in top["positive_controls"]["in_window"]:
             if str(s) in row["per_seed"]:
                 add(s, "anchor added", row["per_seed"][str(s)], row["anchor_beta"])
@@ -416,19 +420,18 @@ def _reading(c: CounterfactualConfig, endpoint) -> CounterfactualConfig:
     return out
 
 
-MIN_WINDOW_STEPS = 8  # below, a window is a few sign-like AdamW steps, not a fine-tuning curve
+def min_window_q2(c: CounterfactualConfig) -> int | None:
+    """The smallest Q2 of the grid a primary window may use (MIN_WINDOW_STEPS optimizer steps in)."""
+    return min((q for q in c.q2 if c.steps_at(q) >= MIN_WINDOW_STEPS), default=None)
 
 
-def min_window_q2(c: CounterfactualConfig) -> int:
-    """The smallest Q2 a primary window may use: MIN_WINDOW_STEPS optimizer steps of the perturbation."""
-    return MIN_WINDOW_STEPS * c.second_batch
-
-
-def choose_window(scan: list[dict], min_q2: int = 1) -> int | None:
+def choose_window(scan: list[dict], min_q2: int | None = 1) -> int | None:
     """The pre-declared rule for the primary window, applied to calibration seeds: the earliest Q2
     of at least ``min_q2`` at which some anchor strength of the grid is detected with an added
     effect of at least the margin. Earlier windows are less noisy but a control cannot be seen
     there, and a window where no control can be seen cannot support a verdict of "equivalent"."""
+    if min_q2 is None:
+        return None
     return next((row["q2"] for row in scan
                  if row["q2"] >= min_q2 and any(c["at_least_sesoi"] for c in row["controls"])), None)
 

@@ -158,45 +158,57 @@ def _rotary_tables(shape: LlamaShape, length: int, dtype, device) -> tuple[torch
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """HF's apply_rotary_pos_emb for one tensor [..., T, head_dim]."""
-    first, second = x.chunk(2, dim=-1)
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # no-op but under autocast (q, k in bf16)
-    return x * cos + torch.cat([-second, first], dim=-1) * sin
+def _rotate_half_rows(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """Rows of a projection [E, heads * hd, H] permuted so that its output is HF's
+    rotate_half(output) = cat(-x2, x1) per head: rotating the (small) weight instead of the
+    (large) activations saves two copies of every query and key per layer."""
+    members, rows, hidden = weight.shape
+    w = weight.view(members, heads, 2, rows // heads // 2, hidden)
+    return torch.cat([-w[:, :, 1:], w[:, :, :1]], dim=2).view(members, rows, hidden)
 
 
 def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch.Tensor:
-    """Causal multi-head self-attention; x [E, B*T, H] -> [E, B*T, H]."""
+    """Causal multi-head self-attention with rotary positions; x [E, B*T, H] -> [E, B*T, H].
+    Three matmuls give [q, k], [rotate_half(q), rotate_half(k)] and v, each contiguous (slices
+    of one fused output cost a zero-filled copy each in the backward); then the rotary
+    embedding, q cos + rotate_half(q) sin (HF's apply_rotary_pos_emb), is one fused multiply-add
+    for q and k together."""
     members = x.shape[0]
-    qkv_weight = torch.cat([params[prefix + f"self_attn.{n}_proj.weight"] for n in "qkv"], dim=1)
-    qkv = _linear(x, qkv_weight)  # one matmul for q, k and v: [E, B*T, 3H]
-    # [E, B, T, 3, heads, hd] -> 3 x [E*B, heads, T, hd]
-    qkv = qkv.view(members, batch, length, 3, shape.heads, shape.head_dim).permute(3, 0, 1, 4, 2, 5)
-    q, k, v = (t.reshape(members * batch, shape.heads, length, shape.head_dim) for t in qkv.unbind(0))
-    cos, sin = rope
-    out = F.scaled_dot_product_attention(_rotate(q, cos, sin), _rotate(k, cos, sin), v, is_causal=True)
-    out = out.view(members, batch, shape.heads, length, shape.head_dim).permute(0, 1, 3, 2, 4)
-    return _linear(out.reshape(members, batch * length, shape.hidden), params[prefix + "self_attn.o_proj.weight"])
+    q_w, k_w, v_w = (params[prefix + f"self_attn.{n}_proj.weight"] for n in "qkv")
+    qk_w = torch.cat([q_w, k_w], dim=1)
+    rotated_w = torch.cat([_rotate_half_rows(q_w, shape.heads), _rotate_half_rows(k_w, shape.heads)], dim=1)
+    rows = (members * batch, length * 2 * shape.hidden)  # a sequence's q and k in one contiguous row
+    qk, rotated = _linear(x, qk_w).view(rows), _linear(x, rotated_w).view(rows)
+    # the tables tiled to one such row, [T * 2 * H], so that the multiply broadcasts over rows
+    # only (a [T, 1, 1, hd] table against [E*B, T, 2, heads, hd] was a few percent slower)
+    cos, sin = (t.to(qk.dtype)[:, None, :].expand(length, 2 * shape.heads, shape.head_dim).reshape(-1) for t in rope)
+    rotary = torch.addcmul(qk * cos, rotated, sin).view(members * batch, length, 2, shape.heads, shape.head_dim)
+    q, k = rotary.transpose(1, 3).unbind(2)  # [E*B, heads, T, hd]
+    v = _linear(x, v_w).view(members * batch, length, shape.heads, shape.head_dim).transpose(1, 2)
+    attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [E*B, heads, T, hd]
+    attended = attended.transpose(1, 2).reshape(members, batch * length, shape.hidden)
+    return _linear(attended, params[prefix + "self_attn.o_proj.weight"])
 
 
 def _mlp(x, params, prefix) -> torch.Tensor:
-    """down(silu(gate x) * up x), gate and up in one matmul."""
-    gate_up = _linear(x, torch.cat([params[prefix + "mlp.gate_proj.weight"], params[prefix + "mlp.up_proj.weight"]],
-                                   dim=1))
-    gate, up = gate_up.chunk(2, dim=-1)
+    """down(silu(gate x) * up x); gate and up as two matmuls, each output contiguous (one fused
+    matmul whose strided halves feed silu was not faster, A/B in one process)."""
+    gate = _linear(x, params[prefix + "mlp.gate_proj.weight"])
+    up = _linear(x, params[prefix + "mlp.up_proj.weight"])
     return _linear(F.silu(gate) * up, params[prefix + "mlp.down_proj.weight"])
 
 
 def _embed(embed: torch.Tensor, ids: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
     """Rows of each member's embedding [E, V, H] for ids [E, N] -> [E, N, H]. As HF's
     nn.Embedding(padding_idx), the padding row receives no gradient through the lookup (it still
-    does as the tied output head)."""
+    does as the tied output head): the lookup reads a copy of the table whose padding row is
+    detached (the table is small; the activations are not)."""
     members, vocab, hidden = embed.shape
-    offsets = torch.arange(members, device=ids.device)[:, None] * vocab
-    x = F.embedding(ids + offsets, embed.reshape(members * vocab, hidden))
     if padding_idx is not None:
-        x = torch.where((ids == padding_idx)[..., None], x.detach(), x)
-    return x
+        is_pad = (torch.arange(vocab, device=embed.device) == padding_idx)[None, :, None]
+        embed = torch.where(is_pad, embed.detach(), embed)
+    offsets = torch.arange(members, device=ids.device)[:, None] * vocab
+    return F.embedding(ids + offsets, embed.reshape(members * vocab, hidden))
 
 
 def _forward_members(params, input_ids, shape: LlamaShape) -> torch.Tensor:
@@ -216,14 +228,27 @@ def _forward_members(params, input_ids, shape: LlamaShape) -> torch.Tensor:
     return logits.view(members, batch, length, shape.vocab)
 
 
-def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, shape: LlamaShape) -> torch.Tensor:
+def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, shape: LlamaShape, *,
+                   member_chunk: int | None = None) -> torch.Tensor:
     """Next-token logits. Without a member axis: ``input_ids`` [B, T] -> [B, T, vocab]; with
     one (every parameter [E, ...]): ``input_ids`` [E, B, T] -> [E, B, T, vocab], member e's rows
-    through member e's weights. Causal attention; padding, if any, on the right."""
+    through member e's weights. Causal attention; padding, if any, on the right.
+
+    ``member_chunk``: run the members in groups of this many (same result): on a CPU a group's
+    activations stay in cache (E = 48 tiny members at once spill every elementwise pass to
+    memory); default all at once (a GPU wants the largest kernels)."""
     embed = params[EMBED]
     if input_ids.dim() == 2 and embed.dim() == 2:
         return _forward_members({n: p[None] for n, p in params.items()}, input_ids[None], shape)[0]
-    if input_ids.dim() == 3 and embed.dim() == 3 and input_ids.shape[0] == embed.shape[0]:
+    if not (input_ids.dim() == 3 and embed.dim() == 3 and input_ids.shape[0] == embed.shape[0]):
+        raise ValueError(f"input_ids {tuple(input_ids.shape)} do not match the embedding {tuple(embed.shape)}: "
+                         "[B, T] for a single model, [E, B, T] for E members")
+    if member_chunk is None or member_chunk >= input_ids.shape[0]:
         return _forward_members(params, input_ids, shape)
-    raise ValueError(f"input_ids {tuple(input_ids.shape)} do not match the embedding {tuple(embed.shape)}: "
-                     "[B, T] for a single model, [E, B, T] for E members")
+    if member_chunk < 1:
+        raise ValueError(f"member_chunk must be >= 1, got {member_chunk}")
+    # split, not slicing: split's backward is one concatenation per parameter, no zero fill per chunk
+    pieces = {n: p.split(member_chunk) for n, p in params.items()}
+    groups = [{n: pieces[n][g] for n in params} for g in range(len(pieces[EMBED]))]
+    return torch.cat([_forward_members(tree, ids, shape)
+                      for tree, ids in zip(groups, input_ids.split(member_chunk), strict=True)])

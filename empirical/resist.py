@@ -292,8 +292,23 @@ def valid_mass(records: list[dict]) -> dict:
     return {"threshold": MIN_VALID_MASS, "min": low, "at": at, "per_seed_min": per_seed,
             "seeds_below": sorted(int(s) for s, v in per_seed.items() if v < MIN_VALID_MASS),
             "theta_min": theta_low, "theta_at": theta_at,
+            "theta_below": sorted({(arm, seed) for v, seed, arm, _ in thetas if v < MIN_VALID_MASS}),
             "by_arm": {arm: {model: {"min": min(v), "mean": sum(v) / len(v)} for model, v in models.items()}
                        for arm, models in by_model.items()}}
+
+
+def _theta_warning(v: dict) -> str:
+    """Where a theta is under the threshold: the paths learn from its samples and are measured on
+    its law, both renormalized over well-formed responses, so they stay in the regime; the theta
+    itself writes malformed responses, which the control was meant to exclude. Said, per arm."""
+    if not v["theta_below"]:
+        return ""
+    counts = {}
+    for arm, _ in v["theta_below"]:
+        counts[arm] = counts.get(arm, 0) + 1
+    each = ", ".join(f"{arm} in {n} seeds" for arm, n in sorted(counts.items()))
+    return (f"; BELOW {v['threshold']:g} ({each}): those thetas write malformed responses, and what the paths "
+            f"learn from and are measured on is their law renormalized over well-formed ones")
 
 
 def verdict_lines(metrics: dict) -> list[str]:
@@ -313,7 +328,7 @@ def verdict_lines(metrics: dict) -> list[str]:
     lines = [f"valid mass after a path: lowest {v['min']:.4f} over every seed, arm and path ({where(v['at'])}); "
              f"{regime}",
              f"valid mass of theta_1..3 (the paths' starts and teachers, renormalized): lowest {v['theta_min']:.4f} "
-             f"({where(v['theta_at'])})"]
+             f"({where(v['theta_at'])})" + _theta_warning(v)]
     primary = metrics["primary_distance"]["name"]
     for quantity in QUANTITIES:
         for pair in PAIRS:

@@ -1,11 +1,12 @@
 """Build every figure there are results for; say which were skipped and why.
 
 Plot functions return (name, figure, caption) and touch no backend; this module saves them
-(``style.save``: PNG, PDF and a JSON caption with the command that made the result)."""
+(``style.save``: PNG, PDF and a JSON caption with the command that made the result) and writes
+the index page (``figures.index``: index.html, every figure with its caption)."""
 
 from pathlib import Path
 
-from figures import counterfactual, experiments, simulation, style, theorem, theory
+from figures import counterfactual, experiments, index, simulation, style, theorem, theory
 from figures.results import ResultError, command, load
 from harness import store
 
@@ -78,11 +79,13 @@ def check_out(out) -> None:
 
 def build_all(root, out=None) -> tuple[list[dict], list[dict]]:
     """(saved entries, skipped) for the results under ``root``; figures go to ``out`` (default
-    root/figures), never into a run folder."""
+    root/figures), with their index page (index.html), never into a run folder."""
     out = Path(out) if out else Path(root) / "figures"
     check_out(out)
     made, skipped = figures(root)
-    return [style.save(fig, out, name, caption, cmd) for name, fig, caption, cmd in made], skipped
+    saved = [style.save(fig, out, name, caption, cmd) for name, fig, caption, cmd in made]
+    index.write(out, saved, skipped)
+    return saved, skipped
 
 
 def _try(make, name, made, skipped):

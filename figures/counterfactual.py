@@ -22,37 +22,84 @@ def _band(ax, x, stats_rows, color, label, marker="o"):
 
 
 def _effect(run_id, doc):
-    m = doc["metrics"]
+    m, e = doc["metrics"], doc["primary_endpoint"]
     n = doc["effect"]["n_seeds"]
-    fig, ax = style.new(2, width=10.5, height=3.8)
+    fig, ax = style.new(2, width=10.5, height=4.4)
     series_rows = m["effects"][0]["by_q2"]
     for j, key in enumerate(("probability", "logit")):
         series = [entry for entry in m["effects"] if entry["units"] == key]
         for i, entry in enumerate(series):
             rows = entry["by_q2"]
-            _band(ax[0, j], [r["q2"] for r in rows], rows, style.shade(i, len(series)),
+            color = style.shade(i, len(series))
+            _band(ax[0, j], [r["q2"] for r in rows], rows, color,
                   f"{entry['alignment']}-matched alignment, lr {entry['second_lr']!r}", "os^v"[i % 4])
+            _seed_points(ax[0, j], rows, e["q2"], color, i, len(series))
         ax[0, j].axhline(0, color="k", lw=0.8)
-        for i, q in enumerate(doc["primary_endpoint"]["q2"]):  # labelled once, on the legend's axes
-            ax[0, j].axvline(q, color="grey", ls=":", lw=1,
-                             label="the declared primary window" if i == 0 and j == 1 else None)
-        _log_ticks(ax[0, j], [r["q2"] for r in series_rows])
+        grid = [r["q2"] for r in series_rows]
+        _log_ticks(ax[0, j], grid)
+        ax[0, j].set_xlim(min(grid) / 1.3, max(grid) * 1.3)  # room for the window and the endpoint at the ends
+        _window(ax[0, j], e["q2"], label=j == 1)
+        if key == e["units"]:  # the margin and the verdict's own estimate live in the primary units
+            _margin_and_primary(ax[0, j], doc)
         ax[0, j].set(xlabel=r"$Q_2$ (perturbation examples seen)",
-                     ylabel=rf"drop({m['low_arm']}) $-$ drop({m['high_arm']}), {key}",
-                     title=f"{key} units; above 0: elasticity")
-    style.legend_outside(fig, ax[0, 1])
+                     ylabel=f"drop({m['low_arm']}) $-$ drop({m['high_arm']}) ({key})",
+                     title=f"{key} units" + (" (the primary endpoint's)" if key == e["units"] else ""))
+    style.question(fig, f"Does the low-f arm ({m['low_arm']}) lose more of its alignment than the high-f arm "
+                 f"({m['high_arm']})? Above 0: elasticity")
+    style.legend_outside(fig, list(ax[0]))
+    window = ", ".join(str(q) for q in e["q2"])
+    steps = ", ".join(f"{s:g}" for s in e.get("optimizer_steps", []))
     caption = (f"Counterfactual pre-training ({run_id}): per seed, how much more score the low-f arm "
-               f"({m['low_arm']}) loses than the high-f arm ({m['high_arm']}) under the same perturbation; "
-               + (f"mean and 95% band over {n} seeds, paired by seed. " if n >= style.MIN_BAND_SEEDS else
-                  f"mean of {n} seeds, paired by seed (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test). ")
-               + f"Above 0: elasticity (the pre-training data "
-               f"pulls back). Verdict: {doc['verdict']}.")
+               f"({m['low_arm']}) loses than the high-f arm ({m['high_arm']}) under the same perturbation, paired "
+               f"by seed; "
+               + (f"mean and 95% band over {n} seeds. " if n >= style.MIN_BAND_SEEDS else
+                  f"mean of {n} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test). ")
+               + f"Dots: every seed's own difference at the declared primary window (shaded, Q2 = {window}"
+               + (f", {steps} optimizer steps" if steps else "") + "). "
+               f"In the {e['units']} panel, the orange band is the equivalence margin +-{doc['sesoi']:g} and the "
+               f"black diamond the primary endpoint ({e['alignment']}-matched, lr {e['second_lr']!r}) with its 95% "
+               f"interval. Above 0: elasticity (the pre-training data pulls back). Verdict: {doc['verdict']}.")
     return f"counterfactual_effect_{run_id}", fig, caption
+
+
+def _seed_points(ax, rows, window, color, i, n) -> None:
+    """Each seed's own paired difference at the primary window's Q2, nudged sideways per series
+    (a multiplicative nudge: the axis is logarithmic) so series do not hide each other."""
+    nudge = 1.06 ** (i - (n - 1) / 2)
+    for r in rows:
+        if r["q2"] in window and r.get("per_seed"):
+            values = list(r["per_seed"].values())
+            ax.plot([r["q2"] * nudge] * len(values), values, "o", ms=3, alpha=0.5, color=color, mec="none")
+
+
+def _window(ax, q2, label: bool) -> None:
+    """The declared primary window, shaded over the full height (a collection, so the legend points
+    at something drawn)."""
+    lo, hi = min(q2) / 1.2, max(q2) * 1.2
+    ax.fill_between([lo, hi], 0, 1, transform=ax.get_xaxis_transform(), color="0.5", alpha=0.12, lw=0,
+                    label="the declared primary window" if label else None)
+
+
+def _margin_and_primary(ax, doc) -> None:
+    """The equivalence margin +-sesoi around 0, and the primary endpoint (mean over its window,
+    95% interval) at the window's centre."""
+    e, effect, sesoi = doc["primary_endpoint"], doc["effect"], doc["sesoi"]
+    x = ax.get_xlim()
+    ax.fill_between(x, -sesoi, sesoi, color="#f4a582", alpha=0.3, lw=0,  # not grey: the window is grey
+                    label=f"equivalence margin $\\pm${sesoi:g} ({e['units']})")
+    ax.set_xlim(x)
+    centre = float(np.exp(np.mean(np.log(e["q2"]))))  # the window's middle on the log axis
+    ci = effect["ci95"]
+    err = None if ci is None else [[effect["mean"] - ci[0]], [ci[1] - effect["mean"]]]
+    ax.errorbar([centre * 1.13], [effect["mean"]], yerr=err, fmt="D", ms=6, capsize=4, color="k", zorder=5,
+                label=f"primary endpoint, 95% interval ({doc['verdict']})")
 
 
 def _log_ticks(ax, values) -> None:
     """A log axis labelled at the plotted values themselves (plain numbers, no minor labels)."""
-    ax.set_xscale("log")
+    ax.set_xlim(min(values) / 1.4, max(values) * 1.4)  # a margin even for one value (its per-seed dots sit beside it)
+    if len(set(values)) > 1:  # one value: a linear axis (a log axis with a single label reads as broken)
+        ax.set_xscale("log")
     ax.set_xticks(list(values), [f"{v:g}" for v in values])
     ax.xaxis.set_minor_formatter(mpl_ticker.NullFormatter())
 
@@ -69,6 +116,7 @@ def _controls(run_id, doc):
         ax[0, 0].errorbar(beta, [r["effect"]["mean"] for r in rows], yerr=_errors(rows), fmt="o-", ms=4,
                           capsize=3, color=style.shade(0, 2), label=r"anchor_beta $\cdot$ KL(model $\|\,\theta_{pre}$)")
         _log_ticks(ax[0, 0], beta)
+        _control_seeds(ax[0, 0], rows, "anchor_beta", style.shade(0, 2))
     ax[0, 0].axhline(0, color="k", lw=0.8)
     ax[0, 0].axhline(doc["sesoi"], color="grey", ls=":", lw=1, label=f"smallest effect of interest ({doc['sesoi']:g})")
     ax[0, 0].set(xlabel="anchor_beta (weight of the output-space anchor)",
@@ -80,6 +128,7 @@ def _controls(run_id, doc):
             ax[0, 1].errorbar(lam, [r["effect"]["mean"] for r in late], yerr=_errors(late), fmt="o", ms=4,
                               capsize=3, color=style.shade(1, 2), label=r"spring $\cdot\,\|\theta-\theta_{pre}\|^2$")
             _log_ticks(ax[0, 1], lam)
+            _control_seeds(ax[0, 1], late, "spring", style.shade(1, 2))
         if replay:
             ax[0, 1].axhline(replay["effect"]["mean"], color=style.shade(0, 2), ls="--", lw=1,
                              label=f"replay of D_pre (mean {replay['effect']['mean']:.3g})")
@@ -87,16 +136,29 @@ def _controls(run_id, doc):
         ax[0, 1].set(xlabel="spring (weight of the L2 pull to the pre-trained weights)",
                      ylabel=f"added to the contrast ({e['units']})",
                      title="late window (mean over the Q2 grid)")
+    style.question(fig, "Can the instrument see a pull towards the pre-trained model when one is injected?")
     style.legend_outside(fig, list(ax[0]))
     n = doc["effect"]["n_seeds"]
     sized = controls["smallest_anchor_beta_at_sesoi"]
-    caption = (f"Positive controls ({run_id}, {n} seeds paired, 95% intervals): what each control adds to "
-               f"drop(low f) - drop(high f); above 0, the instrument sees an injected pull towards the pre-trained "
+    drawn = [what for what, there in (("the weight spring", late), ("replay of D_pre", replay)) if there]
+    caption = (f"Positive controls ({run_id}, {n} seeds paired, mean and 95% intervals, each seed a dot where "
+               f"the result holds its values): what each control adds to drop(low f) - drop(high f) ({e['units']} "
+               f"units); the dotted line is the smallest effect of interest; above 0, the instrument sees an "
+               f"injected pull towards the pre-trained "
                f"model. The output-space anchor, in the primary window"
-               + (", and the weight spring and replay of D_pre over the whole grid" if panels == 2 else "") + ". "
+               + (f", and {' and '.join(drawn)} over the whole grid" if drawn else "") + ". "
                + (f"The smallest anchor detected with an effect of at least the margin: anchor_beta = {sized!r}."
                   if sized is not None else "No anchor strength was detected with an effect of at least the margin."))
     return f"counterfactual_controls_{run_id}", fig, caption
+
+
+def _control_seeds(ax, rows, key: str, color) -> None:
+    """Each seed's added effect at each control strength (the spread behind the interval)."""
+    for r in rows:
+        values = list((r.get("per_seed") or {}).values())
+        if values:
+            beside = [r[key] * 1.08] * len(values)  # beside its bar, not hidden under it
+            ax.plot(beside, values, "o", ms=3, alpha=0.5, color=color, mec="none")
 
 
 def _errors(rows) -> np.ndarray | None:
@@ -123,6 +185,7 @@ def _effective_k(run_id, doc):
     labelled = False
     for i, mode in enumerate(modes):  # each mode's observed ratios and operating points, in its colour
         color = style.shade(i, len(modes))
+        nudge = 1.1 ** (i - (len(modes) - 1) / 2)  # modes side by side at one nominal k (log axis: a factor)
         measured = [r for r in rows if r["k_mode"] == mode and r["observed"]["mean"] is not None]
         if measured:
             mean = np.array([r["observed"]["mean"] for r in measured])
@@ -130,9 +193,9 @@ def _effective_k(run_id, doc):
             if all(r["observed"]["ci95"] is not None for r in measured):
                 lo, hi = np.array([r["observed"]["ci95"] for r in measured]).T
                 err = np.vstack([mean - lo, hi - mean])
-            ax[0, 0].errorbar([r["nominal_k"] for r in measured], mean, yerr=err, fmt="os^"[i % 3], ms=5,
+            ax[0, 0].errorbar([r["nominal_k"] * nudge for r in measured], mean, yerr=err, fmt="os^"[i % 3], ms=5,
                               capsize=3, color=color, label=f"{K_MODE_LABELS[mode]} (Fieller 95%)")
-        operating = [(r["nominal_k"], r["operating_point_k"]) for r in rows
+        operating = [(r["nominal_k"] * nudge, r["operating_point_k"]) for r in rows
                      if r["k_mode"] == mode and r["operating_point_k"] is not None]
         if operating:
             ax[0, 0].plot(*zip(*operating, strict=True), "x", ms=7, color=color,
@@ -141,14 +204,33 @@ def _effective_k(run_id, doc):
     ax[0, 0].set_xscale("log")
     ax[0, 0].set_yscale("symlog", linthresh=1.0)  # the observed ratio can be negative: its sign is shown
     ax[0, 0].axhline(0, color="grey", lw=0.6)
-    ax[0, 0].set(xlabel=r"nominal $k = |D_{pre}|/Q_1$", ylabel=r"effective $k = -dCE_{align}/dCE_{pre}$",
-                 title="the theorem as stated (difference form, l = 0)")
+    ax[0, 0].set(xlabel=r"nominal $k = |D_{pre}|/Q_1$ (dimensionless)",
+                 ylabel=r"$-dCE_{align}/dCE_{pre}$ over the first $Q_2$ points",
+                 title="Convergence diagnostic: where do the fitted slope ratios sit?\n"
+                       "(not the theorem's test: see the theorem experiment)")
     style.legend_outside(fig, ax[0, 0])
-    caption = (f"Effective k ({run_id}, {len(doc['config']['seeds'])} seeds): the ratio of the code-length slopes "
-               f"on D_align and D_pre over the first Q2 points of the perturbation, against |D_pre|/Q1, on a "
-               f"symmetric-log axis (negative "
-               f"values: both code lengths rise). The optimal compressor lies on y = x by the theorem's identity; any "
-               f"model that moves only along the style share shows the operating-point value (crosses) whatever k is; "
-               f"the jointly trained arms are the theorem's regime, where a measurement of the theorem's derivative "
-               f"would lie on y = x.")
+    caption = (f"Convergence diagnostic ({run_id}, {len(doc['config']['seeds'])} seeds), not a test of the theorem: "
+               f"the ratio of the code-length slopes on D_align and D_pre fitted over the first "
+               f"{doc['config'].get('k_fit_points', 'few')} Q2 points of the perturbation, against |D_pre|/Q1, on a "
+               f"symmetric-log axis (negative values: both code lengths rise). {_k_coverage(rows)} The optimal "
+               f"compressor lies on y = x by the theorem's identity; a model that moves only along the style share "
+               f"shows the operating-point value (crosses) whatever k is. A finite-step slope of a trained model is "
+               f"not the derivative at l = 0 the theorem is about: the theorem experiment's observed-against-"
+               f"predicted figure is the headline test.")
     return f"counterfactual_k_{run_id}", fig, caption
+
+
+def _k_coverage(rows) -> str:
+    """Per pre-training mode, how many 95% intervals cover the nominal k and the operating point
+    (counted, so the caption cannot say more than the intervals do)."""
+    def covers(row, value):
+        ci = row["observed"]["ci95"]
+        return value is not None and ci is not None and ci[0] <= value <= ci[1]
+
+    parts = []
+    for mode in dict.fromkeys(r["k_mode"] for r in rows):
+        mine = [r for r in rows if r["k_mode"] == mode]
+        parts.append(f"{K_MODE_LABELS[mode]}: the interval covers the nominal k at "
+                     f"{sum(covers(r, r['nominal_k']) for r in mine)} of {len(mine)} sizes, the operating point at "
+                     f"{sum(covers(r, r['operating_point_k']) for r in mine)}")
+    return "Per mode, " + "; ".join(parts) + "."

@@ -45,6 +45,7 @@ def _seed_curves(cells: list[dict]) -> dict[tuple, list[list[float]]]:
 
 def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHETIC_SCORE, cells=()):
     seeds = _seed_curves(cells)
+    references = {c["seed"]: c["reference_score"] for c in cells if "reference_score" in c}
     pre = [c for c in m["curves"] if c["arm"] == "pretrained"]
     for i, c in enumerate(pre):
         _band(ax, c["q2"], c["score"], style.shade(i, len(pre)), rf"pre-trained, $Q_1$ = {c['q1']}",
@@ -55,11 +56,33 @@ def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHE
             _band(ax, c["q2"], c["score"], grey[arm], label if j == 0 else None, ":" if arm == "scratch" else "--",
                   seeds=seeds.get((arm, c["q1"]), ()))
     ax.axhline(reference, color="k", ls="-.", lw=1, label="reference: the pre-trained model's score")
+    colours = {("pretrained", c["q1"]): style.shade(i, len(pre)) for i, c in enumerate(pre)}
+    for c in m["curves"]:  # drawn last: on top of the curves, and last in the legend
+        _crossings(ax, c, colours.get((c["arm"], c["q1"]), grey.get(c["arm"], "0.5")), references, reference)
     q2s = m["curves"][0]["q2"]
     ax.set_xscale("symlog", linthresh=max(min(q for q in q2s if q > 0), 1), linscale=0.5)
     ax.set_xticks(q2s, [str(q) for q in q2s])
     ax.minorticks_off()
     ax.set(xlabel=r"$Q_2$ (second-stage examples seen)", ylabel=ylabel, title=title, ylim=(0, 1))
+
+
+CROSSING = "a seed's crossing: the Q2 where it returns to its reference"
+
+
+def _crossings(ax, curve: dict, color, references: dict, reference: float) -> None:
+    """Each seed's crossing (the Q2 at which its score returns to its own reference score), a
+    triangle on that reference; seeds that never return are counted in the caption."""
+    at = [(q, references.get(int(s), reference)) for s, q in curve["crossing_q2"]["per_seed"].items() if q is not None]
+    if at:  # one legend entry for every arm's crossings: on the first drawn
+        first = all(line.get_label() != CROSSING for line in ax.get_lines())
+        ax.plot(*zip(*at, strict=True), "v", ms=6, color=color, mec="k", mew=0.5, ls="None",
+                label=CROSSING if first else None)
+
+
+def _never(curves: list[dict]) -> str:
+    never = sum(c["crossing_q2"]["never"] for c in curves)
+    total = sum(len(c["crossing_q2"]["per_seed"]) for c in curves)
+    return f"{never} of {total} seed-curves never return within the Q2 grid"
 
 
 def _curves(run_id, doc):
@@ -68,18 +91,26 @@ def _curves(run_id, doc):
     data = "synthetic world" if cfg.get("dataset", "synthetic") == "synthetic" else cfg["dataset"]
     scorer = doc.get("scorer")
     ylabel = f"{scorer['name']} score ({scorer['units']})" if scorer else SYNTHETIC_SCORE
-    _plot_curves(ax[0, 0], m, doc["reference_score"], f"{m['variant']} ({data})", ylabel, doc["cells"])
+    _plot_curves(ax[0, 0], m, doc["reference_score"],
+                 f"After negative fine-tuning, does the score return to the pre-trained model's?\n{m['variant']}, "
+                 f"{data}", ylabel, doc["cells"])
     style.legend_outside(fig, ax[0, 0])
     withheld = sum(sum(c["withheld"]) for c in m["curves"])
     caption = (f"Rebound {run_id} ({m['variant']}, {data}, model {cfg.get('model_path') or cfg['model_size']}): "
                f"score after Q1 first-stage examples and Q2 second-stage examples along one trajectory; mean "
                + (f"and 95% band over {len(cfg['seeds'])} seeds" if len(cfg["seeds"]) >= style.MIN_BAND_SEEDS else
-                  f"of {len(cfg['seeds'])} seeds with each seed's curve in thin lines (no band under "
+                  f"of {len(cfg['seeds'])} seed{'s' * (len(cfg['seeds']) != 1)} with each seed's curve in thin lines "
+                  f"(no band under "
                   f"{style.MIN_BAND_SEEDS} seeds: a smoke test, not evidence)")
-               + " (each seed its own world); controls in grey. "
+               + (" (each seed its own world)" if data == "synthetic world" else "")  # a dataset is shared by seeds
+               + f"; controls in grey. Triangles: each seed's crossing, the Q2 at which "
+               f"it returns to its own reference score; {_never(m['curves'])}. "
                f"{withheld} seed-points withheld (the model put under {cfg.get('min_valid_mass', 0.5):g} of its "
                f"mass on well-formed responses).")
     return f"rebound_{run_id}", fig, caption
+
+
+WHAT_VARIES = {"size": "model size", "pretraining": "pre-training length"}
 
 
 def _sweep_panels(run_id, doc):
@@ -101,31 +132,67 @@ def _sweep_panels(run_id, doc):
         for a in ax[0, 1:]:
             a.sharey(ax[0, 0])
         style.legend_outside(fig, ax[0, 0])
+        style.question(fig, f"Does the return to the pre-trained score depend on {WHAT_VARIES[name]}?")
+        seeds = len(runs[present[0]]["seeds"])
         caption = (f"Rebound against {name} (the paper's Figure {3 if name == 'size' else 4} analogue), sweep "
-                   f"{run_id}: one panel per {name}, shared y axis, mean and 95% band over "
-                   f"{len(runs[present[0]]['seeds'])} seeds.")
+                   f"{run_id}: one panel per {WHAT_VARIES[name]}, shared y axis, mean "
+                   + (f"and 95% band over {seeds} seeds" if seeds >= style.MIN_BAND_SEEDS else
+                      f"of {seeds} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test)")
+                   + f"; triangles: each seed's crossing of its reference; "
+                   f"{_never([c for r in present for c in runs[r]['curves']])}.")
         out.append((f"rebound_{run_id}_{name}", fig, caption))
     if not out:
         raise ResultError(f"rebound/{run_id}: a sweep without size or pre-training runs")
     return out
 
 
+ARMS = (("table2", "pre-trained (treatment)", 0), ("without_pretraining", "no pre-training (control)", 1))
+
+
 def resist(run_id: str, doc: dict) -> list[tuple]:
-    rows = doc["metrics"]["table2"]
-    fig, ax = style.new(width=6.4, height=3.4)
+    """Per pair, the paired forward - inverse difference in the pre-trained arm beside the same
+    measure without pre-training (the control), and the part attributable to pre-training: each
+    seed a dot, mean and 95% interval over seeds."""
+    m = doc["metrics"]
+    rows = m["table2"]
+    attributable = m.get("attributable") or []
+    fig, ax = style.new(2 if attributable else 1, width=10.5 if attributable else 6.4, height=3.8)
     y = np.arange(len(rows))[::-1]
-    for yi, row in zip(y, rows, strict=True):
-        stat = row["forward_minus_inverse"]
-        err = None if stat["ci95"] is None else [[stat["mean"] - stat["ci95"][0]], [stat["ci95"][1] - stat["mean"]]]
-        ax[0, 0].errorbar([stat["mean"]], [yi], xerr=err, fmt="o", capsize=4, color=style.shade(0, 2),
-                          label="mean and 95% interval over seeds, paired" if yi == y[0] else None)
-    ax[0, 0].axvline(0, color="k", lw=0.8)
-    style.legend_outside(fig, ax[0, 0])
-    ax[0, 0].set_yticks(y, [rf"$\theta_{r['pair'][0]}, \theta_{r['pair'][1]}$" for r in rows])
-    ax[0, 0].set(xlabel=rows[0]["effect"],
-                 title="> 0: the inverse path ends closer (the paper's claim)")
+    for key, label, i in ARMS:
+        for yi, row in zip(y, m.get(key) or [], strict=False):
+            _estimate(ax[0, 0], row["forward_minus_inverse"], yi + 0.15 - 0.3 * i, style.shade(i, 2),
+                      label if yi == y[0] else None, "os"[i])
+    for yi, row in zip(y, attributable, strict=True):
+        _estimate(ax[0, 1], row, yi, "k", "pre-trained minus control, paired by seed" if yi == y[0] else None, "D")
+    pairs = [rf"$\theta_{r['pair'][0]}, \theta_{r['pair'][1]}$" for r in rows]
+    for a in ax[0]:
+        a.axvline(0, color="k", lw=0.8)
+        a.set_yticks(y, pairs)
+    ax[0, 0].set(xlabel=f"{rows[0]['effect']} (dimensionless)", title="each arm: > 0, the inverse path ends closer")
+    if attributable:
+        ax[0, 1].set(xlabel="difference of the two arms (dimensionless)",
+                     title="the part attributable to pre-training")
+    style.question(fig, "Does the inverse path end closer than the forward one, and is it pre-training's doing?")
+    style.legend_outside(fig, list(ax[0]))
     n = rows[0]["forward_minus_inverse"]["n"]
+    verdicts = "; ".join(f"({a['pair'][0]},{a['pair'][1]}) {a['verdict']}" for a in attributable)
     caption = (f"Forward against inverse alignment ({run_id}, {doc['config']['dataset']}): per pair, the paired "
-               f"difference of the distances after the two paths, mean and 95% interval over {n} seeds. "
-               f"Table 2's numbers are in the report.")
+               f"difference of the distances after the two paths ({rows[0]['effect']}; > 0: the paper's claim), "
+               f"each seed a dot, mean and 95% interval over {n} seeds"
+               + (", in the pre-trained arm and in the control that skipped pre-training; right, the part "
+                  f"attributable to pre-training (pre-trained minus control, paired by seed): {verdicts}. "
+                  if attributable else "; this run has no no-pre-training control. ")
+               + "Table 2's numbers are in the report.")
     return [(f"resist_{run_id}", fig, caption)]
+
+
+def _estimate(ax, stat: dict, y: float, color, label, marker) -> None:
+    """Each seed a dot (spread over a thin strip so they do not stack), then the mean with its 95%
+    interval (none where there is no interval)."""
+    values = list((stat.get("per_seed") or {}).values())
+    if values:
+        strip = np.linspace(-0.07, 0.07, len(values))
+        faint = 0.35 if len(values) >= 10 else 0.7  # many seeds overlap: fainter dots; few must stay visible
+        ax.plot(values, y + strip, marker, ms=3, alpha=faint, color=color, mec="none")
+    err = None if stat["ci95"] is None else [[stat["mean"] - stat["ci95"][0]], [stat["ci95"][1] - stat["mean"]]]
+    ax.errorbar([stat["mean"]], [y], xerr=err, fmt=marker, ms=6, capsize=4, color=color, label=label)

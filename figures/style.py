@@ -5,6 +5,7 @@ or needed, nothing opens a window, and a notebook's inline plotting is left alon
 figure displays there as usual)."""
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib as mpl
@@ -72,10 +73,17 @@ def legend_outside(fig, ax, keys=()) -> None:
     data; ``keys``: extra (handle, label) entries, such as ``colour_keys``."""
     handles, labels = [h for h, _ in keys], [label for _, label in keys]
     for one in ax if isinstance(ax, (list, tuple)) else [ax]:
-        h, lab = one.get_legend_handles_labels()
-        handles += h
-        labels += lab
+        for h, lab in zip(*one.get_legend_handles_labels(), strict=True):
+            if lab not in labels:  # the same series drawn in two panels: one entry
+                handles.append(h)
+                labels.append(lab)
     if handles:  # as many columns as fit the figure's width, from the longest label (about 0.08 in a character)
         column = 0.7 + 0.08 * max(len(label) for label in labels)
         columns = max(1, min(len(labels), int(fig.get_figwidth() // column)))
         fig.legend(handles, labels, loc="outside lower center", ncols=columns)
+
+
+def question(fig, text: str) -> None:
+    """The figure's title: the question it answers, wrapped to the figure's width (about 11
+    characters an inch at the title's size) so a one-panel figure does not clip it."""
+    fig.suptitle(textwrap.fill(text, max(30, int(fig.get_figwidth() * 11))))

@@ -8,6 +8,7 @@ downstream checks again. ``harness.overrides`` builds them from ``--set``, YAML 
 stored config; ``elasticity config params EXPERIMENT`` lists the declarations.
 """
 
+import math
 from dataclasses import dataclass, field
 
 from harness.overrides import as_plain
@@ -25,6 +26,7 @@ SEEDS = Grid(SEED, max_length=10_000)  # more is a typo that would run for month
 COUNT = Interval(int, 1, 10**8)  # examples, steps, batches: beyond 1e8 a typo that exhausts the machine
 LEARNING_RATE = Interval(float, 0.0, 1.0, closed="high")  # AdamW beyond 1 diverges at once
 NON_NEGATIVE = Interval(float, 0.0, 1e6)
+MIN_WINDOW_STEPS = 8  # a primary window below this is a few sign-like AdamW steps, not a fine-tuning curve
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +146,8 @@ def _real(config) -> bool:
 
 
 REAL = dict(applies=_real, when="to a real model and dataset (--model-path, --dataset), not to the synthetic world")
+WARMUP = dict(applies=lambda c: bool(c.warmup_data_dir), when="with warmup_data_dir (a real model's warm-up)")
+MAX_ENUMERATED_PROMPTS = 4096  # resist scores every prompt of the world exactly
 
 
 def _model_path(default: str = ""):
@@ -291,24 +295,24 @@ class ResistConfig(Declared):
                                 "format only): auto = on for the synthetic world, off for real models")
     primary_distance: str = param("relative_kl", OneOf(RESIST_DISTANCES),
                                   "the distance the verdict reads (synthetic world); the others are sensitivity rows")
-    eval_prompts: int = param(64, Interval(int, 2, 100_000), "real models: test prompts the answers are measured on",
-                              unit="prompts")
-    warmup_lr: float = param(1e-5, LEARNING_RATE, "instruction warm-up's learning rate (Table 1)")
-    warmup_epochs: int = param(3, Interval(int, 1, 1000), "instruction warm-up's epochs", unit="epochs")
-    warmup_scheduler: str = param("cosine", OneOf(SCHEDULERS), "instruction warm-up's schedule")
+    eval_prompts: int = param(200, Interval(int, 2, 100_000), "test prompts the answers are measured on (Table 1)",
+                              unit="prompts", **REAL)
+    warmup_lr: float = param(1e-5, LEARNING_RATE, "instruction warm-up's learning rate (Table 1)", **WARMUP)
+    warmup_epochs: int = param(3, Interval(int, 1, 1000), "instruction warm-up's epochs", unit="epochs", **WARMUP)
+    warmup_scheduler: str = param("cosine", OneOf(SCHEDULERS), "instruction warm-up's schedule", **WARMUP)
     sequential_lr: float = param(1e-5, LEARNING_RATE, "learning rate of the sequential fine-tuning into theta_1..3")
     sequential_epochs: int = param(1, Interval(int, 1, 1000), "epochs of each sequential stage", unit="epochs")
-    sequential_scheduler: str = param("constant", OneOf(SCHEDULERS), "the sequential stages' schedule")
+    sequential_scheduler: str = param("constant", OneOf(SCHEDULERS), "the sequential stages' schedule", **REAL)
     path_lr: float = param(3e-6, LEARNING_RATE, "learning rate of each forward and inverse path")
     path_epochs: int = param(2, Interval(int, 1, 1000), "epochs of each path", unit="epochs")
-    path_scheduler: str = param("constant", OneOf(SCHEDULERS), "the paths' schedule")
+    path_scheduler: str = param("constant", OneOf(SCHEDULERS), "the paths' schedule", **REAL)
     batch_size: int = param(8, Interval(int, 1, 65_536), "examples per step", unit="examples")
-    top_k: int = param(30, Interval(int, 1, 1 << 20), "real models: sampling's top-k")
-    top_p: float = param(0.9, Interval(float, 0.0, 1.0, closed="high"), "real models: sampling's top-p")
+    top_k: int = param(30, Interval(int, 1, 1 << 20), "sampling's top-k", **REAL)
+    top_p: float = param(0.9, Interval(float, 0.0, 1.0, closed="high"), "sampling's top-p", **REAL)
     temperature: float = param(1.0, Interval(float, 0.0, 100.0, closed="high"),
                                "the paths learn from samples at this temperature")
-    max_new_tokens: int = param(64, Interval(int, 1, 1 << 16), "real models: tokens per answer", unit="tokens")
-    max_length: int = param(256, Interval(int, 8, 1 << 20), "real models: tokens of prompt + answer", unit="tokens")
+    max_new_tokens: int = param(256, Interval(int, 1, 1 << 16), "tokens per answer (Table 1)", unit="tokens", **REAL)
+    max_length: int = param(1024, Interval(int, 8, 1 << 20), "tokens of prompt + answer", unit="tokens", **REAL)
     lora_rank: int = _real_fields()["lora_rank"]
     trust_remote_code: bool = _real_fields()["trust_remote_code"]
 
@@ -320,6 +324,10 @@ class ResistConfig(Declared):
             part = self.part_size or self.world.n_align // 4
             _require(part >= 1 and 4 * part <= self.world.n_align,
                      f"four parts of {part} examples need world.n_align >= {4 * part}")
+            _require(self.batch_size <= part, f"batch_size {self.batch_size} is larger than a part ({part} examples)")
+            _require(self.world.distinct_prompts <= MAX_ENUMERATED_PROMPTS,
+                     f"world.prompt_vocab ** world.prompt_length must be <= {MAX_ENUMERATED_PROMPTS} (every prompt is "
+                     f"scored exactly), got {self.world.distinct_prompts}")
             _require(self.pretrain.batch <= self.world.n_pre,
                      f"pretrain.batch {self.pretrain.batch} is larger than D_pre (world.n_pre = {self.world.n_pre})")
 
@@ -391,7 +399,7 @@ class CounterfactualConfig(Declared):
     spring: tuple[float, ...] = param((0.0, 1.0, 3.0, 10.0, 30.0), Grid(NON_NEGATIVE),
                                       "late-window control: weight of the L2 spring to theta_pre (0: none)")
     replay: bool = param(True, Flag(), "late-window control: replay of the arm's own D_pre and the alignment set")
-    replay_fraction: float = param(0.5, Interval(float, 0.0, 1.0, closed="low"),
+    replay_fraction: float = param(0.5, Interval(float, 0.0, 1.0, closed="neither"),
                                    "share of replayed examples in each batch",
                                    applies=lambda c: c.replay, when="with replay=true")
     k_sizes: tuple[int, ...] = param((640, 64_000), Grid(COUNT, min_length=0),
@@ -415,11 +423,12 @@ class CounterfactualConfig(Declared):
                  f"align_batch and second_batch must be <= {min(w.n_align, w.n_perturb)} (the alignment and "
                  f"perturbation sets)")
         e = self.primary_endpoint
-        _require(min(e.q2) >= 8 * self.second_batch,
-                 f"primary_endpoint.q2 {list(e.q2)} must span at least 8 optimizer steps (Q2 >= 8 x second_batch = "
-                 f"{8 * self.second_batch}): fewer is a few sign-like AdamW steps, not a fine-tuning curve")
         _require(set(e.q2) <= set(self.q2),
                  f"primary_endpoint.q2 {list(e.q2)} must be checkpoints of the Q2 grid {list(self.q2)}")
+        steps = [self.steps_at(q) for q in e.q2]
+        _require(min(steps) >= MIN_WINDOW_STEPS,
+                 f"primary_endpoint.q2 {list(e.q2)} is {min(steps)} optimizer steps into the perturbation; a primary "
+                 f"window needs at least {MIN_WINDOW_STEPS} (fewer is a few sign-like AdamW steps, not a curve)")
         _require(e.second_lr in self.second_lrs,
                  f"primary_endpoint.second_lr {e.second_lr!r} must be one of second_lrs {list(self.second_lrs)}")
         controls = bool(self.anchor_beta) or max(self.spring) > 0 or self.replay
@@ -431,6 +440,15 @@ class CounterfactualConfig(Declared):
         _require(self.eval_prompts <= w.distinct_prompts,
                  f"eval_prompts must be <= {w.distinct_prompts} (the distinct prompts)")
         _require(w.n_pre not in self.k_sizes, "k_sizes must not repeat world.n_pre (that arm exists)")
+
+    def steps_at(self, q2: int) -> int:
+        """The perturbation's optimizer steps when it reaches checkpoint ``q2`` of the grid:
+        ``fixed_steps`` in fixed-steps mode; along a trajectory, the batches of each segment between
+        checkpoints, cut at the checkpoint (as ``empirical.trajectory`` draws them)."""
+        if self.q2_mode == "fixed-steps":
+            return self.fixed_steps
+        bounds = [0, *sorted(q for q in self.q2 if q <= q2)]
+        return sum(math.ceil((b - a) / self.second_batch) for a, b in zip(bounds, bounds[1:], strict=False))
 
     @property
     def middle(self) -> float:

@@ -45,7 +45,10 @@ def _checked(mode: str) -> str:
 
 def mode() -> str:
     """The mode this process declared (``apply``), inherited by its workers; default if none."""
-    return _checked(os.environ.get(MODE_VARIABLE, "default"))
+    declared = os.environ.get(MODE_VARIABLE, "default")
+    if declared not in MODES:
+        raise NumericsError(f"{MODE_VARIABLE} must be one of {', '.join(MODES)}, got {declared!r}")
+    return declared
 
 
 def apply(wanted: str) -> list[str]:

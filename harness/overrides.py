@@ -104,13 +104,13 @@ def _integer(value, name: str) -> int:
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:  # 2^53 may be a rounded 2^53 + 1
             return int(value)
-        raise ValueError(f"{name}: {value!r} is not exactly an integer (a float beyond 2^53 has lost digits)")
+        raise ValueError(f"{name}: {value!r} is not exactly an integer (a float from 2^53 on may have lost digits)")
     text = str(value).strip()
-    if _INTEGER.fullmatch(text):
+    if _INTEGER.fullmatch(text) and len(text.lstrip("+-")) <= 25:  # beyond 1e24: surely a typo
         return int(text)
-    if _DECIMAL.fullmatch(text):
+    if _DECIMAL.fullmatch(text) and len(text) <= 100:
         number = decimal.Decimal(text)
-        if number == number.to_integral_value() and abs(number) <= 10**24:  # beyond: surely a typo
+        if number == number.to_integral_value() and abs(number) <= 10**24:
             return int(number)
     raise ValueError(f"{name}: cannot read {value!r} as an integer")
 
@@ -151,6 +151,16 @@ def with_overrides(config, assignments) -> object:
             raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
         _assign(type(config), data, name.strip().split("."), value, name)
     return from_dict(type(config), data)
+
+
+def combined(options: list[str], assignments) -> list[str]:
+    """A command's options (``given``) and its --set assignments as one list, refusing a field
+    given both ways: which one would win is a guess, so neither is run silently."""
+    twice = sorted({o.partition("=")[0] for o in options} & {str(a).partition("=")[0].strip() for a in assignments})
+    if twice:
+        raise ValueError(f"{twice[0]} is given both as --{twice[0].replace('_', '-')} and as --set {twice[0]}=...; "
+                         f"give it once")
+    return [*options, *assignments]
 
 
 def given(**fields) -> list[str]:

@@ -32,7 +32,7 @@ class Interval:
     def check(self, value) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else int):
             return f"expected {'a number' if self.kind is float else 'an integer'}"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # math.isfinite overflows on huge ints
             return "must be a finite number"
         low_ok = self.low is None or value > self.low or (value == self.low and self.closed in ("both", "low"))
         high_ok = self.high is None or value < self.high or (value == self.high and self.closed in ("both", "high"))
@@ -142,12 +142,24 @@ class Grid:
     def breaking(self) -> list[str]:
         out = [f"{v},1" for v in self.item.breaking() if "," not in v]
         if isinstance(self.item, Interval):
-            x = self.item.low + 1 if self.item.low is not None else 1
-            x = min(x, self.item.high) if self.item.high is not None else x
+            x = self._inside()
             out.append(f"{x!r},{x!r}")
-            if self.item.kind is float:
+            if self.item.kind is float:  # equal to 12 digits, distinct as floats: one printed value
                 out.append(f"{float(x)!r},{float(x) * (1 + 1e-13)!r}")
+            if self.min_length >= 2:
+                out.append(repr(x))  # too few values
+        if self.min_length >= 1:
+            out.append("")  # an empty grid
         return out
+
+    def _inside(self):
+        """A value strictly inside the item's range (so its near-duplicate stays in range)."""
+        low, high = self.item.low, self.item.high
+        if low is not None and high is not None:
+            x = (low + high) / 2
+        else:
+            x = low + 1 if low is not None else high - 1 if high is not None else 1
+        return x if self.item.kind is float else int(x)
 
 
 @dataclass(frozen=True)
@@ -171,19 +183,33 @@ def declared(config) -> list[tuple[str, Param, Any]]:
     return [(f.name, f.metadata["param"], getattr(config, f.name)) for f in fields(config) if "param" in f.metadata]
 
 
-def _canonical(value):
+def _floats(constraint) -> bool:
+    """Whether a field's values are floats (an int given for one is the same number as a float)."""
+    item = constraint.item if isinstance(constraint, Grid) else constraint
+    return isinstance(item, Interval) and item.kind is float
+
+
+def _canonical(value, as_float: bool = False):
+    if as_float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # 1 and 1.0: one value, one fingerprint
     if isinstance(value, float):
         return value + 0.0  # -0.0 + 0.0 is 0.0
     if isinstance(value, tuple):
-        items = tuple(_canonical(v) for v in value)
+        items = tuple(_canonical(v, as_float) for v in value)
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)
         return tuple(sorted(items)) if numbers else items
     return value
 
 
 def _shown(value) -> str:
-    """A value as the user wrote it (repr keeps every digit: 100.0000001, not 100)."""
-    return "[" + ", ".join(map(repr, value)) + "]" if isinstance(value, tuple) else repr(value)
+    """A value as the user wrote it (repr keeps every digit: 100.0000001, not 100); long text and
+    long lists cut, with their length."""
+    if isinstance(value, str) and len(value) > 80:
+        return f"{value[:40]!r}... ({len(value)} characters)"
+    if isinstance(value, tuple):
+        shown = ", ".join(map(repr, value[:20])) + (f", ... ({len(value)} values)" if len(value) > 20 else "")
+        return f"[{shown}]"
+    return repr(value)
 
 
 class Declared:
@@ -192,7 +218,8 @@ class Declared:
     def __post_init__(self):
         for f in fields(self):
             if "param" in f.metadata:
-                object.__setattr__(self, f.name, _canonical(getattr(self, f.name)))
+                object.__setattr__(self, f.name, _canonical(getattr(self, f.name),
+                                                            _floats(f.metadata["param"].constraint)))
         for name, p, value in declared(self):
             if problem := p.constraint.check(value):
                 raise ValueError(f"{name} {problem}, got {_shown(value)}; {name} accepts {p.constraint.describe()}"
@@ -219,15 +246,17 @@ def _type_name(constraint) -> str:
 
 
 def declarations(cls, prefix: str = "") -> list[tuple[str, Param, Any]]:
-    """(dotted name, declaration, default) of every settable field of config class ``cls``."""
-    import typing
-
-    hints, out = typing.get_type_hints(cls), []
-    for f in fields(cls):
+    """(dotted name, declaration, default) of every settable field of config class ``cls`` (or
+    of a config's class), the default as the experiment builds it (a nested config's default is
+    the experiment's own, e.g. its world's sizes, not the nested class's)."""
+    config = cls() if isinstance(cls, type) else cls
+    out = []
+    for f in fields(config):
+        value = getattr(config, f.name)
         if "param" in f.metadata:
-            out.append((prefix + f.name, f.metadata["param"], f.default))
+            out.append((prefix + f.name, f.metadata["param"], value))
         else:  # a nested config: its own fields, dotted
-            out += declarations(hints[f.name], f"{prefix}{f.name}.")
+            out += declarations(value, f"{prefix}{f.name}.")
     return out
 
 

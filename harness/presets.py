@@ -48,7 +48,7 @@ RESIST = {
                           path_lr=1e-3, path_epochs=1, batch_size=16),
     "quick": ResistConfig(seeds=tuple(range(30)), part_size=256, sequential_lr=3e-3, path_lr=1e-3, path_epochs=1,
                           batch_size=16),
-    "paper": ResistConfig(seeds=(0, 1, 2), eval_prompts=200, max_new_tokens=256, max_length=1024, temperature=0.1),
+    "paper": ResistConfig(seeds=(0, 1, 2), temperature=0.1),  # the defaults are Table 1's for real models
 }
 
 
@@ -141,9 +141,9 @@ def get(experiment: str, preset: str):
 def sweep(experiment: str, preset: str, assignments=(), **real) -> tuple[list, list[str]]:
     """A sweep's named configurations with the real-model options and --set applied to each
     (validated together), and the names dropped because they vary synthetic-only axes."""
-    from harness.overrides import given, with_overrides
+    from harness.overrides import combined, given, with_overrides
 
-    named = [(name, with_overrides(c, [*given(**real), *assignments])) for name, c in SWEEPS[preset]]
+    named = [(name, with_overrides(c, combined(given(**real), assignments))) for name, c in SWEEPS[preset]]
     centre = named[0][1]
     if centre.synthetic:
         return named, []

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
+from hf_wide import widen_hf
 from transformers import LlamaConfig, LlamaForCausalLM
-from transformers.models.llama import modeling_llama
 
 from empirical import llama_fn as L
 from empirical.models import build_model, count_parameters
@@ -16,7 +16,7 @@ VOCAB, LENGTH = 18, 7  # the default world: 4 special + 8 prompt + 6 content tok
 # ~1e5 times smaller than any wrong weight, head or position would make it.
 RTOL32 = 2e-6
 # float64, against HF with its float32 islands (RMSNorm, rotary table) widened to float64 (see
-# `_hf_float64`): only summation order differs, ~1e-16 per operation.
+# tests/hf_wide.py): only summation order differs, ~1e-16 per operation.
 RTOL64 = 1e-12
 
 
@@ -38,21 +38,7 @@ def _models(kind: str, seeds, dtype) -> list[LlamaForCausalLM]:
 
 @pytest.fixture
 def hf_float64(monkeypatch):
-    """HF computes RMSNorm and the rotary table in float32 even for a float64 model; widen both
-    so that a float64 comparison can be tight."""
-    def rms_forward(self, hidden):
-        normed = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
-        return self.weight * normed
-
-    def rope_forward(self, x, position_ids):
-        inv_freq = 1.0 / self.config.rope_parameters["rope_theta"] ** (
-            torch.arange(0, self.inv_freq.numel() * 2, 2, dtype=torch.float64) / (self.inv_freq.numel() * 2))
-        angles = position_ids[..., None].double() * inv_freq
-        emb = torch.cat([angles, angles], dim=-1)
-        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-
-    monkeypatch.setattr(modeling_llama.LlamaRMSNorm, "forward", rms_forward)
-    monkeypatch.setattr(modeling_llama.LlamaRotaryEmbedding, "forward", rope_forward)
+    widen_hf(monkeypatch)
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -150,3 +136,18 @@ def test_refusals():
         L.load_into_hf(params, _other_model(0))
     with pytest.raises(ValueError, match="shape"):
         L.load_into_hf(params, build_model(VOCAB + 1, LENGTH, "tiny"))
+
+
+def test_member_chunks_give_the_same_logits_and_gradients():
+    models = _models("tiny", range(5), torch.float32)
+    shape = L.LlamaShape.from_hf_config(models[0].config)
+    ids = torch.randint(0, shape.vocab, (5, 3, LENGTH), generator=torch.Generator().manual_seed(6))
+    weights = torch.randn(5, 3, LENGTH, shape.vocab, generator=torch.Generator().manual_seed(7))
+    out = []
+    for chunk in (None, 2):
+        stacked = {n: p.requires_grad_() for n, p in L.stack_params([L.params_from_hf(m) for m in models]).items()}
+        logits = L.forward_logits(stacked, ids, shape, member_chunk=chunk)
+        (logits * weights).sum().backward()
+        out.append((logits.detach(), {n: p.grad for n, p in stacked.items()}))
+    assert torch.equal(out[0][0], out[1][0])  # the same kernels on the same rows: bit for bit
+    assert all(torch.equal(out[0][1][n], out[1][1][n]) for n in out[0][1])

@@ -118,3 +118,38 @@ def test_the_cli_applies_the_mode_to_worker_processes(tmp_path):
 def test_an_unknown_mode_exits_2_and_writes_nothing(tmp_path):
     out = run_cli("--numerics", "fast", "audit", "--results", str(tmp_path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and not any(tmp_path.iterdir())
+
+
+def test_the_mode_can_come_from_the_environment_alone(tmp_path):
+    env = {**os.environ, numerics.MODE_VARIABLE: "portable", "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([*_cli(), "sim", "check", "--alpha", "3", "--k", "100", "--depth", "4", "--replicates", "3",
+                          "--results", str(tmp_path), "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "ignores ATEN_CPU_CAPABILITY=avx2" in out.stderr
+    folder = next((tmp_path / "sim-check").glob("[!.]*"))
+    assert folder.name.startswith("a3-k100-l0-d4-r3-s0-portable-")
+    assert json.loads((folder / "result.json").read_text())["provenance"]["numerics"] == "portable"
+    env[numerics.MODE_VARIABLE] = "fast"
+    bad = subprocess.run([*_cli(), "audit", "--no-save"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "ELASTICITY_NUMERICS must be one of default, portable" in bad.stderr
+
+
+def _cli() -> list[str]:
+    from console import EXE
+
+    return [EXE] if EXE else [sys.executable, "-m", "elasticity.cli"]
+
+
+PORTABLE_FIXTURE = ROOT / "tests" / "fixtures" / "results" / "resist" / "micro-synthetic"
+
+
+def test_a_seed_of_the_portable_fixture_comes_back_bit_identical_here():
+    """The committed resist micro run made in the portable mode (tests/fixtures/make_fixtures.py),
+    rerun on this CPU, whichever it is: every per-seed number of seed 0 must be the same float. On a
+    CPU other than the one that made it, this is the test of the portable mode's claim."""
+    made = json.loads((PORTABLE_FIXTURE / "result.json").read_text())["provenance"]
+    assert made["numerics"] == "portable"
+    out = run_cli("verify", "--rerun", "1", str(PORTABLE_FIXTURE))
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("seed 0 ")]
+    assert len(rows) == 3 and all(line.endswith("bit-identical yes") for line in rows), out.stdout
+    assert "rerun in numerics portable" in out.stdout

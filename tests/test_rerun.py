@@ -62,3 +62,11 @@ def test_a_run_without_a_per_seed_effect_is_refused(tmp_path):
     runs.sim_check(3.0, 100.0, 0.0, depth=4, replicates=3, results=tmp_path, run_id="s")
     out = run_cli("verify", "--rerun", "1", str(tmp_path / "sim-check" / "s"))
     assert out.returncode == 2 and "applies to resist and counterfactual runs" in out.stderr
+
+
+def test_a_run_of_an_older_protocol_is_refused_not_reinterpreted(finished, monkeypatch):
+    from empirical import resist
+
+    monkeypatch.setattr(resist.Resist, "protocol_version", resist.PROTOCOL_VERSION + 1)
+    with pytest.raises(ValueError, match=f"made by protocol version {resist.PROTOCOL_VERSION}; this code runs"):
+        rerun.rerun(finished, 1)

@@ -93,9 +93,14 @@ def test_the_lowest_valid_mass_is_over_every_arm_and_path_and_below_0_9_the_verd
     assert v["min"] == 0.3 and v["at"] == {"seed": 2, "arm": "format_only", "model": "forward path theta'_12"}
     assert v["seeds_below"] == [2] and v["per_seed_min"]["0"] == 0.95
     assert "BELOW 0.9 in 1 seeds" in metrics["verdict_lines"][0]
+    assert "BELOW" not in metrics["verdict_lines"][1]  # every theta at 0.98
     assert extra["protocol_version"] == resist.PROTOCOL_VERSION
     healthy = _summary([_record(s, a, 0.5, 0.4) for s in range(4) for a in ("pretrained", "format_only")])[0]
     assert "every path of every arm stays on well-formed responses" in healthy["verdict_lines"][0]
+    low_theta = [_record(s, a, 0.5, 0.4, thetas=0.2 if (a, s) == ("format_only", 1) else 0.98)
+                 for s in range(4) for a in ("pretrained", "format_only")]
+    lines = _summary(low_theta)[0]["verdict_lines"]
+    assert "every path of every arm stays" in lines[0] and "BELOW 0.9 (format_only in 1 seeds)" in lines[1]
 
 
 def test_distances_that_disagree_make_the_verdict_depend_on_the_distance():

@@ -358,6 +358,9 @@ def test_unreached_seeds_are_excluded_and_counted():
     metrics, _ = counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
     assert all(entry["area"]["n"] == 2 for entry in metrics["effects"])  # one seed set for the secondaries
     assert top["seeds"] == [0, 2] and top["dose_matched_probability"]["n_seeds"] == 2
+    flagged = {(r["seed"], r["quantity"]): (r["value"], r["excluded"]) for r in top["per_seed"]}
+    assert flagged[(1, "reached target (low arm)")] == (0.0, True)  # the table shows why seed 1 is out
+    assert flagged[(0, "reached target (low arm)")] == (1.0, False) and flagged[(1, "primary")][1] is True
     keep = overrides.with_overrides(CONFIG, ["unreached=keep"])
     assert counterfactual.summarize(keep, _records(drops, unreached=((1, "f0.2"),)))[1]["excluded_seeds"] == []
     with pytest.raises(ValueError, match="only 1 seed"):

@@ -1,0 +1,87 @@
+"""Side-by-side timing of the ensemble trainer against the per-model loop (one run, one thread).
+
+Both train the same E members (model seed ``seed + e``, data-order seed ``seed + e``, the
+default world's D_pre, `empirical.trajectory.pretrain`'s settings: AdamW with torch's defaults,
+the pre-training preset's batch 128 and learning rate 5e-3 decayed linearly to 0) for N steps:
+the loop one HF model after another through `trajectory.pretrain`, the ensemble in one
+batched step. Each side is timed best of ``repeats``, the two interleaved (the machine may be
+shared), including its data order and set-up; the parameters of the two are then compared.
+"""
+
+import copy
+import time
+
+import torch
+
+from empirical import ensemble as ens
+from empirical import trajectory
+from empirical.models import build_model
+from empirical.world import World, WorldConfig
+from harness.configs import PretrainConfig
+
+__all__ = ["bench_ensemble"]
+
+
+def _best_seconds(fns, repeats: int) -> tuple[list[float], list]:
+    """Best wall time in seconds of each of ``fns`` over ``repeats`` rounds, the calls
+    interleaved (a, b, a, b, ...) so that both see the same load on a shared machine; and
+    each one's last result."""
+    best, out = [float("inf")] * len(fns), [None] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            out[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best, out
+
+
+def _param_diffs(state: ens.EnsembleState, models) -> tuple[float, float]:
+    """Largest over members and parameter tensors of ||a - b|| / ||b|| and of max|a - b| / max|b|."""
+    trees = ens.members_as_trees(state)
+    norm, entry = 0.0, 0.0
+    for e, model in enumerate(models):
+        for name, p in model.named_parameters():
+            a, b = trees[e][name], p.detach()
+            norm = max(norm, float((a - b).norm() / b.norm()))
+            entry = max(entry, float((a - b).abs().max() / b.abs().max()))
+    return norm, entry
+
+
+def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: str = "tiny", repeats: int = 3,
+                   batch_size: int | None = None) -> dict:
+    """Train ``members`` models ``steps`` steps as a loop and as one ensemble; returns members,
+    steps, loop_seconds, ensemble_seconds (best of ``repeats``), ratio (loop time per model-step
+    over the ensemble's), max_rel_param_diff (per tensor, norm-relative: the equivalence tests'
+    metric), max_rel_entry_diff (largest entry over the tensor's largest) and the settings."""
+    if members < 1 or steps < 1 or repeats < 1:
+        raise ValueError(f"members, steps and repeats must be >= 1, got {members}, {steps}, {repeats}")
+    preset = PretrainConfig()
+    batch = preset.batch if batch_size is None else batch_size
+    torch.set_num_threads(1)
+    world = World(WorldConfig(), seed=seed)
+    tokens, loss_from = world.datasets()["pre"].tokens, world.config.response_start
+    starts = [build_model(world.config.vocab_size, world.config.sequence_length, size, seed=seed + e)
+              for e in range(members)]
+
+    def loop():
+        models = [copy.deepcopy(m) for m in starts]
+        for e, m in enumerate(models):
+            trajectory.pretrain(m, tokens, steps=steps, batch_size=batch, lr=preset.lr, seed=seed + e,
+                                loss_from=loss_from)
+        return models
+
+    def ensemble():
+        state = ens.EnsembleState.from_models(starts)
+        schedule = ens.member_schedule([ens.pretrain_batches(tokens, steps=steps, batch_size=batch, seed=seed + e)
+                                        for e in range(members)])
+        lr, total = torch.full((members,), preset.lr, dtype=torch.float64), torch.full((members,), steps)
+        ens.fit(state, schedule, (ens.ResponseCE(),), ens.AdamW.for_members(members),
+                lambda s: ens.linear_decay(lr, total, s), loss_from=loss_from)
+        return state
+
+    (loop_seconds, ensemble_seconds), (models, state) = _best_seconds((loop, ensemble), repeats)
+    norm, entry = _param_diffs(state, models)
+    return {"members": members, "steps": steps, "seed": seed, "size": size, "batch_size": batch, "lr": preset.lr,
+            "repeats": repeats, "threads": torch.get_num_threads(), "loop_seconds": loop_seconds,
+            "ensemble_seconds": ensemble_seconds, "ratio": loop_seconds / ensemble_seconds,
+            "max_rel_param_diff": norm, "max_rel_entry_diff": entry}
