@@ -706,7 +706,8 @@ def counterfactual(preset, config_file, assignments, results_root, run_id, shard
 @cli.command()
 @_preset_option("theorem", "micro", {
     "micro": "one alpha, k on both sides of k*, three capacities, M = 256 leaves: a smoke test for the tests",
-    "cpu": "alpha 3 and 4, k = 10 and 1000, four capacities, M = 1296 leaves",
+    "cpu": "alpha 3 and 4, k = 10, 1000 and 10000, four capacities, M = 1296 leaves",
+    "cpu-cascade": "the cpu grid on cascade worlds, where the pruned tree's depth means something",
     "llama-micro": "the project's Llama (hidden 2, 4, 8) on M = 216 leaves: do capacity-bound Llamas converge?",
     "gpu": "designed for one GPU: M = 32768 leaves, four k, four capacities"})
 @_experiment_options(shard="cells i, i+N, ... of the (alpha, world seed, k, capacity) grid")

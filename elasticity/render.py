@@ -497,6 +497,10 @@ def theorem_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str
                  "excess below the declared threshold; s_1 and s_2 within the declared relative error"
                  if mo["cells"] else f"no converged cell reached the threshold (largest model: {mo['largest_params']} "
                  f"parameters)"])
+    sp = m.get("sign_vs_pruned")
+    if sp:
+        rows.append(["sign of dgamma_2/dl, exploratory", f"{sp['agree_pruned']}/{sp['cells']} as (b)",
+                     f"{sp['agree_optimal']}/{sp['cells']} as the optimum (a); converged cells, all k"])
     for f in m["fd_check"]:
         worst = max(f["rel_diff"].values())
         rows.append([f"finite differences (alpha {f['alpha']:g}, k {f['k']:g}, {f['params']} params)",

@@ -211,6 +211,7 @@ def summarize(c: TheoremConfig, cells: list[dict]) -> tuple[dict, dict]:
     metrics = {"worlds": worlds, "converged": len(converged), "total": len(cells),
                "excess_range": [min(r["excess_l0"] for r in cells), max(r["excess_l0"] for r in cells)],
                "match_optimal": match_optimal(c, converged),
+               "sign_vs_pruned": sign_vs_pruned(converged),
                "fd_check": fd_check(cells)}
     endpoints = {"slope_error": endpoint_slope_error(c, converged),
                  "sign": endpoint_sign(c, converged, k_star),
@@ -249,6 +250,15 @@ def match_optimal(c: TheoremConfig, converged: list[dict]) -> dict:
                          "rel_error_s1": err[0], "rel_error_s2": err[1], "within": max(err) <= c.match_rel})
     return {"cells": rows, "all_within": bool(rows) and all(x["within"] for x in rows),
             "largest_params": max((r["params"] for r in converged), default=None)}
+
+
+def sign_vs_pruned(converged: list[dict]) -> dict:
+    """Exploratory (not a declared endpoint): how often the sign of dgamma_2/dl observed agrees
+    with the depth-fitted pruned tree's (b), beside how often it agrees with the optimum's (a)."""
+    rows = [r for r in converged if r["dgamma2_dl_pruned"] is not None]
+    return {"cells": len(rows),
+            "agree_pruned": sum((r["dgamma2_dl_observed"] > 0) == (r["dgamma2_dl_pruned"] > 0) for r in rows),
+            "agree_optimal": sum((r["dgamma2_dl_observed"] > 0) == (r["dgamma2_dl_optimal"] > 0) for r in rows)}
 
 
 def fd_check(cells: list[dict]) -> list[dict]:

@@ -98,16 +98,20 @@ def _tables() -> dict[str, dict]:
 
 # The theorem experiment (docs/experiments.md, "The theorem experiment"). ``micro``: one alpha,
 # both sides of k*, three capacities (rank 1: excess > 1e-2 nats; rank V: the optimum), for tests.
-# ``cpu``: alpha 3 and 4, k = 10 and 1000 (k*(alpha) = 97.5 and 45.6 lie between), four
+# ``cpu``: alpha 3 and 4, k = 10, 1000 and 10000 (k*(alpha) = 97.5 and 45.6 lie between 10 and
+# 1000; the realised k* of a 1296-leaf world, where it has one, was 559-651: 10000 is beyond it), four
 # capacities (rank 1, 3, 5 and the full rank 6), three world seeds, M = 6^4 = 1296 leaves.
+# ``cpu-cascade``: the same grid on cascade worlds (pruning loses code length at every depth).
 # ``llama-micro``: the project's Llama (hidden 2, 4, 8; one layer, one head) on M = 216 leaves:
 # measures whether capacity-bound Llamas reach stationarity (docs: they did not).
 # ``gpu``: M = 8^5 = 32768 leaves (see the docs for its FLOP estimate; designed, not run here).
 THEOREM = {
     "micro": TheoremConfig(alphas=(4.0,), ks=(10.0, 1000.0), V=4, L=4, world_seeds=(0, 1),
                            capacities=(1, 2, 4), fd_cells=1),
-    "cpu": TheoremConfig(alphas=(3.0, 4.0), ks=(10.0, 1000.0), V=6, L=4, world_seeds=(0, 1, 2),
+    "cpu": TheoremConfig(alphas=(3.0, 4.0), ks=(10.0, 1000.0, 10000.0), V=6, L=4, world_seeds=(0, 1, 2),
                          capacities=(1, 3, 5, 6), fd_cells=2),
+    "cpu-cascade": TheoremConfig(family="cascade", alphas=(3.0, 4.0), ks=(10.0, 1000.0, 10000.0), V=6, L=4,
+                                 world_seeds=(0, 1, 2), capacities=(1, 3, 5, 6), fd_cells=2),
     "llama-micro": TheoremConfig(model="llama", alphas=(4.0,), ks=(10.0, 1000.0), V=6, L=3, world_seeds=(0, 1),
                                  capacities=(2, 4, 8), adam_lr=0.01, newton_steps=30, fd_cells=1),
     "gpu": TheoremConfig(alphas=(3.0, 4.0), ks=(3.0, 10.0, 1000.0, 10000.0), V=8, L=5,
