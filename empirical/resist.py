@@ -93,21 +93,25 @@ class Resist:
         return self._paths
 
     def cells(self) -> list[str]:
+        return list(self._cells())
+
+    def _cells(self) -> dict[str, tuple]:
+        """Each cell key with what it stands for, (seed, arm) or (seed, pair): keys are looked up,
+        never parsed."""
         if self.synthetic:
-            arms = ("", "-format") if self.config.no_pretraining_control else ("",)
-            return [f"s{seed}{arm}" for arm in arms for seed in self.config.seeds]
-        return [f"s{seed}-pair_{i}{j}" for seed in self.config.seeds for i, j in PAIRS]
+            arms = (("", "pretrained"), ("-format", "format_only"))[:2 if self.config.no_pretraining_control else 1]
+            return {f"s{seed}{suffix}": (seed, arm) for suffix, arm in arms for seed in self.config.seeds}
+        return {f"s{seed}-pair_{i}{j}": (seed, (i, j)) for seed in self.config.seeds for i, j in PAIRS}
 
     def prepare(self, folder: Path) -> None:
         if not self.synthetic:  # the synthetic sizes were checked by the config
             self._real(folder).check()
 
     def run_cell(self, key: str, folder: Path) -> dict:
+        seed, what = self._cells()[key]
         if self.synthetic:
-            seed, _, arm = key[1:].partition("-")
-            return resist_synthetic.run_seed(self.config, int(seed), "format_only" if arm else "pretrained")
-        seed_text, pair_text = key.split("-pair_")
-        return self._real(folder).run_pair(int(seed_text[1:]), int(pair_text[0]), int(pair_text[1]), key)
+            return resist_synthetic.run_seed(self.config, seed, what)
+        return self._real(folder).run_pair(seed, *what, key)
 
     def record_fields(self, key: str) -> tuple:
         names = ("inverse_nats", "forward_nats", "inverse_before_nats", "forward_before_nats")

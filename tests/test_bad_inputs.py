@@ -83,6 +83,15 @@ SETS = [
 
 
 CASES = [
+    # issue 25's hostile inputs that reach the CLI rather than a config field
+    (["audit", "--json", "--markdown"], "give --json or --markdown, not both"),
+    (["rebound", "--preset", "micro", "--variant", "dpo", "--set", "variant=sft"], "variant is given both"),
+    (["theory", "--alpha", "2_0", "--k", "10"], "cannot read '2_0' as a number"),
+    (["theory", "--alpha", "\uff12", "--k", "10"], "as a number"),
+    (["theory", "--alpha", "2,2", "--k", "10"], "has equal values [2.0]"),
+    (["theory", "--alpha", "100.0000001", "--k", "10"], "got 100.0000001"),
+    (["theory", "boundary", "--alpha", "2.6:2.6:3"], "has equal values [2.6]"),
+    (["sim", "check", "--alpha", "3", "--k", "10", "--depth", "1_6"], "cannot read '1_6' as an integer"),
     # theory
     (["theory", "--alpha", "1e308", "--k", "10"], "alpha must be <= 100"),
     (["theory", "--alpha", "1", "--k", "10"], "alpha must be >= 1.1"),
@@ -244,3 +253,17 @@ def test_bad_input_fails_cleanly_and_writes_nothing(files, tmp_path, monkeypatch
     assert message.replace("{d}", str(files)) in lines[0], err
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == [], "bad input must write nothing"
+
+
+def test_one_configuration_in_several_files_is_one_run(tmp_path):
+    """--config runs are named by their configuration, not by the file's name."""
+    from elasticity.cli import _prefix
+    from harness import overrides, presets, store
+
+    text = overrides.to_yaml(presets.COUNTERFACTUAL["micro"])
+    ids = set()
+    for name in ("a.yaml", "b.yaml", "mine.yaml"):
+        (tmp_path / name).write_text(text)
+        config = overrides.load_yaml(type(presets.COUNTERFACTUAL["micro"]), tmp_path / name)
+        ids.add(store.default_run_id(_prefix("micro", tmp_path / name), config.as_dict()))
+    assert len(ids) == 1
