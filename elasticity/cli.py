@@ -107,7 +107,11 @@ def _read_back_note(path) -> None:
     click.echo(f"(read back from the store, not recomputed: {path})", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+GLOSSARY = ("Words and symbols (k, l, f, Q1, Q2, alpha, gamma_j, N_j, margin, valid mass, effective k, ...): "
+            "docs/glossary.md.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=GLOSSARY)
 @click.version_option(package_name="elasticity-toolkit", prog_name="elasticity")
 @click.option("--numerics", type=click.Choice(["default", "portable"]), default=None,
               help="default: torch picks this CPU's fastest kernels (the bits of a training run are per "
@@ -571,7 +575,7 @@ def _finish(outcome, shard, as_json, render_result, experiment: str) -> None:
         click.echo(f"saved {outcome.path}")
 
 
-@cli.command()
+@cli.command(epilog=GLOSSARY)
 @_preset_option("rebound", "quick", {
     "micro": "tiny, for tests", "quick": "a small grid",
     "cpu-full": "the paper's grid: sizes, pre-training amounts, a learning-rate sweep"})
@@ -625,7 +629,7 @@ def rebound(preset, variant, dataset, model_path, data_dir, columns, lora_rank, 
     _finish(outcome, shard, as_json, render.rebound, "rebound")
 
 
-@cli.command()
+@cli.command(epilog=GLOSSARY)
 @_preset_option("resist", "quick", {
     "micro": "tiny, for tests", "quick": "the synthetic world, exact distances, with the format-only control",
     "paper": "Table 1's hyper-parameters (for real models)"})
@@ -661,7 +665,7 @@ def resist(preset, dataset, model_path, data_dir, columns, lora_rank, trust_remo
     _finish(outcome, shard, as_json, render.resist, "resist")
 
 
-@cli.command()
+@cli.command(epilog=GLOSSARY)
 @_preset_option("counterfactual", "micro", {
     "micro": "2 arms, a smoke test, not evidence",
     "calibration": "chooses the primary window: where the in-window control is first seen",
@@ -703,7 +707,7 @@ def counterfactual(preset, config_file, assignments, results_root, run_id, shard
     _finish(outcome, shard, as_json, render.counterfactual, "counterfactual")
 
 
-@cli.command()
+@cli.command(epilog=GLOSSARY)
 @_preset_option("theorem", "micro", {
     "micro": "one alpha, k on both sides of k*, three capacities, M = 256 leaves: a smoke test for the tests",
     "cpu": "alpha 3 and 4, k = 10, 1000 and 10000, four capacities, M = 1296 leaves",
