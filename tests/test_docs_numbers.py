@@ -68,3 +68,24 @@ def test_each_counterfactual_fixture_carries_its_per_seed_table(path):
     primary = {int(r["seed"]): float(r["value"]) for r in rows if r["quantity"] == "primary"}
     stored = json.loads(path.read_text())["effect"]["per_seed"]
     assert primary == {int(s): v for s, v in stored.items()}
+
+
+def test_the_confirmatory_verdict_is_recomputed_from_its_committed_per_seed_table():
+    """Anyone with per-seed.csv and the declared margin can recompute the published verdict: the
+    primary's mean and interval over the seeds the rule kept, the equivalence test, and whether
+    some anchor strength was detected (its added effect's interval above 0)."""
+    import csv
+
+    from empirical import statistics
+
+    (path,) = (FIXTURES / "counterfactual").glob("cpu-standard-*/result.json")
+    doc = json.loads(path.read_text())
+    rows = list(csv.DictReader((path.parent / "per-seed.csv").open()))
+    kept = [float(r["value"]) for r in rows if r["quantity"] == "primary" and r["excluded"] == "False"]
+    primary = statistics.mean_ci(kept)
+    assert primary["mean"] == doc["effect"]["mean"] and primary["ci95"] == doc["effect"]["ci95"]
+    betas = sorted({r["anchor_beta"] for r in rows if r["quantity"] == "anchor added"})
+    detected = any(statistics.mean_ci([float(r["value"]) for r in rows if r["anchor_beta"] == b])["ci95"][0] > 0
+                   for b in betas)
+    verdict = statistics.verdict(primary["ci95"], statistics.equivalence(primary, doc["sesoi"]))
+    assert (verdict if detected or verdict != "equivalent" else "not resolved") == doc["verdict"]
