@@ -83,7 +83,9 @@ def test_the_confirmatory_verdict_is_recomputed_from_its_committed_per_seed_tabl
     rows = list(csv.DictReader((path.parent / "per-seed.csv").open()))
     kept = [float(r["value"]) for r in rows if r["quantity"] == "primary" and r["excluded"] == "False"]
     primary = statistics.mean_ci(kept)
-    assert primary["mean"] == doc["effect"]["mean"] and primary["ci95"] == doc["effect"]["ci95"]
+    # the same values in the same order: equal up to the csv's decimal round trip (17 digits)
+    assert primary["mean"] == pytest.approx(doc["effect"]["mean"], rel=1e-12, abs=1e-15)
+    assert primary["ci95"] == pytest.approx(doc["effect"]["ci95"], rel=1e-12, abs=1e-15)
     betas = sorted({r["anchor_beta"] for r in rows if r["quantity"] == "anchor added"})
     detected = any(statistics.mean_ci([float(r["value"]) for r in rows if r["anchor_beta"] == b])["ci95"][0] > 0
                    for b in betas)
