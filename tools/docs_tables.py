@@ -95,11 +95,20 @@ def _mean(stat: dict) -> str:
     return "n/a" if stat.get("mean") is None else render.interval(stat, 3)
 
 
+AUDIT_WORDS = {"erratum": ("erratum", "errata"), "holds": ("holds", "hold"),
+               "asymptotic": ("holds only asymptotically", "hold only asymptotically")}
+
+
 def _audit_counts(doc: dict) -> str:
     counts = {}
     for claim in doc["metrics"]:
         counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
-    return ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    words = lambda v, n: AUDIT_WORDS.get(v, (v, v))[n != 1]  # noqa: E731
+    return ", ".join(f"{n} {words(v, n)}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _excess(x: float) -> str:
+    return "below 1e-15" if x < 1e-15 else f"{x:.1e}"  # at the optimum the excess is rounding, either sign
 
 
 def headline() -> str:
@@ -116,7 +125,8 @@ def headline() -> str:
     rerun = render.replication_line(cf["replication"])
     attributable = "; ".join(f"({a['pair'][0]},{a['pair'][1]}) {render.interval(a, 3)}"
                              for a in rs["metrics"]["attributable"])
-    depends = sum("depends on the distance" in line for line in rs["metrics"]["verdict_lines"])
+    readings = [line for line in rs["metrics"]["verdict_lines"] if line.startswith("pair ")]
+    depends = sum("depends on the distance" in line for line in readings)
     valid = rs["metrics"]["valid_mass"]
     seeds = rs["metrics"]["table2"][0]["forward_minus_inverse"]["n"]
     after = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] != "joint" and r["observed"]["mean"]
@@ -128,9 +138,10 @@ def headline() -> str:
         f"- **The theorem, computed exactly** (`elasticity audit`): of {len(audit['metrics'])} closed forms and "
         f"claims of the paper, {_audit_counts(audit)} (docs/errata.md).\n"
         f"- **The theorem against trained models** (`elasticity theorem --preset cpu`, {m['converged']} of "
-        f"{m['total']} cells converged, excess KL {m['excess_range'][0]:.1e} to {m['excess_range'][1]:.1e} "
-        f"nats): (i) the pruned-tree prediction of dN_2/dl against the observed, log-ratio {_mean(i)} over "
-        f"{i['n']} world seeds (margin +-{i.get('margin', 0):g}): **{i['verdict']}**; (ii) the sign of "
+        f"{m['total']} cells converged, excess KL from {_excess(m['excess_range'][0])} to "
+        f"{_excess(m['excess_range'][1])} nats): (i) the pruned-tree prediction of dN_2/dl against the "
+        f"observed, log-ratio {_mean(i)} over {i['n']} world seeds (margin +-{i.get('margin', 0):g}): "
+        f"**{i['verdict']}**; (ii) the sign of "
         f"dgamma_2/dl agrees with the optimum's in {ii['agree']} of {ii['cells']} converged cells: "
         f"**{ii['verdict']}**; (iii) how (k + 1) dN_2/dl moves with capacity, log-ratio observed/predicted "
         f"{_mean(iii)} over {iii['n']} world seeds: **{iii['verdict']}** ({_depends(th)}).\n"
@@ -143,9 +154,9 @@ def headline() -> str:
         f"{render.p_text(dm['p_holm'])}) ({_depends(cf)}).\n"
         f"- **Resistance: forward against inverse alignment** (`resist --preset quick`, {seeds} seeds): the "
         f"part of forward - inverse attributable to pre-training on the declared distance "
-        f"({rs['metrics']['primary_distance']['name']}), per pair: {attributable}; {depends} of the readings "
-        f"depend on the distance; lowest valid mass over every seed, arm and path {valid['min']:.3f} "
-        f"({_depends(rs)}).\n"
+        f"({rs['metrics']['primary_distance']['name']}), per pair: {attributable}; {depends} of the "
+        f"{len(readings)} readings (with pre-training, attributable) depend{'s' if depends == 1 else ''} on the "
+        f"distance; lowest valid mass over every seed, arm and path {valid['min']:.3f} ({_depends(rs)}).\n"
         f"- **Effective k** (`counterfactual --preset k-axis`, {kx['effect']['n_seeds']} seeds, nominal k "
         f"{nominal[0]:g} to {nominal[-1]:g}), a convergence diagnostic, not a test of the theorem: "
         f"{min(after):.2f} to {max(after):.2f} for models aligned after pre-training; {min(joint):.2f} to "

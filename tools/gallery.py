@@ -25,6 +25,7 @@ HASH = re.compile(r"(-portable)?-[0-9a-f]{10}$")  # the configuration's hash in 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         built, skipped = build_all(ROOT / "tests" / "fixtures" / "results", Path(tmp))
+        GALLERY.mkdir(exist_ok=True)
         for old in GALLERY.glob("*.png"):
             old.unlink()
         for entry in built:
