@@ -164,7 +164,24 @@ def headline() -> str:
         f"- **Scaling with model size and pre-training data** (the paper's Figures 3-4): not tested yet.")
 
 
-TABLES = {"counterfactual-calibration": counterfactual_calibration,
+def theorem_cpu() -> str:
+    """The theorem experiment's declared endpoints and its checks, from the committed cpu run."""
+    doc = _one("theorem/cpu-*/result.json")
+    m = doc["metrics"]
+    rows = [[f"endpoint {name}", verdict, note] for name, verdict, note in render.theorem_endpoints(doc)]
+    low, high = m["excess_range"]
+    rows += [["converged cells", f"{m['converged']}/{m['total']}", "unconverged cells are excluded from the endpoints"],
+             ["excess KL(q* || model) at l = 0", f"{_excess(low)} .. {_excess(high)} nats", "over every cell"]]
+    mo = m["match_optimal"]
+    rows.append(["cells at the optimum against prediction (a)",
+                 f"{sum(r['within'] for r in mo['cells'])}/{len(mo['cells'])} within", "s_1 and s_2 within 1%"])
+    for f in m["fd_check"]:
+        rows.append([f"finite differences (alpha {f['alpha']:g}, k {f['k']:g}, {f['params']} parameters)",
+                     f"{max(f['rel_diff'].values()):.1e} relative", "implicit slopes against continuation in l"])
+    return _markdown(["quantity", "value", "note"], rows) + "\n\n" + _made_by(doc)
+
+
+TABLES = {"theorem-cpu": theorem_cpu, "counterfactual-calibration": counterfactual_calibration,
           "counterfactual-confirmatory": counterfactual_confirmatory,
           "counterfactual-k-axis": counterfactual_k_axis, "resist-quick": resist_quick, "headline": headline}
 
