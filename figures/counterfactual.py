@@ -4,7 +4,6 @@ effective k against |D_pre|/Q1 with the theorem's line y = x. Each plot function
 (name, figure, caption); saving is the caller's."""
 
 import numpy as np
-from matplotlib import ticker as mpl_ticker
 
 from figures import style
 
@@ -36,7 +35,7 @@ def _effect(run_id, doc):
             _seed_points(ax[0, j], rows, e["q2"], color, i, len(series))
         ax[0, j].axhline(0, color="k", lw=0.8)
         grid = [r["q2"] for r in series_rows]
-        _log_ticks(ax[0, j], grid)
+        style.log_ticks(ax[0, j], grid)
         ax[0, j].set_xlim(min(grid) / 1.3, max(grid) * 1.3)  # room for the window and the endpoint at the ends
         _window(ax[0, j], e["q2"], label=j == 1)
         if key == e["units"]:  # the margin and the verdict's own estimate live in the primary units
@@ -95,15 +94,6 @@ def _margin_and_primary(ax, doc) -> None:
                 label=f"primary endpoint, 95% interval ({doc['verdict']})")
 
 
-def _log_ticks(ax, values) -> None:
-    """A log axis labelled at the plotted values themselves (plain numbers, no minor labels)."""
-    ax.set_xlim(min(values) / 1.4, max(values) * 1.4)  # a margin even for one value (its per-seed dots sit beside it)
-    if len(set(values)) > 1:  # one value: a linear axis (a log axis with a single label reads as broken)
-        ax.set_xscale("log")
-    ax.set_xticks(list(values), [f"{v:g}" for v in values])
-    ax.xaxis.set_minor_formatter(mpl_ticker.NullFormatter())
-
-
 def _controls(run_id, doc):
     controls, e = doc["positive_controls"], doc["primary_endpoint"]
     late, replay = controls["spring"], controls.get("replay")
@@ -115,7 +105,7 @@ def _controls(run_id, doc):
         beta = [r["anchor_beta"] for r in rows]
         ax[0, 0].errorbar(beta, [r["effect"]["mean"] for r in rows], yerr=_errors(rows), fmt="o-", ms=4,
                           capsize=3, color=style.shade(0, 2), label=r"anchor_beta $\cdot$ KL(model $\|\,\theta_{pre}$)")
-        _log_ticks(ax[0, 0], beta)
+        style.log_ticks(ax[0, 0], beta)
         _control_seeds(ax[0, 0], rows, "anchor_beta", style.shade(0, 2))
     ax[0, 0].axhline(0, color="k", lw=0.8)
     ax[0, 0].axhline(doc["sesoi"], color="grey", ls=":", lw=1, label=f"smallest effect of interest ({doc['sesoi']:g})")
@@ -127,7 +117,7 @@ def _controls(run_id, doc):
             lam = [r["spring"] for r in late]
             ax[0, 1].errorbar(lam, [r["effect"]["mean"] for r in late], yerr=_errors(late), fmt="o", ms=4,
                               capsize=3, color=style.shade(1, 2), label=r"spring $\cdot\,\|\theta-\theta_{pre}\|^2$")
-            _log_ticks(ax[0, 1], lam)
+            style.log_ticks(ax[0, 1], lam)
             _control_seeds(ax[0, 1], late, "spring", style.shade(1, 2))
         if replay:
             ax[0, 1].axhline(replay["effect"]["mean"], color=style.shade(0, 2), ls="--", lw=1,

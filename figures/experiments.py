@@ -146,12 +146,12 @@ def _sweep_panels(run_id, doc):
     return out
 
 
-ARMS = (("table2", "pre-trained (treatment)", 0), ("without_pretraining", "no pre-training (control)", 1))
+ARMS = (("table2", "pre-trained (treatment)", 0), ("format_only", "format-only pre-training (control)", 1))
 
 
 def resist(run_id: str, doc: dict) -> list[tuple]:
     """Per pair, the paired forward - inverse difference in the pre-trained arm beside the same
-    measure without pre-training (the control), and the part attributable to pre-training: each
+    measure from the format-only pre-trained control, and the part attributable to pre-training: each
     seed a dot, mean and 95% interval over seeds."""
     m = doc["metrics"]
     rows = m["table2"]

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import matplotlib as mpl
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 RC = {
@@ -81,6 +82,15 @@ def legend_outside(fig, ax, keys=()) -> None:
         column = 0.7 + 0.08 * max(len(label) for label in labels)
         columns = max(1, min(len(labels), int(fig.get_figwidth() // column)))
         fig.legend(handles, labels, loc="outside lower center", ncols=columns)
+
+
+def log_ticks(ax, values) -> None:
+    """A log axis labelled at the plotted values themselves (plain numbers, no minor labels)."""
+    ax.set_xlim(min(values) / 1.4, max(values) * 1.4)  # a margin even for one value (its per-seed dots sit beside it)
+    if len(set(values)) > 1:  # one value: a linear axis (a log axis with a single label reads as broken)
+        ax.set_xscale("log")
+    ax.set_xticks(list(values), [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def question(fig, text: str) -> None:

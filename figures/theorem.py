@@ -94,10 +94,15 @@ def _capacity(run_id: str, doc: dict):
         color = "tab:blue" if c["converged"] else "tab:red"
         ax[0, 0].scatter(c["params"], max(c["excess_l0"], 1e-17), s=14, color=color, alpha=0.6)
         ax[0, 1].scatter(c["params"], c["depth_fitted"], s=14, color=color, alpha=0.6)
-    ax[0, 0].set(xscale="log", yscale="log", xlabel="parameters", ylabel=r"KL($q^*$ || model) at $l=0$ (nats)",
+    ax[0, 0].set(yscale="log", xlabel="parameters", ylabel=r"KL($q^*$ || model) at $l=0$ (nats)",
                  title="excess code length (floored at 1e-17)")
-    ax[0, 1].set(xscale="log", xlabel="parameters", ylabel="fitted depth d", ylim=(-0.1, L + 0.1),
+    ax[0, 1].set(xlabel="parameters", ylabel="fitted depth d", ylim=(-0.1, L + 0.1),
                  title="depth of the pruned tree with the same excess")
+    params = sorted({c["params"] for c in cells})
+    for a in ax[0]:
+        style.log_ticks(a, params)  # labelled at the model sizes themselves
+    style.legend_outside(fig, list(ax[0]), keys=style.colour_keys(("tab:blue", "converged"),
+                                                                  ("tab:red", "not converged")))
     caption = (f"Theorem ({run_id}): each cell's excess code length over the optimum and the fractional depth "
                f"of the pruned tree with that excess, against the model's parameter count (blue: converged, red: "
                f"not). With iid leaf masses the pruned tree's excess is nearly flat in d, so depth lands near "

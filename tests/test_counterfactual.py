@@ -230,7 +230,7 @@ def test_bad_counterfactual_configs():
 
 
 def test_the_result_is_refused_for_another_configuration(tmp_path):
-    config = overrides.with_overrides(MICRO, ["seeds=0,1", "spring=0", "q2=16,32", "pretrain.steps=20",
+    config = overrides.with_overrides(MICRO, ["seeds=0,1", "spring=0", "q2=16,128", "pretrain.steps=20",
                                               "q1_max=64"])
     out = runs.counterfactual(config, results=tmp_path, run_id="x")
     assert store.read_result(out.path, experiment="counterfactual")["effect"]["n_seeds"] == 2

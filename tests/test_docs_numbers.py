@@ -64,8 +64,10 @@ def test_each_counterfactual_fixture_carries_its_per_seed_table(path):
     """per-seed.csv beside the result holds the same per-seed primary values the result does."""
     import csv
 
-    rows = list(csv.DictReader((path.parent / "per-seed.csv").open()))
-    primary = {int(r["seed"]): float(r["value"]) for r in rows if r["quantity"] == "primary"}
+    with (path.parent / "per-seed.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    primary = {int(r["seed"]): float(r["value"]) for r in rows
+               if r["quantity"] == "primary" and r["excluded"] == "False"}
     stored = json.loads(path.read_text())["effect"]["per_seed"]
     assert primary == {int(s): v for s, v in stored.items()}
 
@@ -80,7 +82,8 @@ def test_the_confirmatory_verdict_is_recomputed_from_its_committed_per_seed_tabl
 
     (path,) = (FIXTURES / "counterfactual").glob("cpu-standard-*/result.json")
     doc = json.loads(path.read_text())
-    rows = list(csv.DictReader((path.parent / "per-seed.csv").open()))
+    with (path.parent / "per-seed.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
     kept = [float(r["value"]) for r in rows if r["quantity"] == "primary" and r["excluded"] == "False"]
     primary = statistics.mean_ci(kept)
     # the same values in the same order: equal up to the csv's decimal round trip (17 digits)

@@ -25,7 +25,9 @@ EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theo
             "rebound_micro-sft-imdb", "theory_map_small",
             "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining",
             *(f"counterfactual_{kind}_{run.name}" for kind in ("effect", "controls", "k")
-              for run in (FIXTURES / "counterfactual").iterdir())}
+              for run in (FIXTURES / "counterfactual").iterdir()),
+            *(f"theorem_{kind}_{run.name}" for kind in ("slopes", "sign", "capacity")
+              for run in (FIXTURES / "theorem").iterdir())}
 
 
 @pytest.fixture()
@@ -431,7 +433,7 @@ def test_the_resist_figure_puts_the_control_beside_the_treatment_and_shows_what_
     fig, caption = _figure(results, "resist_quick-")
     arms, attributable = fig.axes[:2]
     labels = arms.get_legend_handles_labels()[1]
-    assert labels == ["pre-trained (treatment)", "no pre-training (control)"]
+    assert labels == ["pre-trained (treatment)", "format-only pre-training (control)"]
     assert attributable.get_title() == "the part attributable to pre-training"
 
     def dots(ax):
@@ -439,7 +441,7 @@ def test_the_resist_figure_puts_the_control_beside_the_treatment_and_shows_what_
                    if line.get_linestyle() == "None" and len(line.get_xdata()) > 1)
 
     assert dots(arms) == sum(len(r["forward_minus_inverse"]["per_seed"])
-                             for key in ("table2", "without_pretraining") for r in m[key])
+                             for key in ("table2", "format_only") for r in m[key])
     assert dots(attributable) == sum(len(a["per_seed"]) for a in m["attributable"])
     assert all(a["verdict"] in caption for a in m["attributable"])
 

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 GLOSSARY = (ROOT / "docs" / "glossary.md").read_text()
 # the report's symbols and terms, each with the spelling the glossary defines it under
-SYMBOLS = {"D_pre": "D_pre", "D_align": "D_align", "D_perturb": "D_perturb", "Q1": "Q1", "Q2": "Q2",
+SYMBOLS = {"D_pre": "D_pre", "D_align": "D_align", "Q1": "Q1", "Q2": "Q2",
            "alpha": "alpha", "gamma_": "gamma_j", "N_": "N_j", "effective k": "Effective k",
            "operating point": "Operating point", "valid mass": "Valid mass", "margin": "SESOI / margin",
            "anchor_beta": "beta", "Holm": "Holm p", "minimal detectable effect": "Minimal detectable effect",
