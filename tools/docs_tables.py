@@ -137,7 +137,8 @@ def headline() -> str:
     return (
         f"- **The theorem, computed exactly** (`elasticity audit`): of {len(audit['metrics'])} closed forms and "
         f"claims of the paper, {_audit_counts(audit)} (docs/errata.md).\n"
-        f"- **The theorem against trained models** (`elasticity theorem --preset cpu`, {m['converged']} of "
+        f"- **The theorem against trained models** (`elasticity theorem --preset cpu`, {th['config']['model']} "
+        f"models, {m['converged']} of "
         f"{m['total']} cells converged, excess KL from {_excess(m['excess_range'][0])} to "
         f"{_excess(m['excess_range'][1])} nats): (i) the pruned-tree prediction of dN_2/dl against the "
         f"observed, log-ratio {_mean(i)} over {i['n']} world seeds (margin +-{i.get('margin', 0):g}): "
