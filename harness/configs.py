@@ -154,15 +154,18 @@ def _model_path(default: str = ""):
     return param(default, Text(path=True), "a local causal LM folder (nothing is downloaded)", **REAL)
 
 
-def _real_fields():
-    """The fields shared by the experiments that run on real models (``field`` objects are
-    per class, so each class calls this)."""
-    return dict(
-        data_dir=param("", Text(path=True), "a local dataset folder or file set", **REAL),
-        columns=param("", Text(), "'wanted=found,...' when the files name the format's columns otherwise", **REAL),
-        lora_rank=param(0, Interval(int, 0, 4096), "0: full fine-tuning; r > 0: LoRA of rank r", **REAL),
-        trust_remote_code=param(False, Flag(), "allow code shipped with the model to run", **REAL),
-    )
+# the fields shared by the experiments that run on real models: (default, constraint, help)
+REAL_FIELDS = {
+    "data_dir": ("", Text(path=True), "a local dataset folder or file set"),
+    "columns": ("", Text(), "'wanted=found,...' when the files name the format's columns otherwise"),
+    "lora_rank": (0, Interval(int, 0, 4096), "0: full fine-tuning; r > 0: LoRA of rank r"),
+    "trust_remote_code": (False, Flag(), "allow code shipped with the model to run"),
+}
+
+
+def _real_field(name: str):
+    """A real-model field's declaration (``field`` objects are per class: each class calls this)."""
+    return param(*REAL_FIELDS[name], **REAL)
 
 
 def _q2_mode():
@@ -215,15 +218,15 @@ class ReboundConfig(Declared):
                               "Q2 points (after 0) that fit the code-length slopes of the effective k", unit="points")
     dataset: str = param("synthetic", OneOf(REBOUND_DATASETS), "synthetic: the offline world; else local files")
     model_path: str = _model_path()
-    data_dir: str = _real_fields()["data_dir"]
-    columns: str = _real_fields()["columns"]
+    data_dir: str = _real_field("data_dir")
+    columns: str = _real_field("columns")
     scorer: str = param("", OneOf(("", *SCORERS)), "'' = the dataset's default (vader for imdb, cost for safe-rlhf)",
                         **REAL)
     scorer_path: str = param("", Text(path=True), "the classifier or cost model folder", **REAL)
-    lora_rank: int = _real_fields()["lora_rank"]
+    lora_rank: int = _real_field("lora_rank")
     max_length: int = param(256, Interval(int, 8, 1 << 20), "tokens of prompt + completion", unit="tokens", **REAL)
     max_new_tokens: int = param(48, Interval(int, 1, 1 << 16), "tokens sampled per response", unit="tokens", **REAL)
-    trust_remote_code: bool = _real_fields()["trust_remote_code"]
+    trust_remote_code: bool = _real_field("trust_remote_code")
 
     def __post_init__(self):
         if _real(self) and not self.scorer:  # resolved, so that the default and its name are one run
@@ -280,8 +283,8 @@ class ResistConfig(Declared):
 
     dataset: str = param("synthetic", OneOf(RESIST_DATASETS), "synthetic: the world's alignment set; else local files")
     model_path: str = _model_path()
-    data_dir: str = _real_fields()["data_dir"]
-    columns: str = _real_fields()["columns"]
+    data_dir: str = _real_field("data_dir")
+    columns: str = _real_field("columns")
     warmup_data_dir: str = param("", Text(path=True), "an Alpaca-format folder for the instruction warm-up", **REAL)
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=2_048, n_perturb=16,
                                                                    n_held_out=50))
@@ -313,8 +316,8 @@ class ResistConfig(Declared):
                                "the paths learn from samples at this temperature")
     max_new_tokens: int = param(256, Interval(int, 1, 1 << 16), "tokens per answer (Table 1)", unit="tokens", **REAL)
     max_length: int = param(1024, Interval(int, 8, 1 << 20), "tokens of prompt + answer", unit="tokens", **REAL)
-    lora_rank: int = _real_fields()["lora_rank"]
-    trust_remote_code: bool = _real_fields()["trust_remote_code"]
+    lora_rank: int = _real_field("lora_rank")
+    trust_remote_code: bool = _real_field("trust_remote_code")
 
     def check(self):
         _check_real(self)
