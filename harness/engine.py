@@ -19,8 +19,14 @@ how to run one cell, and how to summarize the records of all cells. The engine d
   lock, once; a run whose result exists is read back (and checked against the config).
 - **Distributed training** (``accelerate launch``: ``WORLD_SIZE`` > 1): every rank runs every
   cell of the share together, without cell locks, and only rank 0 writes.
+- **Cells trained together**: a protocol with ``groups`` and ``run_group`` (an ensemble trainer
+  that trains several cells' models in one batched step) gets its share's pending cells in
+  groups; each group's cells are locked together and their records written as the group
+  finishes (a crash loses at most the group in flight). Records stay one per cell, so resuming,
+  sharding and summarizing are unchanged.
 """
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -45,6 +51,10 @@ class Protocol(_Protocol):
 
     def run_cell(self, key: str, folder: Path) -> dict:
         """Compute one cell; returns its record (plain finite JSON)."""
+
+    # optional, for protocols that train cells together (see the module docstring):
+    #   groups(keys) -> list[list[str]]: the keys split into groups run together, in order;
+    #   run_group(keys, folder) -> dict[str, dict]: the record of every key of one group.
 
     def record_fields(self, key: str) -> tuple:
         """The (dotted field, kind) pairs a record of this cell must hold (``harness.schemas``),
@@ -186,24 +196,47 @@ def _count(folder: Path, keys: list[str]) -> int:
     return sum(_cell_path(folder, k).is_file() for k in keys)
 
 
+def _groups(protocol, keys: list[str]) -> list[list[str]]:
+    """The units a process runs: the protocol's groups of ``keys``, or one cell each."""
+    groups = protocol.groups(keys) if hasattr(protocol, "run_group") else [[k] for k in keys]
+    if sorted(k for g in groups for k in g) != sorted(keys):  # a protocol bug: a cell lost or run twice
+        raise ValueError(f"{protocol.experiment}: groups() must split the keys it is given, each once")
+    return groups
+
+
+def _run_cells(protocol, folder: Path, keys: list[str]) -> dict[str, dict]:
+    if hasattr(protocol, "run_group"):
+        records = protocol.run_group(keys, folder)
+        if set(records) != set(keys):
+            raise ValueError(f"{protocol.experiment}: run_group returned records for {sorted(records)[:3]}..., "
+                             f"asked for {sorted(keys)[:3]}...")
+        return records
+    return {key: protocol.run_cell(key, folder) for key in keys}
+
+
 def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> None:
-    """Run the cells of ``keys`` that are not on disk, each under its lock; wait for those
-    another process holds and take them over if it stops without writing them."""
+    """Run the cells of ``keys`` that are not on disk, each under its lock (a group's cells
+    under all of theirs); wait for those another process holds and take them over if it stops
+    without writing them."""
     pending = [k for k in keys if _read_cell(protocol, folder, k, fp) is None]
     if after_cell:
         after_cell()
     while pending:
         busy = []
-        for key in pending:
-            with store.locked(folder / "cells" / f"{key}.lock", blocking=False) as held:
-                if not held:
-                    busy.append(key)
-                    continue
-                if _read_cell(protocol, folder, key, fp) is not None:
-                    continue  # finished by another process while we worked
-                began = time.perf_counter()
-                record = protocol.run_cell(key, folder)
-                _write_cell(folder, key, fp, record, time.perf_counter() - began)
+        for group in _groups(protocol, pending):
+            with contextlib.ExitStack() as stack:
+                mine = []
+                for key in group:
+                    if not stack.enter_context(store.locked(folder / "cells" / f"{key}.lock", blocking=False)):
+                        busy.append(key)
+                    elif _read_cell(protocol, folder, key, fp) is None:  # else finished by another process
+                        mine.append(key)
+                if mine:
+                    began = time.perf_counter()
+                    records = _run_cells(protocol, folder, mine)
+                    wall_s = (time.perf_counter() - began) / len(mine)  # a group's time, shared evenly
+                    for key in mine:
+                        _write_cell(folder, key, fp, records[key], wall_s)
             if after_cell:
                 after_cell()
         if busy:
@@ -216,11 +249,12 @@ def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> 
 
 def _work_distributed(protocol, folder: Path, fp: str, keys: list[str], main: bool) -> None:
     todo = [k for k in keys if _read_cell(protocol, folder, k, fp) is None]  # the same list on every rank
-    for key in todo:
+    for group in _groups(protocol, todo):
         began = time.perf_counter()
-        record = protocol.run_cell(key, folder)
+        records = _run_cells(protocol, folder, group)
         if main:
-            _write_cell(folder, key, fp, record, time.perf_counter() - began)
+            for key in group:
+                _write_cell(folder, key, fp, records[key], (time.perf_counter() - began) / len(group))
 
 
 def _worker(protocol, folder: Path, fp: str, keys: list[str], parent: int) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import engine, store
-from toy_protocol import Toy, ToyConfig, runs_logged
+from toy_protocol import GroupedToy, Toy, ToyConfig, runs_logged
 
 DEFAULT = ToyConfig()
 
@@ -176,3 +176,52 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers), "workers outlived their parent"
+
+
+def _groups_logged(log) -> list[list[str]]:
+    return [line.split()[2].split(",") for line in runs_logged(log)]
+
+
+def test_grouped_cells_run_together_and_resume_by_cell(tmp_path):
+    """A protocol that trains cells together gets its pending cells in groups; a crashed group
+    loses only its own cells, and the rerun groups only what is missing."""
+    config = ToyConfig(values=tuple(range(1, 8)))
+    with pytest.raises(RuntimeError, match="group"):
+        engine.run(GroupedToy(config, tmp_path / "log", size=3, fail_on=5), tmp_path / "res", "r")
+    cells = tmp_path / "res" / "toy" / "r" / "cells"
+    assert sorted(p.stem for p in cells.glob("*.json")) == ["v1", "v2", "v3"]  # the first group, written
+    out = engine.run(GroupedToy(config, tmp_path / "log", size=3), tmp_path / "res", "r")
+    assert store.read_result(out.path)["metrics"]["sum_of_squares"] == sum(i * i for i in range(1, 8))
+    assert _groups_logged(tmp_path / "log") == [["v1", "v2", "v3"], ["v4", "v5", "v6"], ["v4", "v5", "v6"], ["v7"]]
+
+
+def test_grouped_shards_group_their_own_share(tmp_path):
+    config = ToyConfig(values=tuple(range(1, 7)))
+    engine.run(GroupedToy(config, tmp_path / "log", size=2), tmp_path / "res", "r", (0, 2))
+    out = engine.run(GroupedToy(config, tmp_path / "log", size=2), tmp_path / "res", "r", (1, 2))
+    assert store.read_result(out.path)["metrics"]["sum_of_squares"] == 91
+    assert _groups_logged(tmp_path / "log") == [["v1", "v3"], ["v5"], ["v2", "v4"], ["v6"]]
+
+
+def _concurrent_groups(args):
+    tmp_path, shard = args
+    out = engine.run(GroupedToy(ToyConfig(values=tuple(range(1, 9)), seconds=0.3), tmp_path / "log", size=2),
+                     tmp_path / "res", "r", shard)
+    return None if out.path is None else str(out.path)
+
+
+def test_two_processes_never_run_a_grouped_cell_twice(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        paths = pool.map(_concurrent_groups, [(tmp_path, (0, 1))] * 2)
+    ran = sorted(k for g in _groups_logged(tmp_path / "log") for k in g)
+    assert ran == [f"v{i}" for i in range(1, 9)]
+    assert store.read_result(next(p for p in paths if p))["metrics"]["sum_of_squares"] == 204
+
+
+def test_a_group_that_loses_a_cell_is_refused(tmp_path):
+    class Lossy(GroupedToy):
+        def run_group(self, keys, folder):
+            return dict(list(super().run_group(keys, folder).items())[:-1])
+    with pytest.raises(ValueError, match="run_group returned"):
+        engine.run(Lossy(ToyConfig(), tmp_path / "log"), tmp_path / "res", "r")
+    assert not list((tmp_path / "res").rglob("cells/*.json"))

@@ -51,3 +51,23 @@ class Toy:
 
 def runs_logged(log: Path) -> list[str]:
     return Path(log).read_text().split("\n")[:-1] if Path(log).is_file() else []
+
+
+class GroupedToy(Toy):
+    """The toy whose cells run in groups of ``size`` (an ensemble trainer's shape): one log
+    line per group run, naming its cells."""
+
+    def __init__(self, config: ToyConfig, log: Path, size: int = 2, **kw):
+        super().__init__(config, log, **kw)
+        self.size = size
+
+    def groups(self, keys: list[str]) -> list[list[str]]:
+        return [keys[i:i + self.size] for i in range(0, len(keys), self.size)]
+
+    def run_group(self, keys: list[str], folder: Path) -> dict:
+        with open(self.log, "a") as handle:
+            handle.write(f"{os.getpid()} group {','.join(keys)}\n")
+        time.sleep(self.config.seconds)
+        if any(int(k[1:]) == self.fail_on for k in keys):
+            raise RuntimeError(f"toy: group {keys} failed")
+        return {k: {"value": int(k[1:]), "square": int(k[1:]) ** 2} for k in keys}
