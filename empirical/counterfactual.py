@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from empirical import measure, statistics, trajectory
+from empirical import measure, statistics, together, trajectory
 from empirical.world import World, information
 from harness.configs import MIN_WINDOW_STEPS, CounterfactualConfig
 from harness.records import one
@@ -100,6 +100,13 @@ def arms(config: CounterfactualConfig) -> list[Arm]:
     return out
 
 
+# Cells pre-trained in one ensemble: enough members for the batched step to pay (the CPU runs
+# them in groups of about 8 at batch 128, `empirical.ensemble`), few enough that a crash loses
+# little and that two worker processes each get several groups of a 144-cell run. A cell's
+# numbers do not depend on it (`empirical.together`).
+ENSEMBLE_MEMBERS = 24
+
+
 def cell_key(seed: int, arm: str) -> str:
     """The engine's key of one (seed, arm) cell."""
     return f"s{seed}-{arm}"
@@ -126,6 +133,15 @@ class Counterfactual:
         seed, arm = self._cells()[key]
         return run_arm(self.config, seed, arm)
 
+    def groups(self, keys: list[str]) -> list[list[str]]:
+        """With the ensemble trainer, cells pre-train ENSEMBLE_MEMBERS at a time; else one by one."""
+        size = ENSEMBLE_MEMBERS if self.config.trainer == "ensemble" else 1
+        return [keys[i:i + size] for i in range(0, len(keys), size)]
+
+    def run_group(self, keys: list[str], folder: Path) -> dict[str, dict]:
+        cells = self._cells()
+        return dict(zip(keys, run_arms(self.config, [cells[k] for k in keys]), strict=True))
+
     def _cells(self) -> dict[str, tuple[int, Arm]]:
         """Each cell key with the (seed, arm) it stands for: keys are looked up, never parsed."""
         return {cell_key(s, a.name): (s, a) for s in self.config.seeds for a in arms(self.config)}
@@ -141,48 +157,92 @@ def _measurer(world: World, laws: dict, prompts: np.ndarray, reference: np.ndarr
     return measure_model
 
 
-def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
-    """Pre-train, align, perturb (and the controls) one arm of one seed; its record."""
+@dataclass
+class _Cell:
+    """One (seed, arm) cell's world, data and fresh model, ready to pre-train."""
+
+    seed: int
+    arm: Arm
+    world: World
+    d_pre: np.ndarray
+    d_align: np.ndarray
+    d_perturb: np.ndarray
+    model: object
+    pretrain_steps: int
+
+
+def _cell(c: CounterfactualConfig, seed: int, arm: Arm) -> _Cell:
     from empirical.models import build_model
 
-    began = time.perf_counter()
-    c, w = config, config.world
+    w = c.world
     world = World(w, seed)
     d_pre = world.sample(arm.n_pre, arm.f, arm.stream).tokens
     d_align = world.sample(w.n_align, 1.0, ALIGN_STREAM).tokens
     if arm.mode == "joint":  # the alignment dose mixed into D_pre: one objective, sizes in proportion
         d_pre = np.concatenate([d_pre, d_align[:c.q1_dose]])
-    d_perturb = world.sample(w.n_perturb, 0.0, PERTURB_STREAM).tokens
+    steps = max(1, round(c.pretrain.steps * arm.n_pre / w.n_pre)) if arm.mode == "epochs" else c.pretrain.steps
+    return _Cell(seed, arm, world, d_pre, d_align, world.sample(w.n_perturb, 0.0, PERTURB_STREAM).tokens,
+                 build_model(w.vocab_size, w.sequence_length, c.model_size, seed), steps)
+
+
+def _pretrain(c: CounterfactualConfig, cells: list[_Cell]) -> list[list[float]]:
+    """Pre-train every cell's model in place (the config's trainer); each one's losses."""
+    p = c.pretrain
+    if c.trainer == "ensemble":
+        return together.pretrain([x.model for x in cells], [x.d_pre for x in cells],
+                                 steps=[x.pretrain_steps for x in cells], batch_size=p.batch, lr=p.lr,
+                                 seeds=[x.seed for x in cells])
+    return [trajectory.pretrain(x.model, x.d_pre, steps=x.pretrain_steps, batch_size=p.batch, lr=p.lr, seed=x.seed)
+            for x in cells]
+
+
+def run_arms(config: CounterfactualConfig, cells: list[tuple[int, Arm]]) -> list[dict]:
+    """Pre-train, align, perturb (and the controls) each (seed, arm) cell; their records. With
+    the ensemble trainer the cells pre-train together (a cell's numbers do not depend on which
+    cells it trains with); the later stages run per model."""
+    began = time.perf_counter()
+    ready = [_cell(config, seed, arm) for seed, arm in cells]
+    losses = _pretrain(config, ready)
+    shared_s = (time.perf_counter() - began) / len(ready)  # the set-up and pre-training, shared evenly
+    return [_after_pretraining(config, cell, cell_losses, shared_s) for cell, cell_losses in zip(ready, losses,
+                                                                                                 strict=True)]
+
+
+def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
+    """One cell's record (`run_arms` of one cell)."""
+    return run_arms(config, [(seed, arm)])[0]
+
+
+def _after_pretraining(c: CounterfactualConfig, cell: _Cell, losses: list[float], shared_s: float) -> dict:
+    """Measure the pre-trained model, then align, perturb and run the controls; the record."""
+    began = time.perf_counter()
+    arm, world, seed, model = cell.arm, cell.world, cell.seed, cell.model
     prompts = world.prompts(c.eval_prompts)
     laws = world.laws(arm.f)
-    model = build_model(w.vocab_size, w.sequence_length, c.model_size, seed)
-    steps = max(1, round(c.pretrain.steps * arm.n_pre / w.n_pre)) if arm.mode == "epochs" else c.pretrain.steps
-    losses = trajectory.pretrain(model, d_pre, steps=steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr,
-                                 seed=seed)
     pretrained = copy.deepcopy(model)
     reference = measure.response_log_probs(pretrained, world, prompts)
     measure_model = _measurer(world, laws, prompts, reference)
-    record = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre, "pretrain_steps": steps,
+    record = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre, "pretrain_steps": cell.pretrain_steps,
               "pretrain": {**measure_model(pretrained), "loss_every_50_steps": losses},
               "entropy_nats_per_token": information(world, arm.f)["entropy_nats_per_token"]}
     if arm.mode == "joint":  # aligned already: the model as pre-trained on the mixture
         aligned, record["align"] = {"dose": model}, _joint_alignment(c, record["pretrain"])
     else:
-        aligned, record["align"] = _align(c, model, d_align, measure_model, seed, c.align_lr)
-    stage = dict(batch_size=c.second_batch, seed=seed, loss_from=w.response_start)
+        aligned, record["align"] = _align(c, model, cell.d_align, measure_model, seed, c.align_lr)
+    stage = dict(batch_size=c.second_batch, seed=seed, loss_from=c.world.response_start)
     record["perturb"] = [{"alignment": variant, "second_lr": lr,
-                          "points": _perturb(c, aligned[variant], d_perturb, measure_model, lr, stage)}
+                          "points": _perturb(c, aligned[variant], cell.d_perturb, measure_model, lr, stage)}
                          for variant in arm.variants for lr in c.second_lrs]
     endpoint = c.primary_endpoint
     if arm.dose_arm:  # the same f to the same target at another rate: another dose, the same score
-        slow, summary = _align(c, copy.deepcopy(pretrained), d_align, measure_model, seed, c.dose_align_lr)
+        slow, summary = _align(c, copy.deepcopy(pretrained), cell.d_align, measure_model, seed, c.dose_align_lr)
         record["dose_arm"] = {"align": summary["target"], "align_lr": c.dose_align_lr,
-                              "perturb": _perturb(c, slow["target"], d_perturb, measure_model, endpoint.second_lr,
-                                                  stage)}
+                              "perturb": _perturb(c, slow["target"], cell.d_perturb, measure_model,
+                                                  endpoint.second_lr, stage)}
     if arm.controls:
-        _controls(c, world, aligned[endpoint.alignment], pretrained, d_perturb, d_pre, d_align, record, measure_model,
-                  stage)
-    record["wall_s"] = time.perf_counter() - began
+        _controls(c, world, aligned[endpoint.alignment], pretrained, cell.d_perturb, cell.d_pre, cell.d_align, record,
+                  measure_model, stage)
+    record["wall_s"] = shared_s + time.perf_counter() - began
     return record
 
 

@@ -168,6 +168,15 @@ def _real_field(name: str):
     return param(*REAL_FIELDS[name], **REAL)
 
 
+TRAINERS = ("ensemble", "loop")
+
+
+def _trainer():
+    return param("ensemble", OneOf(TRAINERS),
+                 "how the models train: ensemble (every cell of a group in one batched step, "
+                 "empirical.together) or loop (one HF model after another, the reference)")
+
+
 def _q2_mode():
     return param("trajectory", OneOf(Q2_MODES), "trajectory: one path measured at each Q2; fixed-steps: a run per Q2")
 
@@ -370,6 +379,7 @@ class CounterfactualConfig(Declared):
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=512, n_perturb=512,
                                                                    n_held_out=200))
     model_size: str = param("tiny", OneOf(MODEL_SIZE_NAMES), "the model's named size")
+    trainer: str = _trainer()
     seeds: tuple[int, ...] = param(tuple(range(10)), SEEDS, "run seeds (each draws its world)")
     fractions: tuple[float, ...] = param((0.2, 0.5, 0.8), Grid(Interval(float, 0.0, 1.0), min_length=2),
                                          "f of each arm's D_pre (the positive style's share)")

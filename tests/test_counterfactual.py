@@ -61,13 +61,15 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
     assert json.loads(again.stdout)["effect"] == doc["effect"] and "read back" in again.stderr
 
 
-def test_the_k_axis_arms_pretrain_on_what_their_mode_says(monkeypatch):
+@pytest.mark.parametrize("trainer", ["loop", "ensemble"])
+def test_the_k_axis_arms_pretrain_on_what_their_mode_says(monkeypatch, trainer):
     """steps: every size the config's steps; epochs: steps in proportion to |D_pre|; joint: D_pre
-    with the first q1_dose alignment examples appended, the config's steps, and no alignment after."""
-    from empirical import counterfactual
+    with the first q1_dose alignment examples appended, the config's steps, and no alignment after
+    (whichever trainer pre-trains)."""
+    from empirical import counterfactual, together
 
     config = overrides.with_overrides(MICRO, ["seeds=0", "k_sizes=1000", "k_mode=both", "q1_max=64",
-                                              "anchor_beta=", "spring=0", "dose_align_lr=0"])
+                                              "anchor_beta=", "spring=0", "dose_align_lr=0", f"trainer={trainer}"])
     assert [(a.name, a.mode, a.n_pre) for a in counterfactual.arms(config)] == [
         ("f0.2", "steps", 5000), ("f0.8", "steps", 5000), ("n1000", "steps", 1000),
         ("n1000-epochs", "epochs", 1000), ("joint-n1000", "joint", 1000), ("joint-n5000", "joint", 5000)]
@@ -77,7 +79,12 @@ def test_the_k_axis_arms_pretrain_on_what_their_mode_says(monkeypatch):
         seen["rows"], seen["steps"] = tokens, steps
         return []
 
+    def pretrain_together(models, datasets, *, steps, **_):
+        assert len(models) == len(datasets) == len(steps) == 1  # run_arm: one cell
+        return [pretrain(models[0], datasets[0], steps=steps[0])]
+
     monkeypatch.setattr(trajectory, "pretrain", pretrain)
+    monkeypatch.setattr(together, "pretrain", pretrain_together)
     world = World(config.world, 0)
     d_align = world.sample(config.world.n_align, 1.0, counterfactual.ALIGN_STREAM).tokens
     expected = {"n1000": (1000, 150), "n1000-epochs": (1000, 30), "joint-n1000": (1000 + config.q1_dose, 150)}
