@@ -100,13 +100,6 @@ def arms(config: CounterfactualConfig) -> list[Arm]:
     return out
 
 
-# Cells pre-trained in one ensemble: enough members for the batched step to pay (the CPU runs
-# them in groups of about 8 at batch 128, `empirical.ensemble`), few enough that a crash loses
-# little and that two worker processes each get several groups of a 144-cell run. A cell's
-# numbers do not depend on it (`empirical.together`).
-ENSEMBLE_MEMBERS = 24
-
-
 def cell_key(seed: int, arm: str) -> str:
     """The engine's key of one (seed, arm) cell."""
     return f"s{seed}-{arm}"
@@ -134,9 +127,8 @@ class Counterfactual:
         return run_arm(self.config, seed, arm)
 
     def groups(self, keys: list[str]) -> list[list[str]]:
-        """With the ensemble trainer, cells pre-train ENSEMBLE_MEMBERS at a time; else one by one."""
-        size = ENSEMBLE_MEMBERS if self.config.trainer == "ensemble" else 1
-        return [keys[i:i + size] for i in range(0, len(keys), size)]
+        """With the ensemble trainer, cells pre-train together; else one by one."""
+        return together.groups(keys, self.config.trainer == "ensemble")
 
     def run_group(self, keys: list[str], folder: Path) -> dict[str, dict]:
         cells = self._cells()

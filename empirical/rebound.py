@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from empirical import metrics, statistics, tasks
+from empirical import metrics, statistics, tasks, together
 from empirical.train import NO_REPORT_TO
 from harness import engine, store
 from harness.configs import ReboundConfig
@@ -55,6 +55,11 @@ def groups(config: ReboundConfig) -> list[Group]:
         out += [Group(s, "scratch", q1) for s in config.seeds for q1 in config.q1]
         out += [Group(s, "no_sft", 0) for s in config.seeds]
     return out
+
+
+def _start_name(arm: str) -> str:
+    """The start an arm's cells share per seed: the control's (format-only) or the pre-trained."""
+    return "format-only" if arm == "scratch" else "pretrained"
 
 
 class Rebound:
@@ -88,15 +93,35 @@ class Rebound:
         return (("reference_score", "number"), ("points[].q", "int"), ("points[].score", "number"),
                 ("points[].valid_mass", "number"), ("points[].code_length_nats", "dict"))
 
+    def groups(self, keys: list[str]) -> list[list[str]]:
+        """Synthetic cells with the ensemble trainer pre-train their starts together."""
+        return together.groups(keys, self.config.synthetic and self.config.trainer == "ensemble")
+
+    def run_group(self, keys: list[str], folder: Path) -> dict[str, dict]:
+        """The group's starts not yet checkpointed pre-train together (`tasks.SyntheticTask.starts`)
+        and are checkpointed; then each cell runs from its checkpoint."""
+        if self.config.synthetic and len(keys) > 1:
+            by_key = {g.key: g for g in groups(self.config)}
+            wanted = sorted({(_start_name(by_key[k].arm), by_key[k].seed) for k in keys})
+            missing = [(name, seed) for name, seed in wanted if not self._checkpoint(folder, name, seed).exists()]
+            if missing:
+                for (name, seed), model in zip(missing, self.task.starts(missing), strict=True):
+                    tasks.checkpoint(self._checkpoint(folder, name, seed), lambda m=model: m, self.task.load,
+                                     self.task.save)
+        return {key: self.run_cell(key, folder) for key in keys}
+
+    @staticmethod
+    def _checkpoint(folder: Path, name: str, seed: int) -> Path:
+        return folder / "checkpoints" / f"{name}-s{seed}"
+
     def _start(self, folder: Path, arm: str, seed: int):
         """The model an arm starts from: the pre-trained one, or the control's (scratch); on the
         synthetic world each is made once per seed and kept as a checkpoint the cells share."""
         make = self.task.control if arm == "scratch" else self.task.base
         if not self.config.synthetic:
             return make(seed)
-        name = "format-only" if arm == "scratch" else "pretrained"
-        return tasks.checkpoint(folder / "checkpoints" / f"{name}-s{seed}", lambda: make(seed), self.task.load,
-                                self.task.save)
+        return tasks.checkpoint(self._checkpoint(folder, _start_name(arm), seed), lambda: make(seed),
+                                self.task.load, self.task.save)
 
     def run_cell(self, key: str, folder: Path) -> dict:
         group = next(g for g in groups(self.config) if g.key == key)

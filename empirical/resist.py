@@ -36,7 +36,7 @@ is reported; under ``MIN_VALID_MASS`` the verdict says the run left the well-for
 import math
 from pathlib import Path
 
-from empirical import resist_synthetic, statistics
+from empirical import resist_synthetic, statistics, together
 from empirical.resist_synthetic import PAIRS
 from empirical.train import NO_REPORT_TO
 from harness.configs import ResistConfig
@@ -112,6 +112,16 @@ class Resist:
         if self.synthetic:
             return resist_synthetic.run_seed(self.config, seed, what)
         return self._real(folder).run_pair(seed, *what, key)
+
+    def groups(self, keys: list[str]) -> list[list[str]]:
+        """Synthetic cells with the ensemble trainer pre-train together; otherwise one by one."""
+        return together.groups(keys, self.synthetic and self.config.trainer == "ensemble")
+
+    def run_group(self, keys: list[str], folder: Path) -> dict[str, dict]:
+        if len(keys) == 1:
+            return {keys[0]: self.run_cell(keys[0], folder)}
+        cells = self._cells()
+        return dict(zip(keys, resist_synthetic.run_seeds(self.config, [cells[k] for k in keys]), strict=True))
 
     def record_fields(self, key: str) -> tuple:
         names = ("inverse_nats", "forward_nats", "inverse_before_nats", "forward_before_nats")

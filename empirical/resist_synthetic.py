@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from empirical import measure, trajectory
+from empirical import measure, together, trajectory
 from empirical.world import World
 from harness.configs import ResistConfig
 
@@ -30,18 +30,22 @@ ARMS = ("pretrained", "format_only")
 PRE_STREAM = 10  # the world's sample stream of D_pre (and of the control's format-only corpus)
 
 
-def _base(c: ResistConfig, world: World, seed: int, arm: str):
-    """theta_0 of an arm: pre-trained on D_pre, or as long (same steps, batch, learning rate, corpus
-    size) on the format only."""
+def _bases(c: ResistConfig, cells: list[tuple[int, str]]) -> list:
+    """theta_0 of each (seed, arm) cell: pre-trained on D_pre, or as long (same steps, batch,
+    learning rate, corpus size) on the format only; together with the ensemble trainer."""
     from empirical.models import build_model
 
-    w = c.world
-    model = build_model(w.vocab_size, w.sequence_length, c.model_size, seed)
-    corpus = (world.sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM) if arm == "pretrained"
-              else world.format_sample(w.n_pre, PRE_STREAM))
-    trajectory.pretrain(model, corpus.tokens, steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr,
-                        seed=seed)
-    return model
+    w, p = c.world, c.pretrain
+    models = [build_model(w.vocab_size, w.sequence_length, c.model_size, seed) for seed, _ in cells]
+    corpora = [(World(w, seed).sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM) if arm == "pretrained"
+                else World(w, seed).format_sample(w.n_pre, PRE_STREAM)).tokens for seed, arm in cells]
+    seeds = [seed for seed, _ in cells]
+    if c.trainer == "ensemble":
+        together.pretrain(models, corpora, steps=[p.steps] * len(cells), batch_size=p.batch, lr=p.lr, seeds=seeds)
+    else:
+        for model, corpus, seed in zip(models, corpora, seeds, strict=True):
+            trajectory.pretrain(model, corpus, steps=p.steps, batch_size=p.batch, lr=p.lr, seed=seed)
+    return models
 
 
 def _valid_mass(log_q: np.ndarray) -> float:
@@ -49,18 +53,31 @@ def _valid_mass(log_q: np.ndarray) -> float:
     return float(np.exp(log_q).sum(axis=1).mean())
 
 
+def run_seeds(c: ResistConfig, cells: list[tuple[int, str]]) -> list[dict]:
+    """The record of each (seed, arm) cell; their bases pre-train together (`_bases`)."""
+    bad = [arm for _, arm in cells if arm not in ARMS]
+    if bad:
+        raise ValueError(f"arm must be one of {ARMS}, got {bad[0]!r}")
+    began = time.perf_counter()
+    bases = _bases(c, cells)
+    shared_s = (time.perf_counter() - began) / len(cells)
+    return [_run_seed(c, seed, arm, base, shared_s) for (seed, arm), base in zip(cells, bases, strict=True)]
+
+
 def run_seed(c: ResistConfig, seed: int, arm: str = "pretrained") -> dict:
     """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record of
     one arm (``ARMS``)."""
-    if arm not in ARMS:
-        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
+    return run_seeds(c, [(seed, arm)])[0]
+
+
+def _run_seed(c: ResistConfig, seed: int, arm: str, base, shared_s: float) -> dict:
     began = time.perf_counter()
     w = c.world
     world = World(w, seed)
     part = c.part_size or w.n_align // 4
     parts = np.split(world.sample(4 * part, 1.0, 12).tokens, 4)
     prompts = world.prompts(w.distinct_prompts)  # every distinct prompt
-    theta = [_base(c, world, seed, arm)]
+    theta = [base]
     for i in (1, 2, 3):
         theta.append(_sft_copy(theta[-1], parts[i - 1], c.sequential_lr, c.sequential_epochs, c, seed))
     laws = [measure.response_log_probs(m, world, prompts) for m in theta]
@@ -76,7 +93,8 @@ def run_seed(c: ResistConfig, seed: int, arm: str = "pretrained") -> dict:
              "forward": _distance(laws[j], after_f, laws[i], tokens)}  # target theta_j
         pairs.append({"pair": [i, j], **{f"{side}_{k}": v for side, got in d.items() for k, v in got.items()}})
     return {"seed": seed, "arm": arm, "pretrained": arm == "pretrained", "pairs": pairs, "part_size": part,
-            "theta_valid_mass": [_valid_mass(law) for law in laws], "wall_s": time.perf_counter() - began}
+            "theta_valid_mass": [_valid_mass(law) for law in laws],
+            "wall_s": shared_s + time.perf_counter() - began}
 
 
 def _sft_copy(model, tokens, lr: float, epochs: int, c: ResistConfig, seed: int):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from empirical import measure, trajectory
+from empirical import measure, together, trajectory
 from empirical.distributed import is_main_process
 from empirical.train import StageConfig, dpo_pairs, logging_to, sft_pairs
 from harness import store
@@ -93,21 +93,29 @@ class SyntheticTask:
         return build_model(cfg.vocab_size, cfg.sequence_length, self.config.model_size, seed).to(self.device)
 
     def base(self, seed: int):
-        c, w = self.config, self.config.world
-        model = self.fresh(seed)
-        trajectory.pretrain(model, self.world(seed).sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM).tokens,
-                            steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
-        return model
+        return self.starts([("pretrained", seed)])[0]
 
     def control(self, seed: int):
         """The never-pre-trained control's start: a fresh model pre-trained as long on the world's
         format only (responses uniform over all M, no law), so that it answers well-formed and
         its points are measured rather than withheld, without having seen the world's laws."""
+        return self.starts([("format-only", seed)])[0]
+
+    def starts(self, wanted: list[tuple[str, int]]) -> list:
+        """The start of each (kind, seed): "pretrained" on D_pre or "format-only" (`control`),
+        pre-trained together with the ensemble trainer, else one after another."""
         c, w = self.config, self.config.world
-        model = self.fresh(seed)
-        trajectory.pretrain(model, self.world(seed).format_sample(w.n_pre, PRE_STREAM).tokens,
-                            steps=c.pretrain.steps, batch_size=c.pretrain.batch, lr=c.pretrain.lr, seed=seed)
-        return model
+        models = [self.fresh(seed) for _, seed in wanted]
+        corpora = [(self.world(seed).sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM) if kind == "pretrained"
+                    else self.world(seed).format_sample(w.n_pre, PRE_STREAM)).tokens for kind, seed in wanted]
+        seeds, p = [seed for _, seed in wanted], c.pretrain
+        if c.trainer == "ensemble":
+            together.pretrain(models, corpora, steps=[p.steps] * len(wanted), batch_size=p.batch, lr=p.lr,
+                              seeds=seeds)
+        else:
+            for model, corpus, seed in zip(models, corpora, seeds, strict=True):
+                trajectory.pretrain(model, corpus, steps=p.steps, batch_size=p.batch, lr=p.lr, seed=seed)
+        return models
 
     def _measurer(self, seed: int, reference=None):
         """measure(model) on this seed's world; the KL is taken to ``reference``'s law."""

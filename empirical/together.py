@@ -18,7 +18,13 @@ import torch
 from empirical import ensemble as ens
 from empirical.llama_fn import load_into_hf
 
-__all__ = ["pretrain"]
+__all__ = ["pretrain", "groups", "GROUP_SIZE"]
+
+# Cells an experiment pre-trains in one ensemble: enough members for the batched step to pay
+# (the CPU runs them in groups of about 8 at batch 128, `empirical.ensemble`), few enough that a
+# crash loses little and that two worker processes each get several groups of a 144-cell run.
+# A cell's numbers do not depend on it (see above).
+GROUP_SIZE = 24
 
 LOSS_EVERY = 50  # `trajectory.pretrain` records the loss of every 50th step and of the last
 
@@ -47,3 +53,10 @@ def pretrain(models: Sequence, datasets: Sequence[np.ndarray], *, steps: Sequenc
         load_into_hf(member, model).eval()
     return [[float(losses[s, e]) for s in range(n) if s % LOSS_EVERY == 0 or s == n - 1]
             for e, n in enumerate(steps)]
+
+
+def groups(keys: list[str], batched: bool) -> list[list[str]]:
+    """An engine protocol's groups (`harness.engine`): GROUP_SIZE cells at a time when they
+    pre-train together, else one by one."""
+    size = GROUP_SIZE if batched else 1
+    return [keys[i:i + size] for i in range(0, len(keys), size)]

@@ -171,10 +171,10 @@ def _real_field(name: str):
 TRAINERS = ("ensemble", "loop")
 
 
-def _trainer():
+def _trainer(**applicability):
     return param("ensemble", OneOf(TRAINERS),
-                 "how the models train: ensemble (every cell of a group in one batched step, "
-                 "empirical.together) or loop (one HF model after another, the reference)")
+                 "how the models pre-train: ensemble (a group of cells in one batched step, "
+                 "empirical.together) or loop (one HF model after another, the reference)", **applicability)
 
 
 def _q2_mode():
@@ -206,6 +206,7 @@ class ReboundConfig(Declared):
                          "sft: positive then negative SFT; dpo: negative chosen over positive; reversed: "
                          "negative first")
     model_size: str = param("tiny", OneOf(MODEL_SIZE_NAMES), "the model's named size (synthetic world)")
+    trainer: str = _trainer(applies=lambda c: c.dataset == "synthetic", when="with the synthetic dataset")
     q1: tuple[int, ...] = param((64, 128, 256), Grid(COUNT), "Q1, first-stage examples", unit="examples")
     q2: tuple[int, ...] = param((16, 32, 64, 128, 256, 512), Grid(COUNT), "Q2, second-stage examples",
                                 unit="examples")
@@ -298,6 +299,7 @@ class ResistConfig(Declared):
     world: WorldConfig = field(default_factory=lambda: WorldConfig(n_pre=20_000, n_align=2_048, n_perturb=16,
                                                                    n_held_out=50))
     model_size: str = param("tiny", OneOf(MODEL_SIZE_NAMES), "the synthetic base's named size")
+    trainer: str = _trainer(applies=lambda c: not _real(c), when="with the synthetic dataset")
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seeds: tuple[int, ...] = param((0, 1, 2), SEEDS, "run seeds")
     part_size: int = param(0, Interval(int, 0, 10**8), "examples per part (0: a quarter of the training pairs)",

@@ -20,8 +20,13 @@ MICRO = presets.REBOUND["micro"]
 SMALL = overrides.with_overrides(MICRO, ["controls=false", "q1=32", "seeds=0"])
 
 
-def test_micro_end_to_end_and_resume_after_interruption(tmp_path):
-    """Interrupt after three cells; the rerun finishes without redoing them."""
+def test_micro_end_to_end_and_resume_after_interruption(tmp_path, monkeypatch):
+    """Interrupt after three cells (the ensemble trainer's groups of three here); the rerun
+    finishes without redoing them."""
+    from empirical import together
+
+    monkeypatch.setattr(together, "GROUP_SIZE", 3)
+
     def stop_after_three(done, total):
         if done == 3:
             raise KeyboardInterrupt

@@ -129,24 +129,29 @@ def test_the_declared_primary_distance_decides_table_2():
         configs.ResistConfig(primary_distance="wasserstein")
 
 
-def test_the_control_is_pre_trained_as_long_on_the_format_only(monkeypatch):
+@pytest.mark.parametrize("trainer", ["loop", "ensemble"])
+def test_the_control_is_pre_trained_as_long_on_the_format_only(monkeypatch, trainer):
     """The control's theta_0 sees World.format_sample's corpus with the arm's steps, batch and rate;
-    the pre-trained arm sees D_pre."""
-    from empirical import trajectory
+    the pre-trained arm sees D_pre (whichever trainer pre-trains them)."""
+    from empirical import together, trajectory
     from empirical.world import World
 
-    seen = {}
-    monkeypatch.setattr(trajectory, "pretrain", lambda model, tokens, **kw: seen.setdefault("call", (tokens, kw)))
-    c = configs.ResistConfig(seeds=(0,), part_size=16)
+    seen = []
+    monkeypatch.setattr(trajectory, "pretrain", lambda model, tokens, **kw: seen.append((tokens, kw)))
+
+    def batched(models, datasets, *, steps, batch_size, lr, seeds):
+        seen.extend((d, {"steps": n, "batch_size": batch_size, "lr": lr, "seed": s})
+                    for d, n, s in zip(datasets, steps, seeds, strict=True))
+
+    monkeypatch.setattr(together, "pretrain", batched)
+    c = configs.ResistConfig(seeds=(0,), part_size=16, trainer=trainer)
     world = World(c.world, 3)
-    resist_synthetic._base(c, world, 3, "format_only")
-    tokens, kw = seen.pop("call")
+    resist_synthetic._bases(c, [(3, "format_only"), (3, "pretrained")])
+    (tokens, kw), (pre_tokens, pre_kw) = seen
     assert np.array_equal(tokens, world.format_sample(c.world.n_pre, resist_synthetic.PRE_STREAM).tokens)
-    assert kw == {"steps": c.pretrain.steps, "batch_size": c.pretrain.batch, "lr": c.pretrain.lr, "seed": 3}
-    resist_synthetic._base(c, world, 3, "pretrained")
-    tokens, _ = seen.pop("call")
+    assert kw == pre_kw == {"steps": c.pretrain.steps, "batch_size": c.pretrain.batch, "lr": c.pretrain.lr, "seed": 3}
     expected = world.sample(c.world.n_pre, c.world.pre_positive_fraction, resist_synthetic.PRE_STREAM).tokens
-    assert np.array_equal(tokens, expected)
+    assert np.array_equal(pre_tokens, expected)
     assert resist.Resist(c).cells() == ["s0", "s0-format"]
 
 
