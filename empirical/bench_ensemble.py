@@ -6,6 +6,11 @@ the pre-training preset's batch 128 and learning rate 5e-3 decayed linearly to 0
 the loop one HF model after another through `trajectory.pretrain`, the ensemble in one
 batched step. Each side is timed best of ``repeats``, the two interleaved (the machine may be
 shared), including its data order and set-up; the parameters of the two are then compared.
+
+What bounds the ratio: the FLOPs of a model-step (the model's matmuls, forward and backward)
+over the CPU's own single-thread float32 matmul rate, measured in the same run on a large
+square matmul, give the time no trainer can beat; ``floor_ratio`` is the loop's time over that
+floor, the ratio a trainer that ran every matmul at the CPU's peak and nothing else would reach.
 """
 
 import copy
@@ -33,6 +38,27 @@ def _best_seconds(fns, repeats: int) -> tuple[list[float], list]:
             out[i] = fn()
             best[i] = min(best[i], time.perf_counter() - start)
     return best, out
+
+
+def model_flops_per_step(shape, rows: int, length: int) -> float:
+    """Matmul FLOPs of one model's training step (forward and backward, 3x the forward) on
+    ``rows`` sequences of ``length`` tokens: per token and layer the q, k, v, o projections
+    (4 H^2), the MLP (3 H I) and attention scores and mixing (2 T H), then the output head (H V)."""
+    h, i, t = shape.hidden, shape.intermediate, length
+    per_token = shape.layers * (4 * h * h + 3 * h * i + 2 * t * h) + h * shape.vocab
+    return 3 * 2 * per_token * rows * length
+
+
+def matmul_peak_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """This CPU's single-thread float32 matmul rate (GFLOP/s) on ``size``-square matrices, best of
+    ``repeats``: the rate no small-matrix step reaches."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
 
 
 def _param_diffs(state: ens.EnsembleState, models) -> tuple[float, float]:
@@ -81,7 +107,11 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
 
     (loop_seconds, ensemble_seconds), (models, state) = _best_seconds((loop, ensemble), repeats)
     norm, entry = _param_diffs(state, models)
+    peak = matmul_peak_gflops()
+    gflop = members * steps * model_flops_per_step(state.shape, batch, world.config.sequence_length) / 1e9
     return {"members": members, "steps": steps, "seed": seed, "size": size, "batch_size": batch, "lr": preset.lr,
             "repeats": repeats, "threads": torch.get_num_threads(), "loop_seconds": loop_seconds,
             "ensemble_seconds": ensemble_seconds, "ratio": loop_seconds / ensemble_seconds,
-            "max_rel_param_diff": norm, "max_rel_entry_diff": entry}
+            "max_rel_param_diff": norm, "max_rel_entry_diff": entry, "model_gflop": gflop,
+            "matmul_peak_gflops": peak, "loop_gflops": gflop / loop_seconds,
+            "ensemble_gflops": gflop / ensemble_seconds, "floor_ratio": loop_seconds / (gflop / peak)}
