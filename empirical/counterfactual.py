@@ -108,6 +108,7 @@ def cell_key(seed: int, arm: str) -> str:
 class Counterfactual:
     experiment = "counterfactual"
     device = "cpu"
+    cells_across_ranks = True  # no cell trains data-parallel: torchrun ranks split the cells (harness.engine)
 
     def __init__(self, config: CounterfactualConfig):
         self.config = config

@@ -93,6 +93,12 @@ class Rebound:
         return (("reference_score", "number"), ("points[].q", "int"), ("points[].score", "number"),
                 ("points[].valid_mass", "number"), ("points[].code_length_nats", "dict"))
 
+    @property
+    def cells_across_ranks(self) -> bool:
+        """Under torchrun, ranks split the synthetic world's cells; a real model's cells train
+        data-parallel on every rank (harness.engine)."""
+        return self.config.synthetic
+
     def groups(self, keys: list[str]) -> list[list[str]]:
         """Synthetic cells with the ensemble trainer pre-train their starts together."""
         return together.groups(keys, self.config.synthetic and self.config.trainer == "ensemble")

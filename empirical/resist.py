@@ -113,6 +113,12 @@ class Resist:
             return resist_synthetic.run_seed(self.config, seed, what)
         return self._real(folder).run_pair(seed, *what, key)
 
+    @property
+    def cells_across_ranks(self) -> bool:
+        """Under torchrun, ranks split the synthetic world's cells; a real model's cells train
+        data-parallel on every rank (harness.engine)."""
+        return self.synthetic
+
     def groups(self, keys: list[str]) -> list[list[str]]:
         """Synthetic cells with the ensemble trainer pre-train together; otherwise one by one."""
         return together.groups(keys, self.synthetic and self.config.trainer == "ensemble")

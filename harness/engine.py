@@ -19,6 +19,12 @@ how to run one cell, and how to summarize the records of all cells. The engine d
   lock, once; a run whose result exists is read back (and checked against the config).
 - **Distributed training** (``accelerate launch``: ``WORLD_SIZE`` > 1): every rank runs every
   cell of the share together, without cell locks, and only rank 0 writes.
+- **Cells across ranks** (``torchrun``, for a protocol whose ``cells_across_ranks`` is true: its
+  cells train no model data-parallel, e.g. ensembles of tiny models): rank r of R takes the
+  share's positions whose index within the share is r mod R, as a further shard, under the cell
+  locks; rank 0 then takes over whatever of the share is still missing (waiting for cells other
+  ranks hold) and writes the result. With ``--shard i/N`` or a Slurm array, each array task's
+  ranks split that task's share.
 - **Cells trained together**: a protocol with ``groups`` and ``run_group`` (an ensemble trainer
   that trains several cells' models in one batched step) gets its share's pending cells in
   groups; each group's cells are locked together and their records written as the group
@@ -181,7 +187,12 @@ def run(protocol: Protocol, root, run_id: str, shard=(0, 1), progress=None, work
     mine = [k for i, k in enumerate(keys) if i % count == index]
     rank, size = _rank()
     start = time.perf_counter()
-    if size > 1:
+    if size > 1 and getattr(protocol, "cells_across_ranks", False):
+        _work(protocol, folder, fp, mine[rank::size])
+        if rank != 0:
+            return Outcome(None, False, _count(folder, keys), len(keys))
+        _work(protocol, folder, fp, mine, lambda: progress and progress(_count(folder, keys), len(keys)))
+    elif size > 1:
         _work_distributed(protocol, folder, fp, mine, rank == 0)
         if rank != 0:
             return Outcome(None, False, 0, len(keys))
