@@ -10,15 +10,17 @@ or among 24 (tested bit for bit on this project's CPUs; `bmm` runs each member's
 own), so an experiment may group its cells as it likes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from empirical import ensemble as ens
-from empirical.llama_fn import load_into_hf
+from empirical import trajectory
+from empirical.llama_fn import load_into_hf, params_from_hf, stack_params
 
-__all__ = ["pretrain", "groups", "GROUP_SIZE"]
+__all__ = ["pretrain", "Run", "trajectories", "groups", "GROUP_SIZE"]
 
 # Cells an experiment pre-trains in one ensemble: enough members for the batched step to pay
 # (the CPU runs them in groups of about 8 at batch 128, `empirical.ensemble`), few enough that a
@@ -53,6 +55,110 @@ def pretrain(models: Sequence, datasets: Sequence[np.ndarray], *, steps: Sequenc
         load_into_hf(member, model).eval()
     return [[float(losses[s, e]) for s in range(n) if s % LOSS_EVERY == 0 or s == n - 1]
             for e, n in enumerate(steps)]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trajectory: the arguments `trajectory.trajectory` takes for one model (SFT only: its
+    terms at most one `Spring` and one `OutputAnchor`, and its replay)."""
+
+    model: object
+    tokens: np.ndarray
+    checkpoints: tuple[int, ...]
+    measure: Callable
+    lr: float
+    batch_size: int
+    seed: int
+    loss_from: int
+    objective: trajectory.SFT = trajectory.SFT()
+    on_checkpoint: Callable | None = None
+
+
+def trajectories(runs: Sequence[Run]) -> list[list[dict]]:
+    """`trajectory.trajectory` for each run, the models trained together (constant learning
+    rate per run, AdamW with torch's defaults): each model ends trained in place, and each run
+    gets the same points, ``{"q": 0, ...}`` then one per checkpoint, measured on its model
+    (``measure``, ``on_checkpoint``) with its parameter norm, relative update and mean training
+    loss since the previous point. Runs may differ in data, checkpoints, batch size, learning
+    rate and objective; a run whose checkpoints end earlier stops (masked)."""
+    if not runs:
+        return []
+    for r in runs:
+        _check_run(r)
+    if len({r.loss_from for r in runs}) > 1:
+        raise ValueError("runs trained together need one loss_from (the response's first position)")
+    torch.set_num_threads(1)
+    state = ens.EnsembleState.from_models([r.model for r in runs], dtype=next(runs[0].model.parameters()).dtype)
+    start = state.flat.clone()
+    per_member = [ens.trajectory_batches(r.tokens, r.checkpoints, batch_size=r.batch_size, seed=r.seed,
+                                         replay=r.objective.replay.pool if r.objective.replay else None,
+                                         replay_fraction=r.objective.replay.replay_fraction if r.objective.replay
+                                         else 0.0) for r in runs]
+    terms = _terms(runs, state)
+    opt, lr = ens.AdamW.for_members(len(runs)), torch.tensor([r.lr for r in runs], dtype=torch.float64)
+    seen, losses = [0] * len(runs), [[] for _ in runs]
+    points = [[_point(state, start, e, r, 0, losses[e])] for e, r in enumerate(runs)]
+    for member_batches in ens.member_schedule(per_member):
+        step_losses = ens.train_step(state, ens.collate(member_batches, device=state.flat.device), terms, opt, lr,
+                                     loss_from=runs[0].loss_from)
+        for e, b in enumerate(member_batches):
+            if b is None:
+                continue
+            losses[e].append(float(step_losses[e]))
+            seen[e] += b.own
+            if seen[e] in runs[e].checkpoints:
+                points[e].append(_point(state, start, e, runs[e], seen[e], losses[e]))
+    for r, member in zip(runs, ens.members_as_trees(state), strict=True):
+        load_into_hf(member, r.model).eval()
+    return points
+
+
+def _check_run(r: Run) -> None:
+    trajectory._check(r.lr, r.batch_size)
+    if not isinstance(r.objective, trajectory.SFT):
+        raise ValueError("together.trajectories runs SFT objectives; run DPO with trajectory.trajectory")
+    kinds = [type(t) for t in r.objective.terms]
+    if any(k not in (trajectory.Spring, trajectory.OutputAnchor) for k in kinds) or len(set(kinds)) < len(kinds):
+        raise ValueError("a run's terms may be one Spring and one OutputAnchor")
+    q = sorted(r.checkpoints)
+    if not q or q[0] < 1 or q[-1] > len(r.tokens) or list(r.checkpoints) != q:
+        raise ValueError(f"checkpoints must be sorted and lie in [1, {len(r.tokens)}] (the stage's examples), "
+                         f"got {list(r.checkpoints)[:3]}...")
+
+
+def _term(run: Run, kind):
+    return next((t for t in run.objective.terms if isinstance(t, kind)), None)
+
+
+def _terms(runs: Sequence[Run], state: ens.EnsembleState) -> tuple:
+    """Cross-entropy, plus a spring and an output anchor per member where any run has one (a
+    member without gets weight 0: exactly no contribution)."""
+    terms = [ens.ResponseCE()]
+    springs = [_term(r, trajectory.Spring) for r in runs]
+    if any(springs):
+        reference = torch.stack([torch.cat([p.reshape(-1) for p in t.anchor_params]) if t else state.flat[e]
+                                 for e, t in enumerate(springs)]).to(state.flat)
+        terms.append(ens.Spring(reference, torch.tensor([t.spring if t else 0.0 for t in springs])))
+    anchors = [_term(r, trajectory.OutputAnchor) for r in runs]
+    if any(anchors):
+        trees = [params_from_hf(t.anchor) if t else params_from_hf(r.model) for r, t in zip(runs, anchors,
+                                                                                             strict=True)]
+        terms.append(ens.OutputAnchor(stack_params(trees), torch.tensor([t.anchor_beta if t else 0.0
+                                                                         for t in anchors])))
+    return tuple(terms)
+
+
+def _point(state: ens.EnsembleState, start: torch.Tensor, e: int, run: Run, q: int, losses: list[float]) -> dict:
+    """Member e measured at q (its weights loaded into its HF model), as `trajectory.trajectory`."""
+    now = state.flat[e].detach()
+    model = load_into_hf(ens.members_as_trees(state)[e], run.model).eval()
+    out = {"q": q, **run.measure(model), "param_norm": float(now.norm()),
+           "relative_update": float((now - start[e]).norm() / start[e].norm()),
+           "train_loss_nats": float(np.mean(losses)) if losses else None}
+    losses.clear()
+    if run.on_checkpoint is not None:
+        run.on_checkpoint(q, model, out)
+    return out
 
 
 def groups(keys: list[str], batched: bool) -> list[list[str]]:

@@ -60,3 +60,63 @@ def test_pretrain_together_refuses_mismatched_inputs():
         else:
             raise AssertionError(f"accepted {kwargs}")
     assert all(torch.equal(v, models[0].state_dict()[k]) for k, v in before.items())  # nothing trained
+
+
+def _measure(model):
+    """A cheap stand-in measurement: the first logit of a fixed input (depends on every layer)."""
+    with torch.no_grad():
+        return {"probe": float(model(input_ids=torch.tensor([[1, 5, 3, 7, 4, 6, 2]])).logits[0, -1, 0])}
+
+
+def test_trajectories_together_are_the_loop_per_model():
+    """Four runs with their own data, checkpoints (one ends early), learning rates, batch sizes and
+    objectives (a spring, an output anchor, replay): each equals `trajectory.trajectory` alone,
+    point by point. Tolerances: parameters 1e-4 relative per tensor and measured values 1e-4
+    absolute (float32, summation order only; measured about 1e-6); the checkpoints' q exactly."""
+    from empirical.trajectory import SFT, OutputAnchor, Replay, Spring
+
+    seeds = [0, 1, 2, 3]
+    anchor = _models([9])[0]
+    pool = WORLD.sample(300, 0.5, 30).tokens
+    objectives = [SFT(), SFT(terms=(Spring.to(anchor, 0.01),)), SFT(terms=(OutputAnchor(anchor, 3.0),)),
+                  SFT(replay=Replay(pool, 0.5))]
+    checkpoints = [(16, 32, 64), (16, 48), (8, 32, 64), (16, 32, 64)]
+    lrs, batches = [1e-3, 3e-3, 2e-3, 1e-3], [16, 16, 8, 16]
+    data = [WORLD.sample(64, 0.3 + 0.1 * i, 40 + i).tokens for i in range(4)]
+    loop, batched = _models(seeds), _models(seeds)
+    kept = {}
+    want = [trajectory.trajectory(m, d, q, _measure, lr=lr, batch_size=b, seed=s, loss_from=5, objective=o)
+            for m, d, q, lr, b, s, o in zip(loop, data, checkpoints, lrs, batches, seeds, objectives, strict=True)]
+    runs = [together.Run(m, d, q, _measure, lr, b, s, 5, o,
+                         on_checkpoint=(lambda q, model, point, e=e: kept.setdefault((e, q), copy.deepcopy(model))))
+            for e, (m, d, q, lr, b, s, o) in enumerate(zip(batched, data, checkpoints, lrs, batches, seeds, objectives,
+                                                           strict=True))]
+    got = together.trajectories(runs)
+    for a, b in zip(batched, loop, strict=True):
+        assert _rel(a, b) < 1e-4
+    for g, w in zip(got, want, strict=True):
+        assert [p["q"] for p in g] == [p["q"] for p in w]
+        for pg, pw in zip(g, w, strict=True):
+            for key in ("probe", "param_norm", "relative_update"):
+                assert abs(pg[key] - pw[key]) < 1e-4, key
+            assert (pg["train_loss_nats"] is None) == (pw["train_loss_nats"] is None)
+            if pw["train_loss_nats"] is not None:
+                assert abs(pg["train_loss_nats"] - pw["train_loss_nats"]) < 1e-4
+    assert sorted(kept) == sorted((e, q) for e, qs in enumerate(checkpoints) for q in (0, *qs))
+    assert _measure(kept[1, 48])["probe"] == got[1][-1]["probe"]  # on_checkpoint gets the measured model
+
+
+def test_trajectories_refuse_what_they_do_not_run():
+    from empirical.trajectory import DPO, SFT, Spring
+
+    model, data = _models([0])[0], WORLD.sample(64, 0.5, 1).tokens
+    bad = [dict(objective=DPO(data, 0.1)), dict(checkpoints=(32, 16)), dict(checkpoints=(65,)),
+           dict(objective=SFT(terms=(Spring.to(model, 0.1), Spring.to(model, 0.2))))]
+    for change in bad:
+        kwargs = dict(model=model, tokens=data, checkpoints=(16,), measure=_measure, lr=1e-3, batch_size=8, seed=0,
+                      loss_from=5)
+        try:
+            together.trajectories([together.Run(**{**kwargs, **change})])
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {change}")
