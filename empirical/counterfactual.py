@@ -35,6 +35,7 @@ paired by seed; its mean over the declared primary window (``primary_endpoint``)
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -190,15 +191,20 @@ def _pretrain(c: CounterfactualConfig, cells: list[_Cell]) -> list[list[float]]:
 
 
 def run_arms(config: CounterfactualConfig, cells: list[tuple[int, Arm]]) -> list[dict]:
-    """Pre-train, align, perturb (and the controls) each (seed, arm) cell; their records. With
-    the ensemble trainer the cells pre-train together (a cell's numbers do not depend on which
-    cells it trains with); the later stages run per model."""
+    """Pre-train, align, perturb (and the controls) each (seed, arm) cell; their records. Each
+    stage runs every cell's models at once: with the ensemble trainer in one batched step (a
+    cell's numbers do not depend on which cells it trains with), with the loop one by one."""
     began = time.perf_counter()
-    ready = [_cell(config, seed, arm) for seed, arm in cells]
-    losses = _pretrain(config, ready)
-    shared_s = (time.perf_counter() - began) / len(ready)  # the set-up and pre-training, shared evenly
-    return [_after_pretraining(config, cell, cell_losses, shared_s) for cell, cell_losses in zip(ready, losses,
-                                                                                                 strict=True)]
+    c = config
+    ready = [_cell(c, seed, arm) for seed, arm in cells]
+    losses = _pretrain(c, ready)
+    started = [_Started.of(c, cell, cell_losses) for cell, cell_losses in zip(ready, losses, strict=True)]
+    _align_all(c, started)
+    perturbing = [run for x in started for run in _perturbations(c, x)]
+    for run, points in zip(perturbing, _perturb_all(c, perturbing), strict=True):
+        run.put(points)
+    wall_s = (time.perf_counter() - began) / len(started)  # the stages ran together: their time shared evenly
+    return [{**x.record, "wall_s": wall_s} for x in started]
 
 
 def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
@@ -206,59 +212,93 @@ def run_arm(config: CounterfactualConfig, seed: int, arm: Arm) -> dict:
     return run_arms(config, [(seed, arm)])[0]
 
 
-def _after_pretraining(c: CounterfactualConfig, cell: _Cell, losses: list[float], shared_s: float) -> dict:
-    """Measure the pre-trained model, then align, perturb and run the controls; the record."""
-    began = time.perf_counter()
-    arm, world, seed, model = cell.arm, cell.world, cell.seed, cell.model
-    prompts = world.prompts(c.eval_prompts)
-    laws = world.laws(arm.f)
-    pretrained = copy.deepcopy(model)
-    reference = measure.response_log_probs(pretrained, world, prompts)
-    measure_model = _measurer(world, laws, prompts, reference)
-    record = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre, "pretrain_steps": cell.pretrain_steps,
-              "pretrain": {**measure_model(pretrained), "loss_every_50_steps": losses},
-              "entropy_nats_per_token": information(world, arm.f)["entropy_nats_per_token"]}
-    if arm.mode == "joint":  # aligned already: the model as pre-trained on the mixture
-        aligned, record["align"] = {"dose": model}, _joint_alignment(c, record["pretrain"])
-    else:
-        aligned, record["align"] = _align(c, model, cell.d_align, measure_model, seed, c.align_lr)
-    stage = dict(batch_size=c.second_batch, seed=seed, loss_from=c.world.response_start)
-    record["perturb"] = [{"alignment": variant, "second_lr": lr,
-                          "points": _perturb(c, aligned[variant], cell.d_perturb, measure_model, lr, stage)}
-                         for variant in arm.variants for lr in c.second_lrs]
-    endpoint = c.primary_endpoint
-    if arm.dose_arm:  # the same f to the same target at another rate: another dose, the same score
-        slow, summary = _align(c, copy.deepcopy(pretrained), cell.d_align, measure_model, seed, c.dose_align_lr)
-        record["dose_arm"] = {"align": summary["target"], "align_lr": c.dose_align_lr,
-                              "perturb": _perturb(c, slow["target"], cell.d_perturb, measure_model,
-                                                  endpoint.second_lr, stage)}
-    if arm.controls:
-        _controls(c, world, aligned[endpoint.alignment], pretrained, cell.d_perturb, cell.d_pre, cell.d_align, record,
-                  measure_model, stage)
-    record["wall_s"] = shared_s + time.perf_counter() - began
-    return record
+def _align_all(c: CounterfactualConfig, started: list["_Started"]) -> None:
+    """Every cell's alignment paths, run together: its own at align_lr (a joint arm has none: its
+    aligned model is the pre-trained one) and the dose arm's at dose_align_lr from a copy of the
+    pre-trained model; each path keeps its models at the dose and at the target."""
+    paths = [(x, "align", c.align_lr, x.cell.model) for x in started if x.cell.arm.mode != "joint"]
+    paths += [(x, "dose_arm", c.dose_align_lr, copy.deepcopy(x.pretrained)) for x in started if x.cell.arm.dose_arm]
+    keepers = [_Keeper(c) for _ in paths]
+    points = _trajectories(c, [_align_run(c, x, model, lr, keep)
+                               for (x, _, lr, model), keep in zip(paths, keepers, strict=True)])
+    for (x, name, lr, _), keep, path_points in zip(paths, keepers, points, strict=True):
+        x.aligned[name], summary = keep.models, keep.summary(path_points)
+        if name == "align":
+            x.record["align"] = summary
+        else:
+            x.record["dose_arm"] = {"align": summary["target"], "align_lr": lr}
+    for x in started:
+        if x.cell.arm.mode == "joint":  # aligned already: the model as pre-trained on the mixture
+            x.aligned["align"], x.record["align"] = {"dose": x.cell.model}, _joint_alignment(c, x.record["pretrain"])
 
 
-def _align(c: CounterfactualConfig, model, d_align, measure_model, seed: int, lr: float) -> tuple[dict, dict]:
-    """One alignment trajectory at ``lr``: the models at the dose and at the target score, and
-    the record of the path (its points, and the q1, score and weight movement at each)."""
-    kept = {}
+@dataclass
+class _Started:
+    """A pre-trained cell: its copy of the pre-trained model, its measurer, its record so far and
+    its aligned models (by alignment run: "align", "dose_arm"; each by variant: dose, target)."""
 
-    def keep(q, current, point):
+    cell: _Cell
+    pretrained: object
+    measure: object
+    record: dict
+    aligned: dict
+
+    @classmethod
+    def of(cls, c: CounterfactualConfig, cell: _Cell, losses: list[float]) -> "_Started":
+        """The cell measured after pre-training."""
+        arm, world = cell.arm, cell.world
+        prompts = world.prompts(c.eval_prompts)
+        pretrained = copy.deepcopy(cell.model)
+        reference = measure.response_log_probs(pretrained, world, prompts)
+        measure_model = _measurer(world, world.laws(arm.f), prompts, reference)
+        record = {"arm": arm.name, "seed": cell.seed, "f": arm.f, "n_pre": arm.n_pre,
+                  "pretrain_steps": cell.pretrain_steps,
+                  "pretrain": {**measure_model(pretrained), "loss_every_50_steps": losses},
+                  "entropy_nats_per_token": information(world, arm.f)["entropy_nats_per_token"]}
+        return cls(cell, pretrained, measure_model, record, {})
+
+
+class _Keeper:
+    """Keeps the models of an alignment path at the dose and at the target score (the first
+    checkpoint at or above it, else the last), and summarizes the path."""
+
+    def __init__(self, c: CounterfactualConfig):
+        self.c, self.kept = c, {}
+
+    def __call__(self, q, current, point) -> None:
+        c = self.c
         if q == c.q1_dose:
-            kept["dose"] = (copy.deepcopy(current), point)
-        if "target" not in kept and (point["score"] >= c.target_score or q == c.q1_max):
-            kept["target"] = (copy.deepcopy(current), point)
+            self.kept["dose"] = (copy.deepcopy(current), point)
+        if "target" not in self.kept and (point["score"] >= c.target_score or q == c.q1_max):
+            self.kept["target"] = (copy.deepcopy(current), point)
 
-    checkpoints = sorted(set(range(c.align_batch, c.q1_max + 1, c.align_batch)) | {c.q1_dose, c.q1_max})
-    points = trajectory.trajectory(model, d_align, checkpoints, measure_model, lr=lr,
-                                   batch_size=c.align_batch, seed=seed, loss_from=c.world.response_start,
-                                   on_checkpoint=keep)
-    summary = {"points": [{k: p[k] for k in ("q", "score", "valid_mass", "relative_update")} for p in points]}
-    for variant, (_, point) in kept.items():
-        summary[variant] = {"q1": point["q"], "score": point["score"], "relative_update": point["relative_update"],
-                            "reached_target": point["score"] >= c.target_score}
-    return {variant: m for variant, (m, _) in kept.items()}, summary
+    @property
+    def models(self) -> dict:
+        return {variant: m for variant, (m, _) in self.kept.items()}
+
+    def summary(self, points: list[dict]) -> dict:
+        """The record of the path: its points, and the q1, score and weight movement at each kept model."""
+        out = {"points": [{k: p[k] for k in ("q", "score", "valid_mass", "relative_update")} for p in points]}
+        for variant, (_, point) in self.kept.items():
+            out[variant] = {"q1": point["q"], "score": point["score"], "relative_update": point["relative_update"],
+                            "reached_target": point["score"] >= self.c.target_score}
+        return out
+
+
+def _align_run(c: CounterfactualConfig, x: _Started, model, lr: float, keep: _Keeper) -> together.Run:
+    """One alignment trajectory at ``lr`` on the cell's D_align, checkpoints every batch and at the dose."""
+    checkpoints = tuple(sorted(set(range(c.align_batch, c.q1_max + 1, c.align_batch)) | {c.q1_dose, c.q1_max}))
+    return together.Run(model, x.cell.d_align, checkpoints, x.measure, lr, c.align_batch, x.cell.seed,
+                        c.world.response_start, on_checkpoint=keep)
+
+
+def _trajectories(c: CounterfactualConfig, runs: list[together.Run]) -> list[list[dict]]:
+    """Every run's points: together (the ensemble trainer) or one after another (the loop)."""
+    if c.trainer == "ensemble":
+        return together.trajectories(runs)
+    return [trajectory.trajectory(r.model, r.tokens, r.checkpoints, r.measure, lr=r.lr, batch_size=r.batch_size,
+                                  seed=r.seed, loss_from=r.loss_from, objective=r.objective,
+                                  on_checkpoint=r.on_checkpoint) for r in runs]
 
 
 def _joint_alignment(c: CounterfactualConfig, pretrained: dict) -> dict:
@@ -269,33 +309,65 @@ def _joint_alignment(c: CounterfactualConfig, pretrained: dict) -> dict:
                                    "reached_target": score >= c.target_score, "joint": True}}
 
 
-def _perturb(c: CounterfactualConfig, aligned, d_perturb, measure_model, lr: float, stage: dict,
-             objective: trajectory.SFT | None = None):
-    model, objective = copy.deepcopy(aligned), objective or trajectory.SFT()
-    if c.q2_mode == "fixed-steps":
-        if objective.terms or objective.replay:  # the config refuses controls with fixed steps: never run one as plain
-            raise ValueError("fixed-steps perturbation cannot apply a control")
-        return trajectory.fixed_steps(model, d_perturb, c.q2, measure_model, steps=c.fixed_steps, lr=lr, **stage)
-    return trajectory.trajectory(model, d_perturb, c.q2, measure_model, lr=lr, **stage, objective=objective)
+@dataclass(frozen=True)
+class _Perturbation:
+    """One perturbation run of a cell: its start model, learning rate and objective, and where
+    its points go in the cell's record (``put``)."""
+
+    cell: _Started
+    start: object
+    lr: float
+    objective: trajectory.SFT
+    put: Callable[[list], None]
 
 
-def _controls(c, world, aligned, pretrained, d_perturb, d_pre, d_align, record, measure_model, stage) -> None:
-    """The positive controls, from the primary endpoint's aligned model at its learning rate:
-    the output-space anchor (in the endpoint's window), the spring and replay (late)."""
-    lr = c.primary_endpoint.second_lr
-    sft = trajectory.SFT
-    record["anchor"] = [{"anchor_beta": beta, "points": _perturb(
-        c, aligned, d_perturb, measure_model, lr, stage, sft(terms=(trajectory.OutputAnchor(pretrained, beta),)))}
-        for beta in c.anchor_beta]
-    record["spring"] = [{"spring": weight, "points": _perturb(
-        c, aligned, d_perturb, measure_model, lr, stage, sft(terms=(trajectory.Spring.to(pretrained, weight),)))}
-        for weight in c.spring if weight > 0]
+def _into(target: dict, key: str) -> Callable[[list], None]:
+    return lambda points: target.__setitem__(key, points)
+
+
+def _perturbations(c: CounterfactualConfig, x: _Started) -> list[_Perturbation]:
+    """A cell's perturbation runs: every aligned variant at every second-stage rate, the dose
+    arm's, and the positive controls (from the primary endpoint's aligned model at its rate: the
+    output anchor, the spring, replay)."""
+    arm, record, aligned, sft = x.cell.arm, x.record, x.aligned["align"], trajectory.SFT
+    record["perturb"] = [{"alignment": v, "second_lr": lr} for v in arm.variants for lr in c.second_lrs]
+    runs = [_Perturbation(x, aligned[e["alignment"]], e["second_lr"], sft(), _into(e, "points"))
+            for e in record["perturb"]]
+    endpoint = c.primary_endpoint
+    lr = endpoint.second_lr
+    if arm.dose_arm:  # the same f to the same target at another rate: another dose, the same score
+        runs.append(_Perturbation(x, x.aligned["dose_arm"]["target"], lr, sft(), _into(record["dose_arm"], "perturb")))
+    if not arm.controls:
+        return runs
+    start = aligned[endpoint.alignment]
+    record["anchor"] = [{"anchor_beta": beta} for beta in c.anchor_beta]
+    runs += [_Perturbation(x, start, lr, sft(terms=(trajectory.OutputAnchor(x.pretrained, e["anchor_beta"]),)),
+                           _into(e, "points")) for e in record["anchor"]]
+    record["spring"] = [{"spring": weight} for weight in c.spring if weight > 0]
+    runs += [_Perturbation(x, start, lr, sft(terms=(trajectory.Spring.to(x.pretrained, e["spring"]),)),
+                           _into(e, "points")) for e in record["spring"]]
     if c.replay:
-        q1 = record["align"][c.primary_endpoint.alignment]["q1"]
-        pool = np.concatenate([d_pre, d_align[:q1]])  # uniform over the pool: in proportion to sizes
-        for name, replayed in (("replay", pool), ("replay_shared", shared_replay_pool(c, world, d_align))):
-            record[name] = _perturb(c, aligned, d_perturb, measure_model, lr, stage,
-                                    sft(replay=trajectory.Replay(replayed, c.replay_fraction)))
+        q1 = record["align"][endpoint.alignment]["q1"]
+        pools = {"replay": np.concatenate([x.cell.d_pre, x.cell.d_align[:q1]]),  # uniform: in proportion to sizes
+                 "replay_shared": shared_replay_pool(c, x.cell.world, x.cell.d_align)}
+        runs += [_Perturbation(x, start, lr, sft(replay=trajectory.Replay(pool, c.replay_fraction)),
+                               _into(record, name)) for name, pool in pools.items()]
+    return runs
+
+
+def _perturb_all(c: CounterfactualConfig, runs: list[_Perturbation]) -> list[list[dict]]:
+    """Each perturbation run's points: from a copy of its start model, the Q2 checkpoints on the
+    cell's D_perturb; in fixed-steps mode a fresh copy per Q2 (per model, the loop's
+    `trajectory.fixed_steps`: no control runs in that mode)."""
+    if c.q2_mode == "fixed-steps":
+        if any(r.objective.terms or r.objective.replay for r in runs):
+            raise ValueError("fixed-steps perturbation cannot apply a control")  # the config refuses it; never plain
+        return [trajectory.fixed_steps(copy.deepcopy(r.start), r.cell.cell.d_perturb, c.q2, r.cell.measure,
+                                       steps=c.fixed_steps, lr=r.lr, batch_size=c.second_batch, seed=r.cell.cell.seed,
+                                       loss_from=c.world.response_start) for r in runs]
+    return _trajectories(c, [together.Run(copy.deepcopy(r.start), r.cell.cell.d_perturb, tuple(sorted(c.q2)),
+                                          r.cell.measure, r.lr, c.second_batch, r.cell.cell.seed,
+                                          c.world.response_start, r.objective) for r in runs])
 
 
 def shared_replay_pool(c: CounterfactualConfig, world: World, d_align: np.ndarray) -> np.ndarray:
