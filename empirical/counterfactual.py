@@ -144,11 +144,9 @@ class Counterfactual:
         return summarize(self.config, records)
 
 
-def _measurer(world: World, laws: dict, prompts: np.ndarray, reference: np.ndarray | None):
-    def measure_model(model) -> dict:
-        log_q = measure.response_log_probs(model, world, prompts)
-        return measure.law_measures(log_q, world, laws, reference)
-    return measure_model
+def _measurer(world: World, laws: dict, prompts: np.ndarray, reference: np.ndarray | None) -> measure.Enumerated:
+    """The cell's measurement of a model: the law measures of its enumerated responses."""
+    return measure.Enumerated(world, prompts, lambda log_q: measure.law_measures(log_q, world, laws, reference))
 
 
 @dataclass

@@ -32,22 +32,44 @@ def _token_log_probs(model, tokens: torch.Tensor, batch_size: int) -> torch.Tens
     return torch.cat(out)
 
 
-def response_log_probs(model, world: World, prompts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """(n_prompts, M) array of log q(response + EOS | BOS prompt SEP), nats."""
+def response_sequences(world: World, prompt: np.ndarray) -> np.ndarray:
+    """(M, length) token ids: BOS prompt SEP response EOS for every one of the world's responses."""
     cfg = world.config
     responses = world.response_tokens()
-    m = responses.shape[0]
-    rows = []
-    for prompt in prompts:
-        seq = np.empty((m, cfg.sequence_length), dtype=np.int64)
-        seq[:, 0] = BOS
-        seq[:, 1:1 + cfg.prompt_length] = prompt
-        seq[:, cfg.response_start - 1] = SEP
-        seq[:, cfg.response_start:-1] = responses
-        seq[:, -1] = EOS
-        lp = _token_log_probs(model, torch.from_numpy(seq), batch_size)
-        rows.append(lp[:, cfg.response_start - 1:].sum(-1).numpy())
-    return np.stack(rows)
+    seq = np.empty((responses.shape[0], cfg.sequence_length), dtype=np.int64)
+    seq[:, 0] = BOS
+    seq[:, 1:1 + cfg.prompt_length] = prompt
+    seq[:, cfg.response_start - 1] = SEP
+    seq[:, cfg.response_start:-1] = responses
+    seq[:, -1] = EOS
+    return seq
+
+
+def response_log_probs(model, world: World, prompts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """(n_prompts, M) array of log q(response + EOS | BOS prompt SEP), nats."""
+    start = world.config.response_start
+    return np.stack([_token_log_probs(model, torch.from_numpy(response_sequences(world, prompt)), batch_size)
+                     [:, start - 1:].sum(-1).numpy() for prompt in prompts])
+
+
+class Enumerated:
+    """A measurement read from log q of every response to every scored prompt, ``reduce(log_q)``
+    with log_q (n_prompts, M): called on a model it enumerates like `response_log_probs`; an
+    ensemble instead scores ``sequences`` for several members in one batched forward and calls
+    ``from_token_log_probs`` (`empirical.together`)."""
+
+    def __init__(self, world: World, prompts: np.ndarray, reduce):
+        self.sequences = torch.from_numpy(np.concatenate([response_sequences(world, p) for p in prompts]))
+        self.n_prompts, self.start, self.reduce = len(prompts), world.config.response_start, reduce
+        self.world, self.prompts = world, prompts
+
+    def __call__(self, model) -> dict:
+        return self.reduce(response_log_probs(model, self.world, self.prompts))
+
+    def from_token_log_probs(self, token_log_probs: torch.Tensor) -> dict:
+        """``reduce`` of log q from per-token log-probabilities [n_prompts * M, length - 1] of ``sequences``."""
+        log_q = token_log_probs[:, self.start - 1:].sum(-1).reshape(self.n_prompts, -1)
+        return self.reduce(log_q.cpu().numpy())
 
 
 def _normalized(log_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,8 @@ import torch
 
 from empirical import ensemble as ens
 from empirical import trajectory
-from empirical.llama_fn import load_into_hf, params_from_hf, stack_params
+from empirical.llama_fn import forward_logits, load_into_hf, params_from_hf, stack_params
+from empirical.measure import Enumerated
 
 __all__ = ["pretrain", "Run", "trajectories", "groups", "GROUP_SIZE"]
 
@@ -97,17 +98,22 @@ def trajectories(runs: Sequence[Run]) -> list[list[dict]]:
     terms = _terms(runs, state)
     opt, lr = ens.AdamW.for_members(len(runs)), torch.tensor([r.lr for r in runs], dtype=torch.float64)
     seen, losses = [0] * len(runs), [[] for _ in runs]
-    points = [[_point(state, start, e, r, 0, losses[e])] for e, r in enumerate(runs)]
+    measured = _measure(state, runs, range(len(runs)))
+    points = [[_point(state, start, e, r, 0, losses[e], measured[e])] for e, r in enumerate(runs)]
     for member_batches in ens.member_schedule(per_member):
         step_losses = ens.train_step(state, ens.collate(member_batches, device=state.flat.device), terms, opt, lr,
                                      loss_from=runs[0].loss_from)
+        hits = []
         for e, b in enumerate(member_batches):
             if b is None:
                 continue
             losses[e].append(float(step_losses[e]))
             seen[e] += b.own
             if seen[e] in runs[e].checkpoints:
-                points[e].append(_point(state, start, e, runs[e], seen[e], losses[e]))
+                hits.append(e)
+        measured = _measure(state, runs, hits)
+        for e in hits:
+            points[e].append(_point(state, start, e, runs[e], seen[e], losses[e], measured[e]))
     for r, member in zip(runs, ens.members_as_trees(state), strict=True):
         load_into_hf(member, r.model).eval()
     return points
@@ -148,16 +154,50 @@ def _terms(runs: Sequence[Run], state: ens.EnsembleState) -> tuple:
     return tuple(terms)
 
 
-def _point(state: ens.EnsembleState, start: torch.Tensor, e: int, run: Run, q: int, losses: list[float]) -> dict:
-    """Member e measured at q (its weights loaded into its HF model), as `trajectory.trajectory`."""
+# Sequences scored in one batched forward when members are measured together: the logits of
+# this many sequences (x length x vocab, float64) stay within tens of MB.
+MEASURE_SEQUENCES = 1 << 16
+
+
+@torch.no_grad()
+def _measure(state: ens.EnsembleState, runs: Sequence[Run], members) -> dict[int, dict]:
+    """The measurements of ``members`` now: those whose measure enumerates fixed sequences
+    (`measure.Enumerated`) scored in batched forwards of the ensemble's weights, log-probabilities
+    in float64 as `measure.response_log_probs` takes them; any other measure on its HF model."""
+    out, params = {}, state.params()
+    enumerated = [e for e in members if isinstance(runs[e].measure, Enumerated)]
+    shapes = sorted({tuple(runs[e].measure.sequences.shape) for e in enumerated})
+    for shape in shapes:
+        same = [e for e in enumerated if tuple(runs[e].measure.sequences.shape) == shape]
+        chunk = max(1, MEASURE_SEQUENCES // shape[0])
+        for part in (same[i:i + chunk] for i in range(0, len(same), chunk)):
+            index = torch.tensor(part, device=state.flat.device)
+            tree = {n: p.detach()[index] for n, p in params.items()}
+            ids = torch.stack([runs[e].measure.sequences for e in part]).to(state.flat.device)
+            logits = forward_logits(tree, ids, state.shape)[:, :, :-1].double()  # sums of many log-probs
+            token_lp = torch.log_softmax(logits, -1).gather(-1, ids[:, :, 1:, None])[..., 0]
+            out.update({e: runs[e].measure.from_token_log_probs(token_lp[i]) for i, e in enumerate(part)})
+    for e in members:
+        if e not in out:
+            out[e] = runs[e].measure(_member_model(state, e, runs[e]))
+    return out
+
+
+def _member_model(state: ens.EnsembleState, e: int, run: Run):
+    """Run e's HF model holding member e's weights now."""
+    return load_into_hf({n: p[e].detach() for n, p in state.params().items()}, run.model).eval()
+
+
+def _point(state: ens.EnsembleState, start: torch.Tensor, e: int, run: Run, q: int, losses: list[float],
+           measured: dict) -> dict:
+    """Member e's point at q, as `trajectory.trajectory` records it (``measured``: its measurement now)."""
     now = state.flat[e].detach()
-    model = load_into_hf(ens.members_as_trees(state)[e], run.model).eval()
-    out = {"q": q, **run.measure(model), "param_norm": float(now.norm()),
+    out = {"q": q, **measured, "param_norm": float(now.norm()),
            "relative_update": float((now - start[e]).norm() / start[e].norm()),
            "train_loss_nats": float(np.mean(losses)) if losses else None}
     losses.clear()
     if run.on_checkpoint is not None:
-        run.on_checkpoint(q, model, out)
+        run.on_checkpoint(q, _member_model(state, e, run), out)
     return out
 
 
