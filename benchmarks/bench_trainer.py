@@ -3,38 +3,48 @@ grid, side by side in one run, each from an empty folder through the engine (sum
 verdict included), then their verdicts and per-seed primary effects compared.
 
     .venv/bin/python benchmarks/bench_trainer.py [--preset cpu-standard] [--seeds 8] [--workers 1] [--json]
+                                                 [--out DIR]
 
 ``--seeds 0`` keeps the preset's seeds (cpu-standard: 48 seeds, 144 cells; about 15 min for the
 two on 2 cores). The ratio is the loop's wall time over the ensemble's. The two trainers differ in
 summation order only (float32), which the later stages amplify seed by seed: the comparison says
 how far the per-seed effects moved and whether each verdict's interval holds the other's mean.
+``--out DIR`` keeps the comparison (bench.json, with the commit and machine) and each run's
+result.json and per-seed table (``<trainer>/``).
 """
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
+from pathlib import Path
 
-from elasticity import runs
-from harness import overrides, presets, store
+from elasticity import export, runs
+from harness import overrides, presets, provenance, store
 
 
-def _run(config, workers: int) -> tuple[float, dict]:
+def _run(config, workers: int, keep: Path | None) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
         out = runs.counterfactual(config, results=root, run_id="bench", workers=workers)
         seconds = time.perf_counter() - start
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out.path, keep / "result.json")
+            export.write(out.path.parent, "csv", keep / "per-seed.csv", "per-seed")
         return seconds, store.read_result(out.path)
 
 
-def compare(preset: str, seeds: int, workers: int) -> dict:
+def compare(preset: str, seeds: int, workers: int, out_dir: Path | None = None) -> dict:
     config = presets.COUNTERFACTUAL[preset]
     if seeds:
         config = overrides.with_overrides(config, [f"seeds={','.join(str(s) for s in config.seeds[:seeds])}"])
     out = {"preset": preset, "seeds": len(config.seeds), "workers": workers}
     results = {}
     for trainer in ("loop", "ensemble"):
-        seconds, doc = _run(overrides.with_overrides(config, [f"trainer={trainer}"]), workers)
+        seconds, doc = _run(overrides.with_overrides(config, [f"trainer={trainer}"]), workers,
+                            out_dir / trainer if out_dir else None)
         results[trainer] = doc
         effect = doc["effect"]
         out[trainer] = {"seconds": seconds, "verdict": doc["verdict"], "mean": effect["mean"],
@@ -46,6 +56,10 @@ def compare(preset: str, seeds: int, workers: int) -> dict:
     out["seeds_in_one_only"] = sorted(set(a) ^ set(b))
     lo, hi = out["loop"]["ci95"]
     out["ensemble_mean_in_loop_ci95"] = lo <= out["ensemble"]["mean"] <= hi
+    facts = provenance.collect()
+    out["provenance"] = {k: facts.get(k) for k in ("git_sha", "git_dirty", "cpu", "finished_utc", "numerics")}
+    if out_dir is not None:
+        (out_dir / "bench.json").write_text(json.dumps(out, indent=2) + "\n")
     return out
 
 
@@ -55,8 +69,9 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=8, help="the preset's first N seeds (0: all of them)")
     parser.add_argument("--workers", type=int, default=1, help="engine worker processes for both trainers")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="keep bench.json and both runs' results here")
     args = parser.parse_args(argv)
-    out = compare(args.preset, args.seeds, args.workers)
+    out = compare(args.preset, args.seeds, args.workers, args.out)
     if args.json:
         print(json.dumps(out, indent=2))
         return
