@@ -9,7 +9,11 @@ runs the check in CI, and also checks that every such file was made from a clean
 """
 
 import argparse
+import dataclasses
+import json
+import math
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +24,8 @@ from elasticity import render  # noqa: E402
 from harness import store  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "results"
-DOCS = (ROOT / "README.md", ROOT / "docs" / "experiments.md")
+DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+MEASUREMENTS = ROOT / "docs" / "measurements.json"
 
 
 def _one(pattern: str) -> dict:
@@ -187,6 +192,185 @@ TABLES = {"theorem-cpu": theorem_cpu, "counterfactual-calibration": counterfactu
           "counterfactual-k-axis": counterfactual_k_axis, "resist-quick": resist_quick, "headline": headline}
 
 
+def _cells(pattern: str) -> tuple[dict, list[dict]]:
+    """The one committed theorem result at ``pattern`` and its cells (read through the store)."""
+    doc = _one(pattern)
+    return doc, [c for c in doc["cells"]]
+
+
+def _sci(x: float, digits: int = 1) -> str:
+    """``x`` in short scientific notation (7.0e-2; 5e-14)."""
+    return f"{x:.{digits}e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def _span(values, fmt=lambda x: f"{x:.2f}") -> str:
+    low, high = min(values), max(values)
+    return fmt(low) if fmt(low) == fmt(high) else f"{fmt(low)}-{fmt(high)}"
+
+
+def _excess_by_rank(cells: list[dict]) -> str:
+    parts = []
+    for rank in sorted({c["capacity"] for c in cells}):
+        mine = [c for c in cells if c["capacity"] == rank]
+        low, high = min(c["excess_l0"] for c in mine), max(c["excess_l0"] for c in mine)
+        span = "below 1e-15" if high < 1e-15 else f"{_sci(low)} .. {_sci(high)}"
+        parts.append(f"{span} at rank {rank} ({mine[0]['params']} parameters)")
+    return ", ".join(parts)
+
+
+def _worst_match(doc: dict) -> float:
+    return max(max(c["rel_error_s1"], c["rel_error_s2"]) for c in doc["metrics"]["match_optimal"]["cells"])
+
+
+def _disagree(cell: dict) -> str:
+    return (f"alpha {cell['alpha']:g}, world {cell['world_seed']}, k = {cell['k']:g}, rank {cell['capacity']}: "
+            f"{_sci(cell['dgamma2_dl_observed'])} observed, {_sci(cell['dgamma2_dl_optimal'])} (a), "
+            f"{_sci(cell['dgamma2_dl_pruned'])} (b)").replace(" -", " \u2212").replace("\u2212", "-")
+
+
+def _flips(cells: list[dict]) -> str:
+    ranks = sorted({x["capacity"] for x in cells})
+    return f"{len(cells)} (rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))})"
+
+
+def _pruned_agree(cells: list[dict]) -> str:
+    agree = sum((x["dgamma2_dl_pruned"] > 0) == (x["dgamma2_dl_observed"] > 0) for x in cells)
+    return f"{agree} of {len(cells)}"
+
+
+def theorem_measured_micro() -> str:
+    """The micro preset's measured line, from its committed result."""
+    doc, cells = _cells("theorem/micro/result.json")
+    c, m = doc["config"], doc["metrics"]
+    ranks = sorted({x["capacity"] for x in cells})
+    fd = max(max(f["rel_diff"].values()) for f in m["fd_check"])
+    return (f"- `elasticity theorem --preset micro` (alpha {', '.join(f'{a:g}' for a in c['alphas'])}, k = "
+            f"{' and '.join(f'{k:g}' for k in c['ks'])}, {len(c['world_seeds'])} worlds, ranks "
+            f"{', '.join(map(str, ranks))} on M = {c['V'] ** c['L']} leaves, {m['total']} cells): "
+            f"{m['converged']}/{m['total']} converged; excess {_excess_by_rank(cells)}; the models at the "
+            f"optimum match (a) within {_sci(_worst_match(doc))} relative; finite differences agree with the "
+            f"implicit slopes to {_sci(fd)} relative on the declared cell. {_made_by(doc)}")
+
+
+def theorem_measured_cpu() -> str:
+    """The cpu preset's measured paragraph: every number read from its committed result and cells."""
+    doc, cells = _cells("theorem/cpu-*/result.json")
+    c, m, e = doc["config"], doc["metrics"], doc["endpoints"]
+    ranks = sorted({x["capacity"] for x in cells})
+    ok = [x for x in cells if x["converged"]]
+    fd = [max(f["rel_diff"].values()) for f in m["fd_check"]]
+    residual = [x["residual"] for x in ok]
+    bound = [x for x in ok if x["excess_l0"] >= c["match_excess_nats"]]
+
+    def ratio(rank, num, den):
+        mine = [x for x in bound if x["capacity"] == rank]
+        return _span([x[num]["N_2"] / x[den]["N_2"] for x in mine])
+
+    bound_ranks = sorted({x["capacity"] for x in bound})
+    gap = min(x["hessian_min_kept_rel"] for x in ok) / max(x["hessian_max_dropped_rel"] for x in ok)
+    optimum = ", ".join(f"{ratio(r, 'slopes_observed', 'slopes_optimal')} at rank {r}" for r in bound_ranks)
+    pruned = ", ".join(ratio(r, "slopes_observed", "slopes_pruned") for r in bound_ranks)
+    realised = {(w["alpha"], w["world_seed"]): w["k_star_realised"] for w in m["worlds"]}
+
+    def graded(x):  # endpoint (ii)'s cells: k at least k_star_factor from its world's realised k*
+        ks = realised[(x["alpha"], x["world_seed"])]
+        return ks is None or max(x["k"] / ks, ks / x["k"]) >= c["k_star_factor"]
+
+    i, ii, iii = e["slope_error"], e["sign"], e["capacity_trend"]
+    flips = [x for x in ok if graded(x) and (x["dgamma2_dl_observed"] > 0) != (x["dgamma2_dl_optimal"] > 0)]
+    down = [x for x in flips if x["dgamma2_dl_observed"] < 0]
+    up = [x for x in flips if x["dgamma2_dl_observed"] > 0]
+    capacity_bound = all(x["excess_l0"] >= c["match_excess_nats"] for x in flips)
+    worlds = [w for w in m["worlds"] if w["k_star_realised"] is not None]
+    return (
+        f"- `elasticity theorem --preset cpu` (alpha {' and '.join(f'{a:g}' for a in c['alphas'])}, k = "
+        f"{', '.join(f'{k:g}' for k in c['ks'])}, {len(c['world_seeds'])} worlds, ranks "
+        f"{', '.join(map(str, ranks))} on M = {c['V'] ** c['L']} leaves, {m['total']} cells): "
+        f"{m['converged']}/{m['total']} converged; excess {_excess_by_rank(cells)}; the "
+        f"{len(m['match_optimal']['cells'])} cells at the optimum match (a) within {_sci(_worst_match(doc))} relative; "
+        f"finite differences agree with the implicit slopes to {' and '.join(_sci(x, 0) for x in fd)} "
+        f"relative (the declared rank-1 cells); residuals |k s_1 + s_2| / |s_2| {_sci(min(residual), 0)} .. "
+        f"{_sci(max(residual), 0)}; at the solution the Hessian's dropped eigenvalues are at most "
+        f"{_sci(max(x['hessian_max_dropped_rel'] for x in ok), 0)} of the largest and the kept ones at least "
+        f"{_sci(min(x['hessian_min_kept_rel'] for x in ok), 0)} (a gap of "
+        f"{math.floor(math.log10(gap))} decades or more, so the split does not depend on `null_rel`). In the "
+        f"capacity-bound cells (excess >= "
+        f"{c['match_excess_nats']:g} nats) the observed s_2 is {optimum} of the optimum's, while the pruned tree "
+        f"(b) predicts it within a factor {pruned}. Endpoints: (i) log-ratio {_mean(i)} over {i['n']} worlds: "
+        f"{i['verdict']} (margin {i['margin']:g}; {i['opposite_sign_cells']} cells of opposite sign); (ii) "
+        f"{ii['verdict']}: {ii['agree']} of {ii['cells']} cells agree with the optimum's sign of dgamma_2/dl "
+        f"({ii['below_k_star']} below a realised k*, {ii['above_k_star']} above; {m['converged'] - ii['cells']} "
+        f"cells within {c['k_star_factor']:g}x of one are left out). The {len(flips)} that disagree are "
+        f"{'all' if capacity_bound else 'not all'} capacity-bound, and the flips go both ways: {_flips(down)} "
+        f"give dgamma_2/dl < 0 where the optimum gives it > 0 ({_disagree(down[0]) if down else 'none'}), and "
+        f"{_flips(up)} give it > 0 where the optimum gives it < 0 ({_disagree(up[0]) if up else 'none'}); the "
+        f"pruned tree's sign agrees with the observed in {_pruned_agree(down)} of the first kind and "
+        f"{_pruned_agree(up)} of the second. "
+        f"Realised k* (the sign boundary of each world's own masses in [1e-2, 1e12]): "
+        + ", ".join(f"{w['k_star_realised']:.0f} (alpha {w['alpha']:g}, world {w['world_seed']})" for w in worlds)
+        + f", none in the other {len(m['worlds']) - len(worlds)} worlds; the theory's k*(alpha) at M -> infinity is "
+        + ", ".join(f"{w['k_star_theory']:.1f} (alpha {w['alpha']:g})" for w in m["worlds"] if w["world_seed"] == 0)
+        + f". (iii) log-ratio {_mean(iii)}: {iii['verdict']}. {_made_by(doc)}")
+
+
+def errata_audit() -> str:
+    """The audit's verdict table, from the committed audit result (tests/test_audit.py checks its
+    verdicts against today's computation)."""
+    doc = _one("audit/default/result.json")
+    return render.audit_markdown(doc["metrics"])
+
+
+K_STAR_ALPHAS = (2.58, 2.6, 2.7, 2.8, 3, 3.5, 4, 5, 6, 8, 10, 20)
+
+
+def errata_k_star() -> str:
+    """k*(alpha) at l = 0 and its movement with l, computed by theory.boundary (about 1 s)."""
+    from theory.boundary import k_star
+
+    def fmt(x: float) -> str:
+        return f"{x:.0f}" if x >= 1000 else f"{x:.4g}" if x >= 100 else f"{x:.2f}"
+
+    row = [fmt(k_star(a)) for a in K_STAR_ALPHAS]
+    table = _markdown(["alpha", *(f"{a:g}" for a in K_STAR_ALPHAS)], [["k*(alpha) at l = 0", *row]])
+    moved = ", ".join(f"{fmt(k_star(3.0, l))} (l = {l:g})" for l in (0.0, 0.1, 1.0))
+    return f"{table}\n\nIt moves with l: at alpha = 3, k* = {moved}."
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements: times, speeds and scores, each with its command, commit, machine and date
+# (docs/measurements.json). Tables are generated blocks; a phrase in prose is a span
+# <!-- value: ID -->TEXT<!-- end --> whose TEXT is the record's.
+
+RECORD_FIELDS = ("id", "command", "commit", "machine", "date")
+
+
+def measurements() -> dict:
+    doc = json.loads(MEASUREMENTS.read_text())
+    ids = [r["id"] for r in doc["records"]]
+    if len(ids) != len(set(ids)):
+        raise SystemExit("docs_tables: a measurement id appears twice in docs/measurements.json")
+    return doc
+
+
+def _record(record_id: str) -> dict:
+    found = [r for r in measurements()["records"] if r["id"] == record_id]
+    if not found:
+        raise SystemExit(f"docs_tables: no measurement {record_id!r} in docs/measurements.json")
+    return found[0]
+
+
+def _measured_table(name: str) -> str:
+    table = measurements()["tables"][name]
+    return (_markdown(table["headers"], [_record(i)["row"] for i in table["rows"]])
+            + "\n\nEach time's command, commit, machine and date: docs/measurements.json.")
+
+
+for _name in ("two-commands", "reproduce", "speed"):
+    TABLES[_name] = (lambda n: lambda: _measured_table(n))(_name)
+TABLES.update({"theorem-measured-micro": theorem_measured_micro, "theorem-measured-cpu": theorem_measured_cpu,
+               "errata-audit": errata_audit, "errata-k-star": errata_k_star})
+
+
 def rewritten(text: str) -> str:
     """``text`` with every generated block replaced by its table from the files."""
     def block(match):
@@ -194,7 +378,81 @@ def rewritten(text: str) -> str:
         if name not in TABLES:
             raise SystemExit(f"docs_tables: unknown block {name!r}; known: {', '.join(TABLES)}")
         return f"<!-- generated: {name} -->\n{TABLES[name]()}\n<!-- end: {name} -->"
-    return re.sub(r"<!-- generated: ([\w-]+) -->\n.*?<!-- end: \1 -->", block, text, flags=re.S)
+    def span(match):
+        return f"<!-- value: {match.group(1)} -->{_record(match.group(1))['text']}<!-- end -->"
+    text = re.sub(r"<!-- generated: ([\w-]+) -->\n.*?<!-- end: \1 -->", block, text, flags=re.S)
+    return re.sub(r"<!-- value: ([\w.-]+) -->.*?<!-- end -->", span, text, flags=re.S)
+
+
+# ---------------------------------------------------------------------------------------------
+# The inventory: every number in README.md and docs/*.md, and the rule that accounts for it.
+#
+# A number is accounted for when it is (a) inside a generated block or span (rewritten from its
+# file above and compared by --check), (b) matched by a declared source: the section it sits in
+# names the committed files, presets or constants it quotes, and the number must equal one of
+# their values at the number's own printed precision (0.033 matches 0.0326; 7.0e-02 matches
+# 0.0703), or (c) a structural number (a reference into the paper or this repository, a date, a
+# list marker) or one of the reviewed ALLOWED entries, each with its reason.
+# Not inventoried: fenced code blocks and `inline code` (commands, identifiers and file names,
+# whose numbers are arguments; the README's Python blocks run in tests/test_readme.py).
+
+ALL_DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+
+_HASH = r"(?<![\w.])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}(?![\w])"
+_NUM = r"(?:(?<![\w)\].])[-\u2212])?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?"
+TOKEN = re.compile(rf"(?P<hash>{_HASH})|(?P<word>[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*)|(?P<num>{_NUM})(?P<pct>%?)")
+
+
+def numbers_in(text: str):
+    """(offset, string, is_percent) of every number in ``text`` (commit ids and identifiers skipped)."""
+    for m in TOKEN.finditer(text):
+        if m.group("num"):
+            yield m.start("num"), m.group("num"), bool(m.group("pct"))
+
+
+def _value(s: str) -> tuple[float, float]:
+    """A printed number's value and the half-width of its last printed digit."""
+    s = s.replace("\u2212", "-").replace(",", "")
+    mantissa, _, exponent = s.partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    try:
+        return float(s), 0.5 * 10.0 ** (int(exponent or 0) - decimals)
+    except OverflowError:  # a digit string longer than a float (a hash's digits): matches nothing
+        return math.inf, 0.0
+
+
+def _blank(text: str, pattern: str, flags=0) -> str:
+    """``text`` with each match of ``pattern`` replaced by spaces (offsets and lines kept)."""
+    return re.sub(pattern, lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=flags)
+
+
+def prose(text: str) -> str:
+    """The inventoried part of a document: generated blocks and spans, fenced code, inline code and
+    HTML comments blanked out."""
+    text = _blank(text, r"<!-- generated: ([\w-]+) -->\n.*?<!-- end: \1 -->", re.S)
+    text = _blank(text, r"<!-- value: ([\w.-]+) -->.*?<!-- end -->", re.S)
+    text = _blank(text, r"^```.*?^```", re.S | re.M)
+    text = _blank(text, r"`[^`\n]*`")
+    return _blank(text, r"<!--.*?-->", re.S)
+
+
+def _numbers_of(obj, out: list) -> list:
+    """Every number in a JSON-like object, numbers printed inside its strings included."""
+    if isinstance(obj, bool) or obj is None:
+        return out
+    if isinstance(obj, (int, float)):
+        out.append(float(obj))
+    elif isinstance(obj, str):
+        out.extend(_value(s)[0] for _, s, _ in numbers_in(obj))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _numbers_of(v, out)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _numbers_of(v, out)
+    elif dataclasses.is_dataclass(obj):
+        _numbers_of(dataclasses.asdict(obj), out)
+    return out
 
 
 def main(argv=None) -> int:
