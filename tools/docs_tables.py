@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -313,6 +312,36 @@ def theorem_measured_cpu() -> str:
         + f". (iii) log-ratio {_mean(iii)}: {iii['verdict']}. {_made_by(doc)}")
 
 
+H200_FP64_FLOPS = 60e12  # an H200's float64 tensor-core peak, about 60 TFLOP/s (NVIDIA's data sheet: 67)
+
+
+def theorem_gpu_estimate() -> str:
+    """The gpu preset's cost, computed from the preset: leaves, parameters, Hessian size and FLOPs."""
+    from harness import presets
+
+    c = presets.get("theorem", "gpu")
+    leaves, prefixes, r = c.V ** c.L, c.V ** (c.L - 1), max(c.capacities)
+    params = prefixes * r + c.V * r
+    product = 4 * 2 * prefixes * c.V * r  # one forward-over-reverse product of Z = A B^T, rank r
+    eigh = 9 * params ** 3
+    cells = len(c.alphas) * len(c.ks) * len(c.world_seeds) * len(c.capacities)
+
+    def minutes(steps: int) -> float:
+        return cells * steps * (eigh + params * product) / H200_FP64_FLOPS / 60
+
+    text = (f"**The `gpu` preset** (designed, not run yet; the protocol computes on the CPU as written): M = "
+            f"{c.V}^{c.L} = {leaves} leaves, alpha {' and '.join(f'{a:g}' for a in c.alphas)}, k = "
+            f"{', '.join(f'{k:g}' for k in c.ks)}, {len(c.world_seeds)} worlds, log-linear ranks "
+            f"{', '.join(map(str, c.capacities))} (P up to {prefixes} x {r} + {c.V} x {r} = {params:,}). Per cell a "
+            f"dense Hessian of P^2 = {params ** 2:.1e} entries ({8 * params ** 2 / 1e9:.1f} GB float64) by P products "
+            f"of about 4 x 2 x {prefixes} x {c.V} x {r} = {product:.1e} FLOPs each ({params * product:.0e} in all) "
+            f"and an eigh of 9 P^3 = {eigh:.0e} FLOPs: about {eigh / H200_FP64_FLOPS:.0f} s at an H200's float64 "
+            f"rate (about {H200_FP64_FLOPS / 1e12:.0f} TFLOP/s), so {cells} cells with 3 to 6 Newton steps each take "
+            f"about {minutes(3):.0f}-{minutes(6):.0f} min; batching cells and Hessian-vector products with conjugate "
+            f"gradients instead of a dense eigh is what would bring it within a short GPU run.")
+    return re.sub(r"e\+?0*(\d)", r"e\1", text)
+
+
 def errata_audit() -> str:
     """The audit's verdict table, from the committed audit result (tests/test_audit.py checks its
     verdicts against today's computation)."""
@@ -365,10 +394,11 @@ def _measured_table(name: str) -> str:
             + "\n\nEach time's command, commit, machine and date: docs/measurements.json.")
 
 
-for _name in ("two-commands", "reproduce", "speed"):
+for _name in ("two-commands", "reproduce", "speed", "sim-convergence", "ensemble", "world"):
     TABLES[_name] = (lambda n: lambda: _measured_table(n))(_name)
 TABLES.update({"theorem-measured-micro": theorem_measured_micro, "theorem-measured-cpu": theorem_measured_cpu,
-               "errata-audit": errata_audit, "errata-k-star": errata_k_star})
+               "theorem-gpu-estimate": theorem_gpu_estimate, "errata-audit": errata_audit,
+               "errata-k-star": errata_k_star})
 
 
 def rewritten(text: str) -> str:
@@ -436,29 +466,292 @@ def prose(text: str) -> str:
     return _blank(text, r"<!--.*?-->", re.S)
 
 
-def _numbers_of(obj, out: list) -> list:
-    """Every number in a JSON-like object, numbers printed inside its strings included."""
+def _keyed(obj, key: str, out: list) -> list:
+    """(key, value) of every number a document can quote from a JSON-like object: numbers printed
+    inside its strings included (key#n for the n-th), raw arrays (longer than RAW_ARRAY) left out."""
     if isinstance(obj, bool) or obj is None:
         return out
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
     if isinstance(obj, (int, float)):
-        out.append(float(obj))
+        out.append((key, float(obj)))
     elif isinstance(obj, str):
-        out.extend(_value(s)[0] for _, s, _ in numbers_in(obj))
+        out.extend((f"{key}#{n}", _value(s)[0]) for n, (_, s, _) in enumerate(numbers_in(obj)))
     elif isinstance(obj, dict):
-        for v in obj.values():
-            _numbers_of(v, out)
+        for k, v in obj.items():
+            _keyed(v, f"{key}.{k}" if key else str(k), out)
     elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _numbers_of(v, out)
-    elif dataclasses.is_dataclass(obj):
-        _numbers_of(dataclasses.asdict(obj), out)
+        if len(obj) > RAW_ARRAY and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj):
+            return out
+        for i, v in enumerate(obj):
+            _keyed(v, f"{key}[{i}]", out)
     return out
+
+
+RAW_ARRAY = 64  # a list of more numbers than this is raw data (masses, grids, per-step values), not a quoted value
+
+
+def _source(name: str) -> dict[str, float]:
+    """The values a named source holds, by key: ``fixture:GLOB`` (the result files there and their
+    cells; key: folder/file:json.path), ``preset:EXPERIMENT/NAME`` (a preset's configuration; key:
+    its field path), ``module:MODULE`` (its numeric constants; key: the name), ``file:PATH`` (the
+    numbers written in a committed file; key: the literal as written), ``measurements`` (the records
+    of docs/measurements.json; key: id.field), ``k-star`` (theory.boundary's k* at the errata's
+    alphas; key: the alpha)."""
+    kind, _, arg = name.partition(":")
+    out: list = []
+    if kind == "fixture":
+        for path in sorted(FIXTURES.glob(arg)):
+            folder = path.parent.relative_to(FIXTURES).as_posix()
+            doc = {k: v for k, v in store.read_result(path).items() if k != "provenance"}  # times: measurements
+            _keyed(doc, f"{folder}/{path.name}:", out)
+            for cell in sorted((path.parent / "cells").glob("*.json")):
+                _keyed(json.loads(cell.read_text()), f"{folder}/cells/{cell.name}:", out)
+    elif kind == "preset":
+        from harness import presets
+        _keyed(presets.get(*arg.split("/")), "", out)
+    elif kind == "module":
+        import importlib
+        module = importlib.import_module(arg)
+        out = [(k, float(v)) for k, v in vars(module).items()
+               if k.isupper() and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    elif kind == "file":
+        out = [(s, _value(s)[0]) for _, s, _ in numbers_in((ROOT / arg).read_text())]
+    elif kind == "measurements":
+        for record in measurements()["records"]:
+            _keyed({k: v for k, v in record.items() if k in ("text", "row")}, record["id"], out)
+    elif kind == "theorem-sizes":  # M = V^L and the log-linear models' parameter counts of each theorem preset
+        from harness import presets
+        for name_, c in presets.THEOREM.items():
+            out.append((f"{name_}.M", float(c.V ** c.L)))
+            out += [(f"{name_}.P[{r}]", float(c.V ** (c.L - 1) * r + c.V * r)) for r in c.capacities]
+    elif kind == "k-star":
+        from theory.boundary import k_star
+        out = [(f"{a:g}", k_star(a)) for a in K_STAR_ALPHAS] + [(f"alpha={a:g}", float(a)) for a in K_STAR_ALPHAS]
+    else:
+        raise SystemExit(f"docs_tables: unknown source {name!r}")
+    return {k: v for k, v in reversed(out)}  # the first key of a repeated literal wins
+
+
+def _matches(printed: str, percent: bool, value: float) -> bool:
+    """Whether a printed number equals ``value`` to its last printed digit (sign aside: prose says
+    "falls by 0.5" of a slope of -0.5)."""
+    x, half = _value(printed)
+    candidates = [(abs(x), half)] + ([(abs(x) / 100, half / 100)] if percent else [])
+    return any(abs(abs(value) - c) <= h * (1 + 1e-9) + 1e-300 for c, h in candidates)
+
+
+def _cached(cache: dict, name: str) -> dict[str, float]:
+    if name not in cache:
+        cache[name] = _source(name)
+    return cache[name]
+
+
+def _sections(text: str):
+    """(offset, heading) of every heading of a markdown text (fenced code skipped)."""
+    plain = _blank(text, r"^```.*?^```", re.S | re.M)
+    return [(m.start(), m.group(1).strip()) for m in re.finditer(r"^#{1,4} (.+)$", plain, flags=re.M)]
+
+
+NUMBER_SOURCES = ROOT / "docs" / "number-sources.json"
+NUMBER_SOURCES_ABOUT = (
+    "The committed value each number of README.md and docs/*.md quotes, where it is neither generated nor "
+    "allowed (tools/docs_tables.py: STRUCTURAL, ALLOWED): the document, its section, the prose just before "
+    "the number (which says which number it is), the number as printed, and the source and key of the value "
+    "it equals to its last printed digit. tests/test_docs_inventory.py checks every entry against its source; "
+    "`tools/docs_tables.py --declare` proposes entries for new numbers, for review.")
+CONTEXT = 30  # characters of prose before a number that, with its section, say which number it is
+
+
+def _context(plain: str, offset: int) -> str:
+    return " ".join(plain[max(0, offset - 3 * CONTEXT):offset].split())[-CONTEXT:]
+
+
+def _located(paths=None, text_of=None):
+    """(document, line, section, context, printed, percent, allowed-reason or None) of every
+    inventoried number."""
+    for path in paths or ALL_DOCS:
+        name = path.relative_to(ROOT).as_posix()
+        text = text_of(path) if text_of else path.read_text()
+        plain = prose(text)
+        allowed = []  # (start, end, reason)
+        for pattern, reason in STRUCTURAL:
+            allowed += [(m.start(), m.end(), reason) for m in re.finditer(pattern, plain, flags=re.M)]
+        for doc, snippet, reason in ALLOWED:
+            if doc == name:
+                at = plain.find(snippet)
+                if at >= 0:
+                    allowed.append((at, at + len(snippet), reason))
+        heads = _sections(text)
+        for offset, printed, percent in numbers_in(plain):
+            reason = next((r for a, b, r in allowed if a <= offset < b), None)
+            if reason is None and printed in SMALL_INTEGERS:
+                reason = "0, 1, 2 and -1 as integers (formula constants, counts of two, list items)"
+            heading = ([h for at, h in heads if at <= offset] or [""])[-1]
+            yield (name, plain.count("\n", 0, offset) + 1, heading, _context(plain, offset), printed, percent,
+                   reason)
+
+
+def _declared() -> dict:
+    entries = json.loads(NUMBER_SOURCES.read_text())["numbers"] if NUMBER_SOURCES.exists() else []
+    return {(e["doc"], e["section"], e["context"], e["number"]): e for e in entries}
+
+
+def inventory(paths=None, text_of=None):
+    """Every inventoried number of the documents: (document, line, number, rule, problem). rule
+    names what accounts for it (allowed: REASON, or source: SOURCE KEY = VALUE); problem is None, or
+    says why the number is not accounted for."""
+    cache: dict = {}
+    declared = _declared()
+    rows = []
+    for name, line, heading, context, printed, percent, reason in _located(paths, text_of):
+        shown = printed + ("%" if percent else "")
+        if reason is not None:
+            rows.append((name, line, shown, f"allowed: {reason}", None))
+            continue
+        entry = declared.get((name, heading, context, shown))
+        if entry is None:
+            rows.append((name, line, shown, None, f"no declared source (section {heading!r}, after {context!r})"))
+            continue
+        values = _cached(cache, entry["source"])
+        rule = f"source: {entry['source']} {entry['key']}"
+        if entry["key"] not in values:
+            rows.append((name, line, shown, rule, "the declared key is not in its source"))
+        elif not _matches(printed, percent, values[entry["key"]]):
+            rows.append((name, line, shown, rule, f"the source holds {values[entry['key']]!r}"))
+        else:
+            rows.append((name, line, shown, f"{rule} = {values[entry['key']]:.6g}", None))
+    return rows
+
+
+def propose(paths=None) -> list[dict]:
+    """A declared source for every number that lacks one: the first source of its section (SOURCES,
+    in order) holding a value it equals at its printed precision. The result is for review: it is
+    what --declare writes to docs/number-sources.json beside the entries that still hold."""
+    cache: dict = {}
+    declared = _declared()
+    kept, missing = [], []
+    for name, line, heading, context, printed, percent, reason in _located(paths):
+        if reason is not None:
+            continue
+        shown = printed + ("%" if percent else "")
+        key = (name, heading, context, shown)
+        entry = declared.get(key)
+        if entry is not None and entry["key"] in _cached(cache, entry["source"]) and _matches(
+                printed, percent, _cached(cache, entry["source"])[entry["key"]]):
+            kept.append(entry)
+            continue
+        for doc, head, sources in SOURCES:
+            if doc == name and re.match(head, heading):
+                found = next(((s, k) for s in sources for k, v in _cached(cache, s).items()
+                              if _matches(printed, percent, v)), None)
+                if found:
+                    kept.append({"doc": name, "section": heading, "context": context, "number": shown,
+                                 "source": found[0], "key": found[1]})
+                    break
+        else:
+            missing.append((name, line, shown, context))
+    return kept, missing
+
+
+SMALL_INTEGERS = ("0", "1", "2", "-1")
+
+# Numbers that are references or structure, not values: the pattern, and why it is allowed.
+STRUCTURAL = [
+    (r"\b(?:Theorem|Lemma|Remark|Assumption|Definition|Appendix|Section|Figures?|Tables?|Proposition|"
+     r"Corollary|eqs?\.?|equation|claim|finding|issue|item|section|protocol version)\s+\(?"
+     r"(?:[A-Z]\.)?\d+(?:\.\d+)*\)?(?:\s*(?:-|and|,)\s*\(?(?:[A-Z]\.)?\d+(?:\.\d+)*\)?)*",
+     "a reference into the paper or this repository (theorem, equation, table, issue)"),
+    (r"\((?:\d{2,3}|C\.\d+)\)", "an equation number of the paper, as printed"),
+    (r"^#{1,4} \d+\.", "a section number"),
+    (r"^\s*\d+\. ", "a list item's number"),
+    (r"\b\d{4}-\d{2}-\d{2}\b", "a calendar date (when something was measured)"),
+    (r"\^\(?-?\d+(?:\.\d+)?(?:/\d+)?\)?", "an exponent in a formula (2^20, M^(-1/2), alpha^3)"),
+    (r"(?<![\w.])\d+ ?(?=(?:alpha|P\^|m[01]\b|C\^|h\b))", "a coefficient in a formula (3 alpha, 9 P^3)"),
+    (r"\b[jd] = \d+", "an index in a formula (j = 3, d = 4)"),
+    (r"\b\d{2}:\d{2}\b", "a time of day (UTC, when something was measured)"),
+]
+
+# Reviewed one by one: the document, the exact text (outside code), and why its numbers need no source.
+ALLOWED = [
+    ("README.md", "0.5B-7B", "the paper's model sizes, as the paper states them"),
+    ("docs/experiments.md", "0.5B-7B", "the paper's model sizes, as the paper states them"),
+    ("README.md", "in about 20 s", "a rounded promise; the measured time stands beside it (decisive-figures)"),
+    ("README.md", "Python 3.11", "the Python version the project requires (pyproject.toml)"),
+    ("docs/design.md", "Python 3.11", "the Python version the project requires (pyproject.toml)"),
+    ("docs/errata.md", "a minimum near alpha = 6", "read off the k*(alpha) table below"),
+    ("docs/glossary.md", "j = 1 pre-training, 2 alignment, 3 perturbation", "the datasets' indices in the paper"),
+    ("docs/errata.md", "H = 1.04 nats", "the same H as the 1.5 bits beside it, times ln 2"),
+    ("docs/errata.md", "(1/2, 1/4, 1/4)", "the textbook dyadic law of the example, its lengths (1, 2, 2)"),
+    ("docs/experiments.md", "(0.5016 at f = 0.5, k = 312.5", "arithmetic shown beside it: (k f + 1)/(k + 1)"),
+    ("docs/experiments.md", "0.545 at k = 10, 0.5017 against 0.5016 at k = 312.5",
+     "(k f + 1)/(k + 1) at the f and k beside it; 0.5017 is the table's score above"),
+    ("docs/experiments.md", "seen 60 times, the largest 0.6 times",
+     "arithmetic: 300 steps of 128 over |D_pre| = 640 and 64000"),
+]
+
+# Which committed sources each section quotes (the document, a regex on its heading, the sources).
+_THEORY_CODE = ["file:theory/validate.py", "file:theory/quadrature.py", "file:theory/exact.py",
+                "file:theory/boundary.py", "file:theory/audit.py"]
+_CF = ["fixture:counterfactual/*/result.json", "preset:counterfactual/cpu-standard",
+       "preset:counterfactual/calibration", "preset:counterfactual/k-axis", "preset:counterfactual/gpu-scale",
+       "preset:counterfactual/gpu-calibration", "preset:counterfactual/cpu-explore", "module:harness.configs"]
+_STATS = ["file:empirical/statistics.py"]
+SOURCES = [
+    ("README.md", "What it found", ["fixture:*/*/result.json"]),
+    ("README.md", "The two commands", ["file:constraints-cpu.txt"]),
+    ("README.md", "Numba and JAX", ["file:tests/test_batch.py", "file:tests/golden/gen_theory_golden.py"]),
+    ("README.md", "Runs, configs and the store", ["module:harness.params", "file:harness/store.py",
+                                                  "module:sim.limits", *_THEORY_CODE]),
+    ("README.md", "Tests and the mutation score", ["file:tests/golden/gen_theory_golden.py"]),
+    ("docs/errata.md", "", [*_THEORY_CODE, "fixture:audit/default/result.json", "k-star",
+                            "file:tests/test_boundary.py", "file:tests/test_exact.py"]),
+    ("docs/glossary.md", "", ["k-star", *_STATS, "file:elasticity/findings.py"]),
+    ("docs/simulation.md", "", ["file:sim/tree.py", "file:elasticity/cli.py", "measurements"]),
+    ("docs/design.md", "", ["preset:rebound/quick", *_STATS, "module:harness.params", "module:harness.configs",
+                            "file:tests/test_ensemble.py", "file:tests/test_llama_fn.py",
+                            "file:empirical/resist_synthetic.py", "file:constraints-cpu.txt"]),
+    ("docs/experiments.md", "The world", ["preset:rebound/quick", "file:harness/configs.py",
+                                          "file:tests/test_world.py"]),
+    ("docs/experiments.md", "What an experimental claim needs", [*_STATS, *_CF]),
+    ("docs/experiments.md", "The decisive experiment", [*_STATS, *_CF]),
+    ("docs/experiments.md", "Rebound", ["preset:rebound/micro", "preset:rebound/quick", "preset:rebound/cpu-full",
+                                        "file:harness/presets.py"]),
+    ("docs/experiments.md", "Forward vs inverse", [*_STATS, "fixture:resist/*/result.json", "preset:resist/quick",
+                                                   "preset:resist/paper"]),
+    ("docs/experiments.md", "The theorem meets", ["fixture:theorem/*/result.json", "preset:theorem/cpu",
+                                                  "preset:theorem/micro", "preset:theorem/gpu",
+                                                  "preset:theorem/llama-micro",
+                                                  "theorem-sizes",
+                                                  "k-star", *_STATS]),
+]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="report blocks that differ; change nothing")
+    parser.add_argument("--inventory", action="store_true",
+                        help="list every number of README.md and docs/*.md with what accounts for it; exit 1 if "
+                             "one is not accounted for")
+    parser.add_argument("--declare", action="store_true",
+                        help="propose a source for every number without one and write docs/number-sources.json "
+                             "(review the diff: each entry says which committed value a number quotes)")
     args = parser.parse_args(argv)
+    if args.inventory:
+        rows = inventory()
+        for name, line, number, rule, problem in rows:
+            print(f"{name}:{line}: {number}: {problem or rule}" + (f" [{rule}]" if problem and rule else ""))
+        bad = sum(r[4] is not None for r in rows)
+        print(f"docs_tables: {len(rows)} numbers, {bad} not accounted for")
+        return 1 if bad else 0
+    if args.declare:
+        kept, missing = propose()
+        NUMBER_SOURCES.write_text(json.dumps({"about": NUMBER_SOURCES_ABOUT, "numbers": kept}, indent=1,
+                                             ensure_ascii=False) + "\n")
+        for name, line, number, context in missing:
+            print(f"{name}:{line}: {number} (after {context!r}): no source of its section holds it")
+        print(f"docs_tables: {len(kept)} numbers declared, {len(missing)} without a source")
+        return 1 if missing else 0
     stale = []
     for path in DOCS:
         text = path.read_text()
