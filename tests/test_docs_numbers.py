@@ -1,6 +1,7 @@
-"""Every number quoted in README.md and docs/experiments.md from a run is generated from a
-committed result file (tools/docs_tables.py), and every such file was made by committed code:
-a clean tree at a commit that is in this repository's history."""
+"""Every table and value README.md and docs/*.md quote from a run, a measurement or the theory is
+generated (tools/docs_tables.py) from a committed result file, docs/measurements.json or the code,
+and every result file was made by committed code: a clean tree at a commit that is in this
+repository's history. (The numbers outside generated text: tests/test_docs_inventory.py.)"""
 
 import importlib.util
 import json
