@@ -1,11 +1,16 @@
-"""The result tables quoted in README.md and docs/experiments.md, generated from the committed
-result files (tests/fixtures/results) so that a quoted number and its file cannot disagree:
+"""The numbers README.md and docs/*.md quote, generated from what they quote (the committed result
+files under tests/fixtures/results, docs/measurements.json, the theory's code) so that a quoted
+number and its source cannot disagree, and the inventory of every other number in them:
 
-    .venv/bin/python tools/docs_tables.py          # rewrite the generated blocks in place
-    .venv/bin/python tools/docs_tables.py --check  # exit 1 if a block differs from its file
+    .venv/bin/python tools/docs_tables.py              # rewrite the generated blocks and values in place
+    .venv/bin/python tools/docs_tables.py --check      # exit 1 if a block differs from its source
+    .venv/bin/python tools/docs_tables.py --inventory  # every number and what accounts for it
+    .venv/bin/python tools/docs_tables.py --declare    # propose sources for new numbers (review the diff)
 
-A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; tests/test_docs_numbers.py
-runs the check in CI, and also checks that every such file was made from a clean, committed tree.
+A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``, a measured value between
+``<!-- value: ID -->`` and ``<!-- end -->`` (ID a record of docs/measurements.json, with its command,
+commit, machine and date). tests/test_docs_numbers.py runs the check and checks that every result
+file was made from a clean, committed tree; tests/test_docs_inventory.py runs the inventory.
 """
 
 import argparse
@@ -675,7 +680,7 @@ STRUCTURAL = [
 # Reviewed one by one: the document, the exact text (outside code), and why its numbers need no source.
 ALLOWED = [
     ("README.md", "0.5B-7B", "the paper's model sizes, as the paper states them"),
-    ("docs/design.md", "The goal, 5x at E = 48", "the target set for the ensemble trainer (48 members, as benchmarked)"),
+    ("docs/design.md", "The goal, 5x at E = 48", "the target set for the ensemble trainer (48 members, as run)"),
     ("docs/figures.md", "scored 1-5", "the scale of the scores, not a measurement"),
     ("docs/figures.md", "still under 4", "the score every figure should reach, a standard the project sets"),
     ("docs/experiments.md", "0.5B-7B", "the paper's model sizes, as the paper states them"),
