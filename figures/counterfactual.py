@@ -10,8 +10,8 @@ from figures import style
 
 def plots(run_id: str, doc: dict) -> list[tuple]:
     """The effect always; the controls figure where the run has a positive control; the k figure
-    where the run has a k axis (more than one nominal k): a figure with nothing on it, or one point
-    whose numbers the run's table already gives, is not drawn."""
+    where the run has more than one effective-k row (sizes, modes or a joint arm): a figure with
+    nothing on it, or one point whose numbers the run's table already gives, is not drawn."""
     out = [_effect(run_id, doc)]
     if has_controls(doc):
         out.append(_controls(run_id, doc))
@@ -26,7 +26,8 @@ def has_controls(doc: dict) -> bool:
 
 
 def has_k_axis(doc: dict) -> bool:
-    return len({r["nominal_k"] for r in doc.get("effective_k") or []}) > 1
+    """More than one effective-k row (sizes, modes or the joint arm): something to compare."""
+    return len(doc.get("effective_k") or []) > 1
 
 
 def _band(ax, x, stats_rows, color, label, marker="o"):
