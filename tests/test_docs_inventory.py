@@ -88,7 +88,7 @@ def test_every_declared_source_is_used(tables):
     """No stale entry: each declaration of docs/number-sources.json names a number the docs print
     where it says."""
     located = {(name, heading, context, printed + ("%" if percent else ""))
-               for name, _, heading, context, printed, percent, reason in tables._located() if reason is None}
+               for name, _, heading, context, printed, percent, reason, _ in tables._located() if reason is None}
     entries = json.loads(tables.NUMBER_SOURCES.read_text())["numbers"]
     unused = [e for e in entries if (e["doc"], e["section"], e["context"], e["number"]) not in located]
     assert not unused, unused[:5]

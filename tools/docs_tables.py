@@ -543,7 +543,8 @@ def _matches(printed: str, percent: bool, value: float) -> bool:
     "falls by 0.5" of a slope of -0.5)."""
     x, half = _value(printed)
     candidates = [(abs(x), half)] + ([(abs(x) / 100, half / 100)] if percent else [])
-    return any(abs(abs(value) - c) <= h * (1 + 1e-9) + 1e-300 for c, h in candidates)
+    # strictly within half a unit of the last digit (3.5 is not "3"), or equal to rounding
+    return any(abs(abs(value) - c) < h * (1 - 1e-9) or abs(abs(value) - c) <= 1e-12 * abs(c) for c, h in candidates)
 
 
 def _cached(cache: dict, name: str) -> dict[str, float]:
@@ -593,8 +594,14 @@ def _located(paths=None, text_of=None):
             if reason is None and printed in SMALL_INTEGERS:
                 reason = "0, 1, 2 and -1 as integers (formula constants, counts of two, list items)"
             heading = ([h for at, h in heads if at <= offset] or [""])[-1]
+            around = plain[max(0, offset - 80):offset + 80]
             yield (name, plain.count("\n", 0, offset) + 1, heading, _context(plain, offset), printed, percent,
-                   reason)
+                   reason, around)
+
+
+def _words(text: str) -> set[str]:
+    """The words of a text or a key (MIN_WINDOW_STEPS, world.content_vocab), lower case, 3 letters or more."""
+    return {w for w in re.split(r"[^a-z]+", text.lower()) if len(w) >= 3}
 
 
 def _declared() -> dict:
@@ -609,7 +616,7 @@ def inventory(paths=None, text_of=None):
     cache: dict = {}
     declared = _declared()
     rows = []
-    for name, line, heading, context, printed, percent, reason in _located(paths, text_of):
+    for name, line, heading, context, printed, percent, reason, _ in _located(paths, text_of):
         shown = printed + ("%" if percent else "")
         if reason is not None:
             rows.append((name, line, shown, f"allowed: {reason}", None))
@@ -636,7 +643,7 @@ def propose(paths=None) -> list[dict]:
     cache: dict = {}
     declared = _declared()
     kept, missing = [], []
-    for name, line, heading, context, printed, percent, reason in _located(paths):
+    for name, line, heading, context, printed, percent, reason, around in _located(paths):
         if reason is not None:
             continue
         shown = printed + ("%" if percent else "")
@@ -648,8 +655,11 @@ def propose(paths=None) -> list[dict]:
             continue
         for doc, head, sources in SOURCES:
             if doc == name and re.match(head, heading):
-                found = next(((s, k) for s in sources for k, v in _cached(cache, s).items()
-                              if _matches(printed, percent, v)), None)
+                words = _words(around)
+                candidates = [(len(words & _words(k)), -i, s, k) for i, s in enumerate(sources)
+                              for k, v in _cached(cache, s).items() if _matches(printed, percent, v)]
+                # the key that shares most words with the prose around the number; then the section's first source
+                found = max(candidates, key=lambda c: c[:2])[2:] if candidates else None
                 if found:
                     kept.append({"doc": name, "section": heading, "context": context, "number": shown,
                                  "source": found[0], "key": found[1]})
@@ -674,6 +684,7 @@ STRUCTURAL = [
     (r"\^\(?-?\d+(?:/\d+)?\)?(?![.\d])", "an integer exponent in a formula (2^20, M^(-1/2), alpha^3)"),
     (r"(?<![\w.])\d+ ?(?=(?:alpha|P\^|m[01]\b|C\^|h\b))", "a coefficient in a formula (3 alpha, 9 P^3)"),
     (r"\b[jd] = \d+", "an index in a formula (j = 3, d = 4)"),
+    (r"theta_\d\.\.\d|\(\d,\d\)", "the indices of the paper's models theta_1..3 and of their pairs (1,3)"),
     (r"\b\d{2}:\d{2}\b", "a time of day (UTC, when something was measured)"),
 ]
 
@@ -701,9 +712,9 @@ ALLOWED = [
 # Which committed sources each section quotes (the document, a regex on its heading, the sources).
 _THEORY_CODE = ["file:theory/validate.py", "file:theory/quadrature.py", "file:theory/exact.py",
                 "file:theory/boundary.py", "file:theory/audit.py"]
-_CF = ["fixture:counterfactual/*/result.json", "preset:counterfactual/cpu-standard",
-       "preset:counterfactual/calibration", "preset:counterfactual/k-axis", "preset:counterfactual/gpu-scale",
-       "preset:counterfactual/gpu-calibration", "preset:counterfactual/cpu-explore", "module:harness.configs"]
+_CF = ["module:harness.configs", "preset:counterfactual/cpu-standard", "preset:counterfactual/calibration",
+       "preset:counterfactual/k-axis", "preset:counterfactual/gpu-scale", "preset:counterfactual/gpu-calibration",
+       "preset:counterfactual/cpu-explore", "fixture:counterfactual/*/result.json"]
 _STATS = ["file:empirical/statistics.py"]
 SOURCES = [
     ("README.md", "What it found", ["fixture:*/*/result.json"]),
@@ -715,7 +726,7 @@ SOURCES = [
     ("README.md", "Tests and the mutation score", ["file:tests/golden/gen_theory_golden.py"]),
     ("docs/errata.md", "", [*_THEORY_CODE, "fixture:audit/default/result.json", "k-star",
                             "file:tests/test_boundary.py", "file:tests/test_exact.py"]),
-    ("docs/glossary.md", "", ["k-star", *_STATS, "file:elasticity/findings.py"]),
+    ("docs/glossary.md", "", ["file:elasticity/findings.py", "k-star", *_STATS]),
     ("docs/simulation.md", "", ["file:sim/tree.py", "file:elasticity/cli.py", "measurements"]),
     ("docs/figures.md", "", ["module:figures.style"]),
     ("docs/design.md", "", ["preset:rebound/quick", *_STATS, "module:harness.params", "module:harness.configs",
