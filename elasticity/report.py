@@ -13,6 +13,7 @@ are linked.
 import base64
 import html
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,9 +160,10 @@ def _errata_body(text: str) -> str:
             skipping = skipping or _is_audit_table(line)
         if not skipping:
             body.append(line)
-    return "\n".join(f"#{line}" if line.startswith("#") else line for line in body).replace(
-        "(`tests/test_audit.py` checks that this table matches the audit's current output.)",
-        "(The table is in the audit section above.)")
+    text = "\n".join(f"#{line}" if line.startswith("#") else line for line in body
+                     if not re.fullmatch(r"<!-- (generated|end): [\w-]+ -->", line))  # docs_tables' markers
+    return re.sub(r"\(Generated from the committed audit result by .*?current output\.\)",
+                  "(The table is in the audit section above.)", text, flags=re.S)
 
 
 def _is_audit_table(header: str) -> bool:

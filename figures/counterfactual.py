@@ -9,7 +9,25 @@ from figures import style
 
 
 def plots(run_id: str, doc: dict) -> list[tuple]:
-    return [_effect(run_id, doc), _controls(run_id, doc), _effective_k(run_id, doc)]
+    """The effect always; the controls figure where the run has a positive control; the k figure
+    where the run has more than one effective-k row (sizes, modes or a joint arm): a figure with
+    nothing on it, or one point whose numbers the run's table already gives, is not drawn."""
+    out = [_effect(run_id, doc)]
+    if has_controls(doc):
+        out.append(_controls(run_id, doc))
+    if has_k_axis(doc):
+        out.append(_effective_k(run_id, doc))
+    return out
+
+
+def has_controls(doc: dict) -> bool:
+    controls = doc.get("positive_controls") or {}
+    return bool(controls.get("in_window") or controls.get("spring") or controls.get("replay"))
+
+
+def has_k_axis(doc: dict) -> bool:
+    """More than one effective-k row (sizes, modes or the joint arm): something to compare."""
+    return len(doc.get("effective_k") or []) > 1
 
 
 def _band(ax, x, stats_rows, color, label, marker="o"):

@@ -9,6 +9,7 @@ from figures import style
 from figures.results import ResultError
 
 SYNTHETIC_SCORE = r"$P(\mathrm{positive\ style})$, exact"
+SPREAD = "spread over seeds: +-1 sd (under 5 seeds, no interval)"
 CONTROLS = {"scratch": "pre-trained on the format only (control)", "no_sft": "no first stage (control)"}
 
 
@@ -27,6 +28,13 @@ def _band(ax, x, stats, color, label, style_="o-", seeds=()):
     if not style.band_allowed(stats):
         for curve in seeds:
             ax.plot(x, curve, "-", lw=0.7, alpha=0.5, color=color)
+        if not seeds:  # no per-seed curves stored (a sweep's runs): the spread over seeds, +-1 sd at each point
+            sd = np.array([np.nan if s is None or s.get("sd") is None or s.get("n", 0) < 2 else s["sd"]
+                           for s in stats])
+            if np.isfinite(sd).any():
+                first = all(line.get_label() != SPREAD for line in ax.get_lines())
+                ax.errorbar(x, mean, yerr=sd, fmt="none", ecolor=color, elinewidth=0.9, capsize=2.5, alpha=0.8,
+                            label=SPREAD if first else None)
     else:
         lo = np.array([np.nan if s is None else s["ci95"][0] for s in stats])
         hi = np.array([np.nan if s is None else s["ci95"][1] for s in stats])
@@ -55,7 +63,8 @@ def _plot_curves(ax, m: dict, reference: float, title: str, ylabel: str = SYNTHE
         for j, c in enumerate(cc for cc in m["curves"] if cc["arm"] == arm):
             _band(ax, c["q2"], c["score"], grey[arm], label if j == 0 else None, ":" if arm == "scratch" else "--",
                   seeds=seeds.get((arm, c["q1"]), ()))
-    ax.axhline(reference, color="k", ls="-.", lw=1, label="reference: the pre-trained model's score")
+    ax.axhline(reference, color="k", ls="-.", lw=1, zorder=1.5,  # under the curves: one lying on it stays seen
+               label="reference: the pre-trained model's score")
     colours = {("pretrained", c["q1"]): style.shade(i, len(pre)) for i, c in enumerate(pre)}
     for c in m["curves"]:  # drawn last: on top of the curves, and last in the legend
         _crossings(ax, c, colours.get((c["arm"], c["q1"]), grey.get(c["arm"], "0.5")), references, reference)
@@ -91,9 +100,11 @@ def _curves(run_id, doc):
     data = "synthetic world" if cfg.get("dataset", "synthetic") == "synthetic" else cfg["dataset"]
     scorer = doc.get("scorer")
     ylabel = f"{scorer['name']} score ({scorer['units']})" if scorer else SYNTHETIC_SCORE
+    n = len(cfg["seeds"])
+    smoke = f" (a smoke test: {n} seed{'s' * (n != 1)})" if n < style.MIN_BAND_SEEDS else ""
     _plot_curves(ax[0, 0], m, doc["reference_score"],
                  f"After negative fine-tuning, does the score return to the pre-trained model's?\n{m['variant']}, "
-                 f"{data}", ylabel, doc["cells"])
+                 f"{data}{smoke}", ylabel, doc["cells"])
     style.legend_outside(fig, ax[0, 0])
     withheld = sum(sum(c["withheld"]) for c in m["curves"])
     caption = (f"Rebound {run_id} ({m['variant']}, {data}, model {cfg.get('model_path') or cfg['model_size']}): "
@@ -119,7 +130,13 @@ def _sweep_panels(run_id, doc):
     for name, axis, label in (("size", ("centre", "size-small", "size-medium"), "model {size}"),
                               ("pretraining", ("pretrain-100steps", "centre", "pretrain-900steps"),
                                "{steps} pre-training steps")):
-        present = [r for r in axis if r in runs]
+        present, seen = [], set()
+        for r in sorted((r for r in axis if r in runs), key=lambda r: r != "centre"):  # the centre first
+            varied = runs[r]["model_size"] if name == "size" else runs[r]["pretrain_steps"]
+            if varied not in seen:  # a run that repeats the centre's value is the same panel twice
+                seen.add(varied)
+                present.append(r)
+        present.sort(key=axis.index)
         if len(present) < 2:
             continue
         fig, ax = style.new(len(present), width=3.8 * len(present), height=4.2)
@@ -132,14 +149,21 @@ def _sweep_panels(run_id, doc):
         for a in ax[0, 1:]:
             a.sharey(ax[0, 0])
         style.legend_outside(fig, ax[0, 0])
-        style.question(fig, f"Does the return to the pre-trained score depend on {WHAT_VARIES[name]}?")
+        smoke = f" (a smoke test: {len(runs[present[0]]['seeds'])} seeds)" if len(
+            runs[present[0]]["seeds"]) < style.MIN_BAND_SEEDS else ""
+        style.question(fig, f"Does the return to the pre-trained score depend on {WHAT_VARIES[name]}?{smoke}")
         seeds = len(runs[present[0]]["seeds"])
         caption = (f"Rebound against {name} (the paper's Figure {3 if name == 'size' else 4} analogue), sweep "
                    f"{run_id}: one panel per {WHAT_VARIES[name]}, shared y axis, mean "
                    + (f"and 95% band over {seeds} seeds" if seeds >= style.MIN_BAND_SEEDS else
-                      f"of {seeds} seeds (no band under {style.MIN_BAND_SEEDS} seeds: a smoke test)")
+                      f"of {seeds} seeds with bars of +-1 sd over seeds (no interval under {style.MIN_BAND_SEEDS} "
+                      f"seeds: a smoke test, not evidence)")
                    + f"; triangles: each seed's crossing of its reference; "
-                   f"{_never([c for r in present for c in runs[r]['curves']])}.")
+                   f"{_never([c for r in present for c in runs[r]['curves']])}"
+                   + ("" if any(c["arm"] != "pretrained" for r in present for c in runs[r]["curves"]) else
+                      "; this sweep ran without the control arms (its configuration's controls: false), so it "
+                      "shows the curves' shape, not what pre-training causes")
+                   + ".")
         out.append((f"rebound_{run_id}_{name}", fig, caption))
     if not out:
         raise ResultError(f"rebound/{run_id}: a sweep without size or pre-training runs")

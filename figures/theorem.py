@@ -40,11 +40,23 @@ def _slopes(run_id: str, doc: dict):
         a.set(xscale="log", yscale="log", xlabel=r"observed $|dN_2/dl|$ at $l=0$ (nats)",
               ylabel=r"predicted $|dN_2/dl|$ (nats)", title=rf"$\alpha$ = {alpha:g}")
     style.legend_outside(fig, ax[0, -1])
+    style.question(fig, "Do the predicted slopes match the trained models' where capacity binds?")
+    e = doc["endpoints"]["slope_error"]
     caption = (f"Theorem ({run_id}): the alignment slope dN_2/dl at l = 0 of each converged model against "
                f"the infinite-capacity optimum's (a, circles) and the depth-fitted pruned tree's (b, crosses); "
                f"colour: parameter count; on the diagonal the prediction is exact. Unconverged cells are not drawn "
-               f"({doc['metrics']['total'] - doc['metrics']['converged']} of {doc['metrics']['total']}).")
+               f"({doc['metrics']['total'] - doc['metrics']['converged']} of {doc['metrics']['total']}). "
+               + _endpoint_i(e))
     return f"theorem_slopes_{run_id}", fig, caption
+
+
+def _endpoint_i(e: dict) -> str:
+    """Endpoint (i) in words, from the result (the interval is over world seeds)."""
+    if e.get("mean") is None:
+        return f"Endpoint (i), log(s_2 of (b) / s_2 observed): {e['verdict']}."
+    interval = "" if e.get("ci95") is None else f" [{e['ci95'][0]:+.3f}, {e['ci95'][1]:+.3f}]"
+    return (f"Endpoint (i), log(s_2 of (b) / s_2 observed) over the capacity-bound cells: {e['mean']:+.3f}{interval} "
+            f"over {e['n']} world seeds against a margin of +-{e.get('margin', 0):g}: {e['verdict']}.")
 
 
 def _diagonal(ax, rows: list[dict]) -> None:
@@ -56,32 +68,46 @@ def _diagonal(ax, rows: list[dict]) -> None:
 
 
 def _sign_map(run_id: str, doc: dict):
-    """Observed cells at (k, alpha), filled where dgamma_2/dl > 0; k*(alpha) of the theory and of
-    each world's realised masses."""
-    fig, ax = style.new(1, width=6.4, height=4.0)
+    """Observed cells at (k, alpha), blue where dgamma_2/dl > 0, red where < 0, ringed where the
+    sign differs from the infinite-capacity optimum's; k*(alpha) of the theory and of each world's
+    realised masses, as marks at their alpha (the theory's boundary between two alphas is not a line)."""
+    fig, ax = style.new(1, width=6.4, height=4.2)
     a = ax[0, 0]
+    disagree = 0
+    seeds = sorted({c["world_seed"] for c in doc["cells"]})
     for c in _converged(doc):
         positive = c["dgamma2_dl_observed"] > 0
-        jitter = 0.05 * (c["world_seed"] % 5 - 2)
-        a.scatter(c["k"], c["alpha"] + jitter, s=12 + 4 * np.log(c["params"]), marker="o",
-                  color="tab:blue" if positive else "tab:red", alpha=0.7)
+        jitter = 0.06 * (seeds.index(c["world_seed"]) - (len(seeds) - 1) / 2)  # world seeds centred on alpha
+        size = 12 + 4 * np.log(c["params"])
+        a.scatter(c["k"], c["alpha"] + jitter, s=size, marker="o", color="tab:blue" if positive else "tab:red",
+                  alpha=0.7)
+        if positive != (c["dgamma2_dl_optimal"] > 0):
+            disagree += 1
+            a.scatter(c["k"], c["alpha"] + jitter, s=size * 3.2, marker="o", facecolors="none", edgecolors="k",
+                      lw=1.0, label="sign differs from the optimum's" if disagree == 1 else None)
     theory = sorted({(w["alpha"], w["k_star_theory"]) for w in doc["metrics"]["worlds"]
                      if w["k_star_theory"] is not None})
     if theory:
-        a.plot([t[1] for t in theory], [t[0] for t in theory], "k-", marker="|", ms=14,
-               label=r"$k^*(\alpha)$, theory (M $\to \infty$)")
+        a.scatter([t[1] for t in theory], [t[0] for t in theory], marker="|", s=400, color="k", lw=2,
+                  label=r"$k^*(\alpha)$, theory (M $\to \infty$)")
     realised = [(w["k_star_realised"], w["alpha"]) for w in doc["metrics"]["worlds"] if w["k_star_realised"]]
     if realised:
         a.scatter(*zip(*realised, strict=True), marker="|", s=200, color="grey", label=r"$k^*$ of a world's masses")
     a.scatter([], [], color="tab:blue", label=r"observed $d\gamma_2/dl > 0$")
     a.scatter([], [], color="tab:red", label=r"observed $d\gamma_2/dl < 0$")
-    a.set(xscale="log", xlabel="k", ylabel=r"$\alpha$ (seeds offset vertically)",
-          title=r"sign of $d\gamma_2/dl$ at $l = 0$")
+    alphas = _alphas(doc)
+    a.set_yticks(alphas, [f"{x:g}" for x in alphas])
+    a.set_ylim(min(alphas) - 0.06 * len(seeds) - 0.1, max(alphas) + 0.06 * len(seeds) + 0.1)
+    a.set(xscale="log", xlabel="k (dimensionless)", ylabel=r"$\alpha$ (world seeds offset vertically)",
+          title=r"each converged cell's sign of $d\gamma_2/dl$ at $l = 0$")
+    style.question(fig, "Does the sign of dγ₂/dl flip where k* says, in trained models?")
     style.legend_outside(fig, a)
     s = doc["endpoints"]["sign"]
     caption = (f"Theorem ({run_id}): the sign of dgamma_2/dl at l = 0 in each converged cell (marker size grows "
-               f"with the parameter count) against k*(alpha) of the theory and of each world's realised masses. "
-               f"Endpoint (ii): {s['agree']}/{s['cells']} cells agree with the optimum's sign; verdict {s['verdict']}.")
+               f"with the parameter count; ringed: {disagree} cells whose sign differs from the infinite-capacity "
+               f"optimum's) against k*(alpha) of the theory and of each world's realised masses. Endpoint (ii), over "
+               f"the cells at least {doc['config'].get('k_star_factor', 3):g}x from a realised k*: "
+               f"{s['agree']}/{s['cells']} cells agree with the optimum's sign; verdict {s['verdict']}.")
     return f"theorem_sign_{run_id}", fig, caption
 
 
@@ -94,15 +120,19 @@ def _capacity(run_id: str, doc: dict):
         color = "tab:blue" if c["converged"] else "tab:red"
         ax[0, 0].scatter(c["params"], max(c["excess_l0"], 1e-17), s=14, color=color, alpha=0.6)
         ax[0, 1].scatter(c["params"], c["depth_fitted"], s=14, color=color, alpha=0.6)
-    ax[0, 0].set(yscale="log", xlabel="parameters", ylabel=r"KL($q^*$ || model) at $l=0$ (nats)",
+    ax[0, 0].set(yscale="log", xlabel="parameters of the model", ylabel=r"KL($q^*$ || model) at $l=0$ (nats)",
                  title="excess code length (floored at 1e-17)")
-    ax[0, 1].set(xlabel="parameters", ylabel="fitted depth d", ylim=(-0.1, L + 0.1),
-                 title="depth of the pruned tree with the same excess")
+    ax[0, 1].set(xlabel="parameters of the model", ylabel="fitted depth d (levels of the tree)",
+                 ylim=(-0.1, L + 0.1), title="depth of the pruned tree with the same excess")
     params = sorted({c["params"] for c in cells})
-    for a in ax[0]:
-        style.log_ticks(a, params)  # labelled at the model sizes themselves
-    style.legend_outside(fig, list(ax[0]), keys=style.colour_keys(("tab:blue", "converged"),
-                                                                  ("tab:red", "not converged")))
+    for a in ax[0]:  # a linear axis labelled at the model sizes: close sizes (1110, 1332) do not collide
+        pad = 0.08 * (max(params) - min(params) or max(params))
+        a.set_xlim(min(params) - pad, max(params) + pad)
+        a.set_xticks(params, [f"{p:g}" for p in params])
+    keys = [("tab:blue", "converged")] + ([("tab:red", "not converged")] if any(not c["converged"] for c in cells)
+                                           else [])
+    style.question(fig, "How far does each model's capacity keep it from the optimum?")
+    style.legend_outside(fig, list(ax[0]), keys=style.colour_keys(*keys))
     caption = (f"Theorem ({run_id}): each cell's excess code length over the optimum and the fractional depth "
                f"of the pruned tree with that excess, against the model's parameter count (blue: converged, red: "
                f"not). With iid leaf masses the pruned tree's excess is nearly flat in d, so depth lands near "

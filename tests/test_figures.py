@@ -13,6 +13,7 @@ import pytest
 
 from console import run_cli
 from elasticity import report
+from figures import counterfactual
 from figures.build import build_all
 from harness import store
 
@@ -24,8 +25,11 @@ EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theo
             *(f"resist_{run.name}" for run in (FIXTURES / "resist").iterdir()),
             "rebound_micro-sft-imdb", "theory_map_small",
             "rebound_cpu-full-sft_size", "rebound_cpu-full-sft_pretraining",
-            *(f"counterfactual_{kind}_{run.name}" for kind in ("effect", "controls", "k")
-              for run in (FIXTURES / "counterfactual").iterdir()),
+            *(f"counterfactual_{kind}_{run.name}" for kind, drawn in (
+                ("effect", lambda doc: True), ("controls", counterfactual.has_controls),
+                ("k", counterfactual.has_k_axis))
+              for run in (FIXTURES / "counterfactual").iterdir()
+              if drawn(json.loads((run / "result.json").read_text()))),
             *(f"theorem_{kind}_{run.name}" for kind in ("slopes", "sign", "capacity")
               for run in (FIXTURES / "theorem").iterdir())}
 
