@@ -68,8 +68,8 @@ def load(run_dir) -> Result:
 
 def runs(root) -> list[dict]:
     """One row per run under ``root``: experiment, run id, preset (the one its stored config
-    equals, if any), seeds, verdict, grade, when it finished, commit, numerics; or the reason it
-    could not be read."""
+    equals, if any), seeds, verdict, grade, when it finished, commit, numerics, trainer; or the
+    reason it could not be read."""
     rows = []
     for path in sorted(Path(root).glob(f"*/*/{store.RESULT_FILE}")):
         try:
@@ -89,4 +89,5 @@ def _row(result: Result) -> dict:
             "grade": findings.grade_of(doc) if experimental else None,
             "finished": prov.get("finished_utc"), "wall_time_s": prov.get("wall_time_s"),
             "commit": (prov.get("git_sha") or "")[:10] or None, "clean": prov.get("git_dirty") is False,
-            "numerics": prov.get("numerics", "default")}
+            "numerics": prov.get("numerics", "default"),
+            "trainer": result.config.get("trainer")}  # None: the experiment has no trainer choice

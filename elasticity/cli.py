@@ -865,8 +865,9 @@ def figures(results_dir, out, with_report):
 def runs_command(results_dir, as_json):
     """List the finished runs under RESULTS_DIR: experiment, run id, the preset its stored
     configuration equals (custom if none), seeds, verdict, grade (smoke test, calibration or
-    evidence, from the stored configuration), when it finished, its commit and numerics mode.
-    A result that cannot be read is listed with the reason."""
+    evidence, from the stored configuration), when it finished, its commit, numerics mode and
+    trainer (ensemble or loop, where the experiment has the choice). A result that cannot be
+    read is listed with the reason."""
     from elasticity import catalog
 
     if not results_dir.is_dir():

@@ -433,7 +433,8 @@ def run_list(rows: list[dict]) -> str:
         preset = "" if r["seeds"] is None else f"  preset {r['preset'] or 'custom'}"
         lines.append(f"{r['experiment']}/{r['run_id']}{preset}{seeds}{verdict}{grade}  "
                      f"{r['finished'] or 'time not recorded'}  commit {r['commit'] or '?'}"
-                     f"{'' if r['clean'] else ' (dirty)'}  numerics {r['numerics']}")
+                     f"{'' if r['clean'] else ' (dirty)'}  numerics {r['numerics']}"
+                     + (f"  trainer {r['trainer']}" if r.get("trainer") else ""))
     return "\n".join(lines)
 
 

@@ -23,6 +23,9 @@ def test_runs_lists_every_committed_result_readably():
     standard = next(r for r in rows if r["run_id"].startswith("cpu-standard"))
     assert standard["preset"] == "cpu-standard" and standard["seeds"] == 48 and standard["grade"] == "evidence"
     assert standard["clean"] and standard["commit"]
+    assert standard["trainer"] == "ensemble" and standard["numerics"] == "portable"  # as made by make_fixtures
+    theory = next(r for r in rows if r["experiment"] == "theory-curves")
+    assert theory["trainer"] is None  # no trainer choice: none shown
 
 
 def test_runs_command_prints_json_and_refuses_a_missing_folder(tmp_path):
