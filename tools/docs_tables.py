@@ -89,11 +89,13 @@ def resist_quick() -> str:
 
 
 def _depends(doc: dict) -> str:
-    """What a run's per-seed numbers depend on: its numerics mode (and the CPU where it matters)."""
-    p = doc["provenance"]
+    """What a run's per-seed numbers depend on: its trainer, where it has the choice, and its
+    numerics mode (and the CPU where it matters)."""
+    p, trainer = doc["provenance"], doc["config"].get("trainer")
+    made = f"the {trainer} trainer, " if trainer else ""
     if p.get("numerics") == "portable":
-        return "portable numerics: the same bits on any x86-64 CPU"
-    return f"default numerics: per-seed values of this CPU, {p.get('cpu') or 'not recorded'}"
+        return f"{made}portable numerics: the same bits on any x86-64 CPU"
+    return f"{made}default numerics: per-seed values of this CPU, {p.get('cpu') or 'not recorded'}"
 
 
 def _ci(interval) -> str:
