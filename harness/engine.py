@@ -227,8 +227,8 @@ def _run_cells(protocol, folder: Path, keys: list[str]) -> dict[str, dict]:
 
 def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> None:
     """Run the cells of ``keys`` that are not on disk, each under its lock (a group's cells
-    under all of theirs); wait for those another process holds and take them over if it stops
-    without writing them."""
+    under all of theirs, taken all or none: a group is never split between processes); wait for
+    those another process holds and take them over if it stops without writing them."""
     pending = [k for k in keys if _read_cell(protocol, folder, k, fp) is None]
     if after_cell:
         after_cell()
@@ -236,12 +236,12 @@ def _work(protocol, folder: Path, fp: str, keys: list[str], after_cell=None) -> 
         busy = []
         for group in _groups(protocol, pending):
             with contextlib.ExitStack() as stack:
-                mine = []
-                for key in group:
-                    if not stack.enter_context(store.locked(folder / "cells" / f"{key}.lock", blocking=False)):
-                        busy.append(key)
-                    elif _read_cell(protocol, folder, key, fp) is None:  # else finished by another process
-                        mine.append(key)
+                held = next((k for k in group if not stack.enter_context(
+                    store.locked(folder / "cells" / f"{k}.lock", blocking=False))), None)
+                if held is not None:  # another process has (part of) this group: leave it all
+                    busy += [held] + [k for k in group if k != held]  # the held one first: it is waited on
+                    continue
+                mine = [k for k in group if _read_cell(protocol, folder, k, fp) is None]  # else done meanwhile
                 if mine:
                     began = time.perf_counter()
                     records = _run_cells(protocol, folder, mine)
