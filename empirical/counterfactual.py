@@ -179,13 +179,9 @@ def _cell(c: CounterfactualConfig, seed: int, arm: Arm) -> _Cell:
 
 def _pretrain(c: CounterfactualConfig, cells: list[_Cell]) -> list[list[float]]:
     """Pre-train every cell's model in place (the config's trainer); each one's losses."""
-    p = c.pretrain
-    if c.trainer == "ensemble":
-        return together.pretrain([x.model for x in cells], [x.d_pre for x in cells],
-                                 steps=[x.pretrain_steps for x in cells], batch_size=p.batch, lr=p.lr,
-                                 seeds=[x.seed for x in cells])
-    return [trajectory.pretrain(x.model, x.d_pre, steps=x.pretrain_steps, batch_size=p.batch, lr=p.lr, seed=x.seed)
-            for x in cells]
+    return together.pretrain_by(c.trainer, [x.model for x in cells], [x.d_pre for x in cells],
+                                steps=[x.pretrain_steps for x in cells], batch_size=c.pretrain.batch,
+                                lr=c.pretrain.lr, seeds=[x.seed for x in cells])
 
 
 def run_arms(config: CounterfactualConfig, cells: list[tuple[int, Arm]]) -> list[dict]:

@@ -39,12 +39,8 @@ def _bases(c: ResistConfig, cells: list[tuple[int, str]]) -> list:
     models = [build_model(w.vocab_size, w.sequence_length, c.model_size, seed) for seed, _ in cells]
     corpora = [(World(w, seed).sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM) if arm == "pretrained"
                 else World(w, seed).format_sample(w.n_pre, PRE_STREAM)).tokens for seed, arm in cells]
-    seeds = [seed for seed, _ in cells]
-    if c.trainer == "ensemble":
-        together.pretrain(models, corpora, steps=[p.steps] * len(cells), batch_size=p.batch, lr=p.lr, seeds=seeds)
-    else:
-        for model, corpus, seed in zip(models, corpora, seeds, strict=True):
-            trajectory.pretrain(model, corpus, steps=p.steps, batch_size=p.batch, lr=p.lr, seed=seed)
+    together.pretrain_by(c.trainer, models, corpora, steps=[p.steps] * len(cells), batch_size=p.batch, lr=p.lr,
+                         seeds=[seed for seed, _ in cells])
     return models
 
 

@@ -108,13 +108,9 @@ class SyntheticTask:
         models = [self.fresh(seed) for _, seed in wanted]
         corpora = [(self.world(seed).sample(w.n_pre, w.pre_positive_fraction, PRE_STREAM) if kind == "pretrained"
                     else self.world(seed).format_sample(w.n_pre, PRE_STREAM)).tokens for kind, seed in wanted]
-        seeds, p = [seed for _, seed in wanted], c.pretrain
-        if c.trainer == "ensemble":
-            together.pretrain(models, corpora, steps=[p.steps] * len(wanted), batch_size=p.batch, lr=p.lr,
-                              seeds=seeds)
-        else:
-            for model, corpus, seed in zip(models, corpora, seeds, strict=True):
-                trajectory.pretrain(model, corpus, steps=p.steps, batch_size=p.batch, lr=p.lr, seed=seed)
+        p = c.pretrain
+        together.pretrain_by(c.trainer, models, corpora, steps=[p.steps] * len(wanted), batch_size=p.batch, lr=p.lr,
+                             seeds=[seed for _, seed in wanted])
         return models
 
     def _measurer(self, seed: int, reference=None):

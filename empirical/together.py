@@ -21,7 +21,7 @@ from empirical import trajectory
 from empirical.llama_fn import forward_logits, load_into_hf, params_from_hf, stack_params
 from empirical.measure import Enumerated
 
-__all__ = ["pretrain", "Run", "trajectories", "groups", "GROUP_SIZE"]
+__all__ = ["pretrain", "pretrain_by", "Run", "trajectories", "groups", "GROUP_SIZE"]
 
 # Cells an experiment pre-trains in one ensemble: enough members for the batched step to pay
 # (the CPU runs them in groups of about 8 at batch 128, `empirical.ensemble`), few enough that a
@@ -56,6 +56,18 @@ def pretrain(models: Sequence, datasets: Sequence[np.ndarray], *, steps: Sequenc
         load_into_hf(member, model).eval()
     return [[float(losses[s, e]) for s in range(n) if s % LOSS_EVERY == 0 or s == n - 1]
             for e, n in enumerate(steps)]
+
+
+def pretrain_by(trainer: str, models: Sequence, datasets: Sequence[np.ndarray], *, steps: Sequence[int],
+                batch_size: int, lr: float, seeds: Sequence[int]) -> list[list[float]]:
+    """Pre-train each model on its dataset with a config's ``trainer``: "ensemble" (`pretrain`,
+    together) or "loop" (`trajectory.pretrain`, one after another, the reference)."""
+    if trainer == "ensemble":
+        return pretrain(models, datasets, steps=steps, batch_size=batch_size, lr=lr, seeds=seeds)
+    if trainer != "loop":
+        raise ValueError(f"trainer must be 'ensemble' or 'loop', got {trainer!r}")
+    return [trajectory.pretrain(m, d, steps=n, batch_size=batch_size, lr=lr, seed=s)
+            for m, d, n, s in zip(models, datasets, steps, seeds, strict=True)]
 
 
 @dataclass(frozen=True)
