@@ -161,8 +161,13 @@ def solve(log_q, theta0: torch.Tensor, masses: torch.Tensor, k: float, l: float,
           s: SolverSettings, warm: bool = False) -> Solution:
     """Adam to a plateau (skipped when ``warm``: continuation from a nearby stationary point),
     then Newton to |grad| <= grad_tol."""
+    return minimise(log_q, theta0, weights(masses, k, l), s, warm)
+
+
+def minimise(log_q, theta0: torch.Tensor, w: torch.Tensor, s: SolverSettings, warm: bool = False) -> Solution:
+    """``solve`` for any data law w over the leaves: the loss is -(w . log q_theta)."""
     began = time.perf_counter()
-    loss = objective(log_q, masses, k, l)
+    loss = lambda theta: -(w @ log_q(theta))  # noqa: E731
     theta, adam_steps = (theta0.detach(), 0) if warm else adam(loss, theta0, s)
     theta, g_norm, n_steps, null_dims, min_kept = newton(loss, theta, s)
     return Solution(theta.detach(), g_norm, g_norm <= s.grad_tol, adam_steps, n_steps, null_dims,

@@ -517,6 +517,11 @@ class TheoremConfig(Declared):
                                     "endpoints (i) and (iii): margin on the signed log-ratio error")
     k_star_factor: float = param(3.0, Interval(float, 1.0, 1e6),
                                  "endpoint (ii): cells with k within this factor of the realised k* are left out")
+    bridge_lr: float = param(0.05, Interval(float, 0.0, 100.0, closed="high"),
+                             "bridge arm: gradient descent's learning rate in the alignment stage (no weight decay)")
+    bridge_max_steps: int = param(100_000, Interval(int, 0, 10**8),
+                                  "bridge arm: most alignment steps before N_2 reaches the joint model's (0: no "
+                                  "bridge arm)", unit="steps")
 
     def check(self):
         _require(self.V ** self.L <= MAX_THEOREM_LEAVES,
