@@ -161,9 +161,11 @@ def bridge_record(c: TheoremConfig, where: tuple, model: Model, masses: torch.Te
     falling at every step; only such cells enter the bridge comparison."""
     empty = {"bridge_pretrain_converged": None, "bridge_pretrain_grad_norm": None, "bridge_steps": None,
              "bridge_fraction": None, "bridge_matched": False, "bridge_monotone": None, "bridge_start_N_2": None,
-             "bridge_N": None, "bridge_slopes": None, "bridge_dgamma2_dl": None, "bridge_included": False}
+             "bridge_N": None, "bridge_slopes": None, "bridge_dgamma2_dl": None, "bridge_included": False,
+             "bridge_s": 0.0}
     if c.bridge_max_steps == 0 or not joint.converged:
         return empty
+    began = time.perf_counter()
     key = (c, *where)
     if key not in _PRETRAINED:
         _PRETRAINED[key] = bridge.pretrain(model.log_q, model.theta0, masses, settings(c))
@@ -175,7 +177,8 @@ def bridge_record(c: TheoremConfig, where: tuple, model: Model, masses: torch.Te
             "bridge_monotone": b["monotone"], "bridge_start_N_2": b["start_N_2"], "bridge_N": slope_dict(b["N"]),
             "bridge_slopes": None if slopes is None else slope_dict(slopes),
             "bridge_dgamma2_dl": None if slopes is None else float(tw.gamma_slopes(b["N"], slopes, k)["dgamma_dl"][1]),
-            "bridge_included": bool(b["pretrain_converged"] and b["matched"] and b["monotone"])}
+            "bridge_included": bool(b["pretrain_converged"] and b["matched"] and b["monotone"]),
+            "bridge_s": time.perf_counter() - began}
 
 
 def excess_nats(masses: np.ndarray, k: float, log_q: np.ndarray) -> float:

@@ -76,7 +76,7 @@ def align(log_q, theta: torch.Tensor, masses: torch.Tensor, lr: float, max_steps
         if new > value:
             out["monotone"] = False
         if new <= target:
-            def gap(f: float) -> float:
+            def gap(f: float, theta=theta, g=g) -> float:
                 with torch.no_grad():
                     return float(n2(theta - f * lr * g)) - target
 

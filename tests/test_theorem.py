@@ -282,8 +282,9 @@ def test_llama_prefix_enumeration_equals_the_full_enumeration():
 # --- what reads the result: figures, export, report, findings ----------------------------------
 
 def test_the_result_feeds_figures_export_report_and_findings(micro_result):
-    """Three figures, a summary with the endpoints' verdicts first, the report's table and a
-    findings sentence, all from the stored micro result."""
+    """Three figures (the slopes figure with the bridge panel), a summary with the endpoints' verdicts
+    first (the bridge arm's two log-ratios after the three), the report's table and two findings
+    sentences (the theorem's endpoints, the bridge arm), all from the stored micro result."""
     from elasticity import export, findings, render
     from figures import build
 
@@ -295,11 +296,18 @@ def test_the_result_feeds_figures_export_report_and_findings(micro_result):
     rows = export.summary(folder)
     assert [r["verdict"] for r in rows[:3]] == [doc["endpoints"][e]["verdict"]
                                                for e in ("slope_error", "sign", "capacity_trend")]
-    assert len(rows) == 3 + len(doc["cells"])
+    assert [r["quantity"].split(":")[0] for r in rows[3:5]] == ["bridge"] * 2
+    assert rows[4]["mean"] == doc["endpoints"]["bridge"]["N_2"]["mean"]
+    assert len(rows) == 5 + len(doc["cells"])
     title, _, table = render.theorem_table(doc["run_id"], doc)
     assert table[0][1] == doc["endpoints"]["slope_error"]["verdict"]
-    (row,) = findings.findings(root)
+    assert table[3][:2] == ["endpoint bridge: sequential vs joint slopes at matched N_2",
+                             doc["endpoints"]["bridge"]["verdict"]]
+    row, bridge = findings.findings(root)
     assert row["grade"].startswith("smoke") and "(ii) sign of dgamma_2/dl" in row["effect"]
+    assert bridge["verdict"] == doc["endpoints"]["bridge"]["verdict"] and "sequential / joint" in bridge["effect"]
+    slopes_caption = next(caption for name, _, caption, *_ in made if name.startswith("theorem_slopes"))
+    assert "bridge arm" in slopes_caption
 
 
 
@@ -415,7 +423,8 @@ def test_micro_bridge_arm_is_recorded_matched_and_compared(micro_result):
             assert c["bridge_included"]
             assert c["bridge_N"]["N_2"] == pytest.approx(c["N"]["N_2"], abs=1e-10)
     e = doc["endpoints"]["bridge"]
-    assert e["verdict"] in ("supports", "contradicts", "not resolved") and e["cells"] == doc["metrics"]["bridge"]["included"]
+    assert e["verdict"] in ("supports", "contradicts", "not resolved")
+    assert e["cells"] == doc["metrics"]["bridge"]["included"]
     for name in ("N_1", "N_2"):
         per_seed = {}
         for c in cells:
