@@ -116,7 +116,8 @@ def fd_cells(c: TheoremConfig) -> set[str]:
 
 def settings(c: TheoremConfig) -> solver.SolverSettings:
     return solver.SolverSettings(adam_steps=c.adam_steps, adam_lr=c.adam_lr, plateau_rel=c.plateau_rel,
-                                 newton_steps=c.newton_steps, grad_tol=c.grad_tol, null_rel=c.null_rel)
+                                 newton_steps=c.newton_steps, grad_tol=c.grad_tol, null_rel=c.null_rel,
+                                 linear=c.linear, cg_rel_tol=c.cg_rel_tol)
 
 
 def slope_dict(values) -> dict:
@@ -132,7 +133,7 @@ def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int,
     sol = solver.solve(model.log_q, model.theta0, masses, k, 0.0, s)
     N = solver.cross_entropies(model.log_q, sol.theta, masses)
     spectrum = {}
-    slopes = solver.implicit_slopes(model.log_q, sol.theta, masses, k, c.null_rel, spectrum)
+    slopes = solver.implicit_slopes(model.log_q, sol.theta, masses, k, c.null_rel, spectrum, c.linear, c.cg_rel_tol)
     excess = excess_nats(world.masses, k, model.log_q(sol.theta).detach().numpy())
     record = {"alpha": alpha, "k": k, "world_seed": seed, "capacity": capacity, "params": model.params,
               "converged": sol.converged, "grad_norm": sol.grad_norm, "excess_l0": excess,

@@ -506,6 +506,12 @@ class TheoremConfig(Declared):
                             "converged: Euclidean norm of the gradient of J/(k+1) below this", unit="nats")
     null_rel: float = param(1e-9, Interval(float, 0.0, 1e-3, closed="neither"),
                             "Hessian eigenvalues below this fraction of the largest are symmetry directions")
+    linear: str = param("eigh", OneOf(("eigh", "cg")),
+                        "Newton steps and implicit slopes: eigh (dense Hessian, eigenvalue pseudo-inverse) or cg "
+                        "(Hessian-vector products: trust-region Steihaug-CG, conjugate gradients for the slopes)")
+    cg_rel_tol: float = param(1e-11, PROBABILITY_SCALE,
+                              "linear=cg: the slopes' conjugate gradients stop at this relative residual",
+                              applies=lambda c: c.linear == "cg", when="with linear=cg")
     fd_step_l: float = param(1e-3, Interval(float, 0.0, 0.1, closed="high"),
                              "finite-difference step in l (continuation at l = h and 2h)")
     fd_cells: int = param(1, Interval(int, 0, 10**6),
