@@ -179,6 +179,11 @@ def theorem_cpu() -> str:
     for f in m["fd_check"]:
         rows.append([f"finite differences (alpha {f['alpha']:g}, k {f['k']:g}, {f['params']} parameters)",
                      f"{max(f['rel_diff'].values()):.1e} relative", "implicit slopes against continuation in l"])
+    for b in m.get("bridge", {}).get("by_params", []):  # results made before the bridge arm have none
+        rows.append([f"bridge arm, {b['params']} parameters",
+                     f"s_1 x {b['ratio_N_1'][0]:.2f} .. {b['ratio_N_1'][1]:.2f}, s_2 x {b['ratio_N_2'][0]:.2f} .. "
+                     f"{b['ratio_N_2'][1]:.2f}", f"sequentially aligned / joint at matched N_2, {b['cells']} cells, "
+                     f"{b['steps'][0]} .. {b['steps'][1]} alignment steps"])
     return _markdown(["quantity", "value", "note"], rows) + "\n\n" + _made_by(doc)
 
 
