@@ -142,7 +142,9 @@ def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int,
               "residual": abs(k * slopes[0] + slopes[1]) / abs(slopes[1]),
               "adam_steps": sol.adam_steps, "newton_steps": sol.newton_steps, "train_s": sol.seconds,
               "hessian_null_dims": spectrum["null_dims"], "hessian_max_dropped_rel": spectrum["max_dropped_rel"],
-              "hessian_min_kept_rel": spectrum["min_kept_rel"]}
+              "hessian_min_kept_rel": spectrum["min_kept_rel"],
+              # linear=cg: whether the slopes' conjugate gradients reached cg_rel_tol (None with eigh)
+              "slopes_cg_converged": spectrum.get("cg_converged")}
     record |= predictions(world, k, excess)
     record |= fd_record(model, sol, masses, k, c, s) if with_fd else {"slopes_fd": None, "fd_converged": None}
     record |= bridge_record(c, (alpha, seed, capacity), model, masses, k, sol, N)
