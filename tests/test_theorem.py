@@ -352,8 +352,9 @@ def _tabular(M: int):
 
 def test_bridge_one_step_matches_the_hand_derivation():
     """One alignment step of size f eta from the pre-trained optimum theta_0 = log p_1 (tabular):
-    theta_1(l) = theta_0 - f eta (p_1 - p_2 - l p_3 + l p_1)... i.e. dtheta_1/dl = -f eta (p_1 - p_3),
-    so s_j = (q_1 - p_j) . (-f eta (p_1 - p_3)) with q_1 = softmax(theta_0 - f eta (p_1 - p_2)).
+    the gradient of N_2 + l N_3 in the logits is (1 + l) q - p_2 - l p_3, at q = p_1 it is
+    p_1 - p_2 + l (p_1 - p_3), so theta_1(l) = theta_0 - f eta (p_1 - p_2 + l (p_1 - p_3)),
+    dtheta_1/dl = -f eta (p_1 - p_3) and s_j = (q_1 - p_j) . dtheta_1/dl, q_1 = softmax(theta_1(0)).
     1e-12 relative: both sides are a handful of float64 sums over 16 leaves."""
     world = tw.make_world("iid", 3.0, 2, 4, 5)
     p = torch.tensor(world.masses)
