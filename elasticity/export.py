@@ -253,6 +253,11 @@ def _theorem_summary(doc: dict) -> list[dict]:
             "note": f"{ii['agree']}/{ii['cells']} cells agree"},
            _stat("endpoint (iii): log(observed / predicted) d[(k+1) s2]/d log params", iii, iii["verdict"],
                  f"{iii['opposite_sign_groups']} groups of opposite sign")]
+    if "bridge" in e:  # results made before the bridge arm have none
+        b = e["bridge"]
+        out += [_stat(f"bridge: log(s{n[-1]} sequential / s{n[-1]} joint) at matched N_2", b[n], b["verdict"],
+                      f"{b[n]['opposite_sign_cells']} cells of opposite sign; {b['cells']} cells")
+                for n in ("N_1", "N_2")]
     for c in doc["cells"]:
         out.append({"quantity": "cell", "alpha": c["alpha"], "k": c["k"], "world_seed": c["world_seed"],
                     "params": c["params"], "converged": c["converged"], "excess_l0": c["excess_l0"],
@@ -260,7 +265,9 @@ def _theorem_summary(doc: dict) -> list[dict]:
                     "s2_optimal": c["slopes_optimal"]["N_2"], "s2_pruned": c["slopes_pruned"]["N_2"],
                     "dgamma2_dl_observed": c["dgamma2_dl_observed"],
                     "dgamma2_dl_optimal": c["dgamma2_dl_optimal"], "dgamma2_dl_pruned": c["dgamma2_dl_pruned"],
-                    "residual": c["residual"]})
+                    "residual": c["residual"],
+                    **({"s1_bridge": c["bridge_slopes"]["N_1"], "s2_bridge": c["bridge_slopes"]["N_2"],
+                        "dgamma2_dl_bridge": c["bridge_dgamma2_dl"]} if c.get("bridge_slopes") else {})})
     return out
 
 
@@ -269,7 +276,8 @@ SUMMARIES = {"audit": _audit_summary, "theorem": _theorem_summary, "counterfactu
 SUMMARY_NUMBERS = ("mean", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p_holm", "anchor_beta", "spring",
                    "second_lr", "nominal_k", "operating_point_k", "predicted_k", "alpha", "k", "excess_l0",
                    "depth_fitted", "s2_observed", "s2_optimal", "s2_pruned", "dgamma2_dl_observed",
-                   "dgamma2_dl_optimal", "dgamma2_dl_pruned", "residual")
+                   "dgamma2_dl_optimal", "dgamma2_dl_pruned", "residual", "s1_bridge", "s2_bridge",
+                   "dgamma2_dl_bridge")
 SUMMARY_INTEGERS = ("world_seed", "params", "n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre", "never",
                     "points_withheld")
 

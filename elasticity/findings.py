@@ -199,12 +199,23 @@ def _theorem(doc: dict) -> list[dict]:
               + f"; (ii) sign of dgamma_2/dl: {ii['verdict']}, {ii['agree']}/{ii['cells']} cells agree; "
               f"(iii) capacity trend of (k+1) s_2: {iii['verdict']}"
               + (f", log-ratio {iii['mean']:+.3f}" if iii["mean"] is not None else ""))
+    rows = []
+    if "bridge" in e:  # a second claim: the sequentially aligned models against the joint ones
+        b = e["bridge"]
+        means = ", ".join(f"s_{n[-1]} {b[n]['mean']:+.3f}" for n in ("N_1", "N_2") if b[n]["mean"] is not None)
+        rows.append({"claim": "sequentially aligned models (pre-train, then align) have the jointly trained "
+                              "models' slopes dN_j/dl at matched N_2 (theorem, bridge arm)",
+                     "run": doc["run_id"], "verdict": b["verdict"],
+                     "effect": f"log(sequential / joint): {means or 'n/a'} over {b['N_2']['n']} world seeds; "
+                               f"sign of dgamma_2/dl as the joint model's in {b['dgamma2_sign_agree']}/{b['cells']}",
+                     "seeds": seeds, "control": f"{b['cells']}/{m['total']} cells in the comparison",
+                     "grade": _grade(doc, seeds)})
     verdicts = sorted({x["verdict"] for x in (i, ii, iii)})
     return [{"claim": "the theorem's slopes dN_j/dl at stationarity where capacity binds (Theorem C.17, "
                       "pruned-tree model)", "run": doc["run_id"], "verdict": ", ".join(verdicts), "effect": effect,
              "seeds": seeds, "control": f"{m['converged']}/{m['total']} cells converged; models at the optimum "
                                         f"match prediction (a): {'yes' if m['match_optimal']['all_within'] else 'no'}",
-             "grade": _grade(doc, seeds)}]
+             "grade": _grade(doc, seeds)}] + rows
 
 
 def _crossings(curves: list[dict]) -> str:

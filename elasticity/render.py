@@ -482,7 +482,19 @@ def theorem_endpoints(doc: dict) -> list[list[str]]:
              f"{t['above_k_star']} above)"],
             ["(iii) d[(k+1) s_2]/d log params", g["verdict"],
              f"log-ratio observed/predicted {_interval(g)} over {g['n']} world seeds; "
-             f"{g['opposite_sign_groups']} groups of opposite sign"]]
+             f"{g['opposite_sign_groups']} groups of opposite sign"]] + _bridge_endpoint(e.get("bridge"))
+
+
+def _bridge_endpoint(b: dict | None) -> list[list[str]]:
+    """The bridge arm's row, where the run has one (results made before it have none)."""
+    if b is None:
+        return []
+    parts = [f"s_{n[-1]}: log-ratio {_interval(b[n])}, {b[n]['opposite_sign_cells']} of opposite sign"
+             for n in ("N_1", "N_2")]
+    return [["bridge: sequential vs joint slopes at matched N_2", b["verdict"],
+             f"{'; '.join(parts)}; over {b['N_2']['n']} world seeds, {b['cells']} cells, margin "
+             f"+-{b['N_2'].get('margin', 0):g}; sign of dgamma_2/dl as the joint model's in "
+             f"{b['dgamma2_sign_agree']}/{b['cells']}"]]
 
 
 def theorem_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
@@ -502,6 +514,11 @@ def theorem_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str
     if sp:
         rows.append(["sign of dgamma_2/dl, exploratory", f"{sp['agree_pruned']}/{sp['cells']} as (b)",
                      f"{sp['agree_optimal']}/{sp['cells']} as the optimum (a); converged cells, all k"])
+    for b in m.get("bridge", {}).get("by_params", []):
+        rows.append([f"bridge arm, {b['params']} params",
+                     f"s_1 x {b['ratio_N_1'][0]:.2f} .. {b['ratio_N_1'][1]:.2f}, s_2 x {b['ratio_N_2'][0]:.2f} .. "
+                     f"{b['ratio_N_2'][1]:.2f}", f"sequential / joint at matched N_2 over {b['cells']} cells; "
+                     f"{b['steps'][0]} .. {b['steps'][1]} alignment steps"])
     for f in m["fd_check"]:
         worst = max(f["rel_diff"].values())
         rows.append([f"finite differences (alpha {f['alpha']:g}, k {f['k']:g}, {f['params']} params)",

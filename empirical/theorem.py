@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from empirical import statistics
+from empirical import theorem_bridge as bridge
 from empirical import theorem_solver as solver
 from empirical import theorem_world as tw
 from harness.configs import TheoremConfig
@@ -115,7 +116,8 @@ def fd_cells(c: TheoremConfig) -> set[str]:
 
 def settings(c: TheoremConfig) -> solver.SolverSettings:
     return solver.SolverSettings(adam_steps=c.adam_steps, adam_lr=c.adam_lr, plateau_rel=c.plateau_rel,
-                                 newton_steps=c.newton_steps, grad_tol=c.grad_tol, null_rel=c.null_rel)
+                                 newton_steps=c.newton_steps, grad_tol=c.grad_tol, null_rel=c.null_rel,
+                                 linear=c.linear, cg_rel_tol=c.cg_rel_tol)
 
 
 def slope_dict(values) -> dict:
@@ -131,7 +133,7 @@ def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int,
     sol = solver.solve(model.log_q, model.theta0, masses, k, 0.0, s)
     N = solver.cross_entropies(model.log_q, sol.theta, masses)
     spectrum = {}
-    slopes = solver.implicit_slopes(model.log_q, sol.theta, masses, k, c.null_rel, spectrum)
+    slopes = solver.implicit_slopes(model.log_q, sol.theta, masses, k, c.null_rel, spectrum, c.linear, c.cg_rel_tol)
     excess = excess_nats(world.masses, k, model.log_q(sol.theta).detach().numpy())
     record = {"alpha": alpha, "k": k, "world_seed": seed, "capacity": capacity, "params": model.params,
               "converged": sol.converged, "grad_norm": sol.grad_norm, "excess_l0": excess,
@@ -140,10 +142,46 @@ def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int,
               "residual": abs(k * slopes[0] + slopes[1]) / abs(slopes[1]),
               "adam_steps": sol.adam_steps, "newton_steps": sol.newton_steps, "train_s": sol.seconds,
               "hessian_null_dims": spectrum["null_dims"], "hessian_max_dropped_rel": spectrum["max_dropped_rel"],
-              "hessian_min_kept_rel": spectrum["min_kept_rel"]}
+              "hessian_min_kept_rel": spectrum["min_kept_rel"],
+              # linear=cg: whether the slopes' conjugate gradients reached cg_rel_tol (None with eigh)
+              "slopes_cg_converged": spectrum.get("cg_converged")}
     record |= predictions(world, k, excess)
     record |= fd_record(model, sol, masses, k, c, s) if with_fd else {"slopes_fd": None, "fd_converged": None}
+    record |= bridge_record(c, (alpha, seed, capacity), model, masses, k, sol, N)
     return record
+
+
+# the pre-trained models of this process by (config, alpha, world seed, capacity), shared by the cells
+# that differ only in k (a few parameter vectors of at most a few thousand floats each)
+_PRETRAINED: dict = {}
+
+
+def bridge_record(c: TheoremConfig, where: tuple, model: Model, masses: torch.Tensor, k: float,
+                  joint: solver.Solution, N: np.ndarray) -> dict:
+    """The bridge arm at this cell (``empirical.theorem_bridge``): pre-trained on p_1, aligned by
+    gradient descent on p_2 until N_2 equals the joint model's, slopes through the alignment.
+    ``bridge_included``: the joint and pre-trained models converged, N_2 was matched with N_2
+    falling at every step; only such cells enter the bridge comparison."""
+    empty = {"bridge_pretrain_converged": None, "bridge_pretrain_grad_norm": None, "bridge_steps": None,
+             "bridge_fraction": None, "bridge_matched": False, "bridge_monotone": None, "bridge_start_N_2": None,
+             "bridge_N": None, "bridge_slopes": None, "bridge_dgamma2_dl": None, "bridge_included": False,
+             "bridge_s": 0.0}
+    if c.bridge_max_steps == 0 or not joint.converged:
+        return empty
+    began = time.perf_counter()
+    key = (c, *where)
+    if key not in _PRETRAINED:
+        _PRETRAINED[key] = bridge.pretrain(model.log_q, model.theta0, masses, settings(c))
+    b = bridge.run(model.log_q, model.theta0, masses, float(N[1]), c.bridge_lr, c.bridge_max_steps, settings(c),
+                   pretrained=_PRETRAINED[key])
+    slopes = b["slopes"]
+    return {"bridge_pretrain_converged": b["pretrain_converged"], "bridge_pretrain_grad_norm": b["pretrain_grad_norm"],
+            "bridge_steps": b["steps"], "bridge_fraction": b["fraction"], "bridge_matched": b["matched"],
+            "bridge_monotone": b["monotone"], "bridge_start_N_2": b["start_N_2"], "bridge_N": slope_dict(b["N"]),
+            "bridge_slopes": None if slopes is None else slope_dict(slopes),
+            "bridge_dgamma2_dl": None if slopes is None else float(tw.gamma_slopes(b["N"], slopes, k)["dgamma_dl"][1]),
+            "bridge_included": bool(b["pretrain_converged"] and b["matched"] and b["monotone"]),
+            "bridge_s": time.perf_counter() - began}
 
 
 def excess_nats(masses: np.ndarray, k: float, log_q: np.ndarray) -> float:
@@ -172,6 +210,7 @@ def fd_record(model: Model, sol, masses, k: float, c: TheoremConfig, s) -> dict:
 class Theorem:
     experiment = "theorem"
     device = "cpu"
+    cells_across_ranks = True  # no cell trains data-parallel: torchrun ranks split the cells (harness.engine)
 
     def __init__(self, config: TheoremConfig):
         self.config = config
@@ -199,7 +238,7 @@ RECORD_FIELDS = (
     ("grad_norm", "number"), ("excess_l0", "number"), ("depth_fitted", "number"),
     *((f"{d}.{n}", "number") for d in ("N", "slopes_observed", "slopes_optimal", "slopes_pruned") for n in SLOPES),
     ("dgamma2_dl_observed", "number"), ("dgamma2_dl_optimal", "number"), ("dgamma2_dl_pruned", "number?"),
-    ("residual", "number"))
+    ("residual", "number"), ("bridge_matched", "bool"), ("bridge_included", "bool"))
 
 
 # --- summary and endpoints ---------------------------------------------------------------------
@@ -216,6 +255,9 @@ def summarize(c: TheoremConfig, cells: list[dict]) -> tuple[dict, dict]:
     endpoints = {"slope_error": endpoint_slope_error(c, converged),
                  "sign": endpoint_sign(c, converged, k_star),
                  "capacity_trend": endpoint_capacity_trend(c, converged)}
+    if c.bridge_max_steps:
+        metrics["bridge"] = bridge_metrics(cells)
+        endpoints["bridge"] = endpoint_bridge(c, cells)
     return metrics, {"cells": cells, "endpoints": endpoints, "declared": declared(c)}
 
 
@@ -227,7 +269,12 @@ def declared(c: TheoremConfig) -> dict:
             "sign": f"sign of dgamma2/dl observed vs the optimum's (realised masses), every converged cell "
                     f"with k at least {c.k_star_factor:g}x from its world's realised k*",
             "capacity_trend": f"slope of (k+1) s2 against log params, observed vs predicted (b): log-ratio per "
-                              f"world seed, 95% t-interval over seeds, margin {c.margin_log_ratio:g}"}
+                              f"world seed, 95% t-interval over seeds, margin {c.margin_log_ratio:g}"} | ({
+            "bridge": f"bridge arm (pre-trained on p_1 to stationarity, aligned by gradient descent on p_2, lr "
+                      f"{c.bridge_lr:g}, until N_2 equals the joint model's): log(s_j bridge / s_j joint) for j = 1 "
+                      f"and 2, mean per world seed over the included cells, 95% t-interval over seeds, margin "
+                      f"{c.margin_log_ratio:g}; supports if both lie inside, contradicts if either lies wholly "
+                      f"outside or any cell has the opposite sign"} if c.bridge_max_steps else {})
 
 
 def world_record(c: TheoremConfig, alpha: float, seed: int) -> dict:
@@ -343,3 +390,55 @@ def endpoint_capacity_trend(c: TheoremConfig, converged: list[dict]) -> dict:
     if opposite:
         out["verdict"] = "contradicts"
     return out | {"opposite_sign_groups": opposite}
+
+
+# --- the bridge arm ----------------------------------------------------------------------------
+
+def bridge_metrics(cells: list[dict]) -> dict:
+    """How many cells the bridge comparison holds and why the others are out; per capacity the
+    range of s_j bridge / s_j joint and the alignment steps taken."""
+    included = [r for r in cells if r["bridge_included"]]
+    by_params = {}
+    for r in included:
+        by_params.setdefault(r["params"], []).append(r)
+    return {"included": len(included), "total": len(cells),
+            "joint_unconverged": sum(not r["converged"] for r in cells),
+            "pretrain_unconverged": sum(r["bridge_pretrain_converged"] is False for r in cells),
+            "unmatched": sum(r["converged"] and not r["bridge_matched"] for r in cells),
+            "non_monotone": sum(r["bridge_monotone"] is False for r in cells),
+            "dgamma2_sign_agree": sum((r["bridge_dgamma2_dl"] > 0) == (r["dgamma2_dl_observed"] > 0)
+                                      for r in included),
+            "by_params": [{"params": p, "cells": len(rows),
+                           "steps": [min(r["bridge_steps"] for r in rows), max(r["bridge_steps"] for r in rows)],
+                           **{f"ratio_{n}": _ratio_range(rows, n) for n in ("N_1", "N_2")}}
+                          for p, rows in sorted(by_params.items())]}
+
+
+def _ratio_range(rows: list[dict], name: str) -> list[float]:
+    ratios = [r["bridge_slopes"][name] / r["slopes_observed"][name] for r in rows]
+    return [min(ratios), max(ratios)]
+
+
+def endpoint_bridge(c: TheoremConfig, cells: list[dict]) -> dict:
+    """log(s_j bridge / s_j joint) at matched N_2, j = 1 and 2: per world seed the mean over the
+    included cells, then the interval over seeds (``_interval_verdict``); a cell where the two
+    have opposite signs is counted apart and makes the verdict "contradicts"."""
+    included = [r for r in cells if r["bridge_included"]]
+    out, verdicts = {"cells": len(included)}, []
+    for name in ("N_1", "N_2"):
+        per_seed, opposite = {}, 0
+        for r in included:
+            ratio = r["bridge_slopes"][name] / r["slopes_observed"][name]
+            if ratio <= 0:
+                opposite += 1
+                continue
+            per_seed.setdefault(r["world_seed"], []).append(math.log(ratio))
+        e = _interval_verdict([float(np.mean(v)) for v in per_seed.values()], c.margin_log_ratio)
+        if opposite:
+            e["verdict"] = "contradicts"
+        out[name] = e | {"opposite_sign_cells": opposite}
+        verdicts.append(e["verdict"])
+    out["verdict"] = ("contradicts" if "contradicts" in verdicts else
+                      "supports" if verdicts == ["supports", "supports"] else "not resolved")
+    out["dgamma2_sign_agree"] = sum((r["bridge_dgamma2_dl"] > 0) == (r["dgamma2_dl_observed"] > 0) for r in included)
+    return out

@@ -34,6 +34,8 @@ class SolverSettings:
     newton_steps: int  # most Newton steps
     grad_tol: float  # converged: |grad of J/(k+1+l)| (Euclidean) below this
     null_rel: float  # eigenvalues below this fraction of the largest |eigenvalue| are symmetry directions
+    linear: str = "eigh"  # "eigh": dense Hessian and its eigendecomposition; "cg": Hessian-vector products only
+    cg_rel_tol: float = 1e-11  # "cg": the implicit slopes' conjugate gradients stop at this relative residual
 
 
 @dataclass
@@ -113,6 +115,8 @@ def newton(loss, theta: torch.Tensor, s: SolverSettings) -> tuple[torch.Tensor, 
     tenfold after a rejected one (one Hessian and eigendecomposition serves every try), so near
     the minimum the steps are undamped Newton steps and converge quadratically. The slopes are
     computed afterwards, without damping (``implicit_slopes``)."""
+    if s.linear == "cg":
+        return newton_cg(loss, theta, s)
     g_fn, h_fn = grad(loss), hessian(loss)
     null_dims, min_kept, mu_rel = 0, float("nan"), 1e-3
     for step in range(s.newton_steps + 1):
@@ -157,12 +161,112 @@ def _damped_step(loss, g_fn, theta, g, lam, U, keep, mu_rel: float, tries: int =
     return theta, mu_rel
 
 
+def hvp(loss):
+    """(theta, v) -> Hess(loss)(theta) v, one forward-over-reverse product."""
+    g = grad(loss)
+
+    def product(theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        with warnings.catch_warnings():  # torch's forward-mode AD scripts a helper on first use (its own deprecation)
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+            return jvp(g, (theta,), (v,))[1]
+
+    return product
+
+
+def _to_boundary(z: torch.Tensor, d: torch.Tensor, delta: float) -> torch.Tensor:
+    """z + tau d with tau >= 0 and |z + tau d| = delta."""
+    a, b, c = float(d @ d), 2 * float(z @ d), float(z @ z) - delta**2
+    return z + (-b + math.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a) * d
+
+
+def steihaug(h_v, g: torch.Tensor, delta: float, rel_tol: float, max_iter: int) -> tuple[torch.Tensor, int]:
+    """Steihaug's truncated conjugate gradients for min g.p + p.H p / 2 over |p| <= delta, from p = 0:
+    stops at the boundary, at negative curvature (then along it to the boundary), or at
+    |H p + g| <= rel_tol |g|. Started at 0 with g orthogonal to H's null space (a loss invariant under
+    a symmetry has its gradient orthogonal to the symmetry's directions), the iterates stay in the
+    range of H: the symmetry directions are left out without being found. Returns (p, iterations)."""
+    z, r = torch.zeros_like(g), g.clone()
+    d, rr = -r, float(r @ r)
+    stop = (rel_tol * float(g.norm())) ** 2
+    for it in range(1, max_iter + 1):
+        hd = h_v(d)
+        curvature = float(d @ hd)
+        if curvature <= 0:
+            return _to_boundary(z, d, delta), it
+        a = rr / curvature
+        if float((z + a * d).norm()) >= delta:
+            return _to_boundary(z, d, delta), it
+        z, r = z + a * d, r + a * hd
+        rr_new = float(r @ r)
+        if rr_new <= stop:
+            return z, it
+        d, rr = -r + (rr_new / rr) * d, rr_new
+    return z, max_iter
+
+
+def newton_cg(loss, theta: torch.Tensor, s: SolverSettings) -> tuple[torch.Tensor, float, int, int, float]:
+    """A trust-region Newton method on Hessian-vector products (``steihaug`` for each step; the
+    inner tolerance min(0.5, sqrt|g|) |g| makes the steps superlinear near the minimum). A step is
+    accepted when actual / predicted decrease exceeds 1e-4 or, where the predicted decrease is
+    below the loss's rounding (64 ulp), when it lowers the gradient's norm. The Hessian is never
+    formed: no symmetry count or smallest eigenvalue is reported (-1 and nan)."""
+    g_fn, h_v = grad(loss), hvp(loss)
+    delta, max_iter = 1.0, 10 * theta.numel()
+    for step in range(s.newton_steps + 1):
+        g = g_fn(theta)
+        g_norm = float(g.norm())
+        if g_norm <= s.grad_tol or step == s.newton_steps:
+            return theta, g_norm, step, -1, float("nan")
+        p, _ = steihaug(lambda v, t=theta: h_v(t, v), g, delta, min(0.5, math.sqrt(g_norm)), max_iter)
+        predicted = -(float(g @ p) + 0.5 * float(p @ h_v(theta, p)))
+        f0 = float(loss(theta))
+        if predicted < 64 * torch.finfo(theta.dtype).eps * max(abs(f0), 1.0):
+            ratio = 1.0 if float(g_fn(theta + p).norm()) < g_norm else -1.0
+        else:
+            ratio = (f0 - float(loss(theta + p))) / predicted
+        if ratio < 0.25:
+            delta = 0.25 * float(p.norm())
+        elif ratio > 0.75 and float(p.norm()) > 0.99 * delta:
+            delta *= 2
+        if ratio > 1e-4:
+            theta = theta + p
+        if delta < 1e-300:  # no step improves on this point in float64
+            break
+    return theta, float(g_fn(theta).norm()), step, -1, float("nan")
+
+
+def conjugate_gradients(h_v, b: torch.Tensor, rel_tol: float, max_iter: int) -> tuple[torch.Tensor, bool]:
+    """x with H x = b by conjugate gradients from 0 (positive semi-definite H, b in its range: the
+    minimum-norm solution, i.e. the pseudo-inverse's). Returns (x, converged without negative or
+    zero curvature)."""
+    x, r = torch.zeros_like(b), b.clone()
+    d, rr = r.clone(), float(r @ r)
+    stop = (rel_tol * float(b.norm())) ** 2
+    for _ in range(max_iter):
+        hd = h_v(d)
+        curvature = float(d @ hd)
+        if curvature <= 0:
+            return x, False
+        a = rr / curvature
+        x, r = x + a * d, r - a * hd
+        rr_new = float(r @ r)
+        if rr_new <= stop:
+            return x, True
+        d, rr = r + (rr_new / rr) * d, rr_new
+    return x, False
+
+
 def solve(log_q, theta0: torch.Tensor, masses: torch.Tensor, k: float, l: float,
           s: SolverSettings, warm: bool = False) -> Solution:
     """Adam to a plateau (skipped when ``warm``: continuation from a nearby stationary point),
     then Newton to |grad| <= grad_tol."""
+    return minimise(log_q, theta0, weights(masses, k, l), s, warm)
+
+
+def minimise(log_q, theta0: torch.Tensor, w: torch.Tensor, s: SolverSettings, warm: bool = False) -> Solution:
+    """``solve`` for any data law w over the leaves: the loss is -(w . log q_theta)."""
     began = time.perf_counter()
-    loss = objective(log_q, masses, k, l)
+    loss = lambda theta: -(w @ log_q(theta))  # noqa: E731
     theta, adam_steps = (theta0.detach(), 0) if warm else adam(loss, theta0, s)
     theta, g_norm, n_steps, null_dims, min_kept = newton(loss, theta, s)
     return Solution(theta.detach(), g_norm, g_norm <= s.grad_tol, adam_steps, n_steps, null_dims,
@@ -176,13 +280,16 @@ def cross_entropies(log_q, theta: torch.Tensor, masses: torch.Tensor) -> np.ndar
 
 
 def implicit_slopes(log_q, theta: torch.Tensor, masses: torch.Tensor, k: float,
-                    null_rel: float, spectrum: dict | None = None) -> np.ndarray:
+                    null_rel: float, spectrum: dict | None = None, linear: str = "eigh",
+                    cg_rel_tol: float = 1e-11) -> np.ndarray:
     """dN_j/dl at l = 0 by the implicit function theorem at a stationary point of J(.; k, 0):
     dtheta/dl = -Hess_J^+ grad N_3, with Hess_J = (k + 1) Hess(J/(k+1)); s_j = grad N_j . dtheta/dl.
 
     ``spectrum`` (a dict), if given, receives the Hessian's split at this point: directions
     dropped as symmetries, the largest dropped and the smallest kept |eigenvalue| relative to
     the largest (a wide gap between them says the split is not a matter of the threshold)."""
+    if linear == "cg":
+        return _cg_slopes(log_q, theta, masses, k, cg_rel_tol, spectrum)
     h = hessian(objective(log_q, masses, k, 0.0))(theta) * (k + 1.0)
     lam = torch.linalg.eigvalsh(h).abs() if spectrum is not None else None
     U, inv, _, _ = pseudo_inverse(h, null_rel)
@@ -194,6 +301,19 @@ def implicit_slopes(log_q, theta: torch.Tensor, masses: torch.Tensor, k: float,
         spectrum |= {"null_dims": int(dropped.numel()),
                      "max_dropped_rel": float(dropped.max()) if dropped.numel() else 0.0,
                      "min_kept_rel": float(kept.min())}
+    return np.array([float(g @ dtheta) for g in grads])
+
+
+def _cg_slopes(log_q, theta, masses, k, rel_tol, spectrum) -> np.ndarray:
+    """``implicit_slopes`` by conjugate gradients on Hessian-vector products: the same dtheta/dl
+    at a minimum (positive semi-definite Hessian, grad N_3 orthogonal to its null space); no
+    spectrum (None in ``spectrum``), and ``spectrum['cg_converged']``."""
+    h_v = hvp(objective(log_q, masses, k, 0.0))
+    grads = [grad(lambda t, j=j: -(masses[j] @ log_q(t)))(theta) for j in range(3)]
+    x, ok = conjugate_gradients(lambda v: h_v(theta, v), grads[2], rel_tol, 10 * theta.numel())
+    dtheta = -x / (k + 1.0)
+    if spectrum is not None:
+        spectrum |= {"null_dims": None, "max_dropped_rel": None, "min_kept_rel": None, "cg_converged": ok}
     return np.array([float(g @ dtheta) for g in grads])
 
 

@@ -23,7 +23,9 @@ def _alphas(doc: dict) -> list[float]:
 def _slopes(run_id: str, doc: dict):
     """|s_2| observed (x) against prediction (a) and (b) (y), one panel per alpha; colour = params."""
     alphas = _alphas(doc)
-    fig, ax = style.new(len(alphas), width=4.2 * len(alphas), height=3.8)
+    bridge = [c for c in doc["cells"] if c.get("bridge_included")]  # results made before the bridge arm: none
+    panels = len(alphas) + bool(bridge)
+    fig, ax = style.new(panels, width=4.2 * panels, height=3.8)
     params = sorted({c["params"] for c in doc["cells"]})
     for j, alpha in enumerate(alphas):
         a = ax[0, j]
@@ -39,7 +41,9 @@ def _slopes(run_id: str, doc: dict):
         _diagonal(a, rows)
         a.set(xscale="log", yscale="log", xlabel=r"observed $|dN_2/dl|$ at $l=0$ (nats)",
               ylabel=r"predicted $|dN_2/dl|$ (nats)", title=rf"$\alpha$ = {alpha:g}")
-    style.legend_outside(fig, ax[0, -1])
+    if bridge:
+        _bridge_panel(ax[0, -1], bridge, params)
+    style.legend_outside(fig, ax[0, len(alphas) - 1])
     style.question(fig, "Do the predicted slopes match the trained models' where capacity binds?")
     e = doc["endpoints"]["slope_error"]
     caption = (f"Theorem ({run_id}): the alignment slope dN_2/dl at l = 0 of each converged model against "
@@ -47,6 +51,12 @@ def _slopes(run_id: str, doc: dict):
                f"colour: parameter count; on the diagonal the prediction is exact. Unconverged cells are not drawn "
                f"({doc['metrics']['total'] - doc['metrics']['converged']} of {doc['metrics']['total']}). "
                + _endpoint_i(e))
+    if bridge:
+        b = doc["endpoints"]["bridge"]
+        caption += (f" Last panel, the bridge arm: the slopes of the model pre-trained on p_1 and aligned by "
+                    f"gradient descent until its N_2 equals the joint model's (y; derivative through the alignment "
+                    f"in the weight l of p_3 in the alignment data) against the jointly trained model's (x), s_2 "
+                    f"(dots) and s_1 (triangles), {len(bridge)} cells; verdict {b['verdict']}.")
     return f"theorem_slopes_{run_id}", fig, caption
 
 
@@ -57,6 +67,23 @@ def _endpoint_i(e: dict) -> str:
     interval = "" if e.get("ci95") is None else f" [{e['ci95'][0]:+.3f}, {e['ci95'][1]:+.3f}]"
     return (f"Endpoint (i), log(s_2 of (b) / s_2 observed) over the capacity-bound cells: {e['mean']:+.3f}{interval} "
             f"over {e['n']} world seeds against a margin of +-{e.get('margin', 0):g}: {e['verdict']}.")
+
+
+def _bridge_panel(a, rows: list[dict], params: list[int]) -> None:
+    """|s_j| of the sequentially aligned model against the joint one's at matched N_2, j = 1, 2."""
+    values = []
+    for i, p in enumerate(params):
+        mine = [c for c in rows if c["params"] == p]
+        for name, marker in (("N_2", "o"), ("N_1", "^")):
+            x = [abs(c["slopes_observed"][name]) for c in mine]
+            y = [abs(c["bridge_slopes"][name]) for c in mine]
+            a.scatter(x, y, marker=marker, s=18, color=style.shade(i, len(params)))
+            values += [v for v in x + y if v > 0]
+    if values:
+        lo, hi = min(values) / 1.5, max(values) * 1.5
+        a.plot([lo, hi], [lo, hi], color="k", lw=0.8)
+    a.set(xscale="log", yscale="log", xlabel=r"joint model $|dN_j/dl|$ (nats)",
+          ylabel=r"sequentially aligned $|dN_j/dl|$ (nats)", title=r"bridge: $s_2$ (dots), $s_1$ (triangles)")
 
 
 def _diagonal(ax, rows: list[dict]) -> None:

@@ -518,6 +518,12 @@ class TheoremConfig(Declared):
                             "converged: Euclidean norm of the gradient of J/(k+1) below this", unit="nats")
     null_rel: float = param(1e-9, Interval(float, 0.0, 1e-3, closed="neither"),
                             "Hessian eigenvalues below this fraction of the largest are symmetry directions")
+    linear: str = param("eigh", OneOf(("eigh", "cg")),
+                        "Newton steps and implicit slopes: eigh (dense Hessian, eigenvalue pseudo-inverse) or cg "
+                        "(Hessian-vector products: trust-region Steihaug-CG, conjugate gradients for the slopes)")
+    cg_rel_tol: float = param(1e-11, PROBABILITY_SCALE,
+                              "linear=cg: the slopes' conjugate gradients stop at this relative residual",
+                              applies=lambda c: c.linear == "cg", when="with linear=cg")
     fd_step_l: float = param(1e-3, Interval(float, 0.0, 0.1, closed="high"),
                              "finite-difference step in l (continuation at l = h and 2h)")
     fd_cells: int = param(1, Interval(int, 0, 10**6),
@@ -529,6 +535,11 @@ class TheoremConfig(Declared):
                                     "endpoints (i) and (iii): margin on the signed log-ratio error")
     k_star_factor: float = param(3.0, Interval(float, 1.0, 1e6),
                                  "endpoint (ii): cells with k within this factor of the realised k* are left out")
+    bridge_lr: float = param(0.05, Interval(float, 0.0, 100.0, closed="high"),
+                             "bridge arm: gradient descent's learning rate in the alignment stage (no weight decay)")
+    bridge_max_steps: int = param(100_000, Interval(int, 0, 10**8),
+                                  "bridge arm: most alignment steps before N_2 reaches the joint model's (0: no "
+                                  "bridge arm)", unit="steps")
 
     def check(self):
         _require(self.V ** self.L <= MAX_THEOREM_LEAVES,

@@ -104,7 +104,8 @@ def _tables() -> dict[str, dict]:
 # ``cpu-cascade``: the same grid on cascade worlds (pruning loses code length at every depth).
 # ``llama-micro``: the project's Llama (hidden 2, 4, 8; one layer, one head) on M = 216 leaves:
 # measures whether capacity-bound Llamas reach stationarity (docs: they did not).
-# ``gpu``: M = 8^5 = 32768 leaves (see the docs for its FLOP estimate; designed, not run here).
+# ``gpu``: M = 8^5 = 32768 leaves, Hessian-vector products only (``linear="cg"``: a dense Hessian of its
+# largest model would hold 8.6 GB); see the docs for its FLOP estimate and a cell timed on the CPU.
 THEOREM = {
     "micro": TheoremConfig(alphas=(4.0,), ks=(10.0, 1000.0), V=4, L=4, world_seeds=(0, 1),
                            capacities=(1, 2, 4), fd_cells=1),
@@ -115,7 +116,7 @@ THEOREM = {
     "llama-micro": TheoremConfig(model="llama", alphas=(4.0,), ks=(10.0, 1000.0), V=6, L=3, world_seeds=(0, 1),
                                  capacities=(2, 4, 8), adam_lr=0.01, newton_steps=30, fd_cells=1),
     "gpu": TheoremConfig(alphas=(3.0, 4.0), ks=(3.0, 10.0, 1000.0, 10000.0), V=8, L=5,
-                         world_seeds=(0, 1, 2, 3, 4), capacities=(1, 2, 4, 8), fd_cells=4),
+                         world_seeds=(0, 1, 2, 3, 4), capacities=(1, 2, 4, 8), fd_cells=4, linear="cg"),
 }
 
 

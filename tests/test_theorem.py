@@ -253,6 +253,34 @@ def test_damping_the_soft_directions_would_move_the_slopes():
     assert abs(s2_damped / s2 - 1) > 1e-3
 
 
+def test_hessian_vector_solver_reaches_the_same_point_and_slopes_as_the_dense_one():
+    """linear=cg (trust-region Steihaug-CG, conjugate gradients for the slopes: no Hessian formed)
+    against linear=eigh on a capacity-bound cell (rank 2: excess > 1e-3 nats, 4 symmetry directions
+    that CG must leave out unseen): both converge to grad_tol from the same Adam point, to the same
+    law (excess within 1e-12 nats), and their slopes agree to 1e-6 relative (measured 2.8e-9: the
+    dense pseudo-inverse rounds at about 1e-16 x the Hessian's condition number). 300 Adam steps
+    leave Newton 1-2 steps from the minimum (the preset's 4000 take 13 s more and change nothing)."""
+    import dataclasses
+
+    world = tw.make_world("iid", 4.0, 4, 3, 7)
+    masses = torch.tensor(world.masses)
+    model = th.loglinear_model(4, 3, 2, 0, 0.1)
+    loss = ts.objective(model.log_q, masses, 10.0, 0.0)
+    start, _ = ts.adam(loss, model.theta0, dataclasses.replace(SETTINGS, adam_steps=300))
+    out = {}
+    for linear in ("eigh", "cg"):
+        s = dataclasses.replace(SETTINGS, linear=linear)
+        theta, g_norm, *_ = ts.newton(loss, start, s)
+        assert g_norm <= s.grad_tol
+        spectrum = {}
+        out[linear] = (th.excess_nats(world.masses, 10.0, model.log_q(theta).detach().numpy()),
+                       ts.implicit_slopes(model.log_q, theta, masses, 10.0, s.null_rel, spectrum, linear, 1e-11))
+        if linear == "cg":
+            assert spectrum["cg_converged"]
+    assert out["eigh"][0] > 1e-3 and out["cg"][0] == pytest.approx(out["eigh"][0], abs=1e-12)
+    np.testing.assert_allclose(out["cg"][1], out["eigh"][1], rtol=1e-6)
+
+
 # --- the Llama's leaf law ----------------------------------------------------------------------
 
 def test_llama_prefix_enumeration_equals_the_full_enumeration():
@@ -282,8 +310,9 @@ def test_llama_prefix_enumeration_equals_the_full_enumeration():
 # --- what reads the result: figures, export, report, findings ----------------------------------
 
 def test_the_result_feeds_figures_export_report_and_findings(micro_result):
-    """Three figures, a summary with the endpoints' verdicts first, the report's table and a
-    findings sentence, all from the stored micro result."""
+    """Three figures (the slopes figure with the bridge panel), a summary with the endpoints' verdicts
+    first (the bridge arm's two log-ratios after the three), the report's table and two findings
+    sentences (the theorem's endpoints, the bridge arm), all from the stored micro result."""
     from elasticity import export, findings, render
     from figures import build
 
@@ -295,9 +324,140 @@ def test_the_result_feeds_figures_export_report_and_findings(micro_result):
     rows = export.summary(folder)
     assert [r["verdict"] for r in rows[:3]] == [doc["endpoints"][e]["verdict"]
                                                for e in ("slope_error", "sign", "capacity_trend")]
-    assert len(rows) == 3 + len(doc["cells"])
+    assert [r["quantity"].split(":")[0] for r in rows[3:5]] == ["bridge"] * 2
+    assert rows[4]["mean"] == doc["endpoints"]["bridge"]["N_2"]["mean"]
+    assert len(rows) == 5 + len(doc["cells"])
     title, _, table = render.theorem_table(doc["run_id"], doc)
     assert table[0][1] == doc["endpoints"]["slope_error"]["verdict"]
-    (row,) = findings.findings(root)
+    assert table[3][:2] == ["endpoint bridge: sequential vs joint slopes at matched N_2",
+                             doc["endpoints"]["bridge"]["verdict"]]
+    row, bridge = findings.findings(root)
     assert row["grade"].startswith("smoke") and "(ii) sign of dgamma_2/dl" in row["effect"]
+    assert bridge["verdict"] == doc["endpoints"]["bridge"]["verdict"] and "sequential / joint" in bridge["effect"]
+    slopes_caption = next(caption for name, _, caption, *_ in made if name.startswith("theorem_slopes"))
+    assert "bridge arm" in slopes_caption
 
+
+
+# --- the bridge arm ------------------------------------------------------------------------------
+
+from empirical import theorem_bridge as tb  # noqa: E402
+
+
+def _tabular(M: int):
+    """A model that holds every law: log q = log_softmax(theta), theta the M leaf logits. The gradient
+    of N_j in theta is softmax(theta) - p_j, which the closed forms below use."""
+    return lambda theta: torch.log_softmax(theta, dim=0)
+
+
+def test_bridge_one_step_matches_the_hand_derivation():
+    """One alignment step of size f eta from the pre-trained optimum theta_0 = log p_1 (tabular):
+    the gradient of N_2 + l N_3 in the logits is (1 + l) q - p_2 - l p_3, at q = p_1 it is
+    p_1 - p_2 + l (p_1 - p_3), so theta_1(l) = theta_0 - f eta (p_1 - p_2 + l (p_1 - p_3)),
+    dtheta_1/dl = -f eta (p_1 - p_3) and s_j = (q_1 - p_j) . dtheta_1/dl, q_1 = softmax(theta_1(0)).
+    1e-12 relative: both sides are a handful of float64 sums over 16 leaves."""
+    world = tw.make_world("iid", 3.0, 2, 4, 5)
+    p = torch.tensor(world.masses)
+    theta0 = torch.log(p[0])
+    lr, f = 0.7, 0.4
+    got = tb.trajectory_slopes(_tabular(16), theta0, p, lr, steps=1, fraction=f)
+    q1 = torch.softmax(theta0 - f * lr * (p[0] - p[1]), dim=0)
+    u = -f * lr * (p[0] - p[2])
+    want = np.array([float((q1 - p[j]) @ u) for j in range(3)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_bridge_aligned_to_convergence_has_the_mixture_slopes_at_k_zero():
+    """Infinite capacity, alignment run to convergence: the model is p_2 and the slope through the
+    alignment is the implicit slope of N_2 + l N_3 at its optimum, the mixture's formula at k = 0:
+    s_j = -sum_i p_j,i (p_3,i - p_2,i) / p_2,i (and s_2 = 0 there, the stationarity identity at k = 0).
+    Gradient descent on the logits contracts the error by at least 1 - lr min_i q_i per step (the
+    Hessian diag(q) - q q^T, orthogonal to the shift, has eigenvalues between about min q and max q);
+    with M = 8 leaves whose masses under the three laws lie in [0.09, 0.18], lr = 2 is stable (below
+    2 / max q) and 300 steps contract by about 0.82^300 = 1e-26. Asserted to 1e-9 relative
+    and, for s_2 = 0, 1e-12 of the largest slope (rounding through 300 steps of sums of 8 terms)."""
+    world = tw.make_world("iid", 3.0, 2, 3, 1)
+    p = torch.tensor(world.masses)
+    lr = 2.0
+    assert float(p.min()) > 0.09 and float(p.max()) < 0.18  # the range the docstring counts on
+    got = tb.trajectory_slopes(_tabular(8), torch.log(p[0]), p, lr, steps=300, fraction=1.0)
+    want = tw.mixture_slopes(world.masses, 0.0)
+    assert abs(want[1]) < 1e-15
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * float(np.abs(want).max()))
+
+
+def _slow_pipeline_slopes(log_q, theta0, p, lr, steps, fraction, h):
+    """Independent of ``trajectory_slopes``: the alignment replayed at l = +h and -h with plain
+    reverse-mode gradients (torch.autograd), N_j at the end, a central difference."""
+    def end(l):
+        theta = theta0.clone()
+        for t in range(1, steps + 1):
+            x = theta.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(-((p[1] + l * p[2]) @ log_q(x)), x)
+            theta = theta - lr * (fraction if t == steps else 1.0) * g
+        with torch.no_grad():
+            return -(p @ log_q(theta)).numpy()
+
+    return (end(h) - end(-h)) / (2 * h)
+
+
+def test_bridge_slopes_equal_finite_differences_through_the_whole_pipeline():
+    """A capacity-bound model (rank 1, micro world): pre-trained on p_1, aligned until N_2 equals the
+    joint model's at k = 10; the forward-mode slopes against central differences of the replayed
+    pipeline at l = +-1e-4. The difference errs by h^2 |N'''| / 6 (N''' = O(1) nats here: 2e-9) plus
+    rounding 1e-16 |N| / h (1e-13): measured 3.5e-9 relative; asserted 1e-6, far below the 9e-4 that
+    a wrong last-step fraction (1 instead of f) gives and the 2x-20x by which bridge and joint slopes
+    differ in the micro run."""
+    world = tw.make_world("iid", 4.0, 4, 4, 0)
+    p = torch.tensor(world.masses)
+    model = th.loglinear_model(4, 4, 1, 0, 0.1)
+    joint = ts.solve(model.log_q, model.theta0, p, 10.0, 0.0, SETTINGS)
+    n2 = float(ts.cross_entropies(model.log_q, joint.theta, p)[1])
+    b = tb.run(model.log_q, model.theta0, p, n2, MICRO.bridge_lr, MICRO.bridge_max_steps, SETTINGS)
+    assert b["pretrain_converged"] and b["matched"] and b["monotone"] and b["steps"] > 10
+    assert b["N"][1] == pytest.approx(n2, abs=1e-12)  # matched: the root-finder's tolerance x |dN_2/df|
+    pre = tb.pretrain(model.log_q, model.theta0, p, SETTINGS)
+    slow = _slow_pipeline_slopes(model.log_q, pre.theta, p, MICRO.bridge_lr, b["steps"], b["fraction"], 1e-4)
+    np.testing.assert_allclose(b["slopes"], slow, rtol=1e-6)
+
+
+def test_bridge_alignment_stops_at_the_first_crossing():
+    """The schedule: N_2 after T - 1 whole steps is above the target and after the partial T-th step
+    equal to it; a target at or above the starting N_2 trains nothing."""
+    world = tw.make_world("iid", 4.0, 4, 3, 1)
+    p = torch.tensor(world.masses)
+    log_q, theta0 = _tabular(64), torch.log(p[0])
+    start = float(ts.cross_entropies(log_q, theta0, p)[1])
+    target = 0.5 * start  # N_2 of p_2 itself is below 0 (minus log M): reachable
+    sched = tb.align(log_q, theta0, p, 0.5, 10_000, target)
+    assert sched["matched"] and sched["monotone"] and 0 < sched["fraction"] <= 1
+    theta = theta0
+    for _ in range(sched["steps"] - 1):
+        theta = theta - 0.5 * torch.func.grad(lambda t: -(p[1] @ log_q(t)))(theta)
+    assert float(ts.cross_entropies(log_q, theta, p)[1]) > target
+    assert float(ts.cross_entropies(log_q, sched["theta"], p)[1]) == pytest.approx(target, abs=1e-12)
+    assert not tb.align(log_q, theta0, p, 0.5, 10_000, start)["matched"]
+
+
+def test_micro_bridge_arm_is_recorded_matched_and_compared(micro_result):
+    """Every converged micro cell carries a bridge arm that matched the joint N_2 (to 1e-10 nats:
+    the root-finder's tolerance, far below the 1e-3..1e-2 nats that alignment moves N_2), and the
+    bridge endpoint's per-seed means are the cells' log-ratios recomputed here."""
+    doc, *_ = micro_result
+    cells = doc["cells"]
+    for c in cells:
+        assert {k for k in c if k.startswith("bridge_")} >= {"bridge_slopes", "bridge_N", "bridge_steps",
+                                                             "bridge_included", "bridge_dgamma2_dl"}
+        if c["converged"]:
+            assert c["bridge_included"]
+            assert c["bridge_N"]["N_2"] == pytest.approx(c["N"]["N_2"], abs=1e-10)
+    e = doc["endpoints"]["bridge"]
+    assert e["verdict"] in ("supports", "contradicts", "not resolved")
+    assert e["cells"] == doc["metrics"]["bridge"]["included"]
+    for name in ("N_1", "N_2"):
+        per_seed = {}
+        for c in cells:
+            if c["bridge_included"]:
+                per_seed.setdefault(c["world_seed"], []).append(
+                    math.log(c["bridge_slopes"][name] / c["slopes_observed"][name]))
+        assert e[name]["mean"] == pytest.approx(np.mean([np.mean(v) for v in per_seed.values()]), rel=1e-12)

@@ -190,6 +190,11 @@ def theorem_cpu() -> str:
     for f in m["fd_check"]:
         rows.append([f"finite differences (alpha {f['alpha']:g}, k {f['k']:g}, {f['params']} parameters)",
                      f"{max(f['rel_diff'].values()):.1e} relative", "implicit slopes against continuation in l"])
+    for b in m.get("bridge", {}).get("by_params", []):  # results made before the bridge arm have none
+        rows.append([f"bridge arm, {b['params']} parameters",
+                     f"s_1 x {b['ratio_N_1'][0]:.2f} .. {b['ratio_N_1'][1]:.2f}, s_2 x {b['ratio_N_2'][0]:.2f} .. "
+                     f"{b['ratio_N_2'][1]:.2f}", f"sequentially aligned / joint at matched N_2, {b['cells']} cells, "
+                     f"{b['steps'][0]} .. {b['steps'][1]} alignment steps"])
     return _markdown(["quantity", "value", "note"], rows) + "\n\n" + _made_by(doc)
 
 
@@ -319,36 +324,6 @@ def theorem_measured_cpu() -> str:
         + f". (iii) log-ratio {_mean(iii)}: {iii['verdict']}. {_made_by(doc)}")
 
 
-H200_FP64_FLOPS = 60e12  # an H200's float64 tensor-core peak, about 60 TFLOP/s (NVIDIA's data sheet: 67)
-
-
-def theorem_gpu_estimate() -> str:
-    """The gpu preset's cost, computed from the preset: leaves, parameters, Hessian size and FLOPs."""
-    from harness import presets
-
-    c = presets.get("theorem", "gpu")
-    leaves, prefixes, r = c.V ** c.L, c.V ** (c.L - 1), max(c.capacities)
-    params = prefixes * r + c.V * r
-    product = 4 * 2 * prefixes * c.V * r  # one forward-over-reverse product of Z = A B^T, rank r
-    eigh = 9 * params ** 3
-    cells = len(c.alphas) * len(c.ks) * len(c.world_seeds) * len(c.capacities)
-
-    def minutes(steps: int) -> float:
-        return cells * steps * (eigh + params * product) / H200_FP64_FLOPS / 60
-
-    text = (f"**The `gpu` preset** (designed, not run yet; the protocol computes on the CPU as written): M = "
-            f"{c.V}^{c.L} = {leaves} leaves, alpha {' and '.join(f'{a:g}' for a in c.alphas)}, k = "
-            f"{', '.join(f'{k:g}' for k in c.ks)}, {len(c.world_seeds)} worlds, log-linear ranks "
-            f"{', '.join(map(str, c.capacities))} (P up to {prefixes} x {r} + {c.V} x {r} = {params:,}). Per cell a "
-            f"dense Hessian of P^2 = {params ** 2:.1e} entries ({8 * params ** 2 / 1e9:.1f} GB float64) by P products "
-            f"of about 4 x 2 x {prefixes} x {c.V} x {r} = {product:.1e} FLOPs each ({params * product:.0e} in all) "
-            f"and an eigh of 9 P^3 = {eigh:.0e} FLOPs: about {eigh / H200_FP64_FLOPS:.0f} s at an H200's float64 "
-            f"rate (about {H200_FP64_FLOPS / 1e12:.0f} TFLOP/s), so {cells} cells with 3 to 6 Newton steps each take "
-            f"about {minutes(3):.0f}-{minutes(6):.0f} min; batching cells and Hessian-vector products with conjugate "
-            f"gradients instead of a dense eigh is what would bring it within a short GPU run.")
-    return re.sub(r"e\+?0*(\d)", r"e\1", text)
-
-
 def errata_audit() -> str:
     """The audit's verdict table, from the committed audit result (tests/test_audit.py checks its
     verdicts against today's computation)."""
@@ -404,7 +379,7 @@ def _measured_table(name: str) -> str:
 for _name in ("two-commands", "reproduce", "speed", "sim-convergence", "ensemble", "world", "figure-scores"):
     TABLES[_name] = (lambda n: lambda: _measured_table(n))(_name)
 TABLES.update({"theorem-measured-micro": theorem_measured_micro, "theorem-measured-cpu": theorem_measured_cpu,
-               "theorem-gpu-estimate": theorem_gpu_estimate, "errata-audit": errata_audit,
+               "errata-audit": errata_audit,
                "errata-k-star": errata_k_star})
 
 
