@@ -284,13 +284,15 @@ def _scaling_summary(doc: dict) -> list[dict]:
     return out
 
 
-SUMMARIES = {"audit": _audit_summary, "scaling": _scaling_summary, "theorem": _theorem_summary, "counterfactual": _counterfactual_summary,
+SUMMARIES = {"audit": _audit_summary, "scaling": _scaling_summary, "theorem": _theorem_summary,
+             "counterfactual": _counterfactual_summary,
              "resist": _resist_summary, "rebound": _rebound_summary}
 SUMMARY_NUMBERS = ("mean", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p_holm", "anchor_beta", "spring",
                    "second_lr", "nominal_k", "operating_point_k", "predicted_k", "alpha", "k", "excess_l0",
                    "depth_fitted", "s2_observed", "s2_optimal", "s2_pruned", "dgamma2_dl_observed",
                    "dgamma2_dl_optimal", "dgamma2_dl_pruned", "residual", "margin")
-SUMMARY_INTEGERS = ("world_seed", "params", "hidden", "n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre", "never",
+SUMMARY_INTEGERS = ("world_seed", "params", "hidden", "n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre",
+                    "never",
                     "points_withheld")
 
 
@@ -347,7 +349,8 @@ def per_seed(run_dir) -> list[dict]:
 
 def per_seed_table(run_dir):
     """``per_seed(run_dir)`` as a pandas DataFrame with numeric columns."""
-    return _typed(_pandas().DataFrame(per_seed(run_dir)), ("value", "anchor_beta"), ("seed", "hidden", "params", "n_pre"))
+    return _typed(_pandas().DataFrame(per_seed(run_dir)), ("value", "anchor_beta"),
+                  ("seed", "hidden", "params", "n_pre"))
 
 
 def summary_table(run_dir):

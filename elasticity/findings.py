@@ -257,8 +257,8 @@ def findings(root) -> list[dict]:
     return rows
 
 
-READERS = {"theorem": _theorem, "scaling": _scaling, "counterfactual": _counterfactual, "resist": _resist, "rebound": _rebound,
-           "audit": _audit}
+READERS = {"theorem": _theorem, "scaling": _scaling, "counterfactual": _counterfactual, "resist": _resist,
+           "rebound": _rebound, "audit": _audit}
 
 
 def text(rows: list[dict]) -> str:

@@ -118,7 +118,7 @@ def cascade_log_law(responses: np.ndarray, vocab: int, order: int, s: float, rng
     for i in range(length):
         width = min(order, i)
         if i < order or shared is None:
-            table = np.log(zipf[np.argsort(rng.random((vocab ** width, vocab)), axis=1)])  # a seeded permutation per row
+            table = np.log(zipf[np.argsort(rng.random((vocab ** width, vocab)), axis=1)])  # seeded permutations
             if i >= order:
                 shared = table  # every later position reads the same order-c table
         else:

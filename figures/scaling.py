@@ -79,7 +79,7 @@ def _slopes(run_id: str, doc: dict):
     for j, effect in enumerate(EFFECTS):
         a = ax[0, j]
         terms = doc["endpoints"][effect]
-        for i, (term, e) in enumerate(terms.items()):
+        for i, e in enumerate(terms.values()):
             values = list(e["per_seed"].values())
             a.plot(values, [i + 0.2] * len(values), "o", ms=3, alpha=0.4, color=style.shade(i, 3), mec="none")
             if e["ci95"] is not None:
