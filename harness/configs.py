@@ -582,7 +582,7 @@ class ScalingConfig(Declared):
     second_lr: float = param(1e-3, LEARNING_RATE, "the perturbation's constant learning rate")
     window: tuple[int, ...] = param((128,), Grid(COUNT), "the primary Q2 window: checkpoints averaged",
                                     unit="examples")
-    margin_counterfactual: float = param(0.25, Interval(float, 0.0, 1e3, closed="high"),
+    margin_counterfactual: float = param(0.15, Interval(float, 0.0, 1e3, closed="high"),
                                          "margin on a slope of the counterfactual effect", unit="logit per decade")
     margin_rebound: float = param(0.05, Interval(float, 0.0, 1e3, closed="high"),
                                   "margin on a slope of the rebound (share of the alignment undone)",
