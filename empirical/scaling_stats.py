@@ -115,7 +115,8 @@ def endpoints(c: ScalingConfig, cells: list[dict], effects: list[dict], control:
     return out
 
 
-def _detected(values: list[float]) -> bool:
+def detected(values: list[float]) -> bool:
+    """Whether the 95% interval of the mean of ``values`` lies above 0."""
     stat = statistics.mean_ci(values)
     return stat["ci95"] is not None and stat["ci95"][0] > 0
 
@@ -133,8 +134,8 @@ def cell_table(c: ScalingConfig, cells: list[dict], effects: list[dict]) -> list
         rows.append({"hidden": cell["hidden"], "params": cell["params"], "n_pre": cell["n_pre"],
                      **{k: {"mean": s["mean"], "ci95": s["ci95"]} for k, s in stats_.items()},
                      "pretrained_score": {arm: {"mean": s["mean"], "ci95": s["ci95"]} for arm, s in scores.items()},
-                     "alignment_detected": _detected(values["align_gain"]),
-                     "perturbation_detected": _detected(values["drop_low"]),
+                     "alignment_detected": detected(values["align_gain"]),
+                     "perturbation_detected": detected(values["drop_low"]),
                      "wall_s": cell["wall_s"], "flops": cell["flops"]["total"]})
     return rows
 

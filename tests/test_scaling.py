@@ -2,8 +2,10 @@
 estimator and verdicts on constructed data, the micro preset through the CLI, and the GPU
 preset's code path at reduced size on this CPU."""
 
+import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from elasticity.cli import main
 from empirical import scale_world as sw
 from empirical import scaling, scaling_stats, statistics
 from empirical.llama_fn import count_params, forward_logits, stack_params
-from harness import overrides, presets
+from harness import overrides, presets, store
 from harness.configs import ScalingConfig
 
 SMALL = ScalingConfig(content_vocab=4, response_length=3, context_order=1, hidden=(4, 8), n_pre=(64, 128),
@@ -203,3 +205,33 @@ def test_the_gpu_preset_code_path_at_reduced_size_on_this_cpu():
         # training and scoring agree to rounding (the ensemble's own test finds equal bits)
         assert [p["score"] for p in a["points"]] == pytest.approx([p["score"] for p in b["points"]], abs=1e-6)
     assert together["params"] == scaling.parameters(c, 8) and together["pretrain_steps"] == 1
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "results" / "scaling"
+
+
+def test_the_committed_scale_cpu_verdicts_are_recomputed_from_its_per_seed_table():
+    """Anyone with per-seed.csv and the declared margins can recompute the six verdicts: each
+    seed's fit over the grid from the cells' effects, the interval over seeds, the positive
+    control from the cells' alignment gains and drops."""
+    (path,) = FIXTURES.glob("scale-cpu-*/result.json")
+    doc = store.read_result(path, experiment="scaling")
+    c = overrides.from_dict(ScalingConfig, doc["config"])
+    assert c == presets.SCALING["scale-cpu"]  # the committed run is the preset as declared now
+    with (path.parent / "per-seed.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["params"]]
+    cells = sorted({(int(r["params"]), int(r["n_pre"])) for r in rows})
+    value = {(int(r["seed"]), r["quantity"], int(r["params"]), int(r["n_pre"])): float(r["value"]) for r in rows}
+    control = all(scaling_stats.detected([value[(s, q, *cell)] for s in c.seeds])
+                  for cell in cells for q in ("align_gain", "drop_low"))
+    assert control == doc["positive_control"]["detected"]
+    margins = {"counterfactual": c.margin_counterfactual, "rebound": c.margin_rebound}
+    for effect in scaling_stats.EFFECTS:
+        fits = [scaling_stats.fit([p for p, _ in cells], [n for _, n in cells],
+                                  [value[(s, effect, *cell)] for cell in cells]) for s in c.seeds]
+        for term in scaling_stats.TERMS:
+            stat = statistics.mean_ci([f[term] for f in fits])
+            e = doc["endpoints"][effect][term]
+            # the same values through a csv (17 significant digits): equal to float rounding
+            assert stat["mean"] == pytest.approx(e["mean"], rel=1e-9, abs=1e-12)
+            assert scaling_stats.slope_verdict(stat, margins[effect], control)[0] == e["verdict"]
