@@ -45,7 +45,8 @@ def _against(run_id: str, doc: dict, term: str):
                        label=f"{series_label} = {value:,}")
         _margin_wedge(a, doc, effect, term, cells, key)
         e = doc["endpoints"][effect][term]
-        a.set(xscale="log", xlabel=xlabel, ylabel=EFFECTS[effect],
+        style.log_ticks(a, sorted({c[key] for c in cells}))  # labelled at the grid's own values
+        a.set(xlabel=xlabel, ylabel=EFFECTS[effect],
               title=f"{effect}: {e['verdict']} ({e['mean']:+.3f} per decade)")
         a.axhline(0, color="k", lw=0.6)
     question = {"params": "Does elasticity grow with model size?",
@@ -86,7 +87,8 @@ def _slopes(run_id: str, doc: dict):
                 a.errorbar([e["mean"]], [i], xerr=[[e["mean"] - e["ci95"][0]], [e["ci95"][1] - e["mean"]]], fmt="D",
                            ms=5, capsize=4, color="k")
         margin = next(iter(terms.values()))["margin"]
-        a.axvspan(-margin, margin, color="#f4a582", alpha=0.3, lw=0, label=f"margin +-{margin:g}")
+        a.fill_betweenx([-0.5, len(terms) - 0.5], -margin, margin, color="#f4a582", alpha=0.3, lw=0,
+                        label=f"margin +-{margin:g}")  # a collection: the legend points at something drawn
         a.axvline(0, color="k", lw=0.6)
         a.set_yticks(range(len(terms)), [f"{t}\n{e['verdict']}" for t, e in terms.items()])
         a.set(xlabel=f"slope per seed ({next(iter(terms.values()))['units']})", title=effect)
