@@ -735,6 +735,37 @@ def theorem(preset, config_file, assignments, results_root, run_id, shard, worke
     _finish(outcome, shard, as_json, render.theorem, "theorem")
 
 
+@cli.command(epilog=GLOSSARY)
+@_preset_option("scaling", "micro", {
+    "micro": "a 2 x 2 grid in a 64-response world: a smoke test for the tests",
+    "scale-cpu": "3 widths x 3 amounts of fresh pre-training data, V = 8, L = 5 (32768 responses), for two CPU "
+                 "cores with --workers 2",
+    "scale-gpu": "designed for one GPU (device cuda, bf16): widths 64-256 (4 layers, to 2.6e6 parameters), "
+                 "examples to 2.6e6",
+    "scale-gpu-full": "the GPU grid to 1e7 parameters and 1e7 examples, 48 seeds (hours on one GPU)"})
+@_experiment_options(shard="cells i, i+N, ... of the (width, examples) grid")
+def scaling(preset, config_file, assignments, results_root, run_id, shard, workers, as_json):
+    """Does elasticity grow with model size and with the amount of pre-training data?
+
+    Over a grid of model widths x fresh pre-training examples (each example seen once), per
+    seed two arms that differ only in the share f of the aligned style in their pre-training
+    data are aligned alike and perturbed alike (every seed x arm of a cell trained as one
+    ensemble). Per seed and cell: the counterfactual effect drop(f low) - drop(f high) and the
+    rebound (the share of the low arm's alignment gain undone), in logit units on the declared Q2
+    window. Endpoints: per seed, the least-squares slope of each effect against log10
+    parameters, log10 examples and their product; 95% intervals over seeds; verdicts grows,
+    shrinks, flat within margin (the 90% interval inside the declared margin, with the positive
+    control detected in every cell) or not resolved.
+    """
+    from elasticity import runs
+
+    config = _config("scaling", preset, config_file, assignments)
+    with _progress("scaling") as bar:
+        outcome = runs.scaling(config, results=results_root, run_id=run_id, preset=_prefix(preset, config_file),
+                               shard=shard, workers=workers, progress=bar)
+    _finish(outcome, shard, as_json, render.scaling, "scaling")
+
+
 @cli.command()
 @click.option("--preset", default="counterfactual/cpu-standard", show_default=True, metavar="EXPERIMENT/PRESET",
               help="Whose world: any experiment's preset (elasticity config list).")

@@ -79,8 +79,13 @@ def _theorem_axes(path: tuple, row: dict, config: dict) -> dict:
     return {"series": ".".join(path)}
 
 
+def _scaling_axes(path: tuple, row: dict, config: dict) -> dict:
+    """A scaling cell's rows: each member's perturbation path, one row per Q2 (Q2 = 0: aligned)."""
+    return {"stage": "perturb", "q2": row.pop("q", None)}
+
+
 AXES = {"counterfactual": _counterfactual_axes, "rebound": _rebound_axes, "resist": _resist_axes,  # cell records
-        "theorem": _theorem_axes}
+        "theorem": _theorem_axes, "scaling": _scaling_axes}
 INTEGER_AXES = ("q1", "q2", "pair_first", "pair_second", "seed")
 FLOAT_AXES = ("second_lr", "anchor_beta", "spring")
 
@@ -271,14 +276,31 @@ def _theorem_summary(doc: dict) -> list[dict]:
     return out
 
 
-SUMMARIES = {"audit": _audit_summary, "theorem": _theorem_summary, "counterfactual": _counterfactual_summary,
+def _scaling_summary(doc: dict) -> list[dict]:
+    """The six slope endpoints (effect x term), then each cell's effects over seeds."""
+    out = []
+    for effect, terms in doc["endpoints"].items():
+        for term, e in terms.items():
+            low, high = e["ci90"] or (None, None)
+            out.append({**_stat(f"{effect}: slope vs {term}", e, e["verdict"], f"{e['units']}; {e['supports']}"),
+                        "ci90_low": low, "ci90_high": high, "margin": e["margin"]})
+    for c in doc["metrics"]["cells"]:
+        where = {"hidden": c["hidden"], "params": c["params"], "n_pre": c["n_pre"]}
+        for name in ("counterfactual", "rebound", "excess_pre", "align_gain", "drop_low"):
+            out.append(_stat(f"cell: {name}", {**c[name], "n": len(doc["seeds"])}, "", "", **where))
+    return out
+
+
+SUMMARIES = {"audit": _audit_summary, "scaling": _scaling_summary, "theorem": _theorem_summary,
+             "counterfactual": _counterfactual_summary,
              "resist": _resist_summary, "rebound": _rebound_summary}
 SUMMARY_NUMBERS = ("mean", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p_holm", "anchor_beta", "spring",
                    "second_lr", "nominal_k", "operating_point_k", "predicted_k", "alpha", "k", "excess_l0",
                    "depth_fitted", "s2_observed", "s2_optimal", "s2_pruned", "dgamma2_dl_observed",
                    "dgamma2_dl_optimal", "dgamma2_dl_pruned", "residual", "s1_bridge", "s2_bridge",
-                   "dgamma2_dl_bridge")
-SUMMARY_INTEGERS = ("world_seed", "params", "n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre", "never",
+                   "dgamma2_dl_bridge", "margin")
+SUMMARY_INTEGERS = ("world_seed", "params", "hidden", "n_seeds", "q1", "q2", "pair_first", "pair_second", "n_pre",
+                    "never",
                     "points_withheld")
 
 
@@ -335,7 +357,8 @@ def per_seed(run_dir) -> list[dict]:
 
 def per_seed_table(run_dir):
     """``per_seed(run_dir)`` as a pandas DataFrame with numeric columns."""
-    return _typed(_pandas().DataFrame(per_seed(run_dir)), ("value", "anchor_beta"), ("seed",))
+    return _typed(_pandas().DataFrame(per_seed(run_dir)), ("value", "anchor_beta"),
+                  ("seed", "hidden", "params", "n_pre"))
 
 
 def summary_table(run_dir):

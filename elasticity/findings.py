@@ -218,6 +218,26 @@ def _theorem(doc: dict) -> list[dict]:
              "grade": _grade(doc, seeds)}] + rows
 
 
+def _scaling(doc: dict) -> list[dict]:
+    """Two sentences, one per paper claim (grows with size; grows with pre-training data), each with
+    both effects' verdicts and intervals, read from the result."""
+    e, control = doc["endpoints"], doc["positive_control"]
+    seeds = len(doc["seeds"])
+    claims = {"params": "elasticity grows with model size (slope against log10 parameters)",
+              "examples": "elasticity grows with the amount of pre-training data (slope against log10 examples)"}
+    out = []
+    for term, claim in claims.items():
+        parts = [f"{effect}: {e[effect][term]['verdict']}, {render.interval(e[effect][term], 3)} "
+                 f"{e[effect][term]['units']} (margin +-{e[effect][term]['margin']:g})" for effect in e]
+        out.append({"claim": claim, "run": doc["run_id"],
+                    "verdict": "; ".join(f"{effect} {e[effect][term]['verdict']}" for effect in e),
+                    "effect": "; ".join(parts), "seeds": seeds,
+                    "control": "positive control detected in every cell" if control["detected"]
+                    else f"positive control not detected ({len(control['cells_failing'])} cells)",
+                    "grade": _grade(doc, seeds)})
+    return out
+
+
 def _crossings(curves: list[dict]) -> str:
     """Per Q1 of the pre-trained arm: the mean Q2 at which seeds return to the reference, and how
     many never do."""
@@ -248,8 +268,8 @@ def findings(root) -> list[dict]:
     return rows
 
 
-READERS = {"theorem": _theorem, "counterfactual": _counterfactual, "resist": _resist, "rebound": _rebound,
-           "audit": _audit}
+READERS = {"theorem": _theorem, "scaling": _scaling, "counterfactual": _counterfactual, "resist": _resist,
+           "rebound": _rebound, "audit": _audit}
 
 
 def text(rows: list[dict]) -> str:

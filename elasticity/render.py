@@ -541,3 +541,45 @@ def theorem(result: dict) -> str:
     _, _, rows = theorem_table(result["run_id"], result)
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{r[0]:<{width}}  {r[1]:<36} {r[2]}".rstrip() for r in rows)
+
+
+SCALING_TERMS = {"params": "slope vs log10 parameters", "examples": "slope vs log10 examples",
+                 "interaction": "interaction (params x examples)"}
+
+
+def scaling_endpoints(doc: dict) -> list[list[str]]:
+    """(endpoint, verdict with its interval, what the intervals support and exclude) per effect and term."""
+    rows = []
+    for effect, terms in doc["endpoints"].items():
+        for term, e in terms.items():
+            ci90 = "n/a" if e["ci90"] is None else f"[{e['ci90'][0]:+.3f}, {e['ci90'][1]:+.3f}]"
+            mds = "n/a" if e["minimal_detectable_slope"] is None else f"{e['minimal_detectable_slope']:.3f}"
+            rows.append([f"{effect}: {SCALING_TERMS[term]}",
+                         f"{e['verdict']}: {_interval(e)}, 90% {ci90} vs +-{e['margin']:g}",
+                         f"{e['units']}, {e['n']} seeds; {e['supports']}; minimal detectable slope {mds}"])
+    return rows
+
+
+def scaling_table(run_id: str, doc: dict) -> tuple[str, list[str], list[list[str]]]:
+    d, pc = doc["declared"], doc["positive_control"]
+    rows = scaling_endpoints(doc)
+    rows.append(["positive control", "detected in every cell" if pc["detected"] else "NOT detected",
+                 pc["rule"] + ("" if pc["detected"] else f"; failing: {'; '.join(pc['cells_failing'])}")])
+    rows.append(["declared before the run", f"window Q2 = {', '.join(map(str, d['window']))} ({d['units']})",
+                 f"{d['fit']}; margins {d['margin_counterfactual']:g} (counterfactual), {d['margin_rebound']:g} "
+                 f"(rebound) per decade"])
+    for c in doc["metrics"]["cells"]:
+        pre = c["pretrained_score"]
+        rows.append([f"width {c['hidden']} ({c['params']} params), {c['n_pre']} examples",
+                     f"counterfactual {_interval(c['counterfactual'])}, rebound {_interval(c['rebound'])}",
+                     f"excess code length {_interval(c['excess_pre'])} nats/token; pre-trained score "
+                     f"{pre['f_low']['mean']:.3f} (low f) / {pre['f_high']['mean']:.3f} (high f); alignment gain "
+                     f"{_interval(c['align_gain'])} logit; {c['wall_s']:.0f} s, {c['flops']:.2g} FLOPs"])
+    return f"Scaling: does elasticity grow with size and data? {run_id}", ["quantity", "value", "note"], rows
+
+
+def scaling(result: dict) -> str:
+    """The CLI's view: the six verdicts, the control, then every cell."""
+    _, _, rows = scaling_table(result["run_id"], result)
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{r[0]:<{width}}  {r[1]}\n{'':<{width}}  {r[2]}".rstrip() for r in rows)

@@ -29,7 +29,7 @@ GLOSSARY = ERRATA.parent / "glossary.md"  # every symbol and term the report pri
 # each experiment's table as the report shows it (``elasticity export --table summary`` writes the same
 # quantities as typed numbers)
 TABLES = {"audit": render.audit_table, "theorem": render.theorem_table, "counterfactual": render.counterfactual_table,
-          "resist": render.resist_table, "rebound": render.rebound_table}
+          "resist": render.resist_table, "rebound": render.rebound_table, "scaling": render.scaling_table}
 
 
 @dataclass

@@ -204,6 +204,19 @@ def theorem(config, *, results="results", run_id: str | None = None, preset: str
                       engine.parse_shard(shard), progress, workers)
 
 
+def scaling(config, *, results="results", run_id: str | None = None, preset: str = "custom",
+            shard=None, workers: int = 1, progress=None) -> engine.Outcome:
+    """Run (or resume, or read back) the scaling experiment (``empirical.scaling``) on the
+    config's device (cuda is refused before anything is written where there is none)."""
+    from empirical import scaling as protocol
+
+    _device(config.device, synthetic=True)
+    if run_id is None:
+        run_id = store.default_run_id(preset, config.as_dict())
+    return engine.run(protocol.Scaling(config), results, store.check_name("run_id", run_id),
+                      engine.parse_shard(shard), progress, workers)
+
+
 def world_information(config, seed: int = 0, fractions=(), pretrain: dict | None = None) -> dict:
     """The information numbers of the world of one seed (``empirical.world.information``);
     with ``pretrain`` ({steps, batch_size, lr, model_size, f}), a model is pre-trained on its

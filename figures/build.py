@@ -6,7 +6,7 @@ the index page (``figures.index``: index.html, every figure with its caption).""
 
 from pathlib import Path
 
-from figures import counterfactual, experiments, index, simulation, style, theorem, theory
+from figures import counterfactual, experiments, index, scaling, simulation, style, theorem, theory
 from figures.results import ResultError, command, load
 from harness import store
 
@@ -18,6 +18,7 @@ MAKES = {"theory": "elasticity reproduce --preset quick (theory curves)",
          "rebound": "elasticity rebound --preset quick", "resist": "elasticity resist --preset quick",
          "counterfactual": "elasticity counterfactual --preset cpu-standard --workers 2",
          "theorem": "elasticity theorem --preset cpu",
+         "scaling": "elasticity scaling --preset scale-cpu --workers 2",
          "audit": "elasticity audit"}
 
 FROM_FIXED_RESULTS = (  # (name, plots(root) -> (result document, [(name, figure, caption)]))
@@ -41,6 +42,7 @@ PER_RESULT = (  # (experiment, plots(run_id, document, folder))
     ("resist", lambda run_id, doc, _: experiments.resist(run_id, doc)),
     ("counterfactual", lambda run_id, doc, _: counterfactual.plots(run_id, doc)),
     ("theorem", lambda run_id, doc, _: theorem.plots(run_id, doc)),
+    ("scaling", lambda run_id, doc, _: scaling.plots(run_id, doc)),
     ("theory-map", _map),
 )
 

@@ -560,3 +560,84 @@ class TheoremConfig(Declared):
 
     def as_dict(self) -> dict:
         return as_plain(self)
+
+
+SCALING_DEVICES = ("cpu", "cuda")
+MAX_SCALING_RESPONSES = 2**18  # V^L enumerated per measurement: 8^6 would be 262144 (a few MB per member)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScalingConfig(Declared):
+    """The scaling experiment (``empirical.scaling``): do the counterfactual effect and the
+    rebound grow with model size and with the amount of fresh pre-training data? A grid of model
+    widths x pre-training examples; per cell every seed x arm trains as one ensemble. The world
+    (``empirical.scale_world``) is an order-``context_order`` Zipf cascade over V^L responses.
+    docs/experiments.md, "Scaling"."""
+
+    world_seed: int = param(0, SEED, "the world family; each run seed draws its own cascade from it")
+    content_vocab: int = param(8, Interval(int, 2, 64), "V content tokens, even; the first V // 2 are 'bright'",
+                               unit="tokens")
+    response_length: int = param(5, Interval(int, 1, 15), "L, the response length, odd (style = majority)",
+                                 unit="tokens")
+    context_order: int = param(2, Interval(int, 0, 14),
+                               "the cascade's context: the last this many tokens choose the next token's law")
+    zipf_s: float = param(1.0, Interval(float, 0.0, 10.0), "Zipf exponent of each context's next-token law")
+    hidden: tuple[int, ...] = param((8, 16, 32), Grid(Interval(int, 2, 8192), min_length=2),
+                                    "model widths (the size axis); intermediate 2 x hidden", unit="units")
+    layers: int = param(2, Interval(int, 1, 64), "decoder layers of every size")
+    heads: int = param(2, Interval(int, 1, 64), "attention heads of every size")
+    n_pre: tuple[int, ...] = param((2_048, 8_192, 32_768), Grid(COUNT, min_length=2),
+                                   "pre-training examples (the data axis): drawn fresh, each seen once",
+                                   unit="examples")
+    seeds: tuple[int, ...] = param(tuple(range(8)), Grid(SEED, min_length=2, max_length=10_000),
+                                   "run seeds (each draws its world, initialization and data)")
+    fractions: tuple[float, ...] = param((0.2, 0.8), Grid(Interval(float, 0.0, 1.0), min_length=2, max_length=2),
+                                         "f of the low and the high arm (the positive style's share of D_pre)")
+    pretrain_batch: int = param(64, Interval(int, 1, 65_536), "pre-training examples per step", unit="examples")
+    pretrain_lr: float = param(5e-3, LEARNING_RATE, "pre-training's peak learning rate (decayed linearly to 0)")
+    q1: int = param(128, COUNT, "alignment examples (positive style), the same dose for every arm",
+                    unit="examples")
+    align_batch: int = param(16, Interval(int, 1, 65_536), "alignment's examples per step", unit="examples")
+    align_lr: float = param(2e-3, LEARNING_RATE, "alignment's constant learning rate")
+    q2: tuple[int, ...] = param((16, 32, 64, 128), Grid(COUNT), "Q2 checkpoints of the perturbation",
+                                unit="examples")
+    second_batch: int = param(16, Interval(int, 1, 65_536), "the perturbation's examples per step", unit="examples")
+    second_lr: float = param(1e-3, LEARNING_RATE, "the perturbation's constant learning rate")
+    window: tuple[int, ...] = param((128,), Grid(COUNT), "the primary Q2 window: checkpoints averaged",
+                                    unit="examples")
+    margin_counterfactual: float = param(0.15, Interval(float, 0.0, 1e3, closed="high"),
+                                         "margin on a slope of the counterfactual effect", unit="logit per decade")
+    margin_rebound: float = param(0.05, Interval(float, 0.0, 1e3, closed="high"),
+                                  "margin on a slope of the rebound (share of the alignment undone)",
+                                  unit="share per decade")
+    device: str = param("cpu", OneOf(SCALING_DEVICES), "where the ensembles train (cuda: one GPU)")
+    bf16: bool = param(False, Flag(), "bf16 autocast of the matmuls", applies=lambda c: c.device == "cuda",
+                       when="with device=cuda")
+
+    def check(self):
+        v, length = self.content_vocab, self.response_length
+        _require(v % 2 == 0, f"content_vocab must be even (two halves of V / 2 tokens), got {v}")
+        _require(length % 2 == 1, f"response_length must be odd (a response's style is its majority), got {length}")
+        _require(v ** length <= MAX_SCALING_RESPONSES,
+                 f"content_vocab ** response_length must be <= {MAX_SCALING_RESPONSES} (scored by enumeration), "
+                 f"got {v}^{length} = {v ** length}")
+        _require(self.context_order <= length - 1,
+                 f"context_order must be <= response_length - 1 = {length - 1} (L - 1: every node its own law)")
+        _require(all(h % self.heads == 0 and (h // self.heads) % 2 == 0 for h in self.hidden),
+                 f"every hidden width must split into heads = {self.heads} heads of even size, got {list(self.hidden)}")
+        _require(all(n % self.pretrain_batch == 0 for n in self.n_pre),
+                 f"every n_pre must be a multiple of pretrain_batch = {self.pretrain_batch} (one pass, whole steps), "
+                 f"got {list(self.n_pre)}")
+        _require(self.q1 % self.align_batch == 0,
+                 f"q1 must be a multiple of align_batch = {self.align_batch}, got {self.q1}")
+        _require(all(q % self.second_batch == 0 for q in self.q2),
+                 f"every Q2 must be a multiple of second_batch = {self.second_batch}, got {list(self.q2)}")
+        _require(set(self.window) <= set(self.q2),
+                 f"window {list(self.window)} must be checkpoints of the Q2 grid {list(self.q2)}")
+        steps = min(self.window) // self.second_batch
+        _require(steps >= MIN_WINDOW_STEPS,
+                 f"window {list(self.window)} is {steps} optimizer steps into the perturbation; a primary window "
+                 f"needs at least {MIN_WINDOW_STEPS} (fewer is a few sign-like AdamW steps, not a curve)")
+
+    def as_dict(self) -> dict:
+        return as_plain(self)

@@ -16,6 +16,7 @@ from harness.configs import (
     PretrainConfig,
     ReboundConfig,
     ResistConfig,
+    ScalingConfig,
     TheoremConfig,
     WorldConfig,
 )
@@ -93,7 +94,8 @@ COUNTERFACTUAL = {
 
 
 def _tables() -> dict[str, dict]:
-    return {"rebound": REBOUND, "resist": RESIST, "counterfactual": COUNTERFACTUAL, "theorem": THEOREM}
+    return {"rebound": REBOUND, "resist": RESIST, "counterfactual": COUNTERFACTUAL, "theorem": THEOREM,
+            "scaling": SCALING}
 
 
 # The theorem experiment (docs/experiments.md, "The theorem experiment"). ``micro``: one alpha,
@@ -151,3 +153,23 @@ def sweep(experiment: str, preset: str, assignments=(), **real) -> tuple[list, l
     dropped = [name for name, c in named
                if c.model_size != centre.model_size or c.pretrain != centre.pretrain]
     return [(n, c) for n, c in named if n not in dropped], dropped
+
+
+# The scaling experiment (docs/experiments.md, "Scaling"): widths x fresh pre-training examples, every
+# seed x arm of a cell trained as one ensemble. ``micro``: a 2 x 2 grid for tests (seconds);
+# ``scale-cpu``: 3 widths x 3 amounts, 16 seeds, for two CPU cores (<= 15 min with --workers 2; the
+# seed count is argued in the docs); ``scale-gpu``: designed for one H200 (widths to 256, 4 layers:
+# about 2.7e6 parameters; examples to 2.6e6), not run here; ``scale-gpu-full``: the same to 1e7
+# parameters and examples (its estimate in the docs).
+SCALING = {
+    "micro": ScalingConfig(content_vocab=4, response_length=3, context_order=1, hidden=(4, 8), n_pre=(256, 512),
+                           seeds=(0, 1, 2), pretrain_batch=32, q1=32, align_batch=8, q2=(32, 64), second_batch=4,
+                           window=(32,)),
+    "scale-cpu": ScalingConfig(seeds=tuple(range(16))),
+    "scale-gpu": ScalingConfig(device="cuda", bf16=True, context_order=3, hidden=(64, 128, 256), layers=4, heads=4,
+                               n_pre=(40_960, 327_680, 2_621_440), pretrain_batch=256, seeds=tuple(range(16)),
+                               pretrain_lr=2e-3),
+    "scale-gpu-full": ScalingConfig(device="cuda", bf16=True, context_order=4, hidden=(64, 128, 256, 512), layers=4,
+                                    heads=4, n_pre=(40_960, 327_680, 2_621_440, 10_485_760), pretrain_batch=256,
+                                    seeds=tuple(range(48)), pretrain_lr=2e-3),
+}

@@ -73,6 +73,17 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
                 ("cells[].dgamma2_dl_pruned", "number?"),
                 *((f"endpoints.{e}.verdict", "str") for e in ("slope_error", "sign", "capacity_trend")),
                 ("declared", "dict")),
+    "scaling": (("metrics.cells", "list"), ("metrics.cells[].hidden", "int"), ("metrics.cells[].params", "int"),
+                ("metrics.cells[].n_pre", "int"),
+                *((f"metrics.cells[].{k}.mean", "number") for k in ("counterfactual", "rebound", "excess_pre",
+                                                                     "align_gain", "drop_low")),
+                ("metrics.cells[].alignment_detected", "bool"), ("metrics.cells[].perturbation_detected", "bool"),
+                *((f"endpoints.{e}.{t}.{k}", kind) for e in ("counterfactual", "rebound")
+                  for t in ("params", "examples", "interaction")
+                  for k, kind in (("mean", "number"), ("verdict", "str"), ("margin", "number"), ("n", "int"),
+                                  ("per_seed", "dict"), ("supports", "str"))),
+                ("positive_control.detected", "bool"), ("declared.window", "list"), ("per_seed[].value", "number"),
+                ("seeds", "list")),
 }
 
 _REBOUND_RUN = (("curves[].arm", "str"), ("curves[].q1", "int"), ("curves[].q2", "list"),

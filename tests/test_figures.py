@@ -31,7 +31,9 @@ EXPECTED = {"theory_gamma_vs_l", "theory_ratio_vs_k", "theory_sign_plane", "theo
               for run in (FIXTURES / "counterfactual").iterdir()
               if drawn(json.loads((run / "result.json").read_text()))),
             *(f"theorem_{kind}_{run.name}" for kind in ("slopes", "sign", "capacity")
-              for run in (FIXTURES / "theorem").iterdir())}
+              for run in (FIXTURES / "theorem").iterdir()),
+            *(f"scaling_{kind}_{run.name}" for kind in ("params", "examples", "slopes")
+              for run in (FIXTURES / "scaling").iterdir())}
 
 
 @pytest.fixture()

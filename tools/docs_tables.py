@@ -198,9 +198,18 @@ def theorem_cpu() -> str:
     return _markdown(["quantity", "value", "note"], rows) + "\n\n" + _made_by(doc)
 
 
+def scaling_cpu() -> str:
+    """The scaling experiment's six endpoints, its control and every cell, from the committed scale-cpu run."""
+    doc = _one("scaling/scale-cpu-*/result.json")
+    _, headers, rows = render.scaling_table(doc["run_id"], doc)
+    seeds = f"{len(doc['seeds'])} seeds x 2 arms per cell. "
+    return _markdown(headers, rows) + "\n\n" + seeds + _made_by(doc)
+
+
 TABLES = {"theorem-cpu": theorem_cpu, "counterfactual-calibration": counterfactual_calibration,
           "counterfactual-confirmatory": counterfactual_confirmatory,
-          "counterfactual-k-axis": counterfactual_k_axis, "resist-quick": resist_quick, "headline": headline}
+          "counterfactual-k-axis": counterfactual_k_axis, "resist-quick": resist_quick, "headline": headline,
+          "scaling-cpu": scaling_cpu}
 
 
 def _cells(pattern: str) -> tuple[dict, list[dict]]:
