@@ -145,6 +145,7 @@ def headline() -> str:
     joint = [r["observed"]["mean"] for r in kx["effective_k"] if r["k_mode"] == "joint" and r["observed"]["mean"]
              is not None]
     nominal = sorted({r["nominal_k"] for r in kx["effective_k"]})
+    sc = _one("scaling/scale-cpu-*/result.json")
     return (
         f"- **The theorem, computed exactly** (`elasticity audit`): of {len(audit['metrics'])} closed forms and "
         f"claims of the paper, {_audit_counts(audit)} (docs/errata.md).\n"
@@ -173,7 +174,20 @@ def headline() -> str:
         f"{nominal[0]:g} to {nominal[-1]:g}), a convergence diagnostic, not a test of the theorem: "
         f"{min(after):.2f} to {max(after):.2f} for models aligned after pre-training; {min(joint):.2f} to "
         f"{max(joint):.2f} for models trained jointly ({_depends(kx)}).\n"
-        f"- **Scaling with model size and pre-training data** (the paper's Figures 3-4): not tested yet.")
+        f"- **Scaling with model size and pre-training data** (the paper's Figures 3-4; `scaling --preset "
+        f"scale-cpu`, {len(sc['config']['seeds'])} seeds, a world where capacity binds, fresh data): "
+        f"{_scaling(sc)} ({_depends(sc)}).")
+
+
+def _scaling(doc: dict) -> str:
+    """Each experiment's slopes per decade of parameters and of examples, with verdicts."""
+    def one(name: str, label: str) -> str:
+        e = doc["endpoints"][name]
+        slopes = "; ".join(f"vs {axis} {render.interval(e[axis], 3)} per decade (margin +-{e[axis]['margin']:g}): "
+                           f"**{e[axis]['verdict']}**" for axis in ("params", "examples"))
+        return f"{label}: {slopes}"
+    rebound = one("rebound", "the rebound (share of the alignment gain undone)")
+    return f"{one('counterfactual', 'the counterfactual effect (logit)')}; {rebound}"
 
 
 def theorem_cpu() -> str:
@@ -712,7 +726,7 @@ SOURCES = [
     ("README.md", "Tests and the mutation score", ["file:tests/golden/gen_theory_golden.py"]),
     ("docs/errata.md", "", [*_THEORY_CODE, "fixture:audit/default/result.json", "k-star",
                             "file:tests/test_boundary.py", "file:tests/test_exact.py"]),
-    ("docs/glossary.md", "", ["file:elasticity/findings.py", "k-star", *_STATS]),
+    ("docs/glossary.md", "", ["file:elasticity/findings.py", "k-star", "file:empirical/scaling_stats.py", *_STATS]),
     ("docs/simulation.md", "", ["file:sim/tree.py", "file:elasticity/cli.py", "measurements"]),
     ("docs/figures.md", "", ["module:figures.style"]),
     ("docs/design.md", "", ["preset:rebound/quick", *_STATS, "module:harness.params", "module:harness.configs",
@@ -732,6 +746,12 @@ SOURCES = [
                                                   "preset:theorem/llama-micro",
                                                   "theorem-sizes",
                                                   "k-star", *_STATS]),
+    ("docs/experiments.md", "Scaling", ["fixture:scaling/*/result.json", "preset:scaling/scale-cpu",
+                                        "preset:scaling/micro", "preset:scaling/scale-gpu",
+                                        "preset:scaling/scale-gpu-full", "file:empirical/scale_world.py",
+                                        "file:empirical/scaling.py", "file:empirical/scaling_stats.py",
+                                        "file:benchmarks/bench_scaling.py", "file:harness/configs.py", "measurements",
+                                        *_STATS]),
 ]
 
 
