@@ -157,7 +157,7 @@ def headline() -> str:
         f"**{i['verdict']}**; (ii) the sign of "
         f"dgamma_2/dl agrees with the optimum's in {ii['agree']} of {ii['cells']} converged cells: "
         f"**{ii['verdict']}**; (iii) how (k + 1) dN_2/dl moves with capacity, log-ratio observed/predicted "
-        f"{_mean(iii)} over {iii['n']} world seeds: **{iii['verdict']}** ({_depends(th)}).\n"
+        f"{_mean(iii)} over {iii['n']} world seeds: **{iii['verdict']}**; {_bridge(th)} ({_depends(th)}).\n"
         f"- **Elasticity: does the pre-training data pull an aligned model back?** (`counterfactual --preset "
         f"cpu-standard`, {e['n_seeds']} seeds, window Q2 = {', '.join(map(str, p['q2']))} = "
         f"{', '.join(map(str, p['optimizer_steps']))} optimizer steps, {p['units']}): effect "
@@ -177,6 +177,16 @@ def headline() -> str:
         f"- **Scaling with model size and pre-training data** (the paper's Figures 3-4; `scaling --preset "
         f"scale-cpu`, {len(sc['config']['seeds'])} seeds, a world where capacity binds, fresh data): "
         f"{_scaling(sc)} ({_depends(sc)}).")
+
+
+def _bridge(doc: dict) -> str:
+    """The bridge arm's endpoint: sequentially aligned against jointly trained slopes at matched N_2."""
+    b = doc["endpoints"].get("bridge")
+    if not b or b.get("N_2", {}).get("mean") is None:
+        return "the bridge arm (sequential alignment): not in this run"
+    return (f"the bridge arm (pre-trained on p_1, then aligned to the joint model's N_2, as the paper's pipeline "
+            f"trains), log-ratio of its slopes to the joint model's: s_1 {_mean(b['N_1'])}, s_2 {_mean(b['N_2'])} "
+            f"over {b['N_2']['n']} world seeds (margin +-{b['N_2']['margin']:g}): **{b['verdict']}**")
 
 
 def _scaling(doc: dict) -> str:
@@ -774,6 +784,8 @@ def main(argv=None) -> int:
         return 1 if bad else 0
     if args.declare:
         kept, missing = propose()
+        keys = [(e["doc"], e["section"], e["context"], e["number"]) for e in kept]
+        kept = [e for i, e in enumerate(kept) if keys[i] not in keys[:i]]  # one entry per place, however often
         NUMBER_SOURCES.write_text(json.dumps({"about": NUMBER_SOURCES_ABOUT, "numbers": kept}, indent=1,
                                              ensure_ascii=False) + "\n")
         for name, line, number, context in missing:
