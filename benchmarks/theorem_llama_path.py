@@ -107,16 +107,7 @@ def main():
             break
         p = subproblem(g, lam, U, delta)
         predicted = -(float(g @ p) + 0.5 * float(p @ (U @ (lam * (U.T @ p)))))
-        if predicted < 64 * torch.finfo(theta.dtype).eps * max(abs(f0), 1.0):
-            ratio = 1.0 if float(g_fn(theta + p).norm()) < float(g.norm()) else -1.0
-        else:
-            ratio = (f0 - float(loss(theta + p))) / predicted
-        if ratio < 0.25:
-            delta = 0.25 * float(p.norm())
-        elif ratio > 0.75 and float(p.norm()) > 0.99 * delta:
-            delta *= 2
-        if ratio > 1e-4:
-            theta = theta + p
+        theta, delta = ts.trust_region_step(theta, p, predicted, f0, float(g.norm()), delta, loss, g_fn)
     print(f"{time.perf_counter() - began:.1f} s in all")
 
 

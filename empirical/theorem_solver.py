@@ -179,6 +179,21 @@ def _to_boundary(z: torch.Tensor, d: torch.Tensor, delta: float) -> torch.Tensor
     return z + (-b + math.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a) * d
 
 
+def trust_region_step(theta, p, predicted: float, f0: float, g_norm: float, delta: float, loss, g_fn):
+    """Accept or reject the step ``p`` by the ratio of actual to ``predicted`` decrease, and resize
+    the radius ``delta`` (the standard 1/4, 3/4 rule); returns (theta, delta). A predicted decrease
+    below float64 resolution is judged by the gradient's norm instead (both losses round alike)."""
+    if predicted < 64 * torch.finfo(theta.dtype).eps * max(abs(f0), 1.0):
+        ratio = 1.0 if float(g_fn(theta + p).norm()) < g_norm else -1.0
+    else:
+        ratio = (f0 - float(loss(theta + p))) / predicted
+    if ratio < 0.25:
+        delta = 0.25 * float(p.norm())
+    elif ratio > 0.75 and float(p.norm()) > 0.99 * delta:
+        delta *= 2
+    return (theta + p if ratio > 1e-4 else theta), delta
+
+
 def steihaug(h_v, g: torch.Tensor, delta: float, rel_tol: float, max_iter: int) -> tuple[torch.Tensor, int]:
     """Steihaug's truncated conjugate gradients for min g.p + p.H p / 2 over |p| <= delta, from p = 0:
     stops at the boundary, at negative curvature (then along it to the boundary), or at
@@ -219,17 +234,7 @@ def newton_cg(loss, theta: torch.Tensor, s: SolverSettings) -> tuple[torch.Tenso
             return theta, g_norm, step, -1, float("nan")
         p, _ = steihaug(lambda v, t=theta: h_v(t, v), g, delta, min(0.5, math.sqrt(g_norm)), max_iter)
         predicted = -(float(g @ p) + 0.5 * float(p @ h_v(theta, p)))
-        f0 = float(loss(theta))
-        if predicted < 64 * torch.finfo(theta.dtype).eps * max(abs(f0), 1.0):
-            ratio = 1.0 if float(g_fn(theta + p).norm()) < g_norm else -1.0
-        else:
-            ratio = (f0 - float(loss(theta + p))) / predicted
-        if ratio < 0.25:
-            delta = 0.25 * float(p.norm())
-        elif ratio > 0.75 and float(p.norm()) > 0.99 * delta:
-            delta *= 2
-        if ratio > 1e-4:
-            theta = theta + p
+        theta, delta = trust_region_step(theta, p, predicted, float(loss(theta)), g_norm, delta, loss, g_fn)
         if delta < 1e-300:  # no step improves on this point in float64
             break
     return theta, float(g_fn(theta).norm()), step, -1, float("nan")
