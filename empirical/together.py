@@ -10,6 +10,8 @@ or among 24 (tested bit for bit on this project's CPUs; `bmm` runs each member's
 own), so an experiment may group its cells as it likes.
 """
 
+import copy
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +23,8 @@ from empirical import trajectory
 from empirical.llama_fn import forward_logits, load_into_hf, params_from_hf, stack_params
 from empirical.measure import Enumerated
 
-__all__ = ["pretrain", "pretrain_by", "Run", "trajectories", "groups", "GROUP_SIZE"]
+__all__ = ["pretrain", "pretrain_by", "Run", "trajectories", "trajectories_by", "fixed_steps", "fixed_steps_by",
+           "groups", "GROUP_SIZE"]
 
 # Cells an experiment pre-trains in one ensemble: enough members for the batched step to pay
 # (the CPU runs them in groups of about 8 at batch 128, `empirical.ensemble`), few enough that a
@@ -64,16 +67,15 @@ def pretrain_by(trainer: str, models: Sequence, datasets: Sequence[np.ndarray], 
     together) or "loop" (`trajectory.pretrain`, one after another, the reference)."""
     if trainer == "ensemble":
         return pretrain(models, datasets, steps=steps, batch_size=batch_size, lr=lr, seeds=seeds)
-    if trainer != "loop":
-        raise ValueError(f"trainer must be 'ensemble' or 'loop', got {trainer!r}")
+    _check_trainer(trainer)
     return [trajectory.pretrain(m, d, steps=n, batch_size=batch_size, lr=lr, seed=s)
             for m, d, n, s in zip(models, datasets, steps, seeds, strict=True)]
 
 
 @dataclass(frozen=True)
 class Run:
-    """One trajectory: the arguments `trajectory.trajectory` takes for one model (SFT only: its
-    terms at most one `Spring` and one `OutputAnchor`, and its replay)."""
+    """One trajectory: the arguments `trajectory.trajectory` takes for one model: SFT (its terms
+    at most one `Spring` and one `OutputAnchor`, and its replay) or DPO."""
 
     model: object
     tokens: np.ndarray
@@ -83,7 +85,7 @@ class Run:
     batch_size: int
     seed: int
     loss_from: int
-    objective: trajectory.SFT = trajectory.SFT()
+    objective: trajectory.SFT | trajectory.DPO = trajectory.SFT()
     on_checkpoint: Callable | None = None
 
 
@@ -93,20 +95,20 @@ def trajectories(runs: Sequence[Run]) -> list[list[dict]]:
     gets the same points, ``{"q": 0, ...}`` then one per checkpoint, measured on its model
     (``measure``, ``on_checkpoint``) with its parameter norm, relative update and mean training
     loss since the previous point. Runs may differ in data, checkpoints, batch size, learning
-    rate and objective; a run whose checkpoints end earlier stops (masked)."""
+    rate and objective terms; a run whose checkpoints end earlier stops (masked). Runs trained
+    together are all SFT or all DPO (one loss per step)."""
     if not runs:
         return []
     for r in runs:
         _check_run(r)
     if len({r.loss_from for r in runs}) > 1:
         raise ValueError("runs trained together need one loss_from (the response's first position)")
+    if len({type(r.objective) for r in runs}) > 1:
+        raise ValueError("runs trained together need one kind of objective (all SFT or all DPO)")
     torch.set_num_threads(1)
     state = ens.EnsembleState.from_models([r.model for r in runs], dtype=next(runs[0].model.parameters()).dtype)
     start = state.flat.clone()
-    per_member = [ens.trajectory_batches(r.tokens, r.checkpoints, batch_size=r.batch_size, seed=r.seed,
-                                         replay=r.objective.replay.pool if r.objective.replay else None,
-                                         replay_fraction=r.objective.replay.replay_fraction if r.objective.replay
-                                         else 0.0) for r in runs]
+    per_member = [_batches(r) for r in runs]
     terms = _terms(runs, state)
     opt, lr = ens.AdamW.for_members(len(runs)), torch.tensor([r.lr for r in runs], dtype=torch.float64)
     seen, losses = [0] * len(runs), [[] for _ in runs]
@@ -131,17 +133,102 @@ def trajectories(runs: Sequence[Run]) -> list[list[dict]]:
     return points
 
 
+def trajectories_by(trainer: str, runs: Sequence[Run]) -> list[list[dict]]:
+    """The runs' trajectories with a config's ``trainer``: "ensemble" (`trajectories`, together)
+    or "loop" (`trajectory.trajectory`, one after another, the reference)."""
+    if trainer == "ensemble":
+        return trajectories(runs)
+    _check_trainer(trainer)
+    return [trajectory.trajectory(r.model, r.tokens, r.checkpoints, r.measure, lr=r.lr, batch_size=r.batch_size,
+                                  seed=r.seed, loss_from=r.loss_from, objective=r.objective,
+                                  on_checkpoint=r.on_checkpoint) for r in runs]
+
+
+def fixed_steps(runs: Sequence[Run], steps: int) -> list[list[dict]]:
+    """`trajectory.fixed_steps` for each run, every (run, checkpoint Q) a member of one ensemble:
+    a copy of the run's model trained ``steps`` steps (constant lr, AdamW with torch's defaults)
+    on batches drawn with replacement from its first Q examples by the run's seeded generator,
+    then measured. The models are left unchanged; SFT without terms or replay only (as the loop)."""
+    if not runs:
+        return []
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    for r in runs:
+        _check_run(r)
+        if not isinstance(r.objective, trajectory.SFT) or r.objective.terms or r.objective.replay:
+            raise ValueError("fixed steps train plain SFT (no terms, no replay, no DPO)")
+    if len({r.loss_from for r in runs}) > 1:
+        raise ValueError("runs trained together need one loss_from (the response's first position)")
+    torch.set_num_threads(1)
+    points = [[{"q": 0, **r.measure(r.model), "param_norm": float(trajectory._vector(r.model).norm()),
+                "relative_update": 0.0}] for r in runs]
+    # a member measured on an HF model gets a copy of its run's (the run's own stays unchanged)
+    members = [(dataclasses.replace(r, model=copy.deepcopy(r.model)), q) for r in runs for q in r.checkpoints]
+    state = ens.EnsembleState.from_models([r.model for r, _ in members], dtype=next(runs[0].model.parameters()).dtype)
+    start = state.flat.clone()
+    schedule = ens.member_schedule([_drawn_batches(r.tokens, q, steps, r.batch_size, r.seed) for r, q in members])
+    lr = torch.tensor([r.lr for r, _ in members], dtype=torch.float64)
+    ens.fit(state, schedule, (ens.ResponseCE(),), ens.AdamW.for_members(len(members)), lambda s: lr,
+            loss_from=runs[0].loss_from)
+    measured = _measure(state, [r for r, _ in members], range(len(members)))
+    e = 0
+    for r, own in zip(runs, points, strict=True):
+        for q in r.checkpoints:
+            now = state.flat[e].detach()
+            own.append({"q": q, **measured[e], "param_norm": float(now.norm()),
+                        "relative_update": float((now - start[e]).norm() / start[e].norm())})
+            e += 1
+    return points
+
+
+def fixed_steps_by(trainer: str, runs: Sequence[Run], steps: int) -> list[list[dict]]:
+    """`fixed_steps` with a config's ``trainer`` ("loop": `trajectory.fixed_steps` per run)."""
+    if trainer == "ensemble":
+        return fixed_steps(runs, steps)
+    _check_trainer(trainer)
+    return [trajectory.fixed_steps(r.model, r.tokens, r.checkpoints, r.measure, steps=steps, lr=r.lr,
+                                   batch_size=r.batch_size, seed=r.seed, loss_from=r.loss_from) for r in runs]
+
+
+def _drawn_batches(tokens: np.ndarray, q: int, steps: int, batch_size: int, seed: int) -> list[ens.MemberBatch]:
+    """The batches `trajectory.fixed_steps` draws for checkpoint q: a fresh generator per q."""
+    data = torch.from_numpy(np.asarray(tokens[:q], dtype=np.int64))
+    generator = torch.Generator().manual_seed(seed)
+    return [ens.MemberBatch(data[torch.randint(0, q, (batch_size,), generator=generator)], batch_size)
+            for _ in range(steps)]
+
+
+def _check_trainer(trainer: str) -> None:
+    if trainer not in ("ensemble", "loop"):
+        raise ValueError(f"trainer must be 'ensemble' or 'loop', got {trainer!r}")
+
+
 def _check_run(r: Run) -> None:
     trajectory._check(r.lr, r.batch_size)
-    if not isinstance(r.objective, trajectory.SFT):
-        raise ValueError("together.trajectories runs SFT objectives; run DPO with trajectory.trajectory")
-    kinds = [type(t) for t in r.objective.terms]
-    if any(k not in (trajectory.Spring, trajectory.OutputAnchor) for k in kinds) or len(set(kinds)) < len(kinds):
-        raise ValueError("a run's terms may be one Spring and one OutputAnchor")
     q = sorted(r.checkpoints)
     if not q or q[0] < 1 or q[-1] > len(r.tokens) or list(r.checkpoints) != q:
         raise ValueError(f"checkpoints must be sorted and lie in [1, {len(r.tokens)}] (the stage's examples), "
                          f"got {list(r.checkpoints)[:3]}...")
+    if isinstance(r.objective, trajectory.DPO):
+        if len(r.objective.rejected) < q[-1]:
+            raise ValueError(f"DPO needs {q[-1]} rejected rows, got {len(r.objective.rejected)}")
+        return
+    if not isinstance(r.objective, trajectory.SFT):
+        raise ValueError(f"an objective must be trajectory.SFT or trajectory.DPO, got {type(r.objective).__name__}")
+    kinds = [type(t) for t in r.objective.terms]
+    if any(k not in (trajectory.Spring, trajectory.OutputAnchor) for k in kinds) or len(set(kinds)) < len(kinds):
+        raise ValueError("a run's terms may be one Spring and one OutputAnchor")
+
+
+def _batches(r: Run) -> list[ens.MemberBatch]:
+    """The batches `trajectory.trajectory` trains run ``r`` on (its replay, or DPO's rejected rows)."""
+    o = r.objective
+    if isinstance(o, trajectory.DPO):
+        return ens.trajectory_batches(r.tokens, r.checkpoints, batch_size=r.batch_size, seed=r.seed,
+                                      rejected=o.rejected)
+    return ens.trajectory_batches(r.tokens, r.checkpoints, batch_size=r.batch_size, seed=r.seed,
+                                  replay=o.replay.pool if o.replay else None,
+                                  replay_fraction=o.replay.replay_fraction if o.replay else 0.0)
 
 
 def _term(run: Run, kind):
@@ -149,8 +236,12 @@ def _term(run: Run, kind):
 
 
 def _terms(runs: Sequence[Run], state: ens.EnsembleState) -> tuple:
-    """Cross-entropy, plus a spring and an output anchor per member where any run has one (a
-    member without gets weight 0: exactly no contribution)."""
+    """DPO against the models as they entered the stage; or cross-entropy, plus a spring and an
+    output anchor per member where any run has one (a member without gets weight 0: exactly no
+    contribution)."""
+    if isinstance(runs[0].objective, trajectory.DPO):
+        reference = {n: p.detach().clone() for n, p in state.params().items()}
+        return (ens.DPO(reference, torch.tensor([r.objective.dpo_beta for r in runs])),)
     terms = [ens.ResponseCE()]
     springs = [_term(r, trajectory.Spring) for r in runs]
     if any(springs):

@@ -110,8 +110,8 @@ def test_trajectories_refuse_what_they_do_not_run():
     from empirical.trajectory import DPO, SFT, Spring
 
     model, data = _models([0])[0], WORLD.sample(64, 0.5, 1).tokens
-    bad = [dict(objective=DPO(data, 0.1)), dict(checkpoints=(32, 16)), dict(checkpoints=(65,)),
-           dict(objective=SFT(terms=(Spring.to(model, 0.1), Spring.to(model, 0.2))))]
+    bad = [dict(objective=DPO(data[:8], 0.1)), dict(checkpoints=(32, 16)), dict(checkpoints=(65,)),
+           dict(objective=SFT(terms=(Spring.to(model, 0.1), Spring.to(model, 0.2)))), dict(objective="sft")]
     for change in bad:
         kwargs = dict(model=model, tokens=data, checkpoints=(16,), measure=_measure, lr=1e-3, batch_size=8, seed=0,
                       loss_from=5)
@@ -145,3 +145,75 @@ def test_enumerated_measures_are_scored_together_as_the_loop_scores_them():
         for pg, pw in zip(g, w, strict=True):
             assert pg["q"] == pw["q"]
             assert abs(pg["score"] - pw["score"]) < 1e-5 and abs(pg["log_q_first"] - pw["log_q_first"]) < 1e-5
+
+
+def test_mixed_objectives_are_refused():
+    from empirical.trajectory import DPO
+
+    models, data = _models([0, 1]), WORLD.sample(64, 0.5, 1).tokens
+    runs = [together.Run(m, data, (16,), _measure, 1e-3, 8, 0, 5, o) for m, o in zip(models, (DPO(data, 0.1),
+                                                                                              trajectory.SFT()))]
+    try:
+        together.trajectories(runs)
+    except ValueError as err:
+        assert "one kind of objective" in str(err)
+    else:
+        raise AssertionError("trained DPO and SFT members in one step")
+
+
+def test_dpo_trajectories_together_are_the_loop_per_model():
+    """DPO runs (each against its model as it entered the stage) with their own betas, learning
+    rates and checkpoints (one ends early): each equals `trajectory.trajectory` alone, point by
+    point. Tolerances as above: float32, summation order only (measured about 1e-6)."""
+    from empirical.trajectory import DPO
+
+    seeds, betas, lrs, checkpoints = [0, 1, 2], [0.1, 0.5, 0.2], [1e-3, 3e-3, 2e-3], [(16, 48), (16, 32), (8, 48)]
+    chosen = [WORLD.sample(48, 1.0, 60 + i).tokens for i in range(3)]
+    rejected = [WORLD.sample(48, 0.0, 70 + i).tokens for i in range(3)]
+    loop, batched = _models(seeds), _models(seeds)
+    want = [trajectory.trajectory(m, c, q, _measure, lr=lr, batch_size=16, seed=s, loss_from=5, objective=DPO(r, b))
+            for m, c, r, q, lr, s, b in zip(loop, chosen, rejected, checkpoints, lrs, seeds, betas, strict=True)]
+    got = together.trajectories([together.Run(m, c, q, _measure, lr, 16, s, 5, DPO(r, b))
+                                 for m, c, r, q, lr, s, b in zip(batched, chosen, rejected, checkpoints, lrs, seeds,
+                                                                 betas, strict=True)])
+    for a, b in zip(batched, loop, strict=True):
+        assert 0 < _rel(a, b) < 1e-4 or _rel(a, b) == 0
+    for g, w in zip(got, want, strict=True):
+        assert [p["q"] for p in g] == [p["q"] for p in w]
+        for pg, pw in zip(g[1:], w[1:], strict=True):
+            for key in ("probe", "relative_update", "train_loss_nats"):
+                assert abs(pg[key] - pw[key]) < 1e-4, key
+    assert all(g[-1]["relative_update"] > 1e-3 for g in got)  # DPO moved every model
+
+
+def test_fixed_steps_together_are_the_loop_per_model():
+    """Every (run, Q) a member trained a fixed number of steps on draws from its first Q
+    examples: each point equals `trajectory.fixed_steps` alone, and the models are left as they
+    were. Tolerances as above (float32, summation order only)."""
+    seeds, lrs, checkpoints = [0, 1], [2e-3, 1e-3], [(8, 32), (16, 24, 48)]
+    data = [WORLD.sample(48, 0.4, 80 + i).tokens for i in range(2)]
+    loop, batched = _models(seeds), _models(seeds)
+    before = [copy.deepcopy(m.state_dict()) for m in batched]
+    want = [trajectory.fixed_steps(m, d, q, _measure, steps=12, lr=lr, batch_size=8, seed=s, loss_from=5)
+            for m, d, q, lr, s in zip(loop, data, checkpoints, lrs, seeds, strict=True)]
+    got = together.fixed_steps([together.Run(m, d, q, _measure, lr, 8, s, 5)
+                                for m, d, q, lr, s in zip(batched, data, checkpoints, lrs, seeds, strict=True)], 12)
+    for g, w in zip(got, want, strict=True):
+        assert [p["q"] for p in g] == [p["q"] for p in w] and sorted(g[0]) == sorted(w[0])
+        for pg, pw in zip(g, w, strict=True):
+            for key in ("probe", "param_norm", "relative_update"):
+                assert abs(pg[key] - pw[key]) < 1e-4, key
+    assert len({round(p["probe"], 6) for p in got[1]}) == 4  # each Q trained its own copy
+    for m, b in zip(batched, before, strict=True):
+        assert all(torch.equal(v, m.state_dict()[k]) for k, v in b.items())
+
+
+def test_the_trainer_dispatch_refuses_an_unknown_trainer():
+    for call in (lambda: together.trajectories_by("fast", []), lambda: together.fixed_steps_by("fast", [], 3),
+                 lambda: together.pretrain_by("fast", [], [], steps=[], batch_size=1, lr=1e-3, seeds=[])):
+        try:
+            call()
+        except ValueError as err:
+            assert "trainer" in str(err)
+        else:
+            raise AssertionError("accepted trainer 'fast'")
