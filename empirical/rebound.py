@@ -100,21 +100,16 @@ class Rebound:
         return self.config.synthetic
 
     def groups(self, keys: list[str]) -> list[list[str]]:
-        """Synthetic cells with the ensemble trainer pre-train their starts together."""
+        """Synthetic cells with the ensemble trainer train together, GROUP_SIZE at a time."""
         return together.groups(keys, self.config.synthetic and self.config.trainer == "ensemble")
 
     def run_group(self, keys: list[str], folder: Path) -> dict[str, dict]:
-        """The group's starts not yet checkpointed pre-train together (`tasks.SyntheticTask.starts`)
-        and are checkpointed; then each cell runs from its checkpoint."""
-        if self.config.synthetic and len(keys) > 1:
-            by_key = {g.key: g for g in groups(self.config)}
-            wanted = sorted({(_start_name(by_key[k].arm), by_key[k].seed) for k in keys})
-            missing = [(name, seed) for name, seed in wanted if not self._checkpoint(folder, name, seed).exists()]
-            if missing:
-                for (name, seed), model in zip(missing, self.task.starts(missing), strict=True):
-                    tasks.checkpoint(self._checkpoint(folder, name, seed), lambda m=model: m, self.task.load,
-                                     self.task.save)
-        return {key: self.run_cell(key, folder) for key in keys}
+        """The group's cells: on the synthetic world every stage of every cell with the config's
+        trainer (the ensemble: the group's models together; `_run_synthetic`); real models cell
+        by cell."""
+        if not self.config.synthetic:
+            return {key: self.run_cell(key, folder) for key in keys}
+        return self._run_synthetic(keys, folder)
 
     @staticmethod
     def _checkpoint(folder: Path, name: str, seed: int) -> Path:
@@ -129,7 +124,41 @@ class Rebound:
         return tasks.checkpoint(self._checkpoint(folder, _start_name(arm), seed), lambda: make(seed),
                                 self.task.load, self.task.save)
 
+    def _run_synthetic(self, keys: list[str], folder: Path) -> dict[str, dict]:
+        """The starts not yet checkpointed pre-train together and are checkpointed; then the first
+        stage of every cell that has one, and every cell's second stage, each stage one call of
+        the task (`tasks.SyntheticTask`: one ensemble, or the loop). A record's wall_s is the
+        group's time over its cells."""
+        began = time.perf_counter()
+        by_key = {g.key: g for g in groups(self.config)}
+        cells = [by_key[k] for k in keys]
+        wanted = sorted({(_start_name(g.arm), g.seed) for g in cells})
+        missing = [(name, seed) for name, seed in wanted if not self._checkpoint(folder, name, seed).exists()]
+        if missing:
+            for (name, seed), model in zip(missing, self.task.starts(missing), strict=True):
+                tasks.checkpoint(self._checkpoint(folder, name, seed), lambda m=model: m, self.task.load,
+                                 self.task.save)
+        for g in cells:
+            self.task.save_inputs(folder, g.seed)
+        starts = [self._start(folder, g.arm, g.seed) for g in cells]
+        references = [self.task.measure(start, g.seed)["score"] for start, g in zip(starts, cells, strict=True)]
+        models = [copy.deepcopy(start) for start in starts]
+        aligned = [(m, g) for m, g in zip(models, cells, strict=True) if g.arm != "no_sft"]
+        self.task.first_stages([m for m, _ in aligned], [g.q1 for _, g in aligned], [g.seed for _, g in aligned])
+        paths = self.task.second_trajectories(models, [g.seed for g in cells], starts)
+        wall_s = (time.perf_counter() - began) / len(cells)
+        return {g.key: self._record(g, reference, points, wall_s)
+                for g, reference, points in zip(cells, references, paths, strict=True)}
+
+    def _record(self, group: Group, reference: float, points: list[dict], wall_s: float) -> dict:
+        for p in points:
+            p["withheld"] = p["valid_mass"] < self.config.min_valid_mass
+        return {"arm": group.arm, "seed": group.seed, "q1": group.q1, "reference_score": reference,
+                "points": points, "wall_s": wall_s}
+
     def run_cell(self, key: str, folder: Path) -> dict:
+        if self.config.synthetic:
+            return self._run_synthetic([key], folder)[key]
         group = next(g for g in groups(self.config) if g.key == key)
         if self.report_to:  # each trl stage of the cell logs under logs/<cell>/<stage>
             self.task.log_dir = folder / "logs" / key
@@ -141,10 +170,7 @@ class Rebound:
         if group.arm != "no_sft":
             self.task.first_stage(model, group.q1, group.seed)
         points = self.task.second_trajectory(model, group.seed, start)
-        for p in points:
-            p["withheld"] = p["valid_mass"] < self.config.min_valid_mass
-        return {"arm": group.arm, "seed": group.seed, "q1": group.q1, "reference_score": reference,
-                "points": points, "wall_s": time.perf_counter() - began}
+        return self._record(group, reference, points, time.perf_counter() - began)
 
     def summarize(self, records: dict[str, dict], folder: Path):
         metrics_, top = summarize(self.config, records)

@@ -10,11 +10,13 @@ dataset. The protocol (``empirical.rebound``) sees only this interface:
   measured at every Q2 of the grid (``reference`` is the model the arm started from);
 - ``measure(model, seed, reference)``: what a point records; ``load`` / ``save``: checkpoints.
 
-The synthetic world trains with the plain loop of ``empirical.trajectory`` (the same
-completion-only loss as trl's SFT, measured exactly by enumeration, 2x faster than the trainer
-on these models: benchmarks/bench_train.py); real models train with trl, the second stage in
-chunks between checkpoints (the optimizer restarts at each checkpoint; the data is one prefix
-path). Both check their inputs when built, before any training starts.
+The synthetic task takes lists instead (``starts``, ``first_stages``, ``second_trajectories``):
+its config's ``trainer`` trains the models of several cells together in one ensemble
+(``empirical.together``, the default) or one after another with the plain loop of
+``empirical.trajectory`` (the reference); both use the same completion-only loss as trl's SFT and
+measure exactly by enumeration. Real models train with trl, the second stage in chunks between
+checkpoints (the optimizer restarts at each checkpoint; the data is one prefix path). Both check
+their inputs when built, before any training starts.
 """
 
 import shutil
@@ -56,6 +58,11 @@ def checkpoint(path: Path, make, load, save):
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
         return model
+
+
+def _nothing(model) -> dict:
+    """The first stage records no measurement."""
+    return {}
 
 
 class SyntheticTask:
@@ -113,33 +120,41 @@ class SyntheticTask:
                              seeds=[seed for _, seed in wanted])
         return models
 
-    def _measurer(self, seed: int, reference=None):
-        """measure(model) on this seed's world; the KL is taken to ``reference``'s law."""
+    def _measurer(self, seed: int, reference=None) -> measure.Enumerated:
+        """measure(model) on this seed's world; the KL is taken to ``reference``'s law. Enumerated,
+        so that models trained together are measured in one batched forward."""
         world = self.world(seed)
         prompts = world.prompts(self.config.prompts_to_score)
         ref = None if reference is None else measure.response_log_probs(reference, world, prompts)
-        return lambda m: measure.law_measures(measure.response_log_probs(m, world, prompts), world, world.laws(), ref)
+        laws = world.laws()
+        return measure.Enumerated(world, prompts, lambda log_q: measure.law_measures(log_q, world, laws, ref))
 
     def measure(self, model, seed: int, reference=None) -> dict:
         return self._measurer(seed, reference)(model)
 
-    def first_stage(self, model, q1: int, seed: int) -> None:
+    def first_stages(self, models: list, q1s: list[int], seeds: list[int]) -> None:
+        """Each model fine-tuned in place on the first Q1 examples of its seed's first style, with
+        the config's trainer (the ensemble: all together)."""
         c = self.config
-        first, _ = self._styles(seed)
-        trajectory.trajectory(model, first, (q1,), lambda m: {}, lr=c.first_lr, batch_size=c.batch_size,
-                              seed=seed, loss_from=c.world.response_start)
+        runs = [together.Run(m, self._styles(s)[0], (q1,), _nothing, c.first_lr, c.batch_size, s,
+                             c.world.response_start) for m, q1, s in zip(models, q1s, seeds, strict=True)]
+        together.trajectories_by(c.trainer, runs)
 
-    def second_trajectory(self, model, seed: int, reference) -> list[dict]:
+    def second_trajectories(self, models: list, seeds: list[int], references: list) -> list[list[dict]]:
+        """Each model's second stage, measured at every Q2 (KL to its ``reference``), with the
+        config's trainer: a trajectory (SFT or DPO) or, in q2_mode fixed-steps, a copy per Q2."""
         c = self.config
-        first, second = self._styles(seed)
-        measure_model = self._measurer(seed, reference)
-        stage = dict(lr=c.second_lr, batch_size=c.batch_size, seed=seed, loss_from=c.world.response_start)
+        runs = []
+        for model, seed, reference in zip(models, seeds, references, strict=True):
+            first, second = self._styles(seed)
+            # DPO: rejected = first-style examples from the end of its set, which the first stage did not see
+            objective = (trajectory.DPO(np.ascontiguousarray(first[::-1]), c.dpo_beta) if c.variant == "dpo"
+                         else trajectory.SFT())
+            runs.append(together.Run(model, second, tuple(sorted(c.q2)), self._measurer(seed, reference), c.second_lr,
+                                     c.batch_size, seed, c.world.response_start, objective))
         if c.q2_mode == "fixed-steps":
-            return trajectory.fixed_steps(model, second, c.q2, measure_model, steps=c.fixed_steps, **stage)
-        # DPO: rejected = first-style examples from the end of its set, which the first stage did not see
-        objective = (trajectory.DPO(np.ascontiguousarray(first[::-1]), c.dpo_beta) if c.variant == "dpo"
-                     else trajectory.SFT())
-        return trajectory.trajectory(model, second, c.q2, measure_model, objective=objective, **stage)
+            return together.fixed_steps_by(c.trainer, runs, c.fixed_steps)
+        return together.trajectories_by(c.trainer, runs)
 
     def load(self, path: Path):
         from transformers import LlamaForCausalLM
