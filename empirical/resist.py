@@ -120,7 +120,7 @@ class Resist:
         return self.synthetic
 
     def groups(self, keys: list[str]) -> list[list[str]]:
-        """Synthetic cells with the ensemble trainer pre-train together; otherwise one by one."""
+        """Synthetic cells with the ensemble trainer train together; otherwise one by one."""
         return together.groups(keys, self.synthetic and self.config.trainer == "ensemble")
 
     def run_group(self, keys: list[str], folder: Path) -> dict[str, dict]:

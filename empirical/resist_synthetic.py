@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from empirical import measure, together, trajectory
+from empirical import measure, together
 from empirical.world import World
 from harness.configs import ResistConfig
 
@@ -50,54 +50,75 @@ def _valid_mass(log_q: np.ndarray) -> float:
 
 
 def run_seeds(c: ResistConfig, cells: list[tuple[int, str]]) -> list[dict]:
-    """The record of each (seed, arm) cell; their bases pre-train together (`_bases`)."""
+    """The record of each (seed, arm) cell: theta_0..theta_3, samples, both paths of every pair,
+    exact distances. Each training stage of every cell is one call with the config's trainer (the
+    ensemble: the cells' models together): the bases (`_bases`), theta_1, theta_2, theta_3, then
+    all six paths of every cell. A record's wall_s is the cells' time over their number."""
     bad = [arm for _, arm in cells if arm not in ARMS]
     if bad:
         raise ValueError(f"arm must be one of {ARMS}, got {bad[0]!r}")
     began = time.perf_counter()
-    bases = _bases(c, cells)
-    shared_s = (time.perf_counter() - began) / len(cells)
-    return [_run_seed(c, seed, arm, base, shared_s) for (seed, arm), base in zip(cells, bases, strict=True)]
+    seeds = [seed for seed, _ in cells]
+    worlds = [World(c.world, seed) for seed in seeds]
+    part = c.part_size or c.world.n_align // 4
+    parts = [np.split(world.sample(4 * part, 1.0, 12).tokens, 4) for world in worlds]
+    thetas = [[base] for base in _bases(c, cells)]
+    for i in (1, 2, 3):
+        step = _sft_copies(c, [t[-1] for t in thetas], [p[i - 1] for p in parts], c.sequential_lr,
+                           c.sequential_epochs, seeds)
+        for theta, model in zip(thetas, step, strict=True):
+            theta.append(model)
+    prompts = [world.prompts(c.world.distinct_prompts) for world in worlds]  # every distinct prompt
+    laws = [[measure.response_log_probs(m, w, p) for m in theta] for theta, w, p in zip(thetas, worlds, prompts,
+                                                                                         strict=True)]
+    samples = [_samples(c, seed, world, law, p[3]) for seed, world, law, p in zip(seeds, worlds, laws, parts,
+                                                                                  strict=True)]
+    starts = []  # per cell and pair: theta'_ij (forward: theta_i on theta_j's samples), then theta'_ji (inverse)
+    for e, (theta, sample) in enumerate(zip(thetas, samples, strict=True)):
+        for i, j in PAIRS:
+            starts += [(e, theta[i], sample[j]), (e, theta[j], sample[i])]
+    paths = _sft_copies(c, [m for _, m, _ in starts], [d for _, _, d in starts], c.path_lr, c.path_epochs,
+                        [seeds[e] for e, _, _ in starts])
+    wall_s = (time.perf_counter() - began) / len(cells)
+    out = []
+    for e, (seed, arm) in enumerate(cells):
+        mine = iter(paths[2 * len(PAIRS) * e:2 * len(PAIRS) * (e + 1)])
+        pairs = [_pair(c, i, j, laws[e], next(mine), next(mine), worlds[e], prompts[e]) for i, j in PAIRS]
+        out.append({"seed": seed, "arm": arm, "pretrained": arm == "pretrained", "pairs": pairs, "part_size": part,
+                    "theta_valid_mass": [_valid_mass(law) for law in laws[e]], "wall_s": wall_s})
+    return out
 
 
 def run_seed(c: ResistConfig, seed: int, arm: str = "pretrained") -> dict:
-    """theta_0..theta_3, samples, both paths of every pair, exact distances: one seed's record of
-    one arm (``ARMS``)."""
+    """One seed's record of one arm (``ARMS``): `run_seeds` of one cell."""
     return run_seeds(c, [(seed, arm)])[0]
 
 
-def _run_seed(c: ResistConfig, seed: int, arm: str, base, shared_s: float) -> dict:
-    began = time.perf_counter()
-    w = c.world
-    world = World(w, seed)
-    part = c.part_size or w.n_align // 4
-    parts = np.split(world.sample(4 * part, 1.0, 12).tokens, 4)
-    prompts = world.prompts(w.distinct_prompts)  # every distinct prompt
-    theta = [base]
-    for i in (1, 2, 3):
-        theta.append(_sft_copy(theta[-1], parts[i - 1], c.sequential_lr, c.sequential_epochs, c, seed))
-    laws = [measure.response_log_probs(m, world, prompts) for m in theta]
+def _samples(c: ResistConfig, seed: int, world: World, laws: list, like: np.ndarray) -> dict:
+    """Samples of theta_1..theta_3 on ``like``'s prompts (the seed's own generator, drawn in order)."""
     rng = np.random.default_rng([seed, 4])
-    samples = {i: _sample(world, laws[i], parts[3], c.temperature, rng) for i in (1, 2, 3)}
-    pairs = []
-    for i, j in PAIRS:
-        forward = _sft_copy(theta[i], samples[j], c.path_lr, c.path_epochs, c, seed)  # theta'_ij
-        inverse = _sft_copy(theta[j], samples[i], c.path_lr, c.path_epochs, c, seed)  # theta'_ji
-        after_f, after_i = (measure.response_log_probs(m, world, prompts) for m in (forward, inverse))
-        tokens = w.response_length + 1
-        d = {"inverse": _distance(laws[i], after_i, laws[j], tokens),  # target theta_i
-             "forward": _distance(laws[j], after_f, laws[i], tokens)}  # target theta_j
-        pairs.append({"pair": [i, j], **{f"{side}_{k}": v for side, got in d.items() for k, v in got.items()}})
-    return {"seed": seed, "arm": arm, "pretrained": arm == "pretrained", "pairs": pairs, "part_size": part,
-            "theta_valid_mass": [_valid_mass(law) for law in laws],
-            "wall_s": shared_s + time.perf_counter() - began}
+    return {i: _sample(world, laws[i], like, c.temperature, rng) for i in (1, 2, 3)}
 
 
-def _sft_copy(model, tokens, lr: float, epochs: int, c: ResistConfig, seed: int):
-    out = copy.deepcopy(model)
-    data = np.concatenate([tokens] * epochs)
-    trajectory.trajectory(out, data, (len(data),), lambda m: {}, lr=lr, batch_size=c.batch_size, seed=seed,
-                          loss_from=c.world.response_start)
+def _pair(c: ResistConfig, i: int, j: int, laws: list, forward, inverse, world: World, prompts) -> dict:
+    """The exact distances of one pair's two paths: inverse to theta_i, forward to theta_j."""
+    after_f, after_i = (measure.response_log_probs(m, world, prompts) for m in (forward, inverse))
+    tokens = c.world.response_length + 1
+    d = {"inverse": _distance(laws[i], after_i, laws[j], tokens),  # target theta_i
+         "forward": _distance(laws[j], after_f, laws[i], tokens)}  # target theta_j
+    return {"pair": [i, j], **{f"{side}_{k}": v for side, got in d.items() for k, v in got.items()}}
+
+
+def _sft_copies(c: ResistConfig, models: list, datasets: list, lr: float, epochs: int, seeds: list[int]) -> list:
+    """A copy of each model fine-tuned on its data (``epochs`` passes, in order), with the
+    config's trainer."""
+    out = [copy.deepcopy(m) for m in models]
+    runs = []
+    for model, tokens, seed in zip(out, datasets, seeds, strict=True):
+        data = np.concatenate([tokens] * epochs)
+        runs.append(together.Run(model, data, (len(data),), together.unmeasured, lr, c.batch_size, seed,
+                                 c.world.response_start))
+    together.trajectories_by(c.trainer, runs)
     return out
 
 

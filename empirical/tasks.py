@@ -60,11 +60,6 @@ def checkpoint(path: Path, make, load, save):
         return model
 
 
-def _nothing(model) -> dict:
-    """The first stage records no measurement."""
-    return {}
-
-
 class SyntheticTask:
     """The synthetic world of each seed: exact score, code lengths against the laws, KL."""
 
@@ -136,7 +131,7 @@ class SyntheticTask:
         """Each model fine-tuned in place on the first Q1 examples of its seed's first style, with
         the config's trainer (the ensemble: all together)."""
         c = self.config
-        runs = [together.Run(m, self._styles(s)[0], (q1,), _nothing, c.first_lr, c.batch_size, s,
+        runs = [together.Run(m, self._styles(s)[0], (q1,), together.unmeasured, c.first_lr, c.batch_size, s,
                              c.world.response_start) for m, q1, s in zip(models, q1s, seeds, strict=True)]
         together.trajectories_by(c.trainer, runs)
 

@@ -22,9 +22,10 @@ from empirical import ensemble as ens
 from empirical import trajectory
 from empirical.llama_fn import forward_logits, load_into_hf, params_from_hf, stack_params
 from empirical.measure import Enumerated
+from harness.configs import TRAINERS
 
 __all__ = ["pretrain", "pretrain_by", "Run", "trajectories", "trajectories_by", "fixed_steps", "fixed_steps_by",
-           "groups", "GROUP_SIZE"]
+           "unmeasured", "groups", "GROUP_SIZE"]
 
 # Cells an experiment pre-trains in one ensemble: enough members for the batched step to pay
 # (the CPU runs them in groups of about 8 at batch 128, `empirical.ensemble`), few enough that a
@@ -70,6 +71,11 @@ def pretrain_by(trainer: str, models: Sequence, datasets: Sequence[np.ndarray], 
     _check_trainer(trainer)
     return [trajectory.pretrain(m, d, steps=n, batch_size=batch_size, lr=lr, seed=s)
             for m, d, n, s in zip(models, datasets, steps, seeds, strict=True)]
+
+
+def unmeasured(model) -> dict:
+    """A run's measure when its points record nothing but the norms (a stage that only trains)."""
+    return {}
 
 
 @dataclass(frozen=True)
@@ -199,8 +205,8 @@ def _drawn_batches(tokens: np.ndarray, q: int, steps: int, batch_size: int, seed
 
 
 def _check_trainer(trainer: str) -> None:
-    if trainer not in ("ensemble", "loop"):
-        raise ValueError(f"trainer must be 'ensemble' or 'loop', got {trainer!r}")
+    if trainer not in TRAINERS:
+        raise ValueError(f"trainer must be one of {', '.join(TRAINERS)}, got {trainer!r}")
 
 
 def _check_run(r: Run) -> None:
@@ -306,6 +312,6 @@ def _point(state: ens.EnsembleState, start: torch.Tensor, e: int, run: Run, q: i
 
 def groups(keys: list[str], batched: bool) -> list[list[str]]:
     """An engine protocol's groups (`harness.engine`): GROUP_SIZE cells at a time when they
-    pre-train together, else one by one."""
+    train together, else one by one."""
     size = GROUP_SIZE if batched else 1
     return [keys[i:i + size] for i in range(0, len(keys), size)]

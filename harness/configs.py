@@ -173,7 +173,7 @@ TRAINERS = ("ensemble", "loop")
 
 def _trainer(**applicability):
     return param("ensemble", OneOf(TRAINERS),
-                 "how the models pre-train: ensemble (a group of cells in one batched step, "
+                 "how the models train: ensemble (a group of cells in one batched step, "
                  "empirical.together) or loop (one HF model after another, the reference)", **applicability)
 
 

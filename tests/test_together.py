@@ -151,8 +151,8 @@ def test_mixed_objectives_are_refused():
     from empirical.trajectory import DPO
 
     models, data = _models([0, 1]), WORLD.sample(64, 0.5, 1).tokens
-    runs = [together.Run(m, data, (16,), _measure, 1e-3, 8, 0, 5, o) for m, o in zip(models, (DPO(data, 0.1),
-                                                                                              trajectory.SFT()))]
+    objectives = (DPO(data, 0.1), trajectory.SFT())
+    runs = [together.Run(m, data, (16,), _measure, 1e-3, 8, 0, 5, o) for m, o in zip(models, objectives, strict=True)]
     try:
         together.trajectories(runs)
     except ValueError as err:
