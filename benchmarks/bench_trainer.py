@@ -33,6 +33,9 @@ def _effects(experiment: str, doc: dict) -> dict[str, dict]:
     """The effects a verdict reads, by name: each with verdict, mean, ci95 and per_seed."""
     if experiment == "counterfactual":
         return {"primary": doc["effect"] | {"verdict": doc["verdict"]}}
+    if "attributable" not in doc["metrics"]:
+        raise ValueError("the resist comparison reads the part attributable to pre-training: the preset needs "
+                         "its format-only control")
     return {f"attributable {i},{j}": row for row in doc["metrics"]["attributable"] for i, j in [row["pair"]]}
 
 
@@ -44,7 +47,8 @@ def _run(experiment: str, config, workers: int, keep: Path | None) -> tuple[floa
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(out.path, keep / "result.json")
-            export.write(out.path.parent, "csv", keep / "per-seed.csv", "per-seed")
+            table = "per-seed" if experiment == "counterfactual" else "cells"  # resist: a row per seed and pair
+            export.write(out.path.parent, "csv", keep / f"{table}.csv", table)
         return seconds, store.read_result(out.path)
 
 
@@ -76,10 +80,10 @@ def _agreement(loop: dict, ensemble: dict) -> dict:
     mean lies in the loop's 95% interval."""
     a, b = loop["per_seed"], ensemble["per_seed"]
     both = sorted(set(a) & set(b))
-    lo, hi = loop["ci95"]
+    inside = None if loop["ci95"] is None else loop["ci95"][0] <= ensemble["mean"] <= loop["ci95"][1]
     return {"per_seed_max_abs_diff": max((abs(a[s] - b[s]) for s in both), default=None),
             "seeds_in_one_only": sorted(set(a) ^ set(b)), "same_verdict": loop["verdict"] == ensemble["verdict"],
-            "ensemble_mean_in_loop_ci95": lo <= ensemble["mean"] <= hi}
+            "ensemble_mean_in_loop_ci95": inside}
 
 
 def main(argv=None) -> None:
@@ -104,12 +108,13 @@ def main(argv=None) -> None:
         print(f"{t:9s} {out[t]['seconds']:7.1f} s")
         for name, r in out[t].items():
             if name != "seconds":
-                print(f"  {name}: {r['verdict']}, {r['mean']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] "
-                      f"over {r['n_seeds']} seeds")
+                interval = "no interval" if r["ci95"] is None else f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]"
+                print(f"  {name}: {r['verdict']}, {r['mean']:+.3f} {interval} over {r['n_seeds']} seeds")
     print(f"{out['experiment']} {out['preset']}, {out['seeds']} seeds, {out['workers']} worker(s): loop / ensemble = "
           f"{out['ratio']:.2f}x")
     for name, a in out["effects"].items():
-        print(f"  {name}: per-seed values differ by at most {a['per_seed_max_abs_diff']:.3g}; same verdict: "
+        diff = "n/a" if a["per_seed_max_abs_diff"] is None else f"{a['per_seed_max_abs_diff']:.3g}"
+        print(f"  {name}: per-seed values differ by at most {diff}; same verdict: "
               f"{a['same_verdict']}; ensemble mean inside the loop's 95% interval: {a['ensemble_mean_in_loop_ci95']}")
 
 

@@ -157,14 +157,7 @@ def fixed_steps(runs: Sequence[Run], steps: int) -> list[list[dict]]:
     then measured. The models are left unchanged; SFT without terms or replay only (as the loop)."""
     if not runs:
         return []
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    for r in runs:
-        _check_run(r)
-        if not isinstance(r.objective, trajectory.SFT) or r.objective.terms or r.objective.replay:
-            raise ValueError("fixed steps train plain SFT (no terms, no replay, no DPO)")
-    if len({r.loss_from for r in runs}) > 1:
-        raise ValueError("runs trained together need one loss_from (the response's first position)")
+    _check_fixed(runs, steps)
     torch.set_num_threads(1)
     points = [[{"q": 0, **r.measure(r.model), "param_norm": float(trajectory._vector(r.model).norm()),
                 "relative_update": 0.0}] for r in runs]
@@ -192,8 +185,20 @@ def fixed_steps_by(trainer: str, runs: Sequence[Run], steps: int) -> list[list[d
     if trainer == "ensemble":
         return fixed_steps(runs, steps)
     _check_trainer(trainer)
+    _check_fixed(runs, steps)  # the loop would ignore an objective it does not train
     return [trajectory.fixed_steps(r.model, r.tokens, r.checkpoints, r.measure, steps=steps, lr=r.lr,
                                    batch_size=r.batch_size, seed=r.seed, loss_from=r.loss_from) for r in runs]
+
+
+def _check_fixed(runs: Sequence[Run], steps: int) -> None:
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    for r in runs:
+        _check_run(r)
+        if not isinstance(r.objective, trajectory.SFT) or r.objective.terms or r.objective.replay:
+            raise ValueError("fixed steps train plain SFT (no terms, no replay, no DPO)")
+    if len({r.loss_from for r in runs}) > 1:
+        raise ValueError("runs trained together need one loss_from (the response's first position)")
 
 
 def _drawn_batches(tokens: np.ndarray, q: int, steps: int, batch_size: int, seed: int) -> list[ens.MemberBatch]:
@@ -216,8 +221,10 @@ def _check_run(r: Run) -> None:
         raise ValueError(f"checkpoints must be sorted and lie in [1, {len(r.tokens)}] (the stage's examples), "
                          f"got {list(r.checkpoints)[:3]}...")
     if isinstance(r.objective, trajectory.DPO):
-        if len(r.objective.rejected) < q[-1]:
-            raise ValueError(f"DPO needs {q[-1]} rejected rows, got {len(r.objective.rejected)}")
+        rejected = np.asarray(r.objective.rejected)
+        if len(rejected) < q[-1] or rejected.shape[1:] != np.asarray(r.tokens).shape[1:]:
+            raise ValueError(f"DPO needs {q[-1]} rejected rows of the chosen rows' length "
+                             f"{np.asarray(r.tokens).shape[1:]}, got {rejected.shape}")
         return
     if not isinstance(r.objective, trajectory.SFT):
         raise ValueError(f"an objective must be trajectory.SFT or trajectory.DPO, got {type(r.objective).__name__}")

@@ -18,6 +18,16 @@ def test_crossing_from_below_for_the_reversed_variant():
     assert crossing_q2([0, 100], [0.5, 0.9], 0.5) is None  # starts on the line: no side to return from
 
 
+def test_a_start_within_rounding_of_the_reference_is_on_it():
+    """An arm without a first stage starts at its own reference; scored by another forward pass
+    of the same model it lands within about 1e-9 of it (measured 6e-10), which must not read as a
+    side to return from (a crossing at Q2 ~ 0). Just outside the tolerance, a real side."""
+    reference = 0.43
+    for noise in (6e-10, -3e-10, 1e-8):
+        assert crossing_q2([0, 16, 64], [reference + noise, reference - 0.05, reference - 0.1], reference) is None
+    assert crossing_q2([0, 16], [reference + 2e-8, reference - 2e-8], reference) == pytest.approx(8.0)
+
+
 def test_kl_threshold():
     assert kl_below_q2([0, 10, 20], [0.5, 0.02, 0.005]) == 20
     assert kl_below_q2([0, 10], [0.5, 0.2]) is None

@@ -162,19 +162,44 @@ def test_withheld_points_leave_the_statistics():
     assert curve["crossing_q2"]["per_seed"] == {"0": None, "1": pytest.approx(40.0)}
 
 
+def _numbers(cell: dict, prefix: str = "") -> dict:
+    """Every number of a cell row by its (dotted) key; None kept, timings left out."""
+    out = {}
+    for key, value in cell.items():
+        if isinstance(value, dict):
+            out |= _numbers(value, f"{prefix}{key}.")
+        elif (isinstance(value, (int, float)) and not isinstance(value, bool) or value is None) and key != "wall_s":
+            out[prefix + key] = value
+    return out
+
+
 @pytest.mark.parametrize("variant, mode", [("sft", "trajectory"), ("dpo", "trajectory"), ("sft", "fixed-steps")])
 def test_the_two_trainers_give_the_same_cells_within_float32_rounding(tmp_path, variant, mode):
     """Every stage through the ensemble (pre-training, first stage, second stage: an SFT or DPO
-    trajectory, or a copy per Q2 in fixed-steps mode) gives the loop's cells, point by point.
-    Tolerance 1e-3 on scores: float32 summation order (about 1e-6 a step) amplified over the 100
-    + 128 + 64 steps of the stages (measured 2.1e-6 for SFT, 1.6e-5 for DPO, 9.6e-7 for fixed steps)."""
-    base = overrides.with_overrides(MICRO, ["controls=false", "seeds=0,1", f"variant={variant}", f"q2_mode={mode}"])
+    trajectory, or a copy per Q2 in fixed-steps mode), with both controls, gives the loop's cells,
+    number for number, and the same crossings. Tolerance 1e-2 (relative above 1): float32
+    summation order (about 1e-6 a step) amplified over the 100 + 128 + 64 steps of the stages;
+    measured up to 2.5e-3 on the scratch control's score logit (its near-uniform start amplifies
+    most under DPO and fixed steps; default numerics, where MKL's bits may also vary from run to
+    run), 2e-4 under SFT."""
+    base = overrides.with_overrides(MICRO, ["seeds=0,1", f"variant={variant}", f"q2_mode={mode}"])
     docs = {t: store.read_result(_run(overrides.with_overrides(base, [f"trainer={t}"]), tmp_path, t).path,
                                  experiment="rebound") for t in ("loop", "ensemble")}
-    loop, batched = (sorted(docs[t]["cells"], key=lambda c: (c["seed"], c["q1"], c["q"])) for t in docs)
-    assert len(loop) == len(batched) == 2 * 2 * 3  # seeds x Q1 x (Q2 = 0, 16, 64)
+    loop, batched = (sorted(docs[t]["cells"], key=lambda c: (c["arm"], c["seed"], c["q1"], c["q"])) for t in docs)
+    assert len(loop) == len(batched) == 2 * (2 + 2 + 1) * 3  # seeds x (pretrained, scratch Q1s, no_sft) x Q2
+    assert {c["arm"] for c in batched} == {"pretrained", "scratch", "no_sft"}
+    moved = 0.0
     for a, b in zip(loop, batched, strict=True):
-        assert (a["seed"], a["q1"], a["q"]) == (b["seed"], b["q1"], b["q"])
-        assert abs(a["score"] - b["score"]) < 1e-3
-    assert max(abs(a["score"] - b["score"]) for a, b in zip(loop, batched, strict=True)) > 0  # two real paths
-    assert len({round(c["score"], 6) for c in batched}) > 4  # the stages moved the scores
+        assert (a["arm"], a["seed"], a["q1"], a["q"]) == (b["arm"], b["seed"], b["q1"], b["q"])
+        na, nb = _numbers(a), _numbers(b)
+        assert na.keys() == nb.keys() and len(na) > 6
+        for key, x in na.items():
+            assert (x is None) == (nb[key] is None), key
+            if x is not None:
+                assert abs(x - nb[key]) <= 1e-2 * max(1.0, abs(x)), (a["arm"], a["q"], key)
+                moved = max(moved, abs(x - nb[key]))
+    assert moved > 0  # two real paths, not one twice
+    crossings = {t: [c["crossing_q2"]["per_seed"] for c in docs[t]["metrics"]["curves"]] for t in docs}
+    assert [sorted(c) for c in crossings["loop"]] == [sorted(c) for c in crossings["ensemble"]]
+    no_sft = next(c for c in docs["ensemble"]["metrics"]["curves"] if c["arm"] == "no_sft")
+    assert no_sft["crossing_q2"]["never"] == 2  # starts at its own reference: nothing to return from

@@ -215,3 +215,6 @@ def test_the_two_trainers_give_the_same_records_within_float32_rounding():
                 assert abs(pa[ratio] - pb[ratio]) <= 1e-3 * abs(pa[ratio]), (a["arm"], pa["pair"], ratio)
                 moved |= pa[kl] != pb[kl]
     assert moved  # two trainers, not one path twice
+    # each cell's paths are its own: the second cell run alone gives its record bit for bit (the loop)
+    alone = resist_synthetic.run_seeds(dataclasses.replace(c, trainer="loop"), cells[1:])[0]
+    assert {k: v for k, v in alone.items() if k != "wall_s"} == {k: v for k, v in loop[1].items() if k != "wall_s"}

@@ -110,7 +110,8 @@ def test_trajectories_refuse_what_they_do_not_run():
     from empirical.trajectory import DPO, SFT, Spring
 
     model, data = _models([0])[0], WORLD.sample(64, 0.5, 1).tokens
-    bad = [dict(objective=DPO(data[:8], 0.1)), dict(checkpoints=(32, 16)), dict(checkpoints=(65,)),
+    bad = [dict(objective=DPO(data[:8], 0.1)), dict(objective=DPO(data[:, :-1], 0.1)), dict(checkpoints=(32, 16)),
+           dict(checkpoints=(65,)),
            dict(objective=SFT(terms=(Spring.to(model, 0.1), Spring.to(model, 0.2)))), dict(objective="sft")]
     for change in bad:
         kwargs = dict(model=model, tokens=data, checkpoints=(16,), measure=_measure, lr=1e-3, batch_size=8, seed=0,
@@ -206,6 +207,20 @@ def test_fixed_steps_together_are_the_loop_per_model():
     assert len({round(p["probe"], 6) for p in got[1]}) == 4  # each Q trained its own copy
     for m, b in zip(batched, before, strict=True):
         assert all(torch.equal(v, m.state_dict()[k]) for k, v in b.items())
+
+
+def test_fixed_steps_refuse_what_they_do_not_train_with_either_trainer():
+    from empirical.trajectory import DPO, SFT, Spring
+
+    model, data = _models([0])[0], WORLD.sample(64, 0.5, 1).tokens
+    for objective, steps in ((DPO(data, 0.1), 3), (SFT(terms=(Spring.to(model, 0.1),)), 3), (SFT(), 0)):
+        run = together.Run(model, data, (16,), _measure, 1e-3, 8, 0, 5, objective)
+        for trainer in ("ensemble", "loop"):
+            try:
+                together.fixed_steps_by(trainer, [run], steps)
+            except ValueError:
+                continue
+            raise AssertionError(f"{trainer} accepted {objective} with {steps} steps")
 
 
 def test_the_trainer_dispatch_refuses_an_unknown_trainer():
