@@ -748,7 +748,7 @@ SOURCES = [
     ("docs/experiments.md", "What an experimental claim needs", [*_STATS, *_CF]),
     ("docs/experiments.md", "The decisive experiment", [*_STATS, *_CF]),
     ("docs/experiments.md", "Rebound", ["preset:rebound/micro", "preset:rebound/quick", "preset:rebound/cpu-full",
-                                        "file:harness/presets.py"]),
+                                        "file:harness/presets.py", "module:empirical.metrics"]),
     ("docs/experiments.md", "Forward vs inverse", [*_STATS, "fixture:resist/*/result.json", "preset:resist/quick",
                                                    "preset:resist/paper"]),
     ("docs/experiments.md", "The theorem meets", ["fixture:theorem/*/result.json", "preset:theorem/cpu",
