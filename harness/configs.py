@@ -360,7 +360,7 @@ class EndpointConfig(Declared):
     reads this and nothing else): per seed, the mean over these Q2 checkpoints of drop(low f) -
     drop(high f), in these units, for this alignment variant at this perturbation learning rate.
     The default window, Q2 = 128 in logit units (8 AdamW steps at batch 16), is what the
-    pre-declared rule (``empirical.counterfactual.choose_window``) chooses on the calibration
+    pre-declared rule (``empirical.counterfactual_stats.choose_window``) chooses on the calibration
     seeds 0-15: the earliest Q2 of at least 8 optimizer steps at which the in-window control (the
     output-space anchor) is detected with an effect of at least the margin (docs/experiments.md;
     a test checks the committed calibration result against this declaration)."""

@@ -10,7 +10,7 @@ import pytest
 
 from console import run_cli
 from elasticity import export, runs
-from empirical import counterfactual, measure, statistics, trajectory
+from empirical import counterfactual_stats, measure, statistics, trajectory
 from empirical.models import build_model
 from empirical.world import World, information, kl_nats
 from harness import overrides, presets, store
@@ -45,7 +45,7 @@ def test_micro_end_to_end_through_the_cli(tmp_path):
         (folder / "cells" / f"s{s}-joint-n5000.json").read_text())["record"]["pretrain"]["score"] for s in range(3)]))
     cell = json.loads((folder / "cells" / "s0-f0.2.json").read_text())["record"]
     assert cell["align"]["dose"]["q1"] == MICRO.q1_dose
-    curve = counterfactual.path(cell, "target", 0.001)
+    curve = counterfactual_stats.path(cell, "target", 0.001)
     assert [p["q"] for p in curve] == [0, *MICRO.q2]
     assert all(0 <= p["score"] <= 1 and p["valid_mass"] > 0.5 for p in curve)
     assert curve[-1]["relative_update"] > 0 and [row["spring"] for row in cell["spring"]] == [3.0]

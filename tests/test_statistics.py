@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import stats
 
-from empirical import counterfactual, statistics
+from empirical import counterfactual, counterfactual_stats, statistics
 from empirical.world import World
 from harness import overrides, presets
 from harness.records import one
@@ -282,7 +282,7 @@ def test_summary_reads_the_declared_endpoint_with_its_sign():
     effect = 0.2  # the low-f arm loses more score, by hand in logit units over the window
     drops = {"f0.2": {s: 0.3 + 0.05 * s + effect for s in CONFIG.seeds},
              "f0.8": {s: 0.3 + 0.05 * s for s in CONFIG.seeds}}
-    metrics, top = counterfactual.summarize(CONFIG, _records(drops))
+    metrics, top = counterfactual_stats.summarize(CONFIG, _records(drops))
     expected = [_window_drop(_level(s), drops["f0.2"][s]) - _window_drop(_level(s), drops["f0.8"][s])
                 for s in CONFIG.seeds]
     assert top["effect"]["mean"] == pytest.approx(np.mean(expected), rel=1e-9)
@@ -300,18 +300,18 @@ def test_summary_reads_the_declared_endpoint_with_its_sign():
 
 def test_summary_reads_opposite_equivalent_and_not_resolved():
     opposite = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.3), "f0.8": dict.fromkeys(CONFIG.seeds, 0.5)}
-    assert counterfactual.summarize(CONFIG, _records(opposite))[1]["verdict"] == "opposite"
+    assert counterfactual_stats.summarize(CONFIG, _records(opposite))[1]["verdict"] == "opposite"
     # tiny differences around 0: the 90% interval lies inside +-0.2 logit
     tiny = {"f0.2": {0: 0.401, 1: 0.399, 2: 0.4005}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
     control = {"f0.2": {0: 0.6, 1: 0.62, 2: 0.64}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}  # scores stay in (0, 1)
-    top = counterfactual.summarize(CONFIG, _records(tiny, control))[1]
+    top = counterfactual_stats.summarize(CONFIG, _records(tiny, control))[1]
     assert top["equivalence"]["within_margin"] and top["verdict"] == "equivalent"
     # the same data without a detectable in-window control cannot say "absent"
-    top = counterfactual.summarize(CONFIG, _records(tiny))[1]
+    top = counterfactual_stats.summarize(CONFIG, _records(tiny))[1]
     assert top["equivalence"]["within_margin"] and top["verdict"] == "not resolved"
     assert "no in-window positive control" in top["verdict_note"]
     noisy = {"f0.2": {0: 0.6, 1: 0.2, 2: 0.5}, "f0.8": {0: 0.4, 1: 0.5, 2: 0.3}}
-    top = counterfactual.summarize(CONFIG, _records(noisy, control))[1]
+    top = counterfactual_stats.summarize(CONFIG, _records(noisy, control))[1]
     assert top["verdict"] == "not resolved" and not top["equivalence"]["within_margin"]
     assert "minimal detectable effect" in top["verdict_note"]
 
@@ -319,14 +319,14 @@ def test_summary_reads_opposite_equivalent_and_not_resolved():
 def test_controls_are_what_they_add_to_the_contrast():
     drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
     control = {"f0.2": {0: 0.61, 1: 0.62, 2: 0.6}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.3)}
-    _, top = counterfactual.summarize(CONFIG, _records(drops, control))
+    _, top = counterfactual_stats.summarize(CONFIG, _records(drops, control))
     c = top["positive_controls"]
     (anchor,) = c["in_window"]
     added = [_window_drop(_level(s), control["f0.2"][s]) - _window_drop(_level(s), 0.3) for s in CONFIG.seeds]
     assert anchor["anchor_beta"] == 30.0 and anchor["effect"]["mean"] == pytest.approx(np.mean(added), rel=1e-9)
     assert anchor["detected"] and c["in_window_detected"] and c["smallest_anchor_beta_at_sesoi"] == 30.0
     assert [row["spring"] for row in c["spring"]] == [3.0] and c["spring"][0]["detected"]
-    _, top = counterfactual.summarize(CONFIG, _records(drops))  # controls that change nothing
+    _, top = counterfactual_stats.summarize(CONFIG, _records(drops))  # controls that change nothing
     assert not top["positive_controls"]["in_window"][0]["detected"]
     assert top["positive_controls"]["in_window"][0]["effect"]["mean"] == 0.0
 
@@ -335,7 +335,7 @@ def test_replay_of_own_data_is_a_control_and_replay_of_a_shared_pool_a_check():
     config = overrides.with_overrides(CONFIG, ["replay=true"])
     drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
     control = {"f0.2": {0: 0.61, 1: 0.62, 2: 0.6}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.3)}
-    c = counterfactual.summarize(config, _records(drops, control, config=config))[1]["positive_controls"]
+    c = counterfactual_stats.summarize(config, _records(drops, control, config=config))[1]["positive_controls"]
     assert c["replay"]["detected"] and c["replay"]["effect"]["mean"] > 0
     assert c["replay_shared"]["effect"]["mean"] == 0.0 and not c["replay_shared"]["detected"]
 
@@ -352,25 +352,25 @@ def test_the_shared_replay_pool_is_the_same_rows_for_every_arm():
 
 def test_unreached_seeds_are_excluded_and_counted():
     drops = {"f0.2": {s: 0.5 + 0.05 * s for s in CONFIG.seeds}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.3)}
-    _, top = counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
+    _, top = counterfactual_stats.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
     assert top["excluded_seeds"] == [1] and top["effect"]["n_seeds"] == 2
     assert set(top["effect"]["per_seed"]) == {"0", "2"} and "1 seed(s) excluded" in top["verdict_note"]
-    metrics, _ = counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
+    metrics, _ = counterfactual_stats.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"),)))
     assert all(entry["area"]["n"] == 2 for entry in metrics["effects"])  # one seed set for the secondaries
     assert top["seeds"] == [0, 2] and top["dose_matched_probability"]["n_seeds"] == 2
     flagged = {(r["seed"], r["quantity"]): (r["value"], r["excluded"]) for r in top["per_seed"]}
     assert flagged[(1, "reached target (low arm)")] == (0.0, True)  # the table shows why seed 1 is out
     assert flagged[(0, "reached target (low arm)")] == (1.0, False) and flagged[(1, "primary")][1] is True
     keep = overrides.with_overrides(CONFIG, ["unreached=keep"])
-    assert counterfactual.summarize(keep, _records(drops, unreached=((1, "f0.2"),)))[1]["excluded_seeds"] == []
+    assert counterfactual_stats.summarize(keep, _records(drops, unreached=((1, "f0.2"),)))[1]["excluded_seeds"] == []
     with pytest.raises(ValueError, match="only 1 seed"):
-        counterfactual.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"), (2, "f0.8"))))
+        counterfactual_stats.summarize(CONFIG, _records(drops, unreached=((1, "f0.2"), (2, "f0.8"))))
 
 
 def test_dose_effect_adjusted_effect_and_effective_k():
     drops = {"f0.2": {s: 0.45 + 0.02 * s for s in CONFIG.seeds}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
     dose = {0: 0.3, 1: 0.32, 2: 0.28}  # the middle arm aligned at the slower rate drops less
-    _, top = counterfactual.summarize(CONFIG, _records(drops, dose_drops=dose))
+    _, top = counterfactual_stats.summarize(CONFIG, _records(drops, dose_drops=dose))
     d = top["dose_effect"]
     expected = [_window_drop(_level(s), drops["f0.8"][s]) - _window_drop(_level(s), dose[s]) for s in CONFIG.seeds]
     assert d["arm"] == "f0.8" and d["mean"] == pytest.approx(np.mean(expected), rel=1e-9)
@@ -429,7 +429,7 @@ def test_window_scan_and_the_rule_that_chooses_the_primary_window():
     detected and at least the margin (0.2 logit)."""
     drops = {"f0.2": dict.fromkeys(CONFIG.seeds, 0.4), "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
     control = {"f0.2": {0: 0.6, 1: 0.62, 2: 0.64}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
-    metrics, _ = counterfactual.summarize(CONFIG, _records(drops, control))
+    metrics, _ = counterfactual_stats.summarize(CONFIG, _records(drops, control))
     scan = metrics["window_scan"]
     assert [row["q2"] for row in scan] == list(CONFIG.q2)
 
@@ -448,8 +448,8 @@ def test_window_scan_and_the_rule_that_chooses_the_primary_window():
         if first is None and seen and q >= 8 * CONFIG.second_batch:
             first = q  # the rule's window spans at least 8 optimizer steps
     assert first is not None and metrics["earliest_window_with_control"] == first
-    assert counterfactual.choose_window(scan) == first_any  # without the floor: the earliest detected
-    assert counterfactual.choose_window([{"q2": 16, "controls": [{"at_least_sesoi": False}]}]) is None
+    assert counterfactual_stats.choose_window(scan) == first_any  # without the floor: the earliest detected
+    assert counterfactual_stats.choose_window([{"q2": 16, "controls": [{"at_least_sesoi": False}]}]) is None
 
 
 def test_the_verdict_is_recomputed_from_the_per_seed_table_alone():
@@ -458,7 +458,7 @@ def test_the_verdict_is_recomputed_from_the_per_seed_table_alone():
     the declared margin, the verdict and its numbers are the summary's (same arithmetic)."""
     drops = {"f0.2": {s: 0.4 + 0.01 * s for s in CONFIG.seeds}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.4)}
     control = {"f0.2": {0: 0.6, 1: 0.62, 2: 0.64}, "f0.8": dict.fromkeys(CONFIG.seeds, 0.1)}
-    _, top = counterfactual.summarize(CONFIG, _records(drops, control))
+    _, top = counterfactual_stats.summarize(CONFIG, _records(drops, control))
     rows = top["per_seed"]
     primary = statistics.mean_ci([r["value"] for r in rows if r["quantity"] == "primary" and not r["excluded"]])
     assert primary["mean"] == pytest.approx(top["effect"]["mean"], rel=1e-12)
