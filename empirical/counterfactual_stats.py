@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from empirical import counterfactual as design
+from empirical import counterfactual_arms as design
 from empirical import statistics
 from empirical.world import World
 from harness.configs import MIN_WINDOW_STEPS, CounterfactualConfig

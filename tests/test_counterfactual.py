@@ -10,7 +10,7 @@ import pytest
 
 from console import run_cli
 from elasticity import export, runs
-from empirical import counterfactual_stats, measure, statistics, trajectory
+from empirical import counterfactual_arms, counterfactual_stats, measure, statistics, trajectory
 from empirical.models import build_model
 from empirical.world import World, information, kl_nats
 from harness import overrides, presets, store
@@ -70,7 +70,7 @@ def test_the_k_axis_arms_pretrain_on_what_their_mode_says(monkeypatch, trainer):
 
     config = overrides.with_overrides(MICRO, ["seeds=0", "k_sizes=1000", "k_mode=both", "q1_max=64",
                                               "anchor_beta=", "spring=0", "dose_align_lr=0", f"trainer={trainer}"])
-    assert [(a.name, a.mode, a.n_pre) for a in counterfactual.arms(config)] == [
+    assert [(a.name, a.mode, a.n_pre) for a in counterfactual_arms.arms(config)] == [
         ("f0.2", "steps", 5000), ("f0.8", "steps", 5000), ("n1000", "steps", 1000),
         ("n1000-epochs", "epochs", 1000), ("joint-n1000", "joint", 1000), ("joint-n5000", "joint", 5000)]
     seen = {}
@@ -86,9 +86,9 @@ def test_the_k_axis_arms_pretrain_on_what_their_mode_says(monkeypatch, trainer):
     monkeypatch.setattr(trajectory, "pretrain", pretrain)
     monkeypatch.setattr(together, "pretrain", pretrain_together)
     world = World(config.world, 0)
-    d_align = world.sample(config.world.n_align, 1.0, counterfactual.ALIGN_STREAM).tokens
+    d_align = world.sample(config.world.n_align, 1.0, counterfactual_arms.ALIGN_STREAM).tokens
     expected = {"n1000": (1000, 150), "n1000-epochs": (1000, 30), "joint-n1000": (1000 + config.q1_dose, 150)}
-    for arm in counterfactual.arms(config)[2:5]:
+    for arm in counterfactual_arms.arms(config)[2:5]:
         record = counterfactual.run_arm(config, 0, arm)
         assert (len(seen["rows"]), seen["steps"]) == expected[arm.name] == (len(seen["rows"]), record["pretrain_steps"])
         if arm.mode == "joint":  # the alignment dose is in D_pre, and nothing is aligned after
@@ -254,7 +254,7 @@ def test_the_two_trainers_give_the_same_cell_within_float32_rounding():
     from empirical import counterfactual
 
     config = overrides.with_overrides(MICRO, ["seeds=0", "q1_max=64", "anchor_beta=3", "spring=0"])
-    arm = counterfactual.arms(config)[0]
+    arm = counterfactual_arms.arms(config)[0]
     loop, batched = (counterfactual.run_arm(overrides.with_overrides(config, [f"trainer={t}"]), 0, arm)
                      for t in ("loop", "ensemble"))
     assert abs(loop["pretrain"]["score"] - batched["pretrain"]["score"]) < 1e-3

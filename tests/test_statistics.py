@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import stats
 
-from empirical import counterfactual, counterfactual_stats, statistics
+from empirical import counterfactual, counterfactual_arms, counterfactual_stats, statistics
 from empirical.world import World
 from harness import overrides, presets
 from harness.records import one
@@ -255,7 +255,7 @@ def _records(drops: dict, control_drops: dict | None = None, dose_drops: dict | 
     records = {}
     for seed in config.seeds:
         level = _level(seed)
-        for arm in counterfactual.arms(config):
+        for arm in counterfactual_arms.arms(config):
             drop = drops[arm.name][seed]
             curve = _points(level, drop, CONFIG.q2)
             rec = {"arm": arm.name, "seed": seed, "f": arm.f, "n_pre": arm.n_pre, "pretrain_steps": 150,
@@ -343,9 +343,9 @@ def test_replay_of_own_data_is_a_control_and_replay_of_a_shared_pool_a_check():
 def test_the_shared_replay_pool_is_the_same_rows_for_every_arm():
     config = overrides.with_overrides(CONFIG, ["replay=true"])
     world = World(config.world, 4)
-    d_align = world.sample(config.world.n_align, 1.0, counterfactual.ALIGN_STREAM).tokens
+    d_align = world.sample(config.world.n_align, 1.0, counterfactual_arms.ALIGN_STREAM).tokens
     pool = counterfactual.shared_replay_pool(config, world, d_align)
-    middle = world.sample(config.world.n_pre, config.middle, counterfactual.PRE_STREAM).tokens
+    middle = world.sample(config.world.n_pre, config.middle, counterfactual_arms.PRE_STREAM).tokens
     assert np.array_equal(pool, np.concatenate([middle, d_align[:config.q1_dose]]))
     assert np.array_equal(pool, counterfactual.shared_replay_pool(config, World(config.world, 4), d_align))
 
