@@ -203,3 +203,22 @@ def test_the_two_trainers_give_the_same_cells_within_float32_rounding(tmp_path, 
     assert [sorted(c) for c in crossings["loop"]] == [sorted(c) for c in crossings["ensemble"]]
     no_sft = next(c for c in docs["ensemble"]["metrics"]["curves"] if c["arm"] == "no_sft")
     assert no_sft["crossing_q2"]["never"] == 2  # starts at its own reference: nothing to return from
+
+
+def test_the_loop_keeps_its_committed_bits():
+    """The loop (the reference the ensemble is tested against above) recomputes the committed golden
+    cells bit for bit: SFT, DPO and fixed steps on micro, seed 0, in the portable numerics mode (a
+    fresh process: the mode is set before torch loads). The golden file was made by the code before
+    the rebound's stages went through `empirical.together` (tests/golden/gen_rebound_golden.py), so
+    this pins the data, learning rates and references of every stage."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "golden"
+    out = subprocess.run([sys.executable, str(golden / "gen_rebound_golden.py"), "--print"], capture_output=True,
+                         text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    want = json.loads((golden / "rebound_loop_golden.json").read_text())
+    assert {k: len(v) for k, v in want.items()} == {"sft": 3, "dpo": 3, "fixed-steps": 3}
+    assert json.loads(out.stdout) == want
