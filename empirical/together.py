@@ -105,10 +105,7 @@ def trajectories(runs: Sequence[Run]) -> list[list[dict]]:
     together are all SFT or all DPO (one loss per step)."""
     if not runs:
         return []
-    for r in runs:
-        _check_run(r)
-    if len({r.loss_from for r in runs}) > 1:
-        raise ValueError("runs trained together need one loss_from (the response's first position)")
+    _check_runs(runs)
     if len({type(r.objective) for r in runs}) > 1:
         raise ValueError("runs trained together need one kind of objective (all SFT or all DPO)")
     torch.set_num_threads(1)
@@ -193,12 +190,9 @@ def fixed_steps_by(trainer: str, runs: Sequence[Run], steps: int) -> list[list[d
 def _check_fixed(runs: Sequence[Run], steps: int) -> None:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    for r in runs:
-        _check_run(r)
-        if not isinstance(r.objective, trajectory.SFT) or r.objective.terms or r.objective.replay:
-            raise ValueError("fixed steps train plain SFT (no terms, no replay, no DPO)")
-    if len({r.loss_from for r in runs}) > 1:
-        raise ValueError("runs trained together need one loss_from (the response's first position)")
+    _check_runs(runs)
+    if any(not isinstance(r.objective, trajectory.SFT) or r.objective.terms or r.objective.replay for r in runs):
+        raise ValueError("fixed steps train plain SFT (no terms, no replay, no DPO)")
 
 
 def _drawn_batches(tokens: np.ndarray, q: int, steps: int, batch_size: int, seed: int) -> list[ens.MemberBatch]:
@@ -212,6 +206,14 @@ def _drawn_batches(tokens: np.ndarray, q: int, steps: int, batch_size: int, seed
 def _check_trainer(trainer: str) -> None:
     if trainer not in TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(TRAINERS)}, got {trainer!r}")
+
+
+def _check_runs(runs: Sequence[Run]) -> None:
+    """Each run's own arguments, and the one response start that runs trained together share."""
+    for r in runs:
+        _check_run(r)
+    if len({r.loss_from for r in runs}) > 1:
+        raise ValueError("runs trained together need one loss_from (the response's first position)")
 
 
 def _check_run(r: Run) -> None:
