@@ -147,7 +147,7 @@ def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int,
               "slopes_cg_converged": spectrum.get("cg_converged")}
     record |= predictions(world, k, excess)
     record |= fd_record(model, sol, masses, k, c, s) if with_fd else {"slopes_fd": None, "fd_converged": None}
-    record |= bridge_record(c, (alpha, seed, capacity), model, masses, k, sol, N)
+    record |= bridge_record(c, s, (alpha, seed, capacity), model, masses, k, sol, N)
     return record
 
 
@@ -156,8 +156,8 @@ def run_cell(c: TheoremConfig, alpha: float, seed: int, k: float, capacity: int,
 _PRETRAINED: dict = {}
 
 
-def bridge_record(c: TheoremConfig, where: tuple, model: Model, masses: torch.Tensor, k: float,
-                  joint: solver.Solution, N: np.ndarray) -> dict:
+def bridge_record(c: TheoremConfig, s: solver.SolverSettings, where: tuple, model: Model, masses: torch.Tensor,
+                  k: float, joint: solver.Solution, N: np.ndarray) -> dict:
     """The bridge arm at this cell (``empirical.theorem_bridge``): pre-trained on p_1, aligned by
     gradient descent on p_2 until N_2 equals the joint model's, slopes through the alignment.
     ``bridge_included``: the joint and pre-trained models converged, N_2 was matched with N_2
@@ -171,8 +171,8 @@ def bridge_record(c: TheoremConfig, where: tuple, model: Model, masses: torch.Te
     began = time.perf_counter()
     key = (c, *where)
     if key not in _PRETRAINED:
-        _PRETRAINED[key] = bridge.pretrain(model.log_q, model.theta0, masses, settings(c))
-    b = bridge.run(model.log_q, model.theta0, masses, float(N[1]), c.bridge_lr, c.bridge_max_steps, settings(c),
+        _PRETRAINED[key] = bridge.pretrain(model.log_q, model.theta0, masses, s)
+    b = bridge.run(model.log_q, model.theta0, masses, float(N[1]), c.bridge_lr, c.bridge_max_steps, s,
                    pretrained=_PRETRAINED[key])
     slopes = b["slopes"]
     return {"bridge_pretrain_converged": b["pretrain_converged"], "bridge_pretrain_grad_norm": b["pretrain_grad_norm"],
@@ -335,23 +335,29 @@ def _interval_verdict(per_seed: list[float], margin: float) -> dict:
     return {"verdict": verdict, "mean": est["mean"], "ci95": ci, "n": est["n"], "margin": margin}
 
 
+def _log_ratio_endpoint(ratios, margin: float) -> dict:
+    """log(ratio) averaged per world seed, then the interval over seeds (``_interval_verdict``);
+    ``ratios``: (world seed, ratio) pairs. A ratio <= 0 (opposite signs) is counted apart
+    (``opposite``) and makes the verdict "contradicts"."""
+    per_seed, opposite = {}, 0
+    for seed, ratio in ratios:
+        if ratio <= 0:
+            opposite += 1
+            continue
+        per_seed.setdefault(seed, []).append(math.log(ratio))
+    out = _interval_verdict([float(np.mean(v)) for v in per_seed.values()], margin)
+    if opposite:
+        out["verdict"] = "contradicts"
+    return out | {"opposite": opposite}
+
+
 def endpoint_slope_error(c: TheoremConfig, converged: list[dict]) -> dict:
     """(i) log(s2_pruned / s2_observed) averaged per world seed over the capacity-bound cells
     (excess >= match_excess_nats: at the optimum (b) equals (a), checked by ``match_optimal``,
     and its zero error would dilute the mean); opposite signs counted apart."""
-    per_seed, opposite = {}, 0
-    for r in converged:
-        if r["excess_l0"] < c.match_excess_nats:
-            continue
-        ratio = r["slopes_pruned"]["N_2"] / r["slopes_observed"]["N_2"]
-        if ratio <= 0:
-            opposite += 1
-            continue
-        per_seed.setdefault(r["world_seed"], []).append(math.log(ratio))
-    out = _interval_verdict([float(np.mean(v)) for v in per_seed.values()], c.margin_log_ratio)
-    if opposite:
-        out["verdict"] = "contradicts"
-    return out | {"opposite_sign_cells": opposite}
+    out = _log_ratio_endpoint(((r["world_seed"], r["slopes_pruned"]["N_2"] / r["slopes_observed"]["N_2"])
+                               for r in converged if r["excess_l0"] >= c.match_excess_nats), c.margin_log_ratio)
+    return out | {"opposite_sign_cells": out.pop("opposite")}
 
 
 def endpoint_sign(c: TheoremConfig, converged: list[dict], k_star: dict) -> dict:
@@ -375,21 +381,16 @@ def endpoint_capacity_trend(c: TheoremConfig, converged: list[dict]) -> dict:
     groups = {}
     for r in converged:
         groups.setdefault((r["alpha"], r["world_seed"], r["k"]), []).append(r)
-    per_seed, opposite = {}, 0
+    ratios = []
     for (_, seed, k), rows in groups.items():
         if len({r["params"] for r in rows}) < 2:
             continue
         x = [math.log(r["params"]) for r in rows]
         obs = statistics.slope(x, [(k + 1) * r["slopes_observed"]["N_2"] for r in rows])
         pred = statistics.slope(x, [(k + 1) * r["slopes_pruned"]["N_2"] for r in rows])
-        if obs / pred <= 0:
-            opposite += 1
-            continue
-        per_seed.setdefault(seed, []).append(math.log(obs / pred))
-    out = _interval_verdict([float(np.mean(v)) for v in per_seed.values()], c.margin_log_ratio)
-    if opposite:
-        out["verdict"] = "contradicts"
-    return out | {"opposite_sign_groups": opposite}
+        ratios.append((seed, obs / pred))
+    out = _log_ratio_endpoint(ratios, c.margin_log_ratio)
+    return out | {"opposite_sign_groups": out.pop("opposite")}
 
 
 # --- the bridge arm ----------------------------------------------------------------------------
@@ -426,17 +427,9 @@ def endpoint_bridge(c: TheoremConfig, cells: list[dict]) -> dict:
     included = [r for r in cells if r["bridge_included"]]
     out, verdicts = {"cells": len(included)}, []
     for name in ("N_1", "N_2"):
-        per_seed, opposite = {}, 0
-        for r in included:
-            ratio = r["bridge_slopes"][name] / r["slopes_observed"][name]
-            if ratio <= 0:
-                opposite += 1
-                continue
-            per_seed.setdefault(r["world_seed"], []).append(math.log(ratio))
-        e = _interval_verdict([float(np.mean(v)) for v in per_seed.values()], c.margin_log_ratio)
-        if opposite:
-            e["verdict"] = "contradicts"
-        out[name] = e | {"opposite_sign_cells": opposite}
+        e = _log_ratio_endpoint(((r["world_seed"], r["bridge_slopes"][name] / r["slopes_observed"][name])
+                                 for r in included), c.margin_log_ratio)
+        out[name] = e | {"opposite_sign_cells": e.pop("opposite")}
         verdicts.append(e["verdict"])
     out["verdict"] = ("contradicts" if "contradicts" in verdicts else
                       "supports" if verdicts == ["supports", "supports"] else "not resolved")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from console import run_cli
 from empirical import theorem as th
+from empirical import theorem_bridge as tb
 from empirical import theorem_solver as ts
 from empirical import theorem_world as tw
 from harness import presets
@@ -177,8 +178,13 @@ def test_micro_through_the_cli_holds_every_key_and_converges(micro_result):
         (c["dgamma2_dl_observed"] > 0) == (c["dgamma2_dl_optimal"] > 0) for c in converged)
     excess = {c["params"]: c["excess_l0"] for c in converged}
     assert min(excess.values()) < 1e-5 and max(excess.values()) > 1e-2  # both regimes present
-    for name in ("slope_error", "sign", "capacity_trend"):
-        assert doc["endpoints"][name]["verdict"] in ("supports", "contradicts", "not resolved")
+    ends = doc["endpoints"]
+    assert ends["slope_error"]["verdict"] == _reads(ends["slope_error"], ends["slope_error"]["opposite_sign_cells"])
+    assert ends["capacity_trend"]["verdict"] == _reads(ends["capacity_trend"],
+                                                        ends["capacity_trend"]["opposite_sign_groups"])
+    sign = ends["sign"]
+    assert sign["verdict"] == ("contradicts" if sign["agree"] < sign["cells"] else
+                               "supports" if sign["above_k_star"] and sign["below_k_star"] else "not resolved")
 
 
 def test_converged_cells_at_the_optimum_match_prediction_a(micro_result):
@@ -339,12 +345,19 @@ def test_the_result_feeds_figures_export_report_and_findings(micro_result):
 
 
 
+def _reads(e: dict, opposite: int = 0) -> str:
+    """The verdict an interval endpoint's own numbers call for: contradicts with any opposite-sign
+    cell or an interval wholly outside +-margin, supports inside it, else not resolved."""
+    lo, hi = e["ci95"] or (None, None)
+    if opposite or (lo is not None and (lo > e["margin"] or hi < -e["margin"])):
+        return "contradicts"
+    return "supports" if lo is not None and -e["margin"] < lo and hi < e["margin"] else "not resolved"
+
+
 # --- the bridge arm ------------------------------------------------------------------------------
 
-from empirical import theorem_bridge as tb  # noqa: E402
 
-
-def _tabular(M: int):
+def _tabular():
     """A model that holds every law: log q = log_softmax(theta), theta the M leaf logits. The gradient
     of N_j in theta is softmax(theta) - p_j, which the closed forms below use."""
     return lambda theta: torch.log_softmax(theta, dim=0)
@@ -360,7 +373,7 @@ def test_bridge_one_step_matches_the_hand_derivation():
     p = torch.tensor(world.masses)
     theta0 = torch.log(p[0])
     lr, f = 0.7, 0.4
-    got = tb.trajectory_slopes(_tabular(16), theta0, p, lr, steps=1, fraction=f)
+    got = tb.trajectory_slopes(_tabular(), theta0, p, lr, steps=1, fraction=f)
     q1 = torch.softmax(theta0 - f * lr * (p[0] - p[1]), dim=0)
     u = -f * lr * (p[0] - p[2])
     want = np.array([float((q1 - p[j]) @ u) for j in range(3)])
@@ -380,7 +393,7 @@ def test_bridge_aligned_to_convergence_has_the_mixture_slopes_at_k_zero():
     p = torch.tensor(world.masses)
     lr = 2.0
     assert float(p.min()) > 0.09 and float(p.max()) < 0.18  # the range the docstring counts on
-    got = tb.trajectory_slopes(_tabular(8), torch.log(p[0]), p, lr, steps=300, fraction=1.0)
+    got = tb.trajectory_slopes(_tabular(), torch.log(p[0]), p, lr, steps=300, fraction=1.0)
     want = tw.mixture_slopes(world.masses, 0.0)
     assert abs(want[1]) < 1e-15
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * float(np.abs(want).max()))
@@ -426,7 +439,7 @@ def test_bridge_alignment_stops_at_the_first_crossing():
     equal to it; a target at or above the starting N_2 trains nothing."""
     world = tw.make_world("iid", 4.0, 4, 3, 1)
     p = torch.tensor(world.masses)
-    log_q, theta0 = _tabular(64), torch.log(p[0])
+    log_q, theta0 = _tabular(), torch.log(p[0])
     start = float(ts.cross_entropies(log_q, theta0, p)[1])
     target = 0.5 * start  # N_2 of p_2 itself is below 0 (minus log M): reachable
     sched = tb.align(log_q, theta0, p, 0.5, 10_000, target)
@@ -452,8 +465,12 @@ def test_micro_bridge_arm_is_recorded_matched_and_compared(micro_result):
             assert c["bridge_included"]
             assert c["bridge_N"]["N_2"] == pytest.approx(c["N"]["N_2"], abs=1e-10)
     e = doc["endpoints"]["bridge"]
-    assert e["verdict"] in ("supports", "contradicts", "not resolved")
-    assert e["cells"] == doc["metrics"]["bridge"]["included"]
+    for name in ("N_1", "N_2"):
+        assert e[name]["verdict"] == _reads(e[name], e[name]["opposite_sign_cells"])
+    parts = [e[name]["verdict"] for name in ("N_1", "N_2")]
+    assert e["verdict"] == ("contradicts" if "contradicts" in parts else
+                            "supports" if parts == ["supports", "supports"] else "not resolved")
+    assert e["cells"] == sum(c["bridge_included"] for c in cells) > 0
     for name in ("N_1", "N_2"):
         per_seed = {}
         for c in cells:
