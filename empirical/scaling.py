@@ -107,6 +107,7 @@ def total_flops(c: ScalingConfig) -> float:
 
 class Scaling:
     experiment = "scaling"
+    cells_across_ranks = True  # a cell is one ensemble on one device: torchrun ranks split the cells (harness.engine)
 
     def __init__(self, config: ScalingConfig):
         self.config = config
