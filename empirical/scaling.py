@@ -23,6 +23,7 @@ The effects and endpoints are computed in ``empirical.scaling_stats``: the slope
 parameters, log10 examples and their product, fitted per seed over the grid.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -179,6 +180,13 @@ def _stage(state, streams, who, f_of, batch: int, steps: range, lr, opt, autocas
                    autocast=autocast)
 
 
+def device_of(c: ScalingConfig) -> str:
+    """Where a cell trains: the config's device; on GPUs under torchrun, each rank its own
+    (``cuda:LOCAL_RANK``), since the ranks split the cells."""
+    rank = os.environ.get("LOCAL_RANK")
+    return f"cuda:{int(rank)}" if c.device == "cuda" and rank is not None else c.device
+
+
 def run_cell(c: ScalingConfig, hidden: int, n_pre: int, *, member_chunk: int | str | None = "default") -> dict:
     """Pre-train, align and perturb every member of one (hidden, n_pre) cell; its record.
     ``member_chunk``: the ensemble's grouping ("default": the device's; None: all at once, as on
@@ -187,13 +195,13 @@ def run_cell(c: ScalingConfig, hidden: int, n_pre: int, *, member_chunk: int | s
     who = members(c)
     worlds = {s: ScaleWorld(Spec.of(c), s) for s in c.seeds}
     inits = {s: init(c, hidden, s) for s in c.seeds}
-    state = EnsembleState.from_params([inits[s] for s, _, _ in who], shape_of(c, hidden), device=c.device)
+    state = EnsembleState.from_params([inits[s] for s, _, _ in who], shape_of(c, hidden), device=device_of(c))
     if member_chunk != "default":
         state.member_chunk = member_chunk
     eval_chunk = _eval_chunk(state, c)
     measure = _Measure(c, worlds, who, eval_chunk)
     e = state.members
-    opt = AdamW.for_members(e, device=c.device)
+    opt = AdamW.for_members(e, device=state.flat.device)
     autocast = c.bf16
     constant = lambda lr: (lambda step: torch.full((e,), lr, dtype=torch.float64))  # noqa: E731
 

@@ -241,3 +241,11 @@ def test_torchrun_ranks_split_the_cells_instead_of_each_running_all():
     """A cell is one ensemble on one device, nothing data-parallel: under torchrun the engine must
     give each rank its own cells (harness.engine reads this flag; without it every rank ran every cell)."""
     assert scaling.Scaling(SMALL).cells_across_ranks is True
+
+
+def test_each_torchrun_rank_trains_on_its_own_gpu(monkeypatch):
+    gpu = overrides.with_overrides(SMALL, ["device=cuda"])
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert scaling.device_of(gpu) == "cuda" and scaling.device_of(SMALL) == "cpu"
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert scaling.device_of(gpu) == "cuda:3" and scaling.device_of(SMALL) == "cpu"
