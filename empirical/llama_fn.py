@@ -167,8 +167,9 @@ def _rotate_half_rows(weight: torch.Tensor, heads: int) -> torch.Tensor:
     return torch.cat([-w[:, :, 1:], w[:, :, :1]], dim=2).view(members, rows, hidden)
 
 
-def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch.Tensor:
-    """Causal multi-head self-attention with rotary positions; x [E, B*T, H] -> [E, B*T, H].
+def _attention(x, params, prefix, shape, rope, batch: int, length: int, first: int = 0) -> torch.Tensor:
+    """Causal multi-head self-attention with rotary positions; x [E, B*T, H] -> [E, B*T', H]
+    for the queries at positions first..T-1 (T' = T - first; keys and values at every position).
     Three matmuls give [q, k], [rotate_half(q), rotate_half(k)] and v, each contiguous (slices
     of one fused output cost a zero-filled copy each in the backward); then the rotary
     embedding, q cos + rotate_half(q) sin (HF's apply_rotary_pos_emb), is one fused multiply-add
@@ -185,8 +186,13 @@ def _attention(x, params, prefix, shape, rope, batch: int, length: int) -> torch
     rotary = torch.addcmul(qk * cos, rotated, sin).view(members * batch, length, 2, shape.heads, shape.head_dim)
     q, k = rotary.transpose(1, 3).unbind(2)  # [E*B, heads, T, hd]
     v = _linear(x, v_w).view(members * batch, length, shape.heads, shape.head_dim).transpose(1, 2)
-    attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [E*B, heads, T, hd]
-    attended = attended.transpose(1, 2).reshape(members, batch * length, shape.hidden)
+    if first:  # query i sits at position first + i: it sees the keys up to there (SDPA's is_causal
+        # aligns a shorter query block to the first keys, not the last)
+        sees = torch.ones(length - first, length, dtype=torch.bool, device=x.device).tril(first)
+        attended = F.scaled_dot_product_attention(q[:, :, first:], k, v, attn_mask=sees)
+    else:
+        attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [E*B, heads, T, hd]
+    attended = attended.transpose(1, 2).reshape(members, batch * (length - first), shape.hidden)
     return _linear(attended, params[prefix + "self_attn.o_proj.weight"])
 
 
@@ -211,7 +217,15 @@ def _embed(embed: torch.Tensor, ids: torch.Tensor, padding_idx: int | None) -> t
     return F.embedding(ids + offsets, embed.reshape(members * vocab, hidden))
 
 
-def _forward_members(params, input_ids, shape: LlamaShape) -> torch.Tensor:
+def _from_position(x: torch.Tensor, batch: int, length: int, first: int) -> torch.Tensor:
+    """The rows of positions first..T-1 of activations [E, B*T, H] -> [E, B*(T - first), H]."""
+    if not first:
+        return x
+    members, _, hidden = x.shape
+    return x.view(members, batch, length, hidden)[:, :, first:].reshape(members, -1, hidden)
+
+
+def _forward_members(params, input_ids, shape: LlamaShape, first: int = 0) -> torch.Tensor:
     members, batch, length = input_ids.shape
     if length > shape.max_length:
         raise ValueError(f"sequences of {length} tokens exceed max_length {shape.max_length}")
@@ -220,35 +234,45 @@ def _forward_members(params, input_ids, shape: LlamaShape) -> torch.Tensor:
     x = _embed(embed, input_ids.reshape(members, batch * length), shape.padding_idx)
     for i in range(shape.layers):
         prefix = f"model.layers.{i}."
-        x = x + _attention(_rms_norm(x, params[prefix + "input_layernorm.weight"], shape.rms_eps), params, prefix,
-                           shape, rope, batch, length)
+        # the last layer's positions before `first` would only feed logits nobody reads
+        kept = first if i == shape.layers - 1 else 0
+        attended = _attention(_rms_norm(x, params[prefix + "input_layernorm.weight"], shape.rms_eps), params,
+                              prefix, shape, rope, batch, length, kept)
+        x = _from_position(x, batch, length, kept) + attended
         x = x + _mlp(_rms_norm(x, params[prefix + "post_attention_layernorm.weight"], shape.rms_eps), params, prefix)
     x = _rms_norm(x, params[FINAL_NORM], shape.rms_eps)
     logits = _linear(x, params.get(LM_HEAD, embed))
-    return logits.view(members, batch, length, shape.vocab)
+    return logits.view(members, batch, length - first, shape.vocab)
 
 
 def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, shape: LlamaShape, *,
-                   member_chunk: int | None = None) -> torch.Tensor:
+                   member_chunk: int | None = None, first: int = 0) -> torch.Tensor:
     """Next-token logits. Without a member axis: ``input_ids`` [B, T] -> [B, T, vocab]; with
     one (every parameter [E, ...]): ``input_ids`` [E, B, T] -> [E, B, T, vocab], member e's rows
     through member e's weights. Causal attention; padding, if any, on the right.
+
+    ``first``: only the logits of positions first..T-1 ([..., T - first, vocab]), the same numbers
+    as ``forward_logits(...)[..., first:, :]``: the last layer then computes its queries, MLP and
+    output head at those positions only (the earlier positions still give every layer's keys
+    and values), which a loss on the response tokens alone does not need.
 
     ``member_chunk``: run the members in groups of this many (same result): on a CPU a group's
     activations stay in cache (E = 48 tiny members at once spill every elementwise pass to
     memory); default all at once (a GPU wants the largest kernels)."""
     embed = params[EMBED]
+    if not 0 <= first < input_ids.shape[-1]:
+        raise ValueError(f"first must be a position of the {input_ids.shape[-1]}-token sequences, got {first}")
     if input_ids.dim() == 2 and embed.dim() == 2:
-        return _forward_members({n: p[None] for n, p in params.items()}, input_ids[None], shape)[0]
+        return _forward_members({n: p[None] for n, p in params.items()}, input_ids[None], shape, first)[0]
     if not (input_ids.dim() == 3 and embed.dim() == 3 and input_ids.shape[0] == embed.shape[0]):
         raise ValueError(f"input_ids {tuple(input_ids.shape)} do not match the embedding {tuple(embed.shape)}: "
                          "[B, T] for a single model, [E, B, T] for E members")
     if member_chunk is None or member_chunk >= input_ids.shape[0]:
-        return _forward_members(params, input_ids, shape)
+        return _forward_members(params, input_ids, shape, first)
     if member_chunk < 1:
         raise ValueError(f"member_chunk must be >= 1, got {member_chunk}")
     # split, not slicing: split's backward is one concatenation per parameter, no zero fill per chunk
     pieces = {n: p.split(member_chunk) for n, p in params.items()}
     groups = [{n: pieces[n][g] for n in params} for g in range(len(pieces[EMBED]))]
-    return torch.cat([_forward_members(tree, ids, shape)
+    return torch.cat([_forward_members(tree, ids, shape, first)
                       for tree, ids in zip(groups, input_ids.split(member_chunk), strict=True)])

@@ -67,8 +67,9 @@ class Enumerated:
         return self.reduce(response_log_probs(model, self.world, self.prompts))
 
     def from_token_log_probs(self, token_log_probs: torch.Tensor) -> dict:
-        """``reduce`` of log q from per-token log-probabilities [n_prompts * M, length - 1] of ``sequences``."""
-        log_q = token_log_probs[:, self.start - 1:].sum(-1).reshape(self.n_prompts, -1)
+        """``reduce`` of log q from the log-probabilities of the response tokens (EOS included),
+        [n_prompts * M, length - start], of ``sequences``."""
+        log_q = token_log_probs.sum(-1).reshape(self.n_prompts, -1)
         return self.reduce(log_q.cpu().numpy())
 
 

@@ -20,7 +20,7 @@ import torch
 
 from empirical import ensemble as ens
 from empirical import trajectory
-from empirical.llama_fn import forward_logits, load_into_hf, params_from_hf, stack_params
+from empirical.llama_fn import load_into_hf, params_from_hf, stack_params
 from empirical.measure import Enumerated
 from harness.configs import TRAINERS
 
@@ -284,16 +284,17 @@ def _measure(state: ens.EnsembleState, runs: Sequence[Run], members) -> dict[int
     in float64 as `measure.response_log_probs` takes them; any other measure on its HF model."""
     out, params = {}, state.params()
     enumerated = [e for e in members if isinstance(runs[e].measure, Enumerated)]
-    shapes = sorted({tuple(runs[e].measure.sequences.shape) for e in enumerated})
-    for shape in shapes:
-        same = [e for e in enumerated if tuple(runs[e].measure.sequences.shape) == shape]
+    kinds = sorted({(tuple(runs[e].measure.sequences.shape), runs[e].measure.start) for e in enumerated})
+    for shape, start in kinds:
+        same = [e for e in enumerated if (tuple(runs[e].measure.sequences.shape), runs[e].measure.start)
+                == (shape, start)]
         chunk = max(1, MEASURE_SEQUENCES // shape[0])
         for part in (same[i:i + chunk] for i in range(0, len(same), chunk)):
             index = torch.tensor(part, device=state.flat.device)
             tree = {n: p.detach()[index] for n, p in params.items()}
             ids = torch.stack([runs[e].measure.sequences for e in part]).to(state.flat.device)
-            logits = forward_logits(tree, ids, state.shape)[:, :, :-1].double()  # sums of many log-probs
-            token_lp = torch.log_softmax(logits, -1).gather(-1, ids[:, :, 1:, None])[..., 0]
+            logits = ens.response_logits(tree, ids, state.shape, start).double()  # sums of many log-probs
+            token_lp = torch.log_softmax(logits, -1).gather(-1, ids[:, :, start:, None])[..., 0]
             out.update({e: runs[e].measure.from_token_log_probs(token_lp[i]) for i, e in enumerate(part)})
     for e in members:
         if e not in out:

@@ -92,6 +92,31 @@ def test_member_axis_runs_each_member_through_its_own_weights(kind, dtype, reque
             assert _rel(stacked[name].grad[e], p.grad) < tol * 10, (e, name)
 
 
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+@pytest.mark.parametrize("first", [1, 3, LENGTH - 1])
+def test_logits_from_a_position_equal_hf_there(kind, dtype, first, request):
+    """``first`` trims the last layer to the kept positions: its logits and the gradients of a loss
+    on them equal HF's on the full rows, sliced (the keys and values of the dropped positions
+    still matter: a wrong causal alignment of the shorter query block would fail here)."""
+    if dtype == torch.float64:
+        request.getfixturevalue("hf_float64")
+    tol = RTOL32 if dtype == torch.float32 else RTOL64
+    models = _models(kind, [0, 1], dtype)
+    shape = L.LlamaShape.from_hf_config(models[0].config)
+    ids = torch.randint(0, shape.vocab, (2, 4, LENGTH), generator=torch.Generator().manual_seed(8))
+    weights = torch.randn(2, 4, LENGTH - first, shape.vocab, generator=torch.Generator().manual_seed(9), dtype=dtype)
+    stacked = {n: p.requires_grad_() for n, p in L.stack_params([L.params_from_hf(m) for m in models]).items()}
+    logits = L.forward_logits(stacked, ids, shape, first=first)
+    (logits * weights).sum().backward()
+    assert logits.shape == (2, 4, LENGTH - first, shape.vocab)
+    for e, model in enumerate(models):
+        reference = model(input_ids=ids[e]).logits[:, first:]
+        (reference * weights[e]).sum().backward()
+        assert _rel(logits[e], reference) < tol
+        for name, p in model.named_parameters():
+            assert _rel(stacked[name].grad[e], p.grad) < tol * 10, (e, name)
+
+
 def test_attention_is_causal_so_right_padding_is_harmless():
     (model,) = _models("tiny", [0], torch.float32)
     shape = L.LlamaShape.from_hf_config(model.config)
@@ -130,6 +155,9 @@ def test_refusals():
         L.forward_logits(params, torch.zeros(2, 3, LENGTH, dtype=torch.long), shape)
     with pytest.raises(ValueError, match="max_length"):
         L.forward_logits(params, torch.zeros(2, LENGTH + 1, dtype=torch.long), shape)
+    for first in (-1, LENGTH):
+        with pytest.raises(ValueError, match="first must be a position"):
+            L.forward_logits(params, torch.zeros(2, LENGTH, dtype=torch.long), shape, first=first)
     with pytest.raises(ValueError, match="grouped-query"):
         L.LlamaShape.from_hf_config(LlamaConfig(hidden_size=32, num_attention_heads=4, num_key_value_heads=2))
     with pytest.raises(ValueError, match="names differ"):

@@ -20,12 +20,12 @@ def test_crossing_from_below_for_the_reversed_variant():
 
 def test_a_start_within_rounding_of_the_reference_is_on_it():
     """An arm without a first stage starts at its own reference; scored by another forward pass
-    of the same model it lands within about 1e-9 of it (measured 6e-10), which must not read as a
-    side to return from (a crossing at Q2 ~ 0). Just outside the tolerance, a real side."""
+    of the same model it lands within float32 rounding of it (measured 6e-10 to 2.5e-8), which must
+    not read as a side to return from (a crossing at Q2 ~ 0). Just outside the tolerance, a real side."""
     reference = 0.43
-    for noise in (6e-10, -3e-10, 1e-8):
+    for noise in (6e-10, -3e-10, 1.1e-8, -2.5e-8, 1e-6):
         assert crossing_q2([0, 16, 64], [reference + noise, reference - 0.05, reference - 0.1], reference) is None
-    assert crossing_q2([0, 16], [reference + 2e-8, reference - 2e-8], reference) == pytest.approx(8.0)
+    assert crossing_q2([0, 16], [reference + 2e-6, reference - 2e-6], reference) == pytest.approx(8.0)
 
 
 def test_kl_threshold():

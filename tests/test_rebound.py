@@ -200,7 +200,9 @@ def test_the_two_trainers_give_the_same_cells_within_float32_rounding(tmp_path, 
                 moved = max(moved, abs(x - nb[key]))
     assert moved > 0  # two real paths, not one twice
     crossings = {t: [c["crossing_q2"]["per_seed"] for c in docs[t]["metrics"]["curves"]] for t in docs}
-    assert [sorted(c) for c in crossings["loop"]] == [sorted(c) for c in crossings["ensemble"]]
+    for a, b in zip(crossings["loop"], crossings["ensemble"], strict=True):  # the same seeds cross, at the same Q2
+        assert a.keys() == b.keys() and all((a[s] is None) == (b[s] is None) for s in a)
+        assert all(a[s] is None or abs(a[s] - b[s]) <= 1e-2 * a[s] for s in a)  # the numbers' tolerance above
     no_sft = next(c for c in docs["ensemble"]["metrics"]["curves"] if c["arm"] == "no_sft")
     assert no_sft["crossing_q2"]["never"] == 2  # starts at its own reference: nothing to return from
 
