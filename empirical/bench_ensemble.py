@@ -11,6 +11,10 @@ What bounds the ratio: the FLOPs of a model-step (the model's matmuls, forward a
 over the CPU's own single-thread float32 matmul rate, measured in the same run on a large
 square matmul, give the time no trainer can beat; ``floor_ratio`` is the loop's time over that
 floor, the ratio a trainer that ran every matmul at the CPU's peak and nothing else would reach.
+Both rates count the same nominal work, a full forward and backward of every position; the
+ensemble skips what the loss never reads (`ensemble.response_logits`: the last token, and the
+last layer's queries, MLP and head before the first response position), so its rate is an
+effective one.
 """
 
 import copy
