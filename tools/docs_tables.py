@@ -666,10 +666,12 @@ def propose(paths=None) -> list[dict]:
         for doc, head, sources in SOURCES:
             if doc == name and re.match(head, heading):
                 words = _words(around)
-                candidates = [(len(words & _words(k)), -i, s, k) for i, s in enumerate(sources)
+                candidates = [(not _per_seed(k), len(words & _words(k)), -i, s, k) for i, s in enumerate(sources)
                               for k, v in _cached(cache, s).items() if _matches(printed, percent, v)]
-                # the key that shares most words with the prose around the number; then the section's first source
-                found = max(candidates, key=lambda c: c[:2])[2:] if candidates else None
+                # a summary, setting or constant before any per-seed value (prose quotes those; thousands of
+                # per-seed values hold any short number by chance); then the key that shares most words with
+                # the prose around the number; then the section's first source
+                found = max(candidates, key=lambda c: c[:3])[3:] if candidates else None
                 if found:
                     kept.append({"doc": name, "section": heading, "context": context, "number": shown,
                                  "source": found[0], "key": found[1]})
@@ -677,6 +679,11 @@ def propose(paths=None) -> list[dict]:
         else:
             missing.append((name, line, shown, context))
     return kept, missing
+
+
+def _per_seed(key: str) -> bool:
+    """A key of one seed's value in a result file (its per-seed table, its raw cell records)."""
+    return any(part in key for part in ("per_seed", ":.cells[", "cell_files"))
 
 
 SMALL_INTEGERS = ("0", "1", "2", "-1")
