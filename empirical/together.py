@@ -284,10 +284,11 @@ def _measure(state: ens.EnsembleState, runs: Sequence[Run], members) -> dict[int
     in float64 as `measure.response_log_probs` takes them; any other measure on its HF model."""
     out, params = {}, state.params()
     enumerated = [e for e in members if isinstance(runs[e].measure, Enumerated)]
-    kinds = sorted({(tuple(runs[e].measure.sequences.shape), runs[e].measure.start) for e in enumerated})
-    for shape, start in kinds:
-        same = [e for e in enumerated if (tuple(runs[e].measure.sequences.shape), runs[e].measure.start)
-                == (shape, start)]
+    def kind(e):  # members scored in one forward: the same sequences' shape and response start
+        return tuple(runs[e].measure.sequences.shape), runs[e].measure.start
+
+    for shape, start in sorted({kind(e) for e in enumerated}):
+        same = [e for e in enumerated if kind(e) == (shape, start)]
         chunk = max(1, MEASURE_SEQUENCES // shape[0])
         for part in (same[i:i + chunk] for i in range(0, len(same), chunk)):
             index = torch.tensor(part, device=state.flat.device)
