@@ -14,7 +14,7 @@ import numpy as np
 # it has no side to return from. Two forward passes of one model (HF's and the ensemble's
 # batched one) score it within float32 rounding of the logits (relative 6e-8; measured up to
 # 2.5e-8 on the micro rebound, once 1.1e-8), so the tolerance is 40x that; a first stage moves the
-# score by far more (at least 6.5e-2 in the committed rebound runs).
+# score by far more (at least 6.5e-2 in the committed synthetic rebound runs).
 AT_REFERENCE = 1e-6
 
 
