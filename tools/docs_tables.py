@@ -659,19 +659,21 @@ def propose(paths=None) -> list[dict]:
         shown = printed + ("%" if percent else "")
         key = (name, heading, context, shown)
         entry = declared.get(key)
-        if entry is not None and entry["key"] in _cached(cache, entry["source"]) and _matches(
-                printed, percent, _cached(cache, entry["source"])[entry["key"]]):
+        if entry is not None and not _per_seed(entry["key"]) and entry["key"] in _cached(cache, entry["source"]) \
+                and _matches(printed, percent, _cached(cache, entry["source"])[entry["key"]]):
             kept.append(entry)
             continue
         for doc, head, sources in SOURCES:
             if doc == name and re.match(head, heading):
                 words = _words(around)
-                candidates = [(not _per_seed(k), len(words & _words(k)), -i, s, k) for i, s in enumerate(sources)
+                candidates = [(not _per_seed(k), _setting(s, k), len(words & _words(k)), -i, s, k)
+                              for i, s in enumerate(sources)
                               for k, v in _cached(cache, s).items() if _matches(printed, percent, v)]
-                # a summary, setting or constant before any per-seed value (prose quotes those; thousands of
-                # per-seed values hold any short number by chance); then the key that shares most words with
-                # the prose around the number; then the section's first source
-                found = max(candidates, key=lambda c: c[:3])[3:] if candidates else None
+                # never a per-seed value (thousands of them hold any short number by chance); a setting or
+                # constant before a result (a short round number is far more often a setting than a result
+                # that happens to equal it); then the key that shares most words with the prose around the
+                # number; then the section's first source
+                found = max(candidates, key=lambda c: c[:4])[4:] if candidates else None
                 if found:
                     kept.append({"doc": name, "section": heading, "context": context, "number": shown,
                                  "source": found[0], "key": found[1]})
@@ -679,6 +681,12 @@ def propose(paths=None) -> list[dict]:
         else:
             missing.append((name, line, shown, context))
     return kept, missing
+
+
+def _setting(source: str, key: str) -> bool:
+    """A configured value or a constant of the code, not a measured one: a preset's field, a
+    module's constant, a number written in a source file, a result file's configuration."""
+    return source.partition(":")[0] in ("preset", "module", "file") or ":.config." in key
 
 
 def _per_seed(key: str) -> bool:
