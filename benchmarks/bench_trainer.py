@@ -100,8 +100,8 @@ def main(argv=None) -> None:
     preset = args.preset or {"counterfactual": "cpu-standard", "resist": "quick"}[args.experiment]
     if preset not in known:
         parser.error(f"--preset must be one of {', '.join(sorted(known))} for {args.experiment}, got {preset!r}")
-    if args.out is not None and args.out.exists() and any(args.out.iterdir()):  # before minutes of training
-        parser.error(f"--out {args.out} is not empty: remove it or name another folder")
+    if args.out is not None and args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        parser.error(f"--out {args.out} exists and is not an empty folder: remove it or name another one")
     out = compare(preset, args.seeds, args.workers, args.out, args.experiment)
     if args.json:
         print(json.dumps(out, indent=2))

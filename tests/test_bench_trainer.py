@@ -21,8 +21,10 @@ def test_agreement_reads_per_seed_moves_and_the_loops_interval():
     assert inside["ensemble_mean_in_loop_ci95"] is True and inside["same_verdict"] is True
 
 
-def test_a_non_empty_out_folder_is_refused_before_any_training(tmp_path, capsys):
+@pytest.mark.parametrize("taken", ["folder", "file"])
+def test_an_out_that_exists_is_refused_before_any_training(tmp_path, capsys, taken):
     (tmp_path / "bench.json").write_text("{}")
+    out = tmp_path if taken == "folder" else tmp_path / "bench.json"
     with pytest.raises(SystemExit) as stop:
-        bench.main(["--experiment", "resist", "--out", str(tmp_path)])
-    assert stop.value.code == 2 and "is not empty" in capsys.readouterr().err
+        bench.main(["--experiment", "resist", "--out", str(out)])
+    assert stop.value.code == 2 and "is not an empty folder" in capsys.readouterr().err

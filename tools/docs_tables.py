@@ -691,7 +691,7 @@ def _setting(source: str, key: str) -> bool:
 
 def _per_seed(key: str) -> bool:
     """A key of one seed's value in a result file (its per-seed table, its raw cell records)."""
-    return any(part in key for part in ("per_seed", ":.cells[", "cell_files"))
+    return any(part in key for part in ("per_seed", ":.cells[", "/cells/", "cell_files"))
 
 
 SMALL_INTEGERS = ("0", "1", "2", "-1")
