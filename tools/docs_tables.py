@@ -669,7 +669,7 @@ def propose(paths=None) -> list[dict]:
                 candidates = [(not _per_seed(k), _setting(s, k), len(words & _words(k)), -i, s, k)
                               for i, s in enumerate(sources)
                               for k, v in _cached(cache, s).items() if _matches(printed, percent, v)]
-                # never a per-seed value (thousands of them hold any short number by chance); a setting or
+                # a per-seed value last (thousands of them hold any short number by chance); a setting or
                 # constant before a result (a short round number is far more often a setting than a result
                 # that happens to equal it); then the key that shares most words with the prose around the
                 # number; then the section's first source
