@@ -335,10 +335,10 @@ def _interval_verdict(per_seed: list[float], margin: float) -> dict:
     return {"verdict": verdict, "mean": est["mean"], "ci95": ci, "n": est["n"], "margin": margin}
 
 
-def _log_ratio_endpoint(ratios, margin: float) -> dict:
+def _log_ratio_endpoint(ratios, margin: float, opposite_key: str) -> dict:
     """log(ratio) averaged per world seed, then the interval over seeds (``_interval_verdict``);
-    ``ratios``: (world seed, ratio) pairs. A ratio <= 0 (opposite signs) is counted apart
-    (``opposite``) and makes the verdict "contradicts"."""
+    ``ratios``: (world seed, ratio) pairs. A ratio <= 0 (opposite signs) is counted apart (under
+    ``opposite_key``) and makes the verdict "contradicts"."""
     per_seed, opposite = {}, 0
     for seed, ratio in ratios:
         if ratio <= 0:
@@ -348,16 +348,16 @@ def _log_ratio_endpoint(ratios, margin: float) -> dict:
     out = _interval_verdict([float(np.mean(v)) for v in per_seed.values()], margin)
     if opposite:
         out["verdict"] = "contradicts"
-    return out | {"opposite": opposite}
+    return out | {opposite_key: opposite}
 
 
 def endpoint_slope_error(c: TheoremConfig, converged: list[dict]) -> dict:
     """(i) log(s2_pruned / s2_observed) averaged per world seed over the capacity-bound cells
     (excess >= match_excess_nats: at the optimum (b) equals (a), checked by ``match_optimal``,
     and its zero error would dilute the mean); opposite signs counted apart."""
-    out = _log_ratio_endpoint(((r["world_seed"], r["slopes_pruned"]["N_2"] / r["slopes_observed"]["N_2"])
-                               for r in converged if r["excess_l0"] >= c.match_excess_nats), c.margin_log_ratio)
-    return out | {"opposite_sign_cells": out.pop("opposite")}
+    return _log_ratio_endpoint(((r["world_seed"], r["slopes_pruned"]["N_2"] / r["slopes_observed"]["N_2"])
+                                for r in converged if r["excess_l0"] >= c.match_excess_nats), c.margin_log_ratio,
+                               "opposite_sign_cells")
 
 
 def endpoint_sign(c: TheoremConfig, converged: list[dict], k_star: dict) -> dict:
@@ -389,8 +389,7 @@ def endpoint_capacity_trend(c: TheoremConfig, converged: list[dict]) -> dict:
         obs = statistics.slope(x, [(k + 1) * r["slopes_observed"]["N_2"] for r in rows])
         pred = statistics.slope(x, [(k + 1) * r["slopes_pruned"]["N_2"] for r in rows])
         ratios.append((seed, obs / pred))
-    out = _log_ratio_endpoint(ratios, c.margin_log_ratio)
-    return out | {"opposite_sign_groups": out.pop("opposite")}
+    return _log_ratio_endpoint(ratios, c.margin_log_ratio, "opposite_sign_groups")
 
 
 # --- the bridge arm ----------------------------------------------------------------------------
@@ -427,10 +426,9 @@ def endpoint_bridge(c: TheoremConfig, cells: list[dict]) -> dict:
     included = [r for r in cells if r["bridge_included"]]
     out, verdicts = {"cells": len(included)}, []
     for name in ("N_1", "N_2"):
-        e = _log_ratio_endpoint(((r["world_seed"], r["bridge_slopes"][name] / r["slopes_observed"][name])
-                                 for r in included), c.margin_log_ratio)
-        out[name] = e | {"opposite_sign_cells": e.pop("opposite")}
-        verdicts.append(e["verdict"])
+        out[name] = _log_ratio_endpoint(((r["world_seed"], r["bridge_slopes"][name] / r["slopes_observed"][name])
+                                         for r in included), c.margin_log_ratio, "opposite_sign_cells")
+        verdicts.append(out[name]["verdict"])
     out["verdict"] = ("contradicts" if "contradicts" in verdicts else
                       "supports" if verdicts == ["supports", "supports"] else "not resolved")
     out["dgamma2_sign_agree"] = sum((r["bridge_dgamma2_dl"] > 0) == (r["dgamma2_dl_observed"] > 0) for r in included)

@@ -284,6 +284,7 @@ def _measure(state: ens.EnsembleState, runs: Sequence[Run], members) -> dict[int
     in float64 as `measure.response_log_probs` takes them; any other measure on its HF model."""
     out, params = {}, state.params()
     enumerated = [e for e in members if isinstance(runs[e].measure, Enumerated)]
+
     def kind(e):  # members scored in one forward: the same sequences' shape and response start
         return tuple(runs[e].measure.sequences.shape), runs[e].measure.start
 

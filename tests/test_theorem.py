@@ -478,3 +478,17 @@ def test_micro_bridge_arm_is_recorded_matched_and_compared(micro_result):
                 per_seed.setdefault(c["world_seed"], []).append(
                     math.log(c["bridge_slopes"][name] / c["slopes_observed"][name]))
         assert e[name]["mean"] == pytest.approx(np.mean([np.mean(v) for v in per_seed.values()]), rel=1e-12)
+
+
+def test_a_log_ratio_endpoint_counts_opposite_signs_apart_and_they_contradict():
+    """(world seed, ratio) pairs: per-seed means of log ratio, an opposite-sign ratio counted under
+    the given key (not averaged in) and making the verdict "contradicts" whatever the interval."""
+    from empirical import theorem
+
+    same = theorem._log_ratio_endpoint([(0, 1.01), (0, 0.99), (1, 1.02), (2, 0.98)], 0.1, "opposite_cells")
+    assert same["opposite_cells"] == 0 and same["n"] == 3 and same["verdict"] == _reads(same) == "supports"
+    assert same["mean"] == pytest.approx((math.log(1.01) / 2 + math.log(0.99) / 2 + math.log(1.02) + math.log(0.98))
+                                         / 3, rel=1e-12)  # seed 0's two cells averaged first
+    flipped = theorem._log_ratio_endpoint([(0, 1.01), (0, -0.99), (1, 1.02), (2, 0.98)], 0.1, "opposite_cells")
+    assert flipped["opposite_cells"] == 1 and flipped["verdict"] == "contradicts"
+    assert flipped["mean"] == pytest.approx((math.log(1.01) + math.log(1.02) + math.log(0.98)) / 3, rel=1e-12)
