@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from empirical.llama_fn import LlamaShape, forward_logits, load_into_hf, params_from_hf, unstack_params
+from empirical.prefix_tree import shared_logits
 
 __all__ = ["EnsembleState", "AdamW", "MemberBatch", "Batch", "Context", "ResponseCE", "Spring", "OutputAnchor",
            "DPO", "response_logits", "collate", "pretrain_batches", "trajectory_batches", "member_schedule",
@@ -74,6 +75,12 @@ class EnsembleState:
     # a step in groups of this many members; None: all at once (the default on a GPU);
     # "auto": groups of about CPU_GROUP_ACTIVATIONS activations (the default on a CPU)
     member_chunk: int | str | None = None
+    # True: each distinct prefix of a member's rows computed once (`empirical.prefix_tree`; 1.7x
+    # faster at batch 128); False (the default, what the experiments use): every row at every
+    # position (`llama_fn.forward_logits`). The same maths up to float rounding, but not yet the
+    # default: the committed results were made without it, and it moves the resist format-only
+    # control's KLs (1e-7 nats, at float32's rounding floor) by 1e-2 relative (docs/design.md).
+    share_prefixes: bool = False
 
     @classmethod
     def from_params(cls, members: Sequence[dict[str, torch.Tensor]], shape: LlamaShape, *, device=None,
@@ -256,15 +263,21 @@ class Context:
     @functools.cached_property
     def logits(self) -> torch.Tensor:
         """The group's response logits (`response_logits`), computed once for every term."""
-        return response_logits(self.params, self.batch.tokens, self.state.shape, self.loss_from)
+        return response_logits(self.params, self.batch.tokens, self.state.shape, self.loss_from,
+                               shared=self.state.share_prefixes)
 
 
-def response_logits(params: dict, tokens: torch.Tensor, shape: LlamaShape, loss_from: int) -> torch.Tensor:
+def response_logits(params: dict, tokens: torch.Tensor, shape: LlamaShape, loss_from: int, *,
+                    shared: bool = False) -> torch.Tensor:
     """The logits that predict tokens[..., loss_from:], those of positions loss_from - 1 .. T - 2:
     [E, B, T - loss_from, vocab]. Every loss term reads these alone, so the forward leaves out
-    the last token (an input to no prediction read) and computes the last layer's queries, MLP
-    and head at these positions only (`forward_logits`' ``first``): about a fifth less work on
-    the synthetic world's 7-token rows, the same numbers up to float rounding."""
+    the last token (an input to no prediction read). Every position, the last layer's queries,
+    MLP and head at the read positions only (`forward_logits`' ``first``); ``shared``: each
+    distinct prefix of a member's rows computed once (`prefix_tree.shared_logits`: about a third
+    of the positions of a pre-training batch of the synthetic world). The same numbers up to
+    float rounding."""
+    if shared:
+        return shared_logits(params, tokens[..., :-1], shape, first=loss_from - 1)
     return forward_logits(params, tokens[..., :-1], shape, first=loss_from - 1)
 
 
@@ -308,16 +321,18 @@ class OutputAnchor:
 
     def __call__(self, ctx: Context) -> torch.Tensor:
         with torch.no_grad():
-            anchor_logits = response_logits(ctx.pick(self.anchor), ctx.batch.tokens, ctx.state.shape, ctx.loss_from)
+            anchor_logits = response_logits(ctx.pick(self.anchor), ctx.batch.tokens, ctx.state.shape, ctx.loss_from,
+                                            shared=ctx.state.share_prefixes)
             reference = torch.log_softmax(_wide(anchor_logits), -1)
         log_q = torch.log_softmax(_wide(ctx.logits), -1)
         kl = (log_q.exp() * (log_q - reference)).sum(-1)  # [E, B, T']
         return ctx.pick(self.beta) * _per_member_mean(kl, ctx.batch.own)
 
 
-def _sequence_log_probs(params: dict, tokens: torch.Tensor, shape: LlamaShape, loss_from: int) -> torch.Tensor:
+def _sequence_log_probs(params: dict, tokens: torch.Tensor, shape: LlamaShape, loss_from: int,
+                        shared: bool) -> torch.Tensor:
     """Sum over positions >= loss_from of log q(token | prefix): [E, B]."""
-    log_q = torch.log_softmax(_wide(response_logits(params, tokens, shape, loss_from)), -1)
+    log_q = torch.log_softmax(_wide(response_logits(params, tokens, shape, loss_from, shared=shared)), -1)
     return log_q.gather(-1, tokens[:, :, loss_from:, None])[..., 0].sum(-1)
 
 
@@ -336,8 +351,9 @@ class DPO:
             raise ValueError("DPO needs rejected rows in the batch")
         both = torch.cat([b.tokens, b.rejected], dim=1)  # one forward for chosen and rejected
         with torch.no_grad():
-            ref = _sequence_log_probs(ctx.pick(self.reference), both, ctx.state.shape, ctx.loss_from)
-        own = _sequence_log_probs(ctx.params, both, ctx.state.shape, ctx.loss_from)
+            ref = _sequence_log_probs(ctx.pick(self.reference), both, ctx.state.shape, ctx.loss_from,
+                                      ctx.state.share_prefixes)
+        own = _sequence_log_probs(ctx.params, both, ctx.state.shape, ctx.loss_from, ctx.state.share_prefixes)
         width = b.tokens.shape[1]
         margin = (own - ref)[:, :width] - (own - ref)[:, width:]
         loss = -F.logsigmoid(ctx.pick(self.beta)[:, None] * margin)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LlamaShape", "params_from_hf", "load_into_hf", "forward_logits", "stack_params", "unstack_params",
-           "count_params", "parameter_names"]
+__all__ = ["LlamaShape", "params_from_hf", "load_into_hf", "forward_logits", "forward_tree", "stack_params",
+           "unstack_params", "count_params", "parameter_names"]
 
 EMBED = "model.embed_tokens.weight"
 LM_HEAD = "lm_head.weight"
@@ -243,6 +243,50 @@ def _forward_members(params, input_ids, shape: LlamaShape, first: int = 0) -> to
     x = _rms_norm(x, params[FINAL_NORM], shape.rms_eps)
     logits = _linear(x, params.get(LM_HEAD, embed))
     return logits.view(members, batch, length - first, shape.vocab)
+
+
+def _path_attention(x, params, prefix, shape, rope, tree) -> torch.Tensor:
+    """`_attention` on the nodes of a prefix tree (`empirical.prefix_tree`): x [E, N, H] -> [E, N, H].
+    Node n sits at position depth[n] and attends to the nodes of its own prefix, path[n, :depth + 1]
+    (gathered keys and values: at most T of them, so the scores are an elementwise product, not a
+    matmul)."""
+    members, nodes, hidden = x.shape
+    heads, head_dim = shape.heads, shape.head_dim
+    q_w, k_w, v_w = (params[prefix + f"self_attn.{n}_proj.weight"] for n in "qkv")
+    qk = _linear(x, torch.cat([q_w, k_w], dim=1)).view(members, nodes, 2, heads, head_dim)
+    rotated_w = torch.cat([_rotate_half_rows(q_w, heads), _rotate_half_rows(k_w, heads)], dim=1)
+    rotated = _linear(x, rotated_w).view(members, nodes, 2, heads, head_dim)
+    cos, sin = rope  # [E, N, head_dim]: each node's position
+    q, k = torch.addcmul(qk * cos[:, :, None, None], rotated, sin[:, :, None, None]).unbind(2)  # [E, N, heads, hd]
+    v = _linear(x, v_w)
+    length = tree.path.shape[2]
+    along = tree.flat(tree.path)  # [E * N * T]: each node's prefix, as rows of [E * N, H]
+    k_path = k.reshape(members * nodes, hidden).index_select(0, along).view(members, nodes, length, heads, head_dim)
+    v_path = v.reshape(members * nodes, hidden).index_select(0, along).view(members, nodes, length, heads, head_dim)
+    scores = (q[:, :, None] * k_path).sum(-1) / math.sqrt(head_dim)  # [E, N, T, heads]
+    sees = torch.arange(length, device=x.device) <= tree.depth[:, :, None]  # [E, N, T]
+    weights = torch.softmax(scores.masked_fill(~sees[..., None], -math.inf), dim=2)
+    attended = (weights[..., None] * v_path).sum(2)  # [E, N, heads, hd]
+    return _linear(attended.reshape(members, nodes, hidden), params[prefix + "self_attn.o_proj.weight"])
+
+
+def forward_tree(params: dict[str, torch.Tensor], tree, shape: LlamaShape) -> torch.Tensor:
+    """Next-token logits [E, N, vocab] of every node of a prefix tree (`empirical.prefix_tree.PrefixTree`:
+    each node a distinct prefix of a member's rows): the same maths as `forward_logits` on the
+    rows, computed once per prefix. Every parameter carries the member axis E."""
+    embed = params[EMBED]
+    length = tree.path.shape[2]
+    if length > shape.max_length:
+        raise ValueError(f"sequences of {length} tokens exceed max_length {shape.max_length}")
+    cos, sin = _rotary_tables(shape, length, embed.dtype, embed.device)
+    rope = (cos[tree.depth], sin[tree.depth])
+    x = _embed(embed, tree.token, shape.padding_idx)
+    for i in range(shape.layers):
+        prefix = f"model.layers.{i}."
+        x = x + _path_attention(_rms_norm(x, params[prefix + "input_layernorm.weight"], shape.rms_eps), params,
+                                prefix, shape, rope, tree)
+        x = x + _mlp(_rms_norm(x, params[prefix + "post_attention_layernorm.weight"], shape.rms_eps), params, prefix)
+    return _linear(_rms_norm(x, params[FINAL_NORM], shape.rms_eps), params.get(LM_HEAD, embed))
 
 
 def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, shape: LlamaShape, *,

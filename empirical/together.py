@@ -295,7 +295,8 @@ def _measure(state: ens.EnsembleState, runs: Sequence[Run], members) -> dict[int
             index = torch.tensor(part, device=state.flat.device)
             tree = {n: p.detach()[index] for n, p in params.items()}
             ids = torch.stack([runs[e].measure.sequences for e in part]).to(state.flat.device)
-            logits = ens.response_logits(tree, ids, state.shape, start).double()  # sums of many log-probs
+            logits = ens.response_logits(tree, ids, state.shape, start, shared=state.share_prefixes)
+            logits = logits.double()  # sums of many log-probs
             token_lp = torch.log_softmax(logits, -1).gather(-1, ids[:, :, start:, None])[..., 0]
             out.update({e: runs[e].measure.from_token_log_probs(token_lp[i]) for i, e in enumerate(part)})
     for e in members:

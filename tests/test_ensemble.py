@@ -65,14 +65,20 @@ def _models(seeds):
     return [build_model(WORLD.vocab_size, WORLD.sequence_length, "tiny", seed=s) for s in seeds]
 
 
+# both forwards: every row's every position (the default) and each distinct prefix once
+SHARED = pytest.mark.parametrize("shared", [True, False], ids=["shared-prefixes", "every-row"])
+
+
+@SHARED
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_pretrain_path_heterogeneous_lr_and_a_member_stopped_half_way(dtype, monkeypatch):
+def test_pretrain_path_heterogeneous_lr_and_a_member_stopped_half_way(dtype, shared, monkeypatch):
     if dtype == torch.float64:
         widen_hf(monkeypatch)  # HF's float32 RMSNorm and rotary table, widened: the same arithmetic
     seeds, lrs, steps, batch = (0, 1, 2), (5e-3, 1e-3, 2e-2), (20, 20, 10), 16
     data = [World(WORLD, seed=s).datasets()["pre"].tokens for s in seeds]
     starts = [m.to(dtype) for m in _models(seeds)]
     state = ens.EnsembleState.from_models(starts, dtype=dtype)
+    state.share_prefixes = shared
     loop = [copy.deepcopy(m) for m in starts]
     for m, tokens, lr, n, s in zip(loop, data, lrs, steps, seeds, strict=True):
         trajectory.pretrain(m, tokens, steps=n, batch_size=batch, lr=lr, seed=100 + s, loss_from=LOSS_FROM)
@@ -98,7 +104,8 @@ def test_pretrain_path_heterogeneous_lr_and_a_member_stopped_half_way(dtype, mon
                                                params_from_hf(starts[0]).values(), strict=True)) > 1e-3
 
 
-def test_trajectory_path_spring_anchor_replay_ragged_batches():
+@SHARED
+def test_trajectory_path_spring_anchor_replay_ragged_batches(shared):
     """Three members with their own worlds, learning rates, springs and anchor betas, replay of
     their own D_pre; member 1's first checkpoint cuts a short batch (ragged rows), member 2 stops
     after 10 of 20 steps (its stage is shorter)."""
@@ -119,6 +126,7 @@ def test_trajectory_path_spring_anchor_replay_ragged_batches():
                   for e in range(3)]
     assert [len(b) for b in per_member] == [20, 21, 10] and per_member[1][4].tokens.shape[0] == 4 + 1
     state = ens.EnsembleState.from_models(starts)
+    state.share_prefixes = shared
     anchor_state = ens.EnsembleState.from_models(anchors)
     terms = (ens.ResponseCE(), ens.Spring(anchor_state.flat.detach(), torch.tensor(springs)),
              ens.OutputAnchor({n: p.detach() for n, p in anchor_state.params().items()}, torch.tensor(betas)))
@@ -129,7 +137,8 @@ def test_trajectory_path_spring_anchor_replay_ragged_batches():
     assert state.step.tolist() == [20, 21, 10]
 
 
-def test_dpo_path():
+@SHARED
+def test_dpo_path(shared):
     seeds, lrs, betas, batch = (0, 1), (2e-3, 5e-3), (0.1, 0.5), 8
     worlds = [World(WORLD, seed=s).datasets() for s in seeds]
     starts = _models(seeds)
@@ -141,6 +150,7 @@ def test_dpo_path():
     per_member = [ens.trajectory_batches(w["align"].tokens, [160], batch_size=batch, seed=e,
                                          rejected=w["perturb"].tokens) for e, w in enumerate(worlds)]
     state = ens.EnsembleState.from_models(starts)
+    state.share_prefixes = shared
     reference = {n: p.detach().clone() for n, p in state.params().items()}
     lr = torch.tensor(lrs, dtype=torch.float64)
     losses = ens.fit(state, ens.member_schedule(per_member), (ens.DPO(reference, torch.tensor(betas)),),
@@ -248,19 +258,23 @@ def test_bench_command_reports_both_timings_and_the_difference(capsys):
     assert {k: out[k] for k in ("members", "steps", "batch_size", "repeats", "threads")} == {
         "members": 2, "steps": 2, "batch_size": 8, "repeats": 3, "threads": 1}
     assert out["ratio"] == pytest.approx(out["loop_seconds"] / out["ensemble_seconds"])
+    assert out["ratio_shared"] == pytest.approx(out["loop_seconds"] / out["ensemble_shared_seconds"])
+    assert out["max_rel_param_diff_shared"] < ENTRY_RTOL
     # the same training both ways; ENTRY_RTOL, not RTOL: the bench's first steps at batch 8 are
     # the noisiest case (Adam on near-zero gradients), and another CPU rounds differently
     assert out["max_rel_param_diff"] < ENTRY_RTOL
     assert main(["bench", "ensemble", "--members", "1", "--steps", "1"]) == 0
-    assert "ratio" in capsys.readouterr().out
+    assert "with shared prefixes" in capsys.readouterr().out
     assert main(["bench", "ensemble", "--steps", "0"]) == 2
     assert "elasticity: error: " in capsys.readouterr().err
 
 
+@SHARED
 @pytest.mark.parametrize("dpo", [False, True])
-def test_member_groups_change_nothing(dpo):
+def test_member_groups_change_nothing(dpo, shared):
     """A step in groups of members (the CPU default) equals the step of all at once, bit for
-    bit: every loss term picks its group's rows of its per-member tensors."""
+    bit: every loss term picks its group's rows of its per-member tensors (and with shared
+    prefixes, a group pads its members' trees to its largest: the padding changes no bit here)."""
     seeds = (0, 1, 2)
     worlds = [World(WORLD, seed=s).datasets() for s in seeds]
     starts, anchors = _models(seeds), _models([50 + s for s in seeds])
@@ -279,7 +293,7 @@ def test_member_groups_change_nothing(dpo):
     states = []
     for chunk in (None, 1, 2):
         state = ens.EnsembleState.from_models(starts)
-        state.member_chunk = chunk
+        state.member_chunk, state.share_prefixes = chunk, shared
         ens.fit(state, ens.member_schedule(per_member), terms, opt, lambda _: lr, loss_from=LOSS_FROM)
         states.append(state)
     assert states[0].groups(8, WORLD.sequence_length) == [slice(0, 3)]

@@ -1,0 +1,111 @@
+"""empirical.prefix_tree: a batch's distinct prefixes, and the model run once on each."""
+
+import pytest
+import torch
+from hf_wide import widen_hf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_llama_fn import CASES, LENGTH, RTOL32, RTOL64, _models, _rel
+
+from empirical import llama_fn as L
+from empirical import prefix_tree as P
+
+
+@st.composite
+def _rows(draw):
+    """ids [E, B, T] over a small alphabet, so that rows share prefixes and repeat whole."""
+    members, rows, length = draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 5))
+    alphabet = draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return torch.randint(0, alphabet, (members, rows, length), generator=torch.Generator().manual_seed(seed))
+
+
+def _prefixes(ids_member: torch.Tensor) -> set:
+    return {tuple(row[:t + 1].tolist()) for row in ids_member for t in range(ids_member.shape[1])}
+
+
+@settings(max_examples=200, deadline=None)
+@given(_rows())
+def test_the_tree_holds_each_distinct_prefix_once(ids):
+    """Every node a distinct prefix of its member's rows, every prefix one node: node_of agrees
+    exactly where the rows agree up to t; each node's token, depth and path are its prefix's."""
+    tree = P.build(ids)
+    members, rows, length = ids.shape
+    assert tree.nodes == max(len(_prefixes(ids[e])) for e in range(members))
+    for e in range(members):
+        prefix_of = {}
+        for b in range(rows):
+            for t in range(length):
+                n = int(tree.node_of[e, b, t])
+                prefix = tuple(ids[e, b, :t + 1].tolist())
+                assert prefix_of.setdefault(n, prefix) == prefix  # one node, one prefix
+                assert int(tree.token[e, n]) == prefix[-1] and int(tree.depth[e, n]) == t
+                assert tree.path[e, n, :t + 1].tolist() == tree.node_of[e, b, :t + 1].tolist()
+                assert (tree.path[e, n, t + 1:] == n).all()  # beyond its depth: itself (never attended)
+        assert len(set(prefix_of.values())) == len(prefix_of) == len(_prefixes(ids[e]))  # and each prefix once
+
+
+@settings(max_examples=50, deadline=None)
+@given(_rows())
+def test_a_members_tree_depends_on_its_own_rows_alone(ids):
+    """Members are grouped freely (`empirical.ensemble`), so member e's nodes must be numbered the
+    same alone or among others; the others only add padding nodes after its own."""
+    tree = P.build(ids)
+    for e in range(ids.shape[0]):
+        alone = P.build(ids[e:e + 1])
+        own = alone.nodes
+        assert torch.equal(alone.node_of[0], tree.node_of[e])
+        assert torch.equal(alone.token[0], tree.token[e, :own]) and torch.equal(alone.depth[0], tree.depth[e, :own])
+        assert torch.equal(alone.path[0], tree.path[e, :own])
+
+
+def _shared_rows(vocab: int, pad: int | None) -> torch.Tensor:
+    """[2, 6, LENGTH] rows with shared prefixes, a repeated row and (where the model has a padding
+    token) right padding, as the synthetic worlds' batches have."""
+    g = torch.Generator().manual_seed(8)
+    ids = torch.randint(1, vocab, (2, 6, LENGTH), generator=g)
+    ids[:, :, :2] = ids[:, :1, :2]  # every row shares its first two tokens
+    ids[:, 1, :4] = ids[:, 2, :4]
+    ids[:, 3] = ids[:, 4]  # a whole row twice
+    if pad is not None:
+        ids[:, 5, 5:] = pad
+    return ids
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+@pytest.mark.parametrize("first", [0, 2])
+def test_shared_logits_equal_hf_on_every_row(kind, dtype, first, request):
+    """The logits a row's positions receive from their prefixes' nodes, and the gradients of a
+    loss on them, equal HF's on the full rows: a shared prefix's gradient is the sum of its rows'.
+    Tolerances those of `test_llama_fn` (float32: the attention sums in another order)."""
+    if dtype == torch.float64:
+        widen_hf(request.getfixturevalue("monkeypatch"))
+    tol = RTOL32 if dtype == torch.float32 else RTOL64
+    models = _models(kind, [0, 1], dtype)
+    shape = L.LlamaShape.from_hf_config(models[0].config)
+    ids = _shared_rows(shape.vocab, shape.padding_idx)
+    assert P.build(ids).nodes < ids.shape[1] * ids.shape[2]  # the rows do share
+    weights = torch.randn(*ids.shape[:2], LENGTH - first, shape.vocab, generator=torch.Generator().manual_seed(9),
+                          dtype=dtype)
+    stacked = {n: p.requires_grad_() for n, p in L.stack_params([L.params_from_hf(m) for m in models]).items()}
+    logits = P.shared_logits(stacked, ids, shape, first=first)
+    (logits * weights).sum().backward()
+    assert logits.shape == (*ids.shape[:2], LENGTH - first, shape.vocab)
+    for e, model in enumerate(models):
+        reference = model(input_ids=ids[e]).logits[:, first:]
+        (reference * weights[e]).sum().backward()
+        assert _rel(logits[e], reference) < tol
+        for name, p in model.named_parameters():
+            assert _rel(stacked[name].grad[e], p.grad) < tol * 10, (e, name)
+
+
+def test_shared_logits_refuse_what_they_cannot_compute():
+    (model,) = _models("tiny", [0], torch.float32)
+    shape = L.LlamaShape.from_hf_config(model.config)
+    params = L.stack_params([L.params_from_hf(model)])
+    ids = torch.ones(1, 2, LENGTH, dtype=torch.long)
+    for first in (-1, LENGTH):
+        with pytest.raises(ValueError, match="first"):
+            P.shared_logits(params, ids, shape, first=first)
+    with pytest.raises(ValueError, match=r"\[E, B, T\]"):
+        P.shared_logits(params, ids[0], shape)
