@@ -75,12 +75,10 @@ class EnsembleState:
     # a step in groups of this many members; None: all at once (the default on a GPU);
     # "auto": groups of about CPU_GROUP_ACTIVATIONS activations (the default on a CPU)
     member_chunk: int | str | None = None
-    # True: each distinct prefix of a member's rows computed once (`empirical.prefix_tree`; 1.7x
-    # faster at batch 128); False (the default, what the experiments use): every row at every
-    # position (`llama_fn.forward_logits`). The same maths up to float rounding, but not yet the
-    # default: the committed results were made without it, and it moves the resist format-only
-    # control's KLs (1e-7 nats, at float32's rounding floor) by 1e-2 relative (docs/design.md).
-    share_prefixes: bool = False
+    # True (the default): each distinct prefix of a member's rows computed once
+    # (`empirical.prefix_tree`: the synthetic worlds' rows share most prefixes); False: every row
+    # at every position (`llama_fn.forward_logits`). The same maths up to float rounding.
+    share_prefixes: bool = True
 
     @classmethod
     def from_params(cls, members: Sequence[dict[str, torch.Tensor]], shape: LlamaShape, *, device=None,
@@ -268,14 +266,14 @@ class Context:
 
 
 def response_logits(params: dict, tokens: torch.Tensor, shape: LlamaShape, loss_from: int, *,
-                    shared: bool = False) -> torch.Tensor:
+                    shared: bool = True) -> torch.Tensor:
     """The logits that predict tokens[..., loss_from:], those of positions loss_from - 1 .. T - 2:
     [E, B, T - loss_from, vocab]. Every loss term reads these alone, so the forward leaves out
-    the last token (an input to no prediction read). Every position, the last layer's queries,
-    MLP and head at the read positions only (`forward_logits`' ``first``); ``shared``: each
-    distinct prefix of a member's rows computed once (`prefix_tree.shared_logits`: about a third
-    of the positions of a pre-training batch of the synthetic world). The same numbers up to
-    float rounding."""
+    the last token (an input to no prediction read). ``shared``: each distinct prefix of a
+    member's rows computed once (`prefix_tree.shared_logits`: about a third of the positions of
+    a pre-training batch of the synthetic world); else every position, the last layer's
+    queries, MLP and head at the read positions only (`forward_logits`' ``first``). The same
+    numbers up to float rounding."""
     if shared:
         return shared_logits(params, tokens[..., :-1], shape, first=loss_from - 1)
     return forward_logits(params, tokens[..., :-1], shape, first=loss_from - 1)
