@@ -982,7 +982,8 @@ def bench_ensemble(members, steps, seed, batch_size, as_json):
         f"{r['members']} members x {r['steps']} steps (batch {r['batch_size']}, {r['threads']} thread, best of "
         f"{r['repeats']}): loop {r['loop_seconds']:.2f} s, ensemble {r['ensemble_seconds']:.2f} s, ratio "
         f"{r['ratio']:.2f}x per model-step (without prefix sharing {r['ensemble_unshared_seconds']:.2f} s, "
-        f"{r['ratio_unshared']:.2f}x); max relative parameter difference {r['max_rel_param_diff']:.1e} "
+        f"{r['ratio_unshared']:.2f}x; distinct prefixes {r['distinct_prefix_fraction']:.0%} of the positions); "
+        f"max relative parameter difference {r['max_rel_param_diff']:.1e} "
         f"(per tensor, norm), {r['max_rel_entry_diff']:.1e} (largest entry); model matmuls {r['model_gflop']:.1f} "
         f"GFLOP: loop {r['loop_gflops']:.1f} GFLOP/s, ensemble {r['ensemble_gflops']:.1f} GFLOP/s, this CPU's "
         f"float32 matmul peak {r['matmul_peak_gflops']:.1f} GFLOP/s (a trainer at that peak: {r['floor_ratio']:.1f}x)"))

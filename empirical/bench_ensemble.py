@@ -26,7 +26,7 @@ import time
 import torch
 
 from empirical import ensemble as ens
-from empirical import trajectory
+from empirical import prefix_tree, trajectory
 from empirical.models import build_model
 from empirical.world import World, WorldConfig
 from harness.configs import PretrainConfig
@@ -80,6 +80,14 @@ def _param_diffs(state: ens.EnsembleState, models) -> tuple[float, float]:
     return norm, entry
 
 
+def _distinct_prefix_fraction(per_member) -> float:
+    """Distinct prefixes of a batch's forward inputs (every token but the last) over its positions,
+    mean over every member's batches: the share of the work prefix sharing keeps."""
+    fractions = [prefix_tree.build(b.tokens[None, :, :-1]).nodes / b.tokens[:, :-1].numel()
+                 for batches in per_member for b in batches]
+    return sum(fractions) / len(fractions)
+
+
 def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: str = "tiny", repeats: int = 3,
                    batch_size: int | None = None) -> dict:
     """Train ``members`` models ``steps`` steps as a loop and as one ensemble; returns members,
@@ -87,7 +95,8 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
     over the ensemble's), max_rel_param_diff (per tensor, norm-relative: the equivalence tests'
     metric), max_rel_entry_diff (largest entry over the tensor's largest), the same three for the
     ensemble computing every row's every position (``*_unshared``, `EnsembleState.share_prefixes`
-    False: what batching alone gives) and the settings."""
+    False: what batching alone gives), distinct_prefix_fraction (distinct prefixes over the
+    positions a forward reads, mean over member-steps) and the settings."""
     if members < 1 or steps < 1 or repeats < 1:
         raise ValueError(f"members, steps and repeats must be >= 1, got {members}, {steps}, {repeats}")
     preset = PretrainConfig()
@@ -118,6 +127,8 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
     (loop_seconds, ensemble_seconds, unshared_seconds), (models, state, unshared) = _best_seconds(
         (loop, ensemble, lambda: ensemble(share_prefixes=False)), repeats)
     unshared_norm, _ = _param_diffs(unshared, models)
+    fraction = _distinct_prefix_fraction([ens.pretrain_batches(tokens, steps=steps, batch_size=batch, seed=seed + e)
+                                          for e in range(members)])
     norm, entry = _param_diffs(state, models)
     peak = matmul_peak_gflops()
     gflop = members * steps * model_flops_per_step(state.shape, batch, world.config.sequence_length) / 1e9
@@ -125,7 +136,7 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
             "repeats": repeats, "threads": torch.get_num_threads(), "loop_seconds": loop_seconds,
             "ensemble_seconds": ensemble_seconds, "ratio": loop_seconds / ensemble_seconds,
             "ensemble_unshared_seconds": unshared_seconds, "ratio_unshared": loop_seconds / unshared_seconds,
-            "max_rel_param_diff_unshared": unshared_norm,
+            "max_rel_param_diff_unshared": unshared_norm, "distinct_prefix_fraction": fraction,
             "max_rel_param_diff": norm, "max_rel_entry_diff": entry, "model_gflop": gflop,
             "matmul_peak_gflops": peak, "loop_gflops": gflop / loop_seconds,
             "ensemble_gflops": gflop / ensemble_seconds, "floor_ratio": loop_seconds / (gflop / peak)}

@@ -260,6 +260,7 @@ def test_bench_command_reports_both_timings_and_the_difference(capsys):
     assert out["ratio"] == pytest.approx(out["loop_seconds"] / out["ensemble_seconds"])
     assert out["ratio_unshared"] == pytest.approx(out["loop_seconds"] / out["ensemble_unshared_seconds"])
     assert out["max_rel_param_diff_unshared"] < ENTRY_RTOL
+    assert 0 < out["distinct_prefix_fraction"] < 1  # 8 rows of the default world share BOS at least
     # the same training both ways; ENTRY_RTOL, not RTOL: the bench's first steps at batch 8 are
     # the noisiest case (Adam on near-zero gradients), and another CPU rounds differently
     assert out["max_rel_param_diff"] < ENTRY_RTOL
