@@ -105,10 +105,18 @@ def test_logits_from_a_position_equal_hf_there(kind, dtype, first, request):
     shape = L.LlamaShape.from_hf_config(models[0].config)
     ids = torch.randint(0, shape.vocab, (2, 4, LENGTH), generator=torch.Generator().manual_seed(8))
     weights = torch.randn(2, 4, LENGTH - first, shape.vocab, generator=torch.Generator().manual_seed(9), dtype=dtype)
+    assert_members_equal_hf(models, ids, weights, first, tol,
+                            lambda params: L.forward_logits(params, ids, shape, first=first))
+
+
+def assert_members_equal_hf(models, ids, weights, first: int, tol: float, forward) -> None:
+    """``forward(stacked params)`` -> logits [E, B, T - first, vocab] of the models stacked as
+    members: each member's logits, and the gradients of sum(logits * weights), equal HF's on its
+    rows (full rows, sliced at ``first``) within ``tol`` (gradients 10 tol: a sum over positions)."""
     stacked = {n: p.requires_grad_() for n, p in L.stack_params([L.params_from_hf(m) for m in models]).items()}
-    logits = L.forward_logits(stacked, ids, shape, first=first)
+    logits = forward(stacked)
     (logits * weights).sum().backward()
-    assert logits.shape == (2, 4, LENGTH - first, shape.vocab)
+    assert logits.shape == (*ids.shape[:2], ids.shape[2] - first, models[0].config.vocab_size)
     for e, model in enumerate(models):
         reference = model(input_ids=ids[e]).logits[:, first:]
         (reference * weights[e]).sum().backward()

@@ -5,7 +5,7 @@ import torch
 from hf_wide import widen_hf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_llama_fn import CASES, LENGTH, RTOL32, RTOL64, _models, _rel
+from test_llama_fn import CASES, LENGTH, RTOL32, RTOL64, _models, assert_members_equal_hf
 
 from empirical import llama_fn as L
 from empirical import prefix_tree as P
@@ -87,16 +87,8 @@ def test_shared_logits_equal_hf_on_every_row(kind, dtype, first, request):
     assert P.build(ids).nodes < ids.shape[1] * ids.shape[2]  # the rows do share
     weights = torch.randn(*ids.shape[:2], LENGTH - first, shape.vocab, generator=torch.Generator().manual_seed(9),
                           dtype=dtype)
-    stacked = {n: p.requires_grad_() for n, p in L.stack_params([L.params_from_hf(m) for m in models]).items()}
-    logits = P.shared_logits(stacked, ids, shape, first=first)
-    (logits * weights).sum().backward()
-    assert logits.shape == (*ids.shape[:2], LENGTH - first, shape.vocab)
-    for e, model in enumerate(models):
-        reference = model(input_ids=ids[e]).logits[:, first:]
-        (reference * weights[e]).sum().backward()
-        assert _rel(logits[e], reference) < tol
-        for name, p in model.named_parameters():
-            assert _rel(stacked[name].grad[e], p.grad) < tol * 10, (e, name)
+    assert_members_equal_hf(models, ids, weights, first, tol,
+                            lambda params: P.shared_logits(params, ids, shape, first=first))
 
 
 def test_shared_logits_refuse_what_they_cannot_compute():
