@@ -75,10 +75,13 @@ class EnsembleState:
     # a step in groups of this many members; None: all at once (the default on a GPU);
     # "auto": groups of about CPU_GROUP_ACTIVATIONS activations (the default on a CPU)
     member_chunk: int | str | None = None
-    # True (the default): each distinct prefix of a member's rows computed once
-    # (`empirical.prefix_tree`: the synthetic worlds' rows share most prefixes); False: every row
-    # at every position (`llama_fn.forward_logits`). The same maths up to float rounding.
-    share_prefixes: bool = True
+    # True: each distinct prefix of a member's rows computed once (`empirical.prefix_tree`: the
+    # synthetic worlds' rows share most prefixes; 1.6x faster at batch 128); False (the default):
+    # every row at every position (`llama_fn.forward_logits`). The same maths up to float
+    # rounding, but not the default: a group pads its members' trees to its largest, and the
+    # weight gradients' sums over nodes then round differently in another group, so a member's
+    # bits depend on its group (docs/design.md), which `elasticity verify --rerun` relies on.
+    share_prefixes: bool = False
 
     @classmethod
     def from_params(cls, members: Sequence[dict[str, torch.Tensor]], shape: LlamaShape, *, device=None,
@@ -266,7 +269,7 @@ class Context:
 
 
 def response_logits(params: dict, tokens: torch.Tensor, shape: LlamaShape, loss_from: int, *,
-                    shared: bool = True) -> torch.Tensor:
+                    shared: bool = False) -> torch.Tensor:
     """The logits that predict tokens[..., loss_from:], those of positions loss_from - 1 .. T - 2:
     [E, B, T - loss_from, vocab]. Every loss term reads these alone, so the forward leaves out
     the last token (an input to no prediction read). ``shared``: each distinct prefix of a

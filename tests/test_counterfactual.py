@@ -248,21 +248,19 @@ def test_the_result_is_refused_for_another_configuration(tmp_path):
 
 def test_the_two_trainers_give_the_same_cell_within_float32_rounding():
     """One cell run by the ensemble trainer and by the loop (the reference): the same record,
-    number for number, up to float32 summation order; the checkpoints and the kept models' q1
-    exactly. Tolerance 3e-3 on scores: rounding of about 1e-6 per step, amplified by the
-    150 + 64 + 128 steps of the three stages. Two float32 implementations of the same loop (HF's
-    eager against its SDPA attention) differ by up to 5.5e-4 on this cell, the ensemble (shared
-    prefixes) by 1.2e-3; a learning rate 10% off in the ensemble's update gives 0.16."""
+    number for number, up to float32 summation order. Tolerance 1e-3 on scores: rounding of
+    about 1e-6 per step, amplified by the 150 + 64 + 128 steps of the three stages (measured
+    about 1e-5); the checkpoints and the kept models' q1 exactly."""
     from empirical import counterfactual
 
     config = overrides.with_overrides(MICRO, ["seeds=0", "q1_max=64", "anchor_beta=3", "spring=0"])
     arm = counterfactual_arms.arms(config)[0]
     loop, batched = (counterfactual.run_arm(overrides.with_overrides(config, [f"trainer={t}"]), 0, arm)
                      for t in ("loop", "ensemble"))
-    assert abs(loop["pretrain"]["score"] - batched["pretrain"]["score"]) < 3e-3
+    assert abs(loop["pretrain"]["score"] - batched["pretrain"]["score"]) < 1e-3
     assert [p["q"] for p in loop["align"]["points"]] == [p["q"] for p in batched["align"]["points"]]
     assert loop["align"]["target"]["q1"] == batched["align"]["target"]["q1"]
     for name in ("perturb", "anchor"):
         for a, b in zip(loop[name], batched[name], strict=True):
             assert [p["q"] for p in a["points"]] == [p["q"] for p in b["points"]]
-            assert max(abs(p["score"] - q["score"]) for p, q in zip(a["points"], b["points"], strict=True)) < 3e-3
+            assert max(abs(p["score"] - q["score"]) for p, q in zip(a["points"], b["points"], strict=True)) < 1e-3
