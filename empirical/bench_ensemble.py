@@ -92,9 +92,9 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
     """Train ``members`` models ``steps`` steps as a loop and as one ensemble; returns members,
     steps, loop_seconds, ensemble_seconds (best of ``repeats``), ratio (loop time per model-step
     over the ensemble's), max_rel_param_diff (per tensor, norm-relative: the equivalence tests'
-    metric), max_rel_entry_diff (largest entry over the tensor's largest), the same three for the
-    ensemble computing each distinct prefix once (``*_shared``, `EnsembleState.share_prefixes`,
-    opt-in), distinct_prefix_fraction (distinct prefixes over the
+    metric), max_rel_entry_diff (largest entry over the tensor's largest), ensemble_shared_seconds,
+    ratio_shared and max_rel_param_diff_shared (the ensemble computing each distinct prefix once,
+    `EnsembleState.share_prefixes`, opt-in), distinct_prefix_fraction (distinct prefixes over the
     positions a forward reads, mean over member-steps) and the settings."""
     if members < 1 or steps < 1 or repeats < 1:
         raise ValueError(f"members, steps and repeats must be >= 1, got {members}, {steps}, {repeats}")
