@@ -82,7 +82,7 @@ def _param_diffs(state: ens.EnsembleState, models) -> tuple[float, float]:
 def _distinct_prefix_fraction(per_member) -> float:
     """Distinct prefixes of a batch's forward inputs (every token but the last) over its positions,
     mean over every member's batches: the share of the work prefix sharing keeps."""
-    fractions = [prefix_tree.build(b.tokens[None, :, :-1]).nodes / b.tokens[:, :-1].numel()
+    fractions = [int(prefix_tree.build(b.tokens[None, :, :-1]).distinct[0]) / b.tokens[:, :-1].numel()
                  for batches in per_member for b in batches]
     return sum(fractions) / len(fractions)
 

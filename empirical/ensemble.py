@@ -76,11 +76,10 @@ class EnsembleState:
     # "auto": groups of about CPU_GROUP_ACTIVATIONS activations (the default on a CPU)
     member_chunk: int | str | None = None
     # True: each distinct prefix of a member's rows computed once (`empirical.prefix_tree`: the
-    # synthetic worlds' rows share most prefixes; 1.6x faster at batch 128); False (the default):
-    # every row at every position (`llama_fn.forward_logits`). The same maths up to float
-    # rounding, but not the default: a group pads its members' trees to its largest, and the
-    # weight gradients' sums over nodes then round differently in another group, so a member's
-    # bits depend on its group (docs/design.md), which `elasticity verify --rerun` relies on.
+    # synthetic worlds' rows share most prefixes); False (the default): every row at every
+    # position (`llama_fn.forward_logits`). The same maths up to float rounding, and a member's
+    # bits do not depend on its group either way (tested); not yet the default because the
+    # committed results were made without it (docs/design.md, section 9).
     share_prefixes: bool = False
 
     @classmethod

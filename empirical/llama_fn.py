@@ -196,12 +196,14 @@ def _attention(x, params, prefix, shape, rope, batch: int, length: int, first: i
     return _linear(attended, params[prefix + "self_attn.o_proj.weight"])
 
 
-def _mlp(x, params, prefix) -> torch.Tensor:
+def _mlp(x, params, prefix, linear=None) -> torch.Tensor:
     """down(silu(gate x) * up x); gate and up as two matmuls, each output contiguous (one fused
-    matmul whose strided halves feed silu was not faster, A/B in one process)."""
-    gate = _linear(x, params[prefix + "mlp.gate_proj.weight"])
-    up = _linear(x, params[prefix + "mlp.up_proj.weight"])
-    return _linear(F.silu(gate) * up, params[prefix + "mlp.down_proj.weight"])
+    matmul whose strided halves feed silu was not faster, A/B in one process). ``linear``:
+    another form of `_linear` (the prefix tree's)."""
+    linear = linear or _linear
+    gate = linear(x, params[prefix + "mlp.gate_proj.weight"])
+    up = linear(x, params[prefix + "mlp.up_proj.weight"])
+    return linear(F.silu(gate) * up, params[prefix + "mlp.down_proj.weight"])
 
 
 def _embed(embed: torch.Tensor, ids: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
@@ -245,6 +247,64 @@ def _forward_members(params, input_ids, shape: LlamaShape, first: int = 0) -> to
     return logits.view(members, batch, length - first, shape.vocab)
 
 
+# A prefix tree's members are padded to a common node count (the group's largest, rounded up to
+# a multiple of NODE_BLOCK: `empirical.prefix_tree`), so every reduction over nodes is made in
+# blocks of NODE_BLOCK nodes summed in order: a member's real nodes then meet the same additions,
+# and its padding nodes (zero gradient) add exact zeros, whatever the other members of its group.
+NODE_BLOCK = 32
+
+
+def _sum_blocks(per_block: torch.Tensor, members: int) -> torch.Tensor:
+    """[E * blocks, ...] -> [E, ...]: each member's blocks added one after the other, in order."""
+    per_block = per_block.view(members, -1, *per_block.shape[1:])
+    total = per_block[:, 0]
+    for b in range(1, per_block.shape[1]):
+        total = total + per_block[:, b]
+    return total
+
+
+def _blocks(x: torch.Tensor) -> torch.Tensor:
+    """[E, N, ...] -> [E * N / NODE_BLOCK, NODE_BLOCK, ...] (N a multiple of NODE_BLOCK)."""
+    return x.reshape(-1, NODE_BLOCK, *x.shape[2:])
+
+
+class _NodeLinear(torch.autograd.Function):
+    """`_linear` on nodes [E, N, in]; the weight's gradient summed over node blocks in order."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return torch.bmm(x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_weight = _sum_blocks(torch.bmm(_blocks(grad).transpose(1, 2), _blocks(x)), x.shape[0])
+        return torch.bmm(grad, weight), grad_weight
+
+
+class _NodeScale(torch.autograd.Function):
+    """weight [E, H] times normed [E, N, H] (RMSNorm's gain); its gradient summed over node blocks."""
+
+    @staticmethod
+    def forward(ctx, weight, normed):
+        ctx.save_for_backward(weight, normed)
+        return weight[:, None, :] * normed
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, normed = ctx.saved_tensors
+        grad_weight = _sum_blocks((_blocks(grad) * _blocks(normed)).sum(1), normed.shape[0])
+        return grad_weight, grad * weight[:, None, :]
+
+
+def _node_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """`_rms_norm` on nodes, its gain's gradient summed in node blocks."""
+    wide = x.to(torch.promote_types(x.dtype, torch.float32))
+    normed = wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)
+    return _NodeScale.apply(weight, normed.to(x.dtype))
+
+
 def _path_attention(x, params, prefix, shape, rope, tree) -> torch.Tensor:
     """`_attention` on the nodes of a prefix tree (`empirical.prefix_tree`): x [E, N, H] -> [E, N, H].
     Node n sits at position depth[n] and attends to the nodes of its own prefix, path[n, :depth + 1]
@@ -253,12 +313,12 @@ def _path_attention(x, params, prefix, shape, rope, tree) -> torch.Tensor:
     members, nodes, hidden = x.shape
     heads, head_dim = shape.heads, shape.head_dim
     q_w, k_w, v_w = (params[prefix + f"self_attn.{n}_proj.weight"] for n in "qkv")
-    qk = _linear(x, torch.cat([q_w, k_w], dim=1)).view(members, nodes, 2, heads, head_dim)
+    qk = _NodeLinear.apply(x, torch.cat([q_w, k_w], dim=1)).view(members, nodes, 2, heads, head_dim)
     rotated_w = torch.cat([_rotate_half_rows(q_w, heads), _rotate_half_rows(k_w, heads)], dim=1)
-    rotated = _linear(x, rotated_w).view(members, nodes, 2, heads, head_dim)
+    rotated = _NodeLinear.apply(x, rotated_w).view(members, nodes, 2, heads, head_dim)
     cos, sin = rope  # [E, N, head_dim]: each node's position
     q, k = torch.addcmul(qk * cos[:, :, None, None], rotated, sin[:, :, None, None]).unbind(2)  # [E, N, heads, hd]
-    v = _linear(x, v_w)
+    v = _NodeLinear.apply(x, v_w)
     length = tree.path.shape[2]
     along = tree.flat(tree.path)  # [E * N * T]: each node's prefix, as rows of [E * N, H]
     k_path = k.reshape(members * nodes, hidden).index_select(0, along).view(members, nodes, length, heads, head_dim)
@@ -267,7 +327,7 @@ def _path_attention(x, params, prefix, shape, rope, tree) -> torch.Tensor:
     sees = torch.arange(length, device=x.device) <= tree.depth[:, :, None]  # [E, N, T]
     weights = torch.softmax(scores.masked_fill(~sees[..., None], -math.inf), dim=2)
     attended = (weights[..., None] * v_path).sum(2)  # [E, N, heads, hd]
-    return _linear(attended.reshape(members, nodes, hidden), params[prefix + "self_attn.o_proj.weight"])
+    return _NodeLinear.apply(attended.reshape(members, nodes, hidden), params[prefix + "self_attn.o_proj.weight"])
 
 
 def forward_tree(params: dict[str, torch.Tensor], tree, shape: LlamaShape) -> torch.Tensor:
@@ -283,10 +343,11 @@ def forward_tree(params: dict[str, torch.Tensor], tree, shape: LlamaShape) -> to
     x = _embed(embed, tree.token, shape.padding_idx)
     for i in range(shape.layers):
         prefix = f"model.layers.{i}."
-        x = x + _path_attention(_rms_norm(x, params[prefix + "input_layernorm.weight"], shape.rms_eps), params,
-                                prefix, shape, rope, tree)
-        x = x + _mlp(_rms_norm(x, params[prefix + "post_attention_layernorm.weight"], shape.rms_eps), params, prefix)
-    return _linear(_rms_norm(x, params[FINAL_NORM], shape.rms_eps), params.get(LM_HEAD, embed))
+        x = x + _path_attention(_node_rms_norm(x, params[prefix + "input_layernorm.weight"], shape.rms_eps),
+                                params, prefix, shape, rope, tree)
+        x = x + _mlp(_node_rms_norm(x, params[prefix + "post_attention_layernorm.weight"], shape.rms_eps), params,
+                     prefix, _NodeLinear.apply)
+    return _NodeLinear.apply(_node_rms_norm(x, params[FINAL_NORM], shape.rms_eps), params.get(LM_HEAD, embed))
 
 
 def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, shape: LlamaShape, *,

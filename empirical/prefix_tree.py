@@ -18,23 +18,25 @@ from dataclasses import dataclass
 
 import torch
 
-from empirical.llama_fn import LlamaShape, forward_tree
+from empirical.llama_fn import NODE_BLOCK, LlamaShape, forward_tree
 
 __all__ = ["PrefixTree", "build", "shared_logits"]
 
 
 @dataclass(frozen=True)
 class PrefixTree:
-    """The distinct prefixes of each member's rows, N nodes per member (members with fewer are
-    padded with nodes no row uses). Node n of member e is the prefix that ends with token
-    ``token[e, n]`` at position ``depth[e, n]``; ``path[e, n, j]`` is the node of its first j + 1
-    tokens for j <= depth (beyond: n itself, never attended); ``node_of[e, b, t]`` is the node of
-    row b's first t + 1 tokens."""
+    """The distinct prefixes of each member's rows, N nodes per member (N a multiple of
+    `llama_fn.NODE_BLOCK`; a member's nodes after its ``distinct`` are padding no row uses).
+    Node n of member e is the prefix that ends with token ``token[e, n]`` at position
+    ``depth[e, n]``; ``path[e, n, j]`` is the node of its first j + 1 tokens for j <= depth
+    (beyond: n itself, never attended); ``node_of[e, b, t]`` is the node of row b's first t + 1
+    tokens."""
 
     token: torch.Tensor  # [E, N]
     depth: torch.Tensor  # [E, N]
     path: torch.Tensor  # [E, N, T]
     node_of: torch.Tensor  # [E, B, T]
+    distinct: torch.Tensor  # [E]: each member's distinct prefixes (its nodes before the padding)
 
     @property
     def nodes(self) -> int:
@@ -63,7 +65,9 @@ def build(ids: torch.Tensor) -> PrefixTree:
     # number the new prefixes depth-major; a row's node is then the latest number at its depth
     numbered = new.transpose(1, 2).reshape(members, -1).cumsum(1) - 1
     node_sorted = numbered.view(members, length, rows).transpose(1, 2)  # [E, B, T]
-    nodes = int(new.sum((1, 2)).max())
+    # padded to a multiple of NODE_BLOCK: `llama_fn.forward_tree` sums over nodes in such blocks
+    distinct = new.sum((1, 2))
+    nodes = -(-int(distinct.max()) // NODE_BLOCK) * NODE_BLOCK
     token = torch.zeros(members, nodes, dtype=ids.dtype, device=ids.device)
     token.scatter_(1, node_sorted.reshape(members, -1), rows_sorted.reshape(members, -1))
     depth = torch.zeros_like(token)
@@ -75,7 +79,7 @@ def build(ids: torch.Tensor) -> PrefixTree:
     path = torch.zeros(members, nodes, length, dtype=torch.long, device=ids.device)
     path.scatter_(1, node_sorted.reshape(members, -1, 1).expand(-1, -1, length), path_rows.reshape(members, -1, length))
     node_of = torch.empty_like(node_sorted).scatter_(1, order[:, :, None].expand_as(node_sorted), node_sorted)
-    return PrefixTree(token, depth, path, node_of)
+    return PrefixTree(token, depth, path, node_of, distinct)
 
 
 def shared_logits(params: dict, input_ids: torch.Tensor, shape: LlamaShape, *, first: int = 0) -> torch.Tensor:

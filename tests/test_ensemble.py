@@ -33,6 +33,11 @@ LOSS_FROM = WORLD.response_start
 RTOL = 1e-4
 ENTRY_RTOL = 1e-3
 RTOL64 = 1e-9
+# With shared prefixes the float32 sums run in yet another order (gathered attention, a shared
+# prefix's gradient added up from its rows, weight gradients summed in node blocks): measured up
+# to 1.02e-4 on the norm (the pre-training test's member at learning rate 2e-2), so 3e-4 there;
+# the float64 runs, at 1e-9, show the arithmetic is the same.
+RTOL_SHARED = 3e-4
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +63,8 @@ def _worst(state: ens.EnsembleState, models, metric=_norm_diff) -> float:
 
 
 def _agree(state, models) -> bool:
-    return _worst(state, models) < RTOL and _worst(state, models, _rel_diff) < ENTRY_RTOL
+    rtol = RTOL_SHARED if state.share_prefixes else RTOL
+    return _worst(state, models) < rtol and _worst(state, models, _rel_diff) < ENTRY_RTOL
 
 
 def _models(seeds):
@@ -274,10 +280,8 @@ def test_bench_command_reports_both_timings_and_the_difference(capsys):
 @pytest.mark.parametrize("dpo", [False, True])
 def test_member_groups_change_nothing(dpo, shared):
     """A step in groups of members (the CPU default) equals the step of all at once, bit for
-    bit: every loss term picks its group's rows of its per-member tensors. (With shared prefixes,
-    a group pads its members' trees to its largest; at this size the padding changes no bit, but
-    at the experiments' sizes it does: the weight gradients' sums over nodes round differently,
-    which is why sharing is opt-in.)"""
+    bit: every loss term picks its group's rows of its per-member tensors (with shared prefixes
+    a group pads its members' trees to its largest: see the next test for why that changes no bit)."""
     seeds = (0, 1, 2)
     worlds = [World(WORLD, seed=s).datasets() for s in seeds]
     starts, anchors = _models(seeds), _models([50 + s for s in seeds])
@@ -305,3 +309,25 @@ def test_member_groups_change_nothing(dpo, shared):
     for other in states[1:]:
         for field in ("flat", "exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(getattr(other, field), getattr(states[0], field)), field
+
+
+@SHARED
+def test_a_member_trains_the_same_alone_or_among_others_at_the_pretraining_batch(shared):
+    """Bit for bit at the experiments' size (batch 128, 12 members in one group against one alone):
+    with shared prefixes the group pads its members' trees to its largest, and every sum over
+    nodes is made in NODE_BLOCK blocks in order, so the padding adds exact zeros (a plain batched
+    matmul's reduction over another node count rounded differently: measured 4.6e-7)."""
+    tokens = World(WORLD, seed=0).datasets()["pre"].tokens
+    starts = _models(range(12))
+
+    def trained(members):
+        state = ens.EnsembleState.from_models([starts[e] for e in members])
+        state.member_chunk, state.share_prefixes = None, shared
+        schedule = ens.member_schedule([ens.pretrain_batches(tokens, steps=6, batch_size=128, seed=e)
+                                        for e in members])
+        lr = torch.full((len(members),), 5e-3, dtype=torch.float64)
+        ens.fit(state, schedule, (ens.ResponseCE(),), ens.AdamW.for_members(len(members)), lambda _: lr,
+                loss_from=1)
+        return state.flat
+
+    assert torch.equal(trained(list(range(12)))[5], trained([5])[0])
