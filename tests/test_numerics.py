@@ -56,8 +56,9 @@ def test_portable_gives_the_same_bits_on_a_lesser_cpu_where_default_does_not():
 
 
 def test_portable_overrides_capability_variables_and_says_so(monkeypatch):
-    for name in numerics.PORTABLE:
-        monkeypatch.delenv(name, raising=False)
+    # a copy of the environment: `apply` sets variables that were absent, which monkeypatch's
+    # delenv does not record, and MKL_CBWR left behind put later tests' MKL on its portable branch
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in numerics.PORTABLE})
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512")
     monkeypatch.setenv(numerics.MODE_VARIABLE, "default")
     monkeypatch.setattr(numerics, "torch_build", lambda: {"version": "x", "capability": None, "mkl_cbwr_branch": None})
