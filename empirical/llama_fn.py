@@ -137,11 +137,12 @@ def count_params(params: dict[str, torch.Tensor], members: bool = False) -> int:
 # --- the forward pass: every tensor carries the member axis E (a single model gets E = 1) ---
 
 
-def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """x / rms(x) * weight; in at least float32 (bf16 squares lose the variance)."""
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, gain=None) -> torch.Tensor:
+    """x / rms(x) * weight; in at least float32 (bf16 squares lose the variance). ``gain(weight,
+    normed)``: another form of the last product (the prefix tree's)."""
     wide = x.to(torch.promote_types(x.dtype, torch.float32))
-    normed = wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)
-    return weight[:, None, :] * normed.to(x.dtype)
+    normed = (wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+    return weight[:, None, :] * normed if gain is None else gain(weight, normed)
 
 
 def _linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -196,11 +197,10 @@ def _attention(x, params, prefix, shape, rope, batch: int, length: int, first: i
     return _linear(attended, params[prefix + "self_attn.o_proj.weight"])
 
 
-def _mlp(x, params, prefix, linear=None) -> torch.Tensor:
+def _mlp(x, params, prefix, linear=_linear) -> torch.Tensor:
     """down(silu(gate x) * up x); gate and up as two matmuls, each output contiguous (one fused
     matmul whose strided halves feed silu was not faster, A/B in one process). ``linear``:
     another form of `_linear` (the prefix tree's)."""
-    linear = linear or _linear
     gate = linear(x, params[prefix + "mlp.gate_proj.weight"])
     up = linear(x, params[prefix + "mlp.up_proj.weight"])
     return linear(F.silu(gate) * up, params[prefix + "mlp.down_proj.weight"])
@@ -300,9 +300,7 @@ class _NodeScale(torch.autograd.Function):
 
 def _node_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """`_rms_norm` on nodes, its gain's gradient summed in node blocks."""
-    wide = x.to(torch.promote_types(x.dtype, torch.float32))
-    normed = wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)
-    return _NodeScale.apply(weight, normed.to(x.dtype))
+    return _rms_norm(x, weight, eps, _NodeScale.apply)
 
 
 def _path_attention(x, params, prefix, shape, rope, tree) -> torch.Tensor:
