@@ -4,10 +4,10 @@ Both train the same E members (model seed ``seed + e``, data-order seed ``seed +
 default world's D_pre, `empirical.trajectory.pretrain`'s settings: AdamW with torch's defaults,
 the pre-training preset's batch 128 and learning rate 5e-3 decayed linearly to 0) for N steps:
 the loop one HF model after another through `trajectory.pretrain`, the ensemble in one
-batched step, once as the experiments run it (every row's every position) and once computing
-each distinct prefix of a member's rows once (`empirical.prefix_tree`, opt-in). Each side is
-timed best of ``repeats``, the two interleaved (the machine may be
-shared), including its data order and set-up; the parameters of the two are then compared.
+batched step, once as the experiments run it (each distinct prefix of a member's rows computed
+once, `empirical.prefix_tree`) and once at every row's every position (what batching members
+alone gives). Each side is timed best of ``repeats``, the sides interleaved (the machine may be
+shared), including its data order and set-up; the parameters are then compared with the loop's.
 
 What bounds the ratio: the FLOPs of a model-step (the model's matmuls, forward and backward)
 over the CPU's own single-thread float32 matmul rate, measured in the same run on a large
@@ -15,8 +15,8 @@ square matmul, give the time no trainer can beat; ``floor_ratio`` is the loop's 
 floor, the ratio a trainer that ran every matmul at the CPU's peak and nothing else would reach.
 Both rates count the same nominal work, a full forward and backward of every position; the
 ensemble skips what the loss never reads (`ensemble.response_logits`: the last token, and the
-last layer's queries, MLP and head before the first response position), so its rate is an
-effective one (with shared prefixes, far fewer positions: it may exceed the peak).
+last layer's queries, MLP and head before the first response position) and computes a shared
+prefix once, so its rate is an effective one (it may exceed the peak).
 """
 
 import copy
@@ -92,10 +92,10 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
     """Train ``members`` models ``steps`` steps as a loop and as one ensemble; returns members,
     steps, loop_seconds, ensemble_seconds (best of ``repeats``), ratio (loop time per model-step
     over the ensemble's), max_rel_param_diff (per tensor, norm-relative: the equivalence tests'
-    metric), max_rel_entry_diff (largest entry over the tensor's largest), ensemble_shared_seconds,
-    ratio_shared and max_rel_param_diff_shared (the ensemble computing each distinct prefix once,
-    `EnsembleState.share_prefixes`, opt-in), distinct_prefix_fraction (distinct prefixes over the
-    positions a forward reads, mean over member-steps) and the settings."""
+    metric), max_rel_entry_diff (largest entry over the tensor's largest), ensemble_every_row_seconds,
+    ratio_every_row and max_rel_param_diff_every_row (the ensemble computing every row's every
+    position, `EnsembleState.share_prefixes` off), distinct_prefix_fraction (distinct prefixes over
+    the positions a forward reads, mean over member-steps) and the settings."""
     if members < 1 or steps < 1 or repeats < 1:
         raise ValueError(f"members, steps and repeats must be >= 1, got {members}, {steps}, {repeats}")
     preset = PretrainConfig()
@@ -113,7 +113,7 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
                                 loss_from=loss_from)
         return models
 
-    def ensemble(share_prefixes=False):
+    def ensemble(share_prefixes=True):
         state = ens.EnsembleState.from_models(starts)
         state.share_prefixes = share_prefixes
         schedule = ens.member_schedule([ens.pretrain_batches(tokens, steps=steps, batch_size=batch, seed=seed + e)
@@ -123,9 +123,9 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
                 lambda s: ens.linear_decay(lr, total, s), loss_from=loss_from)
         return state
 
-    (loop_seconds, ensemble_seconds, shared_seconds), (models, state, shared) = _best_seconds(
-        (loop, ensemble, lambda: ensemble(share_prefixes=True)), repeats)
-    shared_norm, _ = _param_diffs(shared, models)
+    (loop_seconds, ensemble_seconds, every_row_seconds), (models, state, every_row) = _best_seconds(
+        (loop, ensemble, lambda: ensemble(share_prefixes=False)), repeats)
+    every_row_norm, _ = _param_diffs(every_row, models)
     fraction = _distinct_prefix_fraction([ens.pretrain_batches(tokens, steps=steps, batch_size=batch, seed=seed + e)
                                           for e in range(members)])
     norm, entry = _param_diffs(state, models)
@@ -134,8 +134,8 @@ def bench_ensemble(members: int = 48, steps: int = 20, seed: int = 0, *, size: s
     return {"members": members, "steps": steps, "seed": seed, "size": size, "batch_size": batch, "lr": preset.lr,
             "repeats": repeats, "threads": torch.get_num_threads(), "loop_seconds": loop_seconds,
             "ensemble_seconds": ensemble_seconds, "ratio": loop_seconds / ensemble_seconds,
-            "ensemble_shared_seconds": shared_seconds, "ratio_shared": loop_seconds / shared_seconds,
-            "max_rel_param_diff_shared": shared_norm, "distinct_prefix_fraction": fraction,
+            "ensemble_every_row_seconds": every_row_seconds, "ratio_every_row": loop_seconds / every_row_seconds,
+            "max_rel_param_diff_every_row": every_row_norm, "distinct_prefix_fraction": fraction,
             "max_rel_param_diff": norm, "max_rel_entry_diff": entry, "model_gflop": gflop,
             "matmul_peak_gflops": peak, "loop_gflops": gflop / loop_seconds,
             "ensemble_gflops": gflop / ensemble_seconds, "floor_ratio": loop_seconds / (gflop / peak)}

@@ -75,12 +75,11 @@ class EnsembleState:
     # a step in groups of this many members; None: all at once (the default on a GPU);
     # "auto": groups of about CPU_GROUP_ACTIVATIONS activations (the default on a CPU)
     member_chunk: int | str | None = None
-    # True: each distinct prefix of a member's rows computed once (`empirical.prefix_tree`: the
-    # synthetic worlds' rows share most prefixes); False (the default): every row at every
-    # position (`llama_fn.forward_logits`). The same maths up to float rounding, and a member's
-    # bits do not depend on its group either way (tested); not yet the default because the
-    # committed results were made without it (docs/design.md, section 9).
-    share_prefixes: bool = False
+    # True (the default): each distinct prefix of a member's rows computed once
+    # (`empirical.prefix_tree`: the synthetic worlds' rows share most prefixes); False: every row
+    # at every position (`llama_fn.forward_logits`). The same maths up to float rounding, and a
+    # member's bits do not depend on its group either way (tested).
+    share_prefixes: bool = True
 
     @classmethod
     def from_params(cls, members: Sequence[dict[str, torch.Tensor]], shape: LlamaShape, *, device=None,
@@ -268,7 +267,7 @@ class Context:
 
 
 def response_logits(params: dict, tokens: torch.Tensor, shape: LlamaShape, loss_from: int, *,
-                    shared: bool = False) -> torch.Tensor:
+                    shared: bool = True) -> torch.Tensor:
     """The logits that predict tokens[..., loss_from:], those of positions loss_from - 1 .. T - 2:
     [E, B, T - loss_from, vocab]. Every loss term reads these alone, so the forward leaves out
     the last token (an input to no prediction read). ``shared``: each distinct prefix of a

@@ -173,36 +173,50 @@ def _numbers(cell: dict, prefix: str = "") -> dict:
     return out
 
 
-@pytest.mark.parametrize("variant, mode", [("sft", "trajectory"), ("dpo", "trajectory"), ("sft", "fixed-steps")])
-def test_the_two_trainers_give_the_same_cells_within_float32_rounding(tmp_path, variant, mode):
-    """Every stage through the ensemble (pre-training, first stage, second stage: an SFT or DPO
-    trajectory, or a copy per Q2 in fixed-steps mode), with both controls, gives the loop's cells,
-    number for number, and the same crossings. Tolerance 1e-2 (relative above 1): float32
-    summation order (about 1e-6 a step) amplified over the 100 + 128 + 64 steps of the stages;
-    measured up to 2.5e-3 on the scratch control's score logit (its near-uniform start amplifies
-    most under DPO and fixed steps; default numerics, where MKL's bits may also vary from run to
-    run), 2e-4 under SFT."""
-    base = overrides.with_overrides(MICRO, ["seeds=0,1", f"variant={variant}", f"q2_mode={mode}"])
-    docs = {t: store.read_result(_run(overrides.with_overrides(base, [f"trainer={t}"]), tmp_path, t).path,
-                                 experiment="rebound") for t in ("loop", "ensemble")}
-    loop, batched = (sorted(docs[t]["cells"], key=lambda c: (c["arm"], c["seed"], c["q1"], c["q"])) for t in docs)
-    assert len(loop) == len(batched) == 2 * (2 + 2 + 1) * 3  # seeds x (pretrained, scratch Q1s, no_sft) x Q2
-    assert {c["arm"] for c in batched} == {"pretrained", "scratch", "no_sft"}
-    moved = 0.0
-    for a, b in zip(loop, batched, strict=True):
+def _worst_by_arm(cells_a: list, cells_b: list) -> dict[str, float]:
+    """Each arm's largest difference (relative above 1) over the numbers of two runs' cells (same order)."""
+    worst = {}
+    for a, b in zip(cells_a, cells_b, strict=True):
         assert (a["arm"], a["seed"], a["q1"], a["q"]) == (b["arm"], b["seed"], b["q1"], b["q"])
         na, nb = _numbers(a), _numbers(b)
         assert na.keys() == nb.keys() and len(na) > 6
         for key, x in na.items():
             assert (x is None) == (nb[key] is None), key
             if x is not None:
-                assert abs(x - nb[key]) <= 1e-2 * max(1.0, abs(x)), (a["arm"], a["q"], key)
-                moved = max(moved, abs(x - nb[key]))
-    assert moved > 0  # two real paths, not one twice
+                worst[a["arm"]] = max(worst.get(a["arm"], 0.0), abs(x - nb[key]) / max(1.0, abs(x)))
+    return worst
+
+
+# Largest difference (relative above 1) the two trainers may show on an arm's numbers: what rounding
+# alone moves, measured by `tools/rounding_spread.py` (the loop rerun with its initial weights
+# nudged by an ulp, 8 nudges): up to 6.7e-2 on the scratch control (its near-uniform start
+# amplifies most; the ensemble 5.1e-2, under fixed steps), 7.6e-3 on the pre-trained arm (the
+# ensemble 1.0e-2, under DPO), 3.4e-4 on no_sft (the ensemble 5.0e-4). About twice that, since a
+# nudge is one draw of a spread. A wrong data order, stage length or learning rate moves a cell by
+# far more.
+ROUNDING_SPREAD = {"scratch": 0.15, "pretrained": 2e-2, "no_sft": 1e-3}
+
+
+@pytest.mark.parametrize("variant, mode", [("sft", "trajectory"), ("dpo", "trajectory"), ("sft", "fixed-steps")])
+def test_the_two_trainers_give_the_same_cells_within_float32_rounding(tmp_path, variant, mode):
+    """Every stage through the ensemble (pre-training, first stage, second stage: an SFT or DPO
+    trajectory, or a copy per Q2 in fixed-steps mode), with both controls, gives the loop's cells,
+    number for number, and the same crossings, within what rounding alone moves (ROUNDING_SPREAD):
+    float32 summation order (about 1e-6 a step) amplified over the 100 + 128 + 64 steps of the
+    stages."""
+    base = overrides.with_overrides(MICRO, ["seeds=0,1", f"variant={variant}", f"q2_mode={mode}"])
+    docs = {t: store.read_result(_run(overrides.with_overrides(base, [f"trainer={t}"]), tmp_path, t).path,
+                                 experiment="rebound") for t in ("loop", "ensemble")}
+    loop, batched = (sorted(docs[t]["cells"], key=lambda c: (c["arm"], c["seed"], c["q1"], c["q"])) for t in docs)
+    assert len(loop) == len(batched) == 2 * (2 + 2 + 1) * 3  # seeds x (pretrained, scratch Q1s, no_sft) x Q2
+    assert {c["arm"] for c in batched} == {"pretrained", "scratch", "no_sft"}
+    moved = _worst_by_arm(loop, batched)
+    assert moved["pretrained"] > 0  # two real paths, not one twice
+    assert all(moved[arm] <= ROUNDING_SPREAD[arm] for arm in moved), moved
     crossings = {t: [c["crossing_q2"]["per_seed"] for c in docs[t]["metrics"]["curves"]] for t in docs}
     for a, b in zip(crossings["loop"], crossings["ensemble"], strict=True):  # the same seeds cross, at the same Q2
         assert a.keys() == b.keys() and all((a[s] is None) == (b[s] is None) for s in a)
-        assert all(a[s] is None or abs(a[s] - b[s]) <= 1e-2 * a[s] for s in a)  # the numbers' tolerance above
+        assert all(a[s] is None or abs(a[s] - b[s]) <= 1e-2 * a[s] for s in a), (a, b)  # measured 8.2e-4
     no_sft = next(c for c in docs["ensemble"]["metrics"]["curves"] if c["arm"] == "no_sft")
     assert no_sft["crossing_q2"]["never"] == 2  # starts at its own reference: nothing to return from
 

@@ -194,13 +194,20 @@ def test_a_sensitivity_row_reads_by_its_interval_and_says_whether_it_survives_ho
     assert resist._call(row, "with pre-training") == call
 
 
+KL_FLOOR = 5e-7  # nats: what an ulp of rounding moves the format-only KLs of the small setting below
+
+
 def test_the_two_trainers_give_the_same_records_within_float32_rounding():
     """Every stage through the ensemble (bases, theta_1..3, the six paths of each cell) gives the
     loop's records. Float32 summation order (about 1e-6 a step) is carried through 60 + 3 x 4 + 4
     steps and a sampling step that reads the laws. Tolerances: a KL within 1e-3 relative plus
-    1e-8 nats (the format-only control's near-uniform laws give KLs of 1e-7 to 1e-6 nats, where
-    float32 logits resolve about 1e-9: measured 6e-4 relative there, 4e-5 elsewhere); a ratio
-    of two KLs within 1e-3 relative (measured 2.8e-4)."""
+    KL_FLOOR nats, a ratio of two KLs within 1e-3 relative plus what the floor carries into it.
+    The floor is what rounding alone moves here: in this small setting the format-only control's
+    KLs are 1e-7 to 2e-6 nats, and nudging the loop's initial weights by 1e-7 relative (an ulp)
+    moves them by up to 23% (4e-7 nats) and the pretrained arm's by 7e-5 relative; the ensemble
+    (shared prefixes) measured 5.0e-5 relative on the pretrained arm's KLs and 4.6e-8 nats (1.3%)
+    on the format-only's. (The committed quick run's format-only KLs are 2e-3 nats and up, far
+    above the floor.)"""
     c = configs.ResistConfig(seeds=(0, 1), part_size=16, pretrain=configs.PretrainConfig(steps=60))
     cells = [(0, "pretrained"), (1, "format_only")]
     loop, batched = (resist_synthetic.run_seeds(dataclasses.replace(c, trainer=t), cells)
@@ -211,8 +218,9 @@ def test_the_two_trainers_give_the_same_records_within_float32_rounding():
         for pa, pb in zip(a["pairs"], b["pairs"], strict=True):
             for side in ("inverse", "forward"):
                 kl, ratio = f"{side}_kl_nats", f"{side}_relative"
-                assert abs(pa[kl] - pb[kl]) <= 1e-3 * abs(pa[kl]) + 1e-8, (a["arm"], pa["pair"], kl)
-                assert abs(pa[ratio] - pb[ratio]) <= 1e-3 * abs(pa[ratio]), (a["arm"], pa["pair"], ratio)
+                assert abs(pa[kl] - pb[kl]) <= 1e-3 * abs(pa[kl]) + KL_FLOOR, (a["arm"], pa["pair"], kl)
+                floor = KL_FLOOR * (1 + abs(pa[ratio])) / pa[f"{kl[:-5]}_before_nats"]  # d(a/b) from da, db
+                assert abs(pa[ratio] - pb[ratio]) <= 1e-3 * abs(pa[ratio]) + floor, (a["arm"], pa["pair"], ratio)
                 moved |= pa[kl] != pb[kl]
     assert moved  # two trainers, not one path twice
     # each cell's paths are its own: the second cell run alone gives its record bit for bit (the loop)
