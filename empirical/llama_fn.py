@@ -269,7 +269,10 @@ def _blocks(x: torch.Tensor) -> torch.Tensor:
 
 
 class _NodeLinear(torch.autograd.Function):
-    """`_linear` on nodes [E, N, in]; the weight's gradient summed over node blocks in order."""
+    """`_linear` on nodes [E, N, in]; the weight's gradient summed over node blocks in order.
+    Under autocast the forward's bmm ran in bf16 and the backward (outside autocast) receives a
+    bf16 gradient: it computes in that dtype too, the blocks summed in at least float32 (autograd
+    hands each input its own dtype back). Without autocast every cast is a no-op."""
 
     @staticmethod
     def forward(ctx, x, weight):
@@ -278,8 +281,9 @@ class _NodeLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad_weight = _sum_blocks(torch.bmm(_blocks(grad).transpose(1, 2), _blocks(x)), x.shape[0])
+        x, weight = (t.to(grad.dtype) for t in ctx.saved_tensors)
+        per_block = torch.bmm(_blocks(grad).transpose(1, 2), _blocks(x))
+        grad_weight = _sum_blocks(per_block.to(torch.promote_types(grad.dtype, torch.float32)), x.shape[0])
         return torch.bmm(grad, weight), grad_weight
 
 
