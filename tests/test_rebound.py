@@ -191,8 +191,8 @@ def _worst_by_arm(cells_a: list, cells_b: list) -> dict[str, float]:
 # alone moves, measured by `tools/rounding_spread.py` (the loop rerun with its initial weights
 # nudged by an ulp, 8 nudges): up to 6.7e-2 on the scratch control (its near-uniform start
 # amplifies most; the ensemble 5.1e-2, under fixed steps), 7.6e-3 on the pre-trained arm (the
-# ensemble 1.0e-2, under DPO), 3.4e-4 on no_sft (the ensemble 5.0e-4). About twice that, since a
-# nudge is one draw of a spread. A wrong data order, stage length or learning rate moves a cell by
+# ensemble 1.0e-2, under DPO), 3.4e-4 on no_sft (the ensemble 5.0e-4). Two to three times that, since
+# a nudge is one draw of a spread. A wrong data order, stage length or learning rate moves a cell by
 # far more.
 ROUNDING_SPREAD = {"scratch": 0.15, "pretrained": 2e-2, "no_sft": 1e-3}
 

@@ -49,19 +49,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nudges", type=int, default=8, help="loop runs with nudged initial weights per setting")
     args = parser.parse_args(argv)
+    if args.nudges < 0:
+        parser.error(f"--nudges must be >= 0, got {args.nudges}")
     plain = models.build_model
     show = lambda worst: ", ".join(f"{arm} {v:.1e}" for arm, v in sorted(worst.items()))  # noqa: E731
-    for variant, mode in SETTINGS:
-        base = overrides.with_overrides(MICRO, ["seeds=0,1", f"variant={variant}", f"q2_mode={mode}"])
-        with tempfile.TemporaryDirectory() as root:
-            loop = _cells(overrides.with_overrides(base, ["trainer=loop"]), root, "loop", plain)
-            ensemble = _cells(overrides.with_overrides(base, ["trainer=ensemble"]), root, "ensemble", plain)
-            print(f"{variant} {mode}: ensemble {show(_worst_by_arm(loop, ensemble))}", flush=True)
-            for seed in range(args.nudges):
-                nudged = _cells(overrides.with_overrides(base, ["trainer=loop"]), root, f"nudge{seed}",
-                                nudged_build(plain, seed))
-                print(f"  nudge {seed}: {show(_worst_by_arm(loop, nudged))}", flush=True)
-    models.build_model = plain
+    try:
+        for variant, mode in SETTINGS:
+            base = overrides.with_overrides(MICRO, ["seeds=0,1", f"variant={variant}", f"q2_mode={mode}"])
+            with tempfile.TemporaryDirectory() as root:
+                loop = _cells(overrides.with_overrides(base, ["trainer=loop"]), root, "loop", plain)
+                ensemble = _cells(overrides.with_overrides(base, ["trainer=ensemble"]), root, "ensemble", plain)
+                print(f"{variant} {mode}: ensemble {show(_worst_by_arm(loop, ensemble))}", flush=True)
+                for seed in range(args.nudges):
+                    nudged = _cells(overrides.with_overrides(base, ["trainer=loop"]), root, f"nudge{seed}",
+                                    nudged_build(plain, seed))
+                    print(f"  nudge {seed}: {show(_worst_by_arm(loop, nudged))}", flush=True)
+    finally:
+        models.build_model = plain
     return 0
 
 
