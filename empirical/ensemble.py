@@ -78,7 +78,9 @@ class EnsembleState:
     # True (the default): each distinct prefix of a member's rows computed once
     # (`empirical.prefix_tree`: the synthetic worlds' rows share most prefixes); False: every row
     # at every position (`llama_fn.forward_logits`). The same maths up to float rounding, and a
-    # member's bits do not depend on its group either way (tested).
+    # member's bits do not depend on its group either way (tested). Sharing gathers each node's
+    # keys along its path (memory ~ nodes x T x hidden): made for the worlds' short rows; switch it
+    # off for rows of hundreds of tokens, where SDPA over every row is the lighter form.
     share_prefixes: bool = True
 
     @classmethod
