@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LlamaShape", "params_from_hf", "load_into_hf", "forward_logits", "forward_tree", "stack_params",
-           "unstack_params", "count_params", "parameter_names"]
+__all__ = ["LlamaShape", "params_from_hf", "load_into_hf", "forward_logits", "forward_tree", "check_first",
+           "stack_params", "unstack_params", "count_params", "parameter_names"]
 
 EMBED = "model.embed_tokens.weight"
 LM_HEAD = "lm_head.weight"
@@ -352,6 +352,12 @@ def forward_tree(params: dict[str, torch.Tensor], tree, shape: LlamaShape) -> to
     return _NodeLinear.apply(_node_rms_norm(x, params[FINAL_NORM], shape.rms_eps), params.get(LM_HEAD, embed))
 
 
+def check_first(first: int, length: int) -> None:
+    """Refuse a first logit position outside sequences of ``length`` tokens."""
+    if not 0 <= first < length:
+        raise ValueError(f"first must be a position of the {length}-token sequences, got {first}")
+
+
 def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, shape: LlamaShape, *,
                    member_chunk: int | None = None, first: int = 0) -> torch.Tensor:
     """Next-token logits. Without a member axis: ``input_ids`` [B, T] -> [B, T, vocab]; with
@@ -367,8 +373,7 @@ def forward_logits(params: dict[str, torch.Tensor], input_ids: torch.Tensor, sha
     activations stay in cache (E = 48 tiny members at once spill every elementwise pass to
     memory); default all at once (a GPU wants the largest kernels)."""
     embed = params[EMBED]
-    if not 0 <= first < input_ids.shape[-1]:
-        raise ValueError(f"first must be a position of the {input_ids.shape[-1]}-token sequences, got {first}")
+    check_first(first, input_ids.shape[-1])
     if input_ids.dim() == 2 and embed.dim() == 2:
         return _forward_members({n: p[None] for n, p in params.items()}, input_ids[None], shape, first)[0]
     if not (input_ids.dim() == 3 and embed.dim() == 3 and input_ids.shape[0] == embed.shape[0]):

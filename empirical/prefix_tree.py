@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from empirical.llama_fn import NODE_BLOCK, LlamaShape, forward_tree
+from empirical.llama_fn import NODE_BLOCK, LlamaShape, check_first, forward_tree
 
 __all__ = ["PrefixTree", "build", "shared_logits"]
 
@@ -87,8 +87,7 @@ def shared_logits(params: dict, input_ids: torch.Tensor, shape: LlamaShape, *, f
     (``input_ids`` [E, B, T] -> [E, B, T - first, vocab]), computed once per distinct prefix."""
     if input_ids.dim() != 3:
         raise ValueError(f"shared_logits takes input_ids [E, B, T], got {tuple(input_ids.shape)}")
-    if not 0 <= first < input_ids.shape[-1]:
-        raise ValueError(f"first must be a position of the {input_ids.shape[-1]}-token sequences, got {first}")
+    check_first(first, input_ids.shape[-1])
     tree = build(input_ids)
     node_logits = forward_tree(params, tree, shape)  # [E, N, vocab]
     members, batch, length = input_ids.shape
